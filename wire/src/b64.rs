@@ -62,7 +62,10 @@ pub fn decode_exact<const N: usize>(text: &str) -> Result<[u8; N], B64Error> {
         } else {
             decode_strict(text)?.len()
         };
-        return Err(B64Error::WrongLength { expected: N, actual });
+        return Err(B64Error::WrongLength {
+            expected: N,
+            actual,
+        });
     }
     let bytes = decode_strict(text)?;
     <[u8; N]>::try_from(bytes.as_slice()).map_err(|_| B64Error::WrongLength {
@@ -188,8 +191,14 @@ mod tests {
     #[test]
     fn bounded_checks_before_decoding() {
         let big = "A".repeat(4000);
-        assert_eq!(decode_bounded(&big, 100), Err(B64Error::TooLong { max: 100 }));
-        assert_eq!(decode_bounded(&encode(&[1; 100]), 100).map(|v| v.len()), Ok(100));
+        assert_eq!(
+            decode_bounded(&big, 100),
+            Err(B64Error::TooLong { max: 100 })
+        );
+        assert_eq!(
+            decode_bounded(&encode(&[1; 100]), 100).map(|v| v.len()),
+            Ok(100)
+        );
         assert_eq!(
             decode_bounded(&encode(&[1; 101]), 100),
             Err(B64Error::TooLong { max: 100 })
@@ -202,7 +211,9 @@ mod tests {
         let key: PublicKey32 = serde_json::from_str(&json).expect("valid key");
         assert_eq!(key.as_bytes(), &[3u8; 32]);
         assert_eq!(serde_json::to_string(&key).expect("serialises"), json);
-        assert!(serde_json::from_str::<PublicKey32>(&format!("\"{}\"", encode(&[3u8; 31]))).is_err());
+        assert!(
+            serde_json::from_str::<PublicKey32>(&format!("\"{}\"", encode(&[3u8; 31]))).is_err()
+        );
         assert!(serde_json::from_str::<Signature64>("5").is_err());
     }
 

@@ -6,7 +6,7 @@ pub const HOUR: i64 = 3600;
 
 /// Floors Unix seconds to the start of their hour.
 pub fn floor_to_hour(unix_seconds: i64) -> i64 {
-    unix_seconds.div_euclid(HOUR) * HOUR
+    unix_seconds.saturating_sub(unix_seconds.rem_euclid(HOUR))
 }
 
 /// Formats Unix time (seconds + microseconds) like Python's `datetime.isoformat()` in UTC.
@@ -14,7 +14,11 @@ pub fn isoformat(unix_seconds: i64, micros: u32) -> String {
     let days = unix_seconds.div_euclid(86_400);
     let secs_of_day = unix_seconds.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let (h, m, s) = (secs_of_day / 3600, (secs_of_day / 60) % 60, secs_of_day % 60);
+    let (h, m, s) = (
+        secs_of_day / 3600,
+        (secs_of_day / 60) % 60,
+        secs_of_day % 60,
+    );
     let micros = micros % 1_000_000;
     if micros == 0 {
         format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}+00:00")
@@ -46,9 +50,15 @@ mod tests {
     fn matches_python_isoformat() {
         assert_eq!(isoformat(0, 0), "1970-01-01T00:00:00+00:00");
         // datetime.fromtimestamp(1774629466.123456, timezone.utc).isoformat()
-        assert_eq!(isoformat(1_774_629_466, 123_456), "2026-03-27T16:37:46.123456+00:00");
+        assert_eq!(
+            isoformat(1_774_629_466, 123_456),
+            "2026-03-27T16:37:46.123456+00:00"
+        );
         assert_eq!(isoformat(1_774_609_200, 0), "2026-03-27T11:00:00+00:00");
-        assert_eq!(isoformat(951_782_400, 5), "2000-02-29T00:00:00.000005+00:00");
+        assert_eq!(
+            isoformat(951_782_400, 5),
+            "2000-02-29T00:00:00.000005+00:00"
+        );
         assert_eq!(isoformat(-1, 0), "1969-12-31T23:59:59+00:00");
     }
 

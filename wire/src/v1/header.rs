@@ -184,7 +184,10 @@ mod tests {
         ] {
             let mut o = obj(base.clone());
             o.insert(key.into(), bad.clone());
-            assert!(ControlHeader::from_json_object(&o).is_err(), "{key} = {bad}");
+            assert!(
+                ControlHeader::from_json_object(&o).is_err(),
+                "{key} = {bad}"
+            );
         }
         for key in ["volume_name", "version", "modified_at", "size_bytes"] {
             let mut o = obj(base.clone());

@@ -4,7 +4,7 @@ mod header;
 mod names;
 mod permissions;
 
-pub use header::{ControlHeader, HeaderError, MAX_EVENT_TAGS, MAX_EVENT_TAG_LEN};
+pub use header::{ControlHeader, HeaderError, MAX_EVENT_TAG_LEN, MAX_EVENT_TAGS};
 pub use names::{UnknownVolumeName, VolumeName};
 pub use permissions::{PermissionError, Permissions};
 
@@ -17,7 +17,7 @@ pub const PROTOCOL_VERSION: i64 = 1;
 
 /// Whether an encrypted v1 payload length sits on the padding grid: `28 + 4096·k`, `k ≥ 1`.
 pub fn is_on_padding_grid(payload_len: u64) -> bool {
-    payload_len > AEAD_OVERHEAD && (payload_len - AEAD_OVERHEAD) % PADDING_BLOCK == 0
+    payload_len > AEAD_OVERHEAD && (payload_len - AEAD_OVERHEAD).is_multiple_of(PADDING_BLOCK)
 }
 
 #[cfg(test)]

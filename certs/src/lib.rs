@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod files;
+#[cfg(feature = "generate")]
+mod generate;
+mod load;
+mod pin;
+mod store;
+mod verifier;
+
+pub use config::{client_config_pinned, client_config_webpki, server_config};
+pub use error::CertError;
+#[cfg(feature = "generate")]
+pub use generate::{GeneratedCert, generate_self_signed};
+pub use load::{TlsMaterial, load_pem};
+pub use pin::SpkiPin;
+#[cfg(feature = "generate")]
+pub use store::load_or_generate;
+pub use store::{CERT_FILE_NAME, KEY_FILE_NAME, Provenance};
+pub use verifier::PinnedServerVerifier;

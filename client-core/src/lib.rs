@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod identity;
+pub mod legacy;
+
+mod random;
+
+#[cfg(test)]
+mod test_support;

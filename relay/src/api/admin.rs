@@ -1,0 +1,158 @@
+//! The admin API (v1.md §4), for the operator dashboard and `coffer-admin`. Header
+//! `X-Admin-Token`; every success is JSON. It shows metadata only — never keys, wrapped VEKs,
+//! tokens, nonces or content — and cannot create or change volumes or sharing.
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use coffer_wire::time::isoformat;
+use serde_json::{Value, json};
+
+use super::extract::{Admin, state};
+use super::json::ok;
+use super::users::delete_account;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
+use crate::store::users::User;
+use crate::store::{now, sessions, sharing, stats, users, volumes};
+
+fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id,
+        "handle": u.handle,
+        "client_type": u.client_type.as_str(),
+        "protocol_version": u.protocol_version,
+        "storage_used_bytes": u.storage_used_bytes,
+        "created_at": isoformat(u.created_at, 0),
+        // v1's admin API returns the stored JSON text; the dashboard JSON.parses it.
+        "feature_set": u.feature_set,
+    })
+}
+
+fn user_id(req: &HttpRequest) -> Result<String, ApiError> {
+    req.match_info()
+        .get("id")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.to_string())
+        .ok_or(ApiError::NotFound("User not found"))
+}
+
+/// `GET /api/v1/admin/stats`.
+pub async fn stats(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let now = now();
+    Ok(ok(&state.db.read(move |c| stats::stats(c, now)).await?))
+}
+
+/// `GET /api/v1/admin/users`.
+pub async fn users(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let all = state.db.read(users::list).await?;
+    Ok(ok(
+        &json!({ "users": all.iter().map(user_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/admin/users/{id}`: the user and their volumes' metadata.
+pub async fn user(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let id = user_id(&req)?;
+    let (user, vols) = state
+        .db
+        .read(move |c| Ok((users::get(c, &id)?, volumes::list_for_user(c, &id)?)))
+        .await?;
+    let user = user.ok_or(ApiError::NotFound("User not found"))?;
+    let mut body = user_json(&user);
+    body["volumes"] = json!(vols.iter().map(volume_json).collect::<Vec<_>>());
+    Ok(ok(&body))
+}
+
+/// `DELETE /api/v1/admin/users/{id}`: 200 JSON (the dashboard reads a body on every success).
+pub async fn delete_user(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let id = user_id(&req)?;
+    if !delete_account(&state, id.clone()).await? {
+        return Err(ApiError::NotFound("User not found"));
+    }
+    Ok(ok(&json!({ "status": "deleted", "id": id })))
+}
+
+fn volume_json(v: &volumes::VolumeRow) -> Value {
+    json!({
+        "user_id": v.user_id,
+        "volume_name": v.volume_name,
+        "version": v.version,
+        "size_bytes": v.size_bytes,
+        "updated_at": isoformat(v.updated_at, 0),
+    })
+}
+
+/// `GET /api/v1/admin/volumes`.
+pub async fn volumes(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let all = state.db.read(volumes::list_all).await?;
+    Ok(ok(
+        &json!({ "volumes": all.iter().map(volume_json).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v1/admin/sharing`: existence, status and flags; never the wrapped VEK or keys.
+pub async fn sharing(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let all = state.db.read(sharing::list_all).await?;
+    let rows: Vec<Value> = all
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "system_user_id": r.system_user_id,
+                "friend_user_id": r.friend_user_id,
+                "status": r.status,
+                "permissions": r.permissions,
+                "created_at": isoformat(r.created_at, 0),
+                "updated_at": isoformat(r.updated_at, 0),
+            })
+        })
+        .collect();
+    Ok(ok(&json!({ "sharing": rows })))
+}
+
+/// `GET /api/v1/admin/sessions`.
+pub async fn sessions(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let now = now();
+    Ok(ok(&state
+        .db
+        .read(move |c| stats::session_stats(c, now))
+        .await?))
+}
+
+/// `POST /api/v1/admin/sessions/expire-all`: every client logs in again.
+pub async fn expire_all(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let n = state.db.write(|tx| sessions::expire_all(tx)).await?;
+    tracing::info!(sessions = n, "all sessions expired by the operator");
+    Ok(ok(&json!({ "status": "ok", "sessions_expired": n })))
+}
+
+/// Runs maintenance on the blocking pool.
+pub async fn run_maintenance(
+    state: &AppState,
+    min_age: Duration,
+) -> Result<maintenance::MaintenanceReport, ApiError> {
+    let (db, blobs) = (state.db.clone(), state.blobs.clone());
+    let report = web::block(move || maintenance::run(&db, &blobs, now(), min_age)).await??;
+    state.limits.shrink();
+    Ok(report)
+}
+
+/// `POST /api/v1/admin/maintenance` and `POST /api/v1/_maintenance` (both need the admin token).
+pub async fn maintenance(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let report = run_maintenance(&state, ORPHAN_MIN_AGE).await?;
+    tracing::info!(?report, "maintenance run");
+    let mut body = serde_json::to_value(&report).map_err(|_| ApiError::Internal)?;
+    body["status"] = json!("ok");
+    Ok(ok(&body))
+}

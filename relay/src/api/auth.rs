@@ -1,0 +1,211 @@
+//! Registration and public-key challenge login (v1.md §1.3 #2–4, §2.2–2.3).
+//!
+//! Challenges are single-use: any `auth/token` attempt consumes the nonce it names, whatever the
+//! outcome, so a captured or guessed nonce is worth one try. Session tokens are 48 random bytes;
+//! only their SHA-256 is stored.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::time::isoformat;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::json;
+
+use super::extract::{Auth, ClientIp, Register, state, token_hash};
+use super::json::{Fields, created, ok, parse_object, read_body};
+use super::{profile, random};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{ClientType, challenges, hour, now, sessions, users};
+
+/// Longest nonce text accepted in `auth/token` (ours are 44 characters).
+const MAX_NONCE_LEN: usize = 128;
+
+fn key32(fields: &Fields<'_>, name: &str) -> Result<[u8; 32], ApiError> {
+    let text = fields.str(name)?;
+    PublicKey32::from_b64(text)
+        .map(|k| *k.as_bytes())
+        .map_err(|e| {
+            ApiError::bad(format!(
+                "{name}: invalid key encoding ({e}); expected standard base64 of 32 bytes"
+            ))
+        })
+}
+
+/// `POST /api/v1/register`.
+pub async fn register(
+    req: HttpRequest,
+    _ip: ClientIp<Register>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
+    let obj = parse_object(&body, false)?;
+    let f = Fields(&obj);
+    for name in [
+        "public_signing_key",
+        "public_exchange_key",
+        "client_type",
+        "protocol_version",
+        "feature_set",
+    ] {
+        f.required(name)?;
+    }
+    let client_type = ClientType::parse(f.str("client_type")?)
+        .ok_or_else(|| ApiError::bad("client_type must be 'system' or 'friend'"))?;
+    let protocol_version = f.int("protocol_version")?;
+    let min = state.config.protocol.min_version;
+    if protocol_version < min {
+        return Err(ApiError::UpgradeRequired(format!(
+            "This server requires protocol version {min}+"
+        )));
+    }
+    let feature_set = profile::feature_set(f.required("feature_set")?)?;
+    let handle = profile::handle(f.opt_str("handle")?)?;
+    let signing = key32(&f, "public_signing_key")?;
+    let exchange = key32(&f, "public_exchange_key")?;
+    // Refuse keys that are not curve points: nothing could ever verify against them.
+    VerifyingKey::from_bytes(&signing)
+        .map_err(|_| ApiError::bad("public_signing_key is not a valid Ed25519 public key"))?;
+
+    let id = random::uuid()?.to_string();
+    let user = users::User {
+        id: id.clone(),
+        public_signing_key: signing,
+        public_exchange_key: exchange,
+        handle,
+        client_type,
+        protocol_version,
+        feature_set,
+        storage_used_bytes: 0,
+        created_at: hour(now()),
+    };
+    if !state.db.write(move |tx| users::insert(tx, &user)).await? {
+        return Err(ApiError::Conflict("Handle already taken".into()));
+    }
+    tracing::info!(client_type = client_type.as_str(), "user registered");
+    Ok(created(
+        &json!({ "user_id": id, "server_min_version": min }),
+    ))
+}
+
+fn body_uuid(f: &Fields<'_>, name: &str) -> Result<String, ApiError> {
+    f.uuid(name).map(|u| u.to_string())
+}
+
+/// `POST /api/v1/auth/challenge`.
+pub async fn challenge(
+    req: HttpRequest,
+    _ip: ClientIp<Auth>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
+    let obj = parse_object(&body, false)?;
+    let f = Fields(&obj);
+    if f.0.get("user_id").is_none_or(serde_json::Value::is_null) {
+        return Err(ApiError::bad("Missing user_id"));
+    }
+    let user_id = body_uuid(&f, "user_id")?;
+    let nonce = STANDARD.encode(random::bytes::<32>()?);
+    let now = now();
+    let expires_at = now.saturating_add(state.config.limits.challenge_lifetime_secs as i64);
+    let max = state.config.limits.max_challenges_per_user;
+    let stored_nonce = nonce.clone();
+    let found = state
+        .db
+        .write(move |tx| {
+            if users::get(tx, &user_id)?.is_none() {
+                return Ok(false);
+            }
+            challenges::create(tx, &stored_nonce, &user_id, expires_at, max)?;
+            Ok(true)
+        })
+        .await?;
+    if !found {
+        return Err(ApiError::NotFound("User not found"));
+    }
+    Ok(ok(
+        &json!({ "nonce": nonce, "expires_at": isoformat(expires_at, 0) }),
+    ))
+}
+
+/// Why a token request failed, decided inside the transaction.
+enum TokenOutcome {
+    Issued,
+    UnknownUser,
+    Refused(&'static str),
+}
+
+/// `POST /api/v1/auth/token`.
+pub async fn token(
+    req: HttpRequest,
+    _ip: ClientIp<Auth>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
+    let obj = parse_object(&body, false)?;
+    let f = Fields(&obj);
+    for name in ["user_id", "nonce", "signature"] {
+        f.required(name)?;
+    }
+    let user_id = body_uuid(&f, "user_id")?;
+    let nonce = f.str("nonce")?.to_owned();
+    let signature = Signature64::from_b64(f.str("signature")?).map_err(|e| {
+        ApiError::bad(format!(
+            "signature: invalid encoding ({e}); expected standard base64 of 64 bytes"
+        ))
+    })?;
+
+    let token = URL_SAFE_NO_PAD.encode(random::bytes::<48>()?);
+    let hash = token_hash(&token);
+    let now = now();
+    let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
+    let outcome = state
+        .db
+        .write(move |tx| {
+            if nonce.len() > MAX_NONCE_LEN {
+                return Ok(TokenOutcome::Refused("Invalid or expired challenge nonce"));
+            }
+            // Consumed first, whatever happens next.
+            let challenge = challenges::take(tx, &nonce)?;
+            let Some(user) = users::get(tx, &user_id)? else {
+                return Ok(TokenOutcome::UnknownUser);
+            };
+            let Some((owner, challenge_expiry)) = challenge else {
+                return Ok(TokenOutcome::Refused("Invalid or expired challenge nonce"));
+            };
+            if owner != user_id {
+                return Ok(TokenOutcome::Refused(
+                    "Challenge does not belong to this user",
+                ));
+            }
+            if challenge_expiry <= now {
+                return Ok(TokenOutcome::Refused("Challenge expired"));
+            }
+            let verified = VerifyingKey::from_bytes(&user.public_signing_key)
+                .map(|key| {
+                    key.verify_strict(
+                        nonce.as_bytes(),
+                        &Signature::from_bytes(signature.as_bytes()),
+                    )
+                    .is_ok()
+                })
+                .unwrap_or(false);
+            if !verified {
+                return Ok(TokenOutcome::Refused("Invalid signature"));
+            }
+            sessions::create(tx, &hash, &user_id, expires_at)?;
+            Ok(TokenOutcome::Issued)
+        })
+        .await?;
+    match outcome {
+        TokenOutcome::Issued => Ok(ok(
+            &json!({ "token": token, "expires_at": isoformat(expires_at, 0) }),
+        )),
+        TokenOutcome::UnknownUser => Err(ApiError::NotFound("User not found")),
+        TokenOutcome::Refused(why) => Err(ApiError::Forbidden(why)),
+    }
+}

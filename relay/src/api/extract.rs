@@ -1,0 +1,220 @@
+//! Capability extractors: a handler that takes `System<Upload>` can only run for an
+//! authenticated system user whose upload bucket had a token left. The rate-limit class is part
+//! of the handler's signature, so it cannot be forgotten.
+
+use std::marker::PhantomData;
+use std::net::IpAddr;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::ApiError;
+use crate::limits::{Class, Key};
+use crate::state::AppState;
+use crate::store::sessions::{self, Lookup};
+use crate::store::{ClientType, now};
+
+/// A rate-limit class marker.
+pub trait RateClass: 'static {
+    /// The class, or `None` for routes v1 does not limit.
+    const CLASS: Option<Class>;
+}
+
+macro_rules! classes {
+    ($($(#[$doc:meta])* $name:ident => $class:expr;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+        impl RateClass for $name {
+            const CLASS: Option<Class> = $class;
+        }
+    )*};
+}
+
+classes! {
+    /// `register` bucket.
+    Register => Some(Class::Register);
+    /// `auth` bucket.
+    Auth => Some(Class::Auth);
+    /// `upload` bucket.
+    Upload => Some(Class::Upload);
+    /// `general` bucket.
+    General => Some(Class::General);
+    /// `discovery` bucket.
+    Discovery => Some(Class::Discovery);
+    /// No bucket (v1 does not limit account deletion).
+    Unlimited => None;
+}
+
+/// The relay state from a request.
+pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("AppState missing from the app");
+            ApiError::Internal
+        })
+}
+
+/// SHA-256 of a session token: what the database stores.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// An authenticated caller, rate-limited in class `C`.
+#[derive(Debug)]
+pub struct Caller<C> {
+    /// UUID text.
+    pub user_id: String,
+    /// System or friend.
+    pub client_type: ClientType,
+    /// Feature set JSON of the caller.
+    pub feature_set: String,
+    class: PhantomData<C>,
+}
+
+async fn authenticate(
+    req: HttpRequest,
+) -> Result<(web::Data<AppState>, sessions::SessionUser), ApiError> {
+    let state = state(&req)?;
+    // Exactly "Bearer <token>", as the reference relay (case-sensitive scheme).
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty() && t.len() <= 512)
+        .ok_or(ApiError::Unauthorized(
+            "Missing or invalid Authorization header",
+        ))?;
+    let hash = token_hash(token);
+    let now = now();
+    match state
+        .db
+        .read(move |c| sessions::lookup(c, &hash, now))
+        .await?
+    {
+        Lookup::Valid(user) => Ok((state, user)),
+        Lookup::Unknown => Err(ApiError::Unauthorized("Invalid session token")),
+        Lookup::Expired => {
+            state
+                .db
+                .write(move |tx| sessions::delete(tx, &hash))
+                .await?;
+            Err(ApiError::Unauthorized("Session expired"))
+        }
+    }
+}
+
+impl<C: RateClass> FromRequest for Caller<C> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (state, user) = authenticate(req).await?;
+            if let Some(class) = C::CLASS {
+                state.limits.check(class, Key::User(user.user_id.clone()))?;
+            }
+            Ok(Caller {
+                user_id: user.user_id,
+                client_type: user.client_type,
+                feature_set: user.feature_set,
+                class: PhantomData,
+            })
+        })
+    }
+}
+
+macro_rules! typed_caller {
+    ($(#[$doc:meta])* $name:ident, $ty:expr, $msg:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name<C>(pub Caller<C>);
+
+        impl<C: RateClass> FromRequest for $name<C> {
+            type Error = ApiError;
+            type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+                let caller = Caller::<C>::from_request(req, payload);
+                Box::pin(async move {
+                    let caller = caller.await?;
+                    if caller.client_type != $ty {
+                        return Err(ApiError::Forbidden($msg));
+                    }
+                    Ok($name(caller))
+                })
+            }
+        }
+    };
+}
+
+typed_caller!(
+    /// An authenticated system user.
+    System,
+    ClientType::System,
+    "Only system clients can perform this action"
+);
+typed_caller!(
+    /// An authenticated friend user.
+    Friend,
+    ClientType::Friend,
+    "Only friend clients can perform this action"
+);
+
+/// An unauthenticated request, rate-limited per client IP in class `C`.
+#[derive(Debug)]
+pub struct ClientIp<C> {
+    /// The client address (see [`crate::limits`]).
+    pub ip: Option<IpAddr>,
+    class: PhantomData<C>,
+}
+
+impl<C: RateClass> FromRequest for ClientIp<C> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let state = state(req)?;
+            let ip = state.limits.client_ip(req);
+            if let (Some(class), Some(ip)) = (C::CLASS, ip) {
+                state.limits.check(class, Key::Ip(ip))?;
+            }
+            Ok(ClientIp {
+                ip,
+                class: PhantomData,
+            })
+        })())
+    }
+}
+
+/// A request carrying the admin token (`X-Admin-Token`), rate-limited per IP.
+#[derive(Debug)]
+pub struct Admin(());
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready((|| {
+            let state = state(req)?;
+            if let Some(ip) = state.limits.client_ip(req) {
+                state.limits.check(Class::Admin, Key::Ip(ip))?;
+            }
+            let presented = req.headers().get("x-admin-token").map(|v| v.as_bytes());
+            match presented {
+                Some(token) if state.config.admin.token.matches(token) => Ok(Admin(())),
+                _ if !state.config.admin.token.is_set() => Err(ApiError::Unauthorized(
+                    "The admin API is disabled: no admin token is configured",
+                )),
+                _ => Err(ApiError::Unauthorized("Missing or invalid admin token")),
+            }
+        })())
+    }
+}

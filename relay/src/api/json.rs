@@ -1,0 +1,173 @@
+//! JSON in and out, the way v1 clients expect it.
+//!
+//! Responses are serialised like Flask's `jsonify` (the reference relay): compact, keys sorted
+//! alphabetically (serde_json's map is a BTreeMap as long as nobody enables `preserve_order`; a
+//! test below fails if someone does), and a trailing newline. Request bodies are read with a
+//! limit that is checked against `Content-Length` before a single byte is buffered.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Serialises `body` with sorted keys and a trailing newline.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    // Going through `Value` sorts every object's keys, including nested ones.
+    let bytes = serde_json::to_value(body)
+        .and_then(|v| serde_json::to_vec(&v))
+        .map(|mut b| {
+            b.push(b'\n');
+            b
+        });
+    match bytes {
+        Ok(bytes) => HttpResponse::build(status)
+            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+            .body(bytes),
+        Err(err) => {
+            tracing::error!(error = %err, "response serialisation failed");
+            HttpResponse::InternalServerError()
+                .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
+                .body(&b"{\"error\":\"internal\",\"message\":\"Internal server error\"}\n"[..])
+        }
+    }
+}
+
+/// 200 with a JSON body.
+pub fn ok(body: &impl Serialize) -> HttpResponse {
+    json_response(StatusCode::OK, body)
+}
+
+/// 201 with a JSON body.
+pub fn created(body: &impl Serialize) -> HttpResponse {
+    json_response(StatusCode::CREATED, body)
+}
+
+/// The declared `Content-Length`, if any and well-formed.
+pub fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Reads a request body of at most `limit` bytes: refused from `Content-Length` before reading,
+/// and again while streaming (chunked bodies have no length).
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge(format!("Request body exceeds {limit} bytes"));
+    let declared = content_length(req);
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad("Could not read the request body"))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a body that must be a JSON object. An empty body is an empty object when
+/// `empty_is_object` (the System app posts invites with no body).
+pub fn parse_object(body: &[u8], empty_is_object: bool) -> Result<Map<String, Value>, ApiError> {
+    if empty_is_object && body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::bad("Request body must be a JSON object")),
+        Err(_) => Err(ApiError::bad("Invalid JSON body")),
+    }
+}
+
+/// Typed access to the fields of a request object, with v1's error messages.
+#[derive(Debug)]
+pub struct Fields<'a>(pub &'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    /// A present, non-null field.
+    pub fn required(&self, name: &str) -> Result<&'a Value, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => {
+                Err(ApiError::bad(format!("Missing required field: {name}")))
+            }
+            Some(v) => Ok(v),
+        }
+    }
+
+    /// A required string.
+    pub fn str(&self, name: &str) -> Result<&'a str, ApiError> {
+        self.required(name)?
+            .as_str()
+            .ok_or_else(|| ApiError::bad(format!("Field {name} must be a string")))
+    }
+
+    /// An optional string (absent or null → `None`).
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ApiError::bad(format!("Field {name} must be a string"))),
+        }
+    }
+
+    /// A required integer.
+    pub fn int(&self, name: &str) -> Result<i64, ApiError> {
+        self.required(name)?
+            .as_i64()
+            .ok_or_else(|| ApiError::bad(format!("Field {name} must be an integer")))
+    }
+
+    /// A required boolean (strictly `true`/`false`: v1's truthiness is not reproduced).
+    pub fn bool(&self, name: &str) -> Result<bool, ApiError> {
+        self.required(name)?
+            .as_bool()
+            .ok_or_else(|| ApiError::bad(format!("Field {name} must be a boolean")))
+    }
+
+    /// A required UUID (as text).
+    pub fn uuid(&self, name: &str) -> Result<uuid::Uuid, ApiError> {
+        let text = self.str(name)?;
+        uuid::Uuid::parse_str(text)
+            .map_err(|_| ApiError::bad(format!("Field {name} must be a UUID")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    #[test]
+    fn sorted_compact_newline() {
+        // If serde_json's `preserve_order` feature gets unified in, this fails.
+        let body = serde_json::json!({"b": 1, "a": {"z": true, "c": [1, 2]}, "A": null});
+        let bytes = ok(&body)
+            .into_body()
+            .try_into_bytes()
+            .expect("in-memory body");
+        assert_eq!(
+            &bytes[..],
+            b"{\"A\":null,\"a\":{\"c\":[1,2],\"z\":true},\"b\":1}\n"
+        );
+    }
+
+    #[test]
+    fn object_parsing() {
+        assert!(parse_object(b"", true).expect("empty ok").is_empty());
+        assert!(parse_object(b"", false).is_err());
+        assert!(parse_object(b"[1]", false).is_err());
+        assert!(parse_object(b"{", false).is_err());
+        assert_eq!(parse_object(br#"{"a":1}"#, false).expect("object").len(), 1);
+    }
+}

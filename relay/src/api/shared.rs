@@ -1,0 +1,106 @@
+//! What a friend reads: `GET /shared/{system}/volumes[/{name}]` (v1.md §1.3 #10–11). The relay
+//! serves only volumes the live relationship's permissions unlock; `chat` never.
+
+use actix_web::{HttpRequest, HttpResponse};
+use coffer_wire::b64;
+use coffer_wire::v1::{Permissions, VolumeName};
+use serde_json::json;
+
+use super::extract::{Friend, General, state};
+use super::json::ok;
+use super::profile::feature_names;
+use super::volumes::{headers, serve, volume_name};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::sharing::{self, Relationship};
+use crate::store::volumes;
+
+const NO_RELATIONSHIP: &str = "No active sharing relationship";
+
+/// The active relationship between the path's system and the calling friend.
+async fn active(
+    state: &AppState,
+    req: &HttpRequest,
+    friend: &str,
+) -> Result<(String, Relationship, Permissions), ApiError> {
+    let system = req
+        .match_info()
+        .get("system_user_id")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .ok_or(ApiError::Forbidden(NO_RELATIONSHIP))?
+        .to_string();
+    let (s, f) = (system.clone(), friend.to_owned());
+    let rel = state
+        .db
+        .read(move |c| sharing::active_between(c, &s, &f))
+        .await?
+        .ok_or(ApiError::Forbidden(NO_RELATIONSHIP))?;
+    let permissions = serde_json::from_str(&rel.permissions)
+        .ok()
+        .and_then(|v| Permissions::from_json(&v).ok())
+        .unwrap_or_default();
+    Ok((system, rel, permissions))
+}
+
+/// `GET /api/v1/shared/{system_user_id}/volumes`.
+pub async fn list(
+    req: HttpRequest,
+    Friend(caller): Friend<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (system, _, permissions) = active(&state, &req, &caller.user_id).await?;
+    let rows = state
+        .db
+        .read(move |c| volumes::list_for_user(c, &system))
+        .await?;
+    let supported = feature_names(&caller.feature_set);
+    let mut notes = Vec::new();
+    let visible: Vec<_> = rows
+        .into_iter()
+        .filter(|row| {
+            row.volume_name
+                .parse::<VolumeName>()
+                .is_ok_and(|name| permissions.allows(name))
+        })
+        .filter(|row| {
+            let keep = supported.is_empty()
+                || row.volume_name == "meta"
+                || supported.contains(&row.volume_name);
+            if !keep {
+                notes.push(format!(
+                    "Volume '{}' omitted: your client does not support it.",
+                    row.volume_name
+                ));
+            }
+            keep
+        })
+        .collect();
+    let mut body = json!({ "volumes": headers(&visible)? });
+    if !notes.is_empty() {
+        body["compatibility_notes"] = json!(notes);
+    }
+    Ok(ok(&body))
+}
+
+/// `GET /api/v1/shared/{system_user_id}/volumes/{name}`: the volume and this relationship's
+/// wrapped VEK.
+pub async fn get(
+    req: HttpRequest,
+    Friend(caller): Friend<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let name = volume_name(&req)?;
+    let (system, rel, permissions) = active(&state, &req, &caller.user_id).await?;
+    if !permissions.allows(name) {
+        return Err(ApiError::Forbidden("This volume is not shared with you"));
+    }
+    let vek = rel.encrypted_vek_blob.as_deref().map(b64::encode);
+    serve(
+        &state,
+        &req,
+        system,
+        name,
+        Some(("encrypted_vek_blob", json!(vek))),
+    )
+    .await
+}

@@ -1,0 +1,354 @@
+//! Sharing relationships (v1.md §1.3 #13–19): request, invite + redeem, list, respond,
+//! permissions, revoke. Data flows only system → friend; only the system accepts, sets
+//! permissions and stores the wrapped VEK (opaque to the relay).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use coffer_wire::b64::{self, WrappedVek60};
+use coffer_wire::time::isoformat;
+use coffer_wire::v1::Permissions;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::extract::{Caller, General, System, state};
+use super::json::{Fields, created, ok, parse_object, read_body};
+use super::random;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::sharing::{self, Relationship, Status};
+use crate::store::{ClientType, StoreError, hour, invites, now, users};
+
+const EXISTS: &str = "A sharing relationship already exists";
+
+fn permissions_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| json!({}))
+}
+
+fn key_b64(bytes: &[u8]) -> Value {
+    json!(b64::encode(bytes))
+}
+
+/// The sharing object of `request` and `redeem` responses (v1.md §1.3 #13).
+fn sharing_object(rel: &Relationship) -> Value {
+    json!({
+        "id": rel.id,
+        "system_user_id": rel.system_user_id,
+        "friend_user_id": rel.friend_user_id,
+        "friend_exchange_public_key": key_b64(&rel.friend_exchange_key),
+        "status": rel.status,
+        "permissions": permissions_value(&rel.permissions),
+        "encrypted_vek_blob": rel.encrypted_vek_blob.as_deref().map(b64::encode),
+        "created_at": isoformat(rel.created_at, 0),
+        "updated_at": isoformat(rel.updated_at, 0),
+    })
+}
+
+/// One entry of `GET /sharing/requests`, as seen from `side`.
+fn request_entry(rel: &Relationship, side: ClientType) -> Value {
+    let system_view = side == ClientType::System;
+    json!({
+        "id": rel.id,
+        "system_user_id": rel.system_user_id,
+        "friend_user_id": rel.friend_user_id,
+        "friend_exchange_public_key": system_view.then(|| key_b64(&rel.friend_exchange_key)),
+        "friend_handle": if system_view { rel.friend_handle.clone() } else { None },
+        "system_handle": if system_view { None } else { rel.system_handle.clone() },
+        "system_exchange_public_key": (!system_view).then(|| key_b64(&rel.system_exchange_key)),
+        "status": rel.status,
+        "permissions": permissions_value(&rel.permissions),
+        "encrypted_vek_blob": rel.encrypted_vek_blob.as_deref().map(b64::encode),
+        "created_at": isoformat(rel.created_at, 0),
+        "updated_at": isoformat(rel.updated_at, 0),
+    })
+}
+
+/// A path `{id}` that is not a UUID names no relationship.
+fn path_id(req: &HttpRequest) -> Result<String, ApiError> {
+    req.match_info()
+        .get("id")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.to_string())
+        .ok_or(ApiError::NotFound("Sharing relationship not found"))
+}
+
+async fn body_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    empty_ok: bool,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let body = read_body(req, payload, AppState::SMALL_BODY_LIMIT).await?;
+    parse_object(&body, empty_ok)
+}
+
+/// `POST /api/v1/sharing/request` (friend → system).
+pub async fn request(
+    req: HttpRequest,
+    caller: Caller<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let obj = body_object(&req, payload, false).await?;
+    let f = Fields(&obj);
+    f.required("from_user_id")?;
+    f.required("to_user_id")?;
+    let from = f.uuid("from_user_id")?.to_string();
+    let to = f.uuid("to_user_id")?.to_string();
+    if from != caller.user_id {
+        return Err(ApiError::Forbidden("from_user_id must be your own user id"));
+    }
+    let id = random::uuid()?.to_string();
+    let now_hour = hour(now());
+    let result = state
+        .db
+        .write(move |tx| -> Result<Result<Relationship, ApiError>, StoreError> {
+            let Some(target) = users::get(tx, &to)? else {
+                return Ok(Err(ApiError::NotFound("User not found")));
+            };
+            if caller.client_type != ClientType::Friend || target.client_type != ClientType::System {
+                return Ok(Err(ApiError::bad(
+                    "Only friend → system requests are allowed (System→Friend, System→System, and Friend→Friend are not allowed)",
+                )));
+            }
+            if sharing::exists_between(tx, &to, &from)? {
+                return Ok(Err(ApiError::Conflict(EXISTS.into())));
+            }
+            sharing::create_pending(tx, &id, &to, &from, now_hour)?;
+            Ok(sharing::get(tx, &id)?.ok_or(ApiError::Internal))
+        })
+        .await??;
+    Ok(created(&sharing_object(&result)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+}
+
+/// `GET /api/v1/sharing/requests?status=pending|active|all` (default pending).
+pub async fn list(req: HttpRequest, caller: Caller<General>) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let query = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|_| ApiError::bad("Invalid query string"))?
+        .into_inner();
+    let statuses: &'static [Status] = match query.status.as_deref() {
+        None | Some("pending") => &[Status::Pending],
+        Some("active") => &[Status::Active],
+        Some("all") => &[Status::Pending, Status::Active],
+        Some(_) => return Err(ApiError::bad("status must be pending, active or all")),
+    };
+    let (id, side) = (caller.user_id, caller.client_type);
+    let rows = state
+        .db
+        .read(move |c| sharing::list_for(c, &id, side, statuses))
+        .await?;
+    let entries: Vec<Value> = rows.iter().map(|r| request_entry(r, side)).collect();
+    Ok(ok(&json!({ "requests": entries })))
+}
+
+/// Loads a relationship the calling system owns, in `want` status.
+fn owned(
+    conn: &rusqlite::Connection,
+    id: &str,
+    system: &str,
+    want: Status,
+) -> Result<Result<Relationship, ApiError>, StoreError> {
+    let Some(rel) = sharing::get(conn, id)? else {
+        return Ok(Err(ApiError::NotFound("Sharing relationship not found")));
+    };
+    if rel.system_user_id != system {
+        return Ok(Err(ApiError::Forbidden(
+            "You are not the system of this relationship",
+        )));
+    }
+    if rel.status != want.as_str() {
+        return Ok(Err(ApiError::bad(format!(
+            "Relationship is not {}",
+            want.as_str()
+        ))));
+    }
+    Ok(Ok(rel))
+}
+
+fn permissions_text(value: Option<&Value>) -> Result<String, ApiError> {
+    let permissions = match value {
+        None | Some(Value::Null) => Permissions::default(),
+        Some(v) => Permissions::from_json(v).map_err(|e| ApiError::bad(e.to_string()))?,
+    };
+    serde_json::to_string(&permissions).map_err(|_| ApiError::Internal)
+}
+
+/// `POST /api/v1/sharing/respond` (system): accept with a wrapped VEK and permissions, or reject.
+pub async fn respond(
+    req: HttpRequest,
+    System(caller): System<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let obj = body_object(&req, payload, false).await?;
+    let f = Fields(&obj);
+    f.required("request_id")?;
+    f.required("accepted")?;
+    let id = f.uuid("request_id")?.to_string();
+    let accepted = f.bool("accepted")?;
+    let accept = if accepted {
+        f.required("encrypted_vek_blob")?;
+        let blob = WrappedVek60::from_b64(f.str("encrypted_vek_blob")?).map_err(|e| {
+            ApiError::bad(format!(
+                "encrypted_vek_blob: {e}; expected standard base64 of 60 bytes"
+            ))
+        })?;
+        Some((blob, permissions_text(obj.get("permissions"))?))
+    } else {
+        None
+    };
+    let now_hour = hour(now());
+    state
+        .db
+        .write(move |tx| {
+            let rel = match owned(tx, &id, &caller.user_id, Status::Pending)? {
+                Ok(rel) => rel,
+                Err(e) => return Ok(Err(e)),
+            };
+            match &accept {
+                Some((blob, permissions)) => {
+                    sharing::accept(tx, &rel.id, blob.as_bytes(), permissions, now_hour)?
+                }
+                None => {
+                    sharing::delete(tx, &rel.id)?;
+                }
+            }
+            Ok(Ok(()))
+        })
+        .await??;
+    Ok(ok(
+        &json!({ "status": if accepted { "accepted" } else { "rejected" } }),
+    ))
+}
+
+/// `PATCH /api/v1/sharing/{id}/permissions` (system).
+pub async fn permissions(
+    req: HttpRequest,
+    System(caller): System<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let id = path_id(&req)?;
+    let obj = body_object(&req, payload, false).await?;
+    let value = Fields(&obj).required("permissions")?;
+    let text = permissions_text(Some(value))?;
+    let now_hour = hour(now());
+    state
+        .db
+        .write(move |tx| {
+            if let Err(e) = owned(tx, &id, &caller.user_id, Status::Active)? {
+                return Ok(Err(e));
+            }
+            sharing::set_permissions(tx, &id, &text, now_hour)?;
+            Ok(Ok(()))
+        })
+        .await??;
+    Ok(ok(&json!({ "status": "updated" })))
+}
+
+/// `DELETE /api/v1/sharing/{id}` (either party): revoke or leave. 204.
+pub async fn delete(req: HttpRequest, caller: Caller<General>) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let id = path_id(&req)?;
+    state
+        .db
+        .write(move |tx| {
+            let Some(rel) = sharing::get(tx, &id)? else {
+                return Ok(Err(ApiError::NotFound("Sharing relationship not found")));
+            };
+            if rel.system_user_id != caller.user_id && rel.friend_user_id != caller.user_id {
+                return Ok(Err(ApiError::Forbidden(
+                    "You are not a party to this relationship",
+                )));
+            }
+            sharing::delete(tx, &id)?;
+            Ok(Ok(()))
+        })
+        .await??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /api/v1/sharing/invite` (system). The template sends no body.
+pub async fn invite(
+    req: HttpRequest,
+    System(caller): System<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let _ignored = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
+    let code = random::invite_code()?;
+    let now = now();
+    let lifetime = state.config.limits.invite_lifetime_hours as i64 * 3600;
+    let expires_at = now.saturating_add(lifetime);
+    let max_open = state.config.limits.max_open_invites;
+    let stored = code.clone();
+    let created_ok = state
+        .db
+        .write(move |tx| invites::create(tx, &stored, &caller.user_id, now, expires_at, max_open))
+        .await?;
+    if !created_ok {
+        return Err(ApiError::Conflict(format!(
+            "Too many open invite codes (at most {max_open}); wait for some to expire"
+        )));
+    }
+    Ok(created(
+        &json!({ "code": code, "expires_at": isoformat(expires_at, 0) }),
+    ))
+}
+
+/// `POST /api/v1/sharing/redeem` (friend): single use; creates a pending relationship.
+pub async fn redeem(
+    req: HttpRequest,
+    caller: Caller<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let obj = body_object(&req, payload, false).await?;
+    let f = Fields(&obj);
+    if f.0.get("code").is_none_or(Value::is_null) {
+        return Err(ApiError::bad("Missing code"));
+    }
+    let code = f.str("code")?.trim().to_ascii_uppercase();
+    if code.len() > 64 {
+        return Err(ApiError::NotFound("Invalid invite code"));
+    }
+    let id = random::uuid()?.to_string();
+    let now = now();
+    let rel = state
+        .db
+        .write(
+            move |tx| -> Result<Result<Relationship, ApiError>, StoreError> {
+                let Some(invite) = invites::get(tx, &code)? else {
+                    return Ok(Err(ApiError::NotFound("Invalid invite code")));
+                };
+                if invite.redeemed {
+                    return Ok(Err(ApiError::Gone("Invite code already redeemed")));
+                }
+                if invite.expires_at <= now {
+                    return Ok(Err(ApiError::Gone("Invite code expired")));
+                }
+                if caller.client_type != ClientType::Friend {
+                    return Ok(Err(ApiError::bad(
+                        "Only friend clients can redeem invite codes",
+                    )));
+                }
+                if sharing::exists_between(tx, &invite.system_user_id, &caller.user_id)? {
+                    return Ok(Err(ApiError::Conflict(EXISTS.into())));
+                }
+                invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
+                sharing::create_pending(
+                    tx,
+                    &id,
+                    &invite.system_user_id,
+                    &caller.user_id,
+                    hour(now),
+                )?;
+                Ok(sharing::get(tx, &id)?.ok_or(ApiError::Internal))
+            },
+        )
+        .await??;
+    Ok(created(&sharing_object(&rel)))
+}

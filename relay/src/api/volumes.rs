@@ -1,0 +1,311 @@
+//! Volumes: `PUT /volumes/{name}` (upload), `GET /volumes` (own headers) and
+//! `GET /volumes/{name}/download` (own backup), plus the response shape friends get too.
+//!
+//! An upload is checked completely before anything is written: name, header, version, exact
+//! size, padding grid, hour-aligned time, quota and the Ed25519 signature over the canonical
+//! header JSON ‖ blob. Size and quota are first decided from `Content-Length`, before the body
+//! is buffered. The blob is durable before the row commits (see `store::blobs`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use coffer_wire::b64::{self, Signature64};
+use coffer_wire::time::HOUR;
+use coffer_wire::v1::{ControlHeader, VolumeName, is_on_padding_grid};
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::{Value, json};
+
+use super::extract::{Caller, General, System, Upload, state};
+use super::json::{Fields, content_length, ok, parse_object, read_body};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::volumes::{self, PutOutcome, VolumeRow};
+use crate::store::{ClientType, hour, now, users};
+
+/// Largest stored control header (JSON text), bytes.
+const MAX_HEADER_LEN: usize = 4096;
+/// Upper bound of everything in an upload body besides the base64 payload.
+const UPLOAD_OVERHEAD: u64 = 16 * 1024;
+
+/// The `{name}` path segment as a v1 volume name.
+pub fn volume_name(req: &HttpRequest) -> Result<VolumeName, ApiError> {
+    req.match_info()
+        .get("name")
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| ApiError::bad("Invalid volume name"))
+}
+
+/// `If-None-Match: <integer>` — v1's conditional GET (a quoted ETag is ignored, as in v1).
+pub fn not_modified(req: &HttpRequest, version: u64) -> bool {
+    req.headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|seen| seen >= version)
+}
+
+/// Reads a volume's blob and builds the v1 download body. `extra` adds fields (friends get their
+/// wrapped VEK). Retries once if an upload replaced the blob between the row read and the file
+/// read.
+pub async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    owner: String,
+    name: VolumeName,
+    extra: Option<(&'static str, Value)>,
+) -> Result<HttpResponse, ApiError> {
+    for _ in 0..2 {
+        let (o, n) = (owner.clone(), name.as_str());
+        let Some(row) = state.db.read(move |c| volumes::get(c, &o, n)).await? else {
+            return Err(ApiError::NotFound("Volume not found"));
+        };
+        if not_modified(req, row.version) {
+            return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
+        }
+        let blobs = state.blobs.clone();
+        let (file, max) = (row.blob_file.clone(), state.config.limits.max_volume_size);
+        let Some(blob) = web::block(move || blobs.read(&file, max)).await?? else {
+            continue;
+        };
+        let header: Value =
+            serde_json::from_str(&row.control_header).map_err(|_| ApiError::Internal)?;
+        let mut body = json!({
+            "control_header": header,
+            "encrypted_payload": b64::encode(&blob),
+            "signature": b64::encode(&row.signature),
+        });
+        if let Some((key, value)) = extra.clone() {
+            body[key] = value;
+        }
+        return Ok(ok(&body));
+    }
+    tracing::error!("a volume row points at a missing blob file");
+    Err(ApiError::Internal)
+}
+
+/// Parses the stored header texts of `rows` back into JSON values.
+pub fn headers(rows: &[VolumeRow]) -> Result<Vec<Value>, ApiError> {
+    rows.iter()
+        .map(|r| serde_json::from_str(&r.control_header).map_err(|_| ApiError::Internal))
+        .collect()
+}
+
+/// `GET /api/v1/volumes`: the caller's own headers (friends own none).
+pub async fn list_own(req: HttpRequest, caller: Caller<General>) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    if caller.client_type == ClientType::Friend {
+        return Ok(ok(&json!({ "volumes": [] })));
+    }
+    let id = caller.user_id;
+    let rows = state
+        .db
+        .read(move |c| volumes::list_for_user(c, &id))
+        .await?;
+    Ok(ok(&json!({ "volumes": headers(&rows)? })))
+}
+
+/// `GET /api/v1/volumes/{name}/download`: a system's own volume (backup / second device).
+pub async fn download(
+    req: HttpRequest,
+    System(caller): System<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let name = volume_name(&req)?;
+    serve(&state, &req, caller.user_id, name, None).await
+}
+
+/// The parsed, verified parts of an upload.
+struct Upload_ {
+    header_text: String,
+    version: u64,
+    blob: Vec<u8>,
+    signature: [u8; 64],
+}
+
+fn too_large_volume(max: u64) -> ApiError {
+    ApiError::PayloadTooLarge(format!("Volume exceeds the maximum size of {max} bytes"))
+}
+
+fn over_quota() -> ApiError {
+    ApiError::PayloadTooLarge("Storage quota exceeded".into())
+}
+
+/// Checks everything about an upload body except what needs the database.
+fn parse_upload(
+    body: &[u8],
+    name: VolumeName,
+    public_key: &[u8; 32],
+    max_volume: u64,
+    stored: Option<u64>,
+) -> Result<Upload_, ApiError> {
+    let obj = parse_object(body, false)?;
+    let f = Fields(&obj);
+    for field in ["control_header", "encrypted_payload", "signature"] {
+        f.required(field)?;
+    }
+    let Value::Object(header_obj) = f.required("control_header")? else {
+        return Err(ApiError::bad("control_header must be an object"));
+    };
+    match header_obj.get("volume_name") {
+        Some(Value::String(n)) if n == name.as_str() => {}
+        Some(Value::String(_)) => {
+            return Err(ApiError::bad(
+                "control_header.volume_name does not match the URL",
+            ));
+        }
+        _ => {}
+    }
+    let header =
+        ControlHeader::from_json_object(header_obj).map_err(|e| ApiError::bad(e.to_string()))?;
+    if let Some(current) = stored.filter(|c| *c >= header.version) {
+        return Err(ApiError::StaleVersion {
+            current,
+            got: header.version,
+        });
+    }
+    let blob = b64::decode_bounded(f.str("encrypted_payload")?, max_volume as usize).map_err(
+        |e| match e {
+            b64::B64Error::TooLong { .. } => too_large_volume(max_volume),
+            _ => ApiError::bad("encrypted_payload is not valid standard base64"),
+        },
+    )?;
+    if header.size_bytes != blob.len() as u64 {
+        return Err(ApiError::bad(
+            "control_header.size_bytes does not equal the payload length",
+        ));
+    }
+    if !is_on_padding_grid(blob.len() as u64) {
+        return Err(ApiError::bad(
+            "Payload length must be 28 + a multiple of 4096 bytes (v1 padding)",
+        ));
+    }
+    if header.modified_at % HOUR != 0 {
+        return Err(ApiError::bad(
+            "control_header.modified_at must be a whole hour (Unix seconds divisible by 3600)",
+        ));
+    }
+    let signature = Signature64::from_b64(f.str("signature")?).map_err(|e| {
+        ApiError::bad(format!(
+            "signature: invalid encoding ({e}); expected standard base64 of 64 bytes"
+        ))
+    })?;
+    let verified = VerifyingKey::from_bytes(public_key)
+        .map(|k| {
+            k.verify_strict(
+                &header.signature_input(&blob),
+                &Signature::from_bytes(signature.as_bytes()),
+            )
+            .is_ok()
+        })
+        .unwrap_or(false);
+    if !verified {
+        return Err(ApiError::Forbidden("Invalid volume signature"));
+    }
+    let header_text = serde_json::to_string(&Value::Object(header_obj.clone()))
+        .map_err(|_| ApiError::Internal)?;
+    if header_text.len() > MAX_HEADER_LEN {
+        return Err(ApiError::bad("control_header is too large"));
+    }
+    Ok(Upload_ {
+        header_text,
+        version: header.version,
+        blob,
+        signature: *signature.as_bytes(),
+    })
+}
+
+/// `PUT /api/v1/volumes/{name}`.
+pub async fn upload(
+    req: HttpRequest,
+    System(caller): System<Upload>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let name = volume_name(&req)?;
+    let limits = state.config.limits.clone();
+    let user_id = caller.user_id;
+
+    // Decide size and quota from Content-Length before reading the body.
+    let (uid, n) = (user_id.clone(), name.as_str());
+    let (user, stored) = state
+        .db
+        .read(move |c| Ok((users::get(c, &uid)?, volumes::version_and_size(c, &uid, n)?)))
+        .await?;
+    let user = user.ok_or(ApiError::Unauthorized("User not found"))?;
+    if let Some(len) = content_length(&req) {
+        let min_payload = len.saturating_sub(UPLOAD_OVERHEAD) / 4 * 3;
+        if min_payload > limits.max_volume_size {
+            return Err(too_large_volume(limits.max_volume_size));
+        }
+        let old = stored.map_or(0, |(_, size)| size);
+        if user
+            .storage_used_bytes
+            .saturating_sub(old)
+            .saturating_add(min_payload)
+            > limits.max_user_storage
+        {
+            return Err(over_quota());
+        }
+    }
+    let body = read_body(&req, payload, state.upload_body_limit()).await?;
+    let key = user.public_signing_key;
+    let max = limits.max_volume_size;
+    let current = stored.map(|(v, _)| v);
+    let upload = web::block(move || parse_upload(&body, name, &key, max, current)).await??;
+    let size = upload.blob.len() as u64;
+    if user
+        .storage_used_bytes
+        .saturating_sub(stored.map_or(0, |s| s.1))
+        .saturating_add(size)
+        > limits.max_user_storage
+    {
+        return Err(over_quota());
+    }
+
+    // Durable blob first, then the row that points at it.
+    let blobs = state.blobs.clone();
+    let (uid, version) = (user_id.clone(), upload.version);
+    let blob = upload.blob;
+    let blob_file = web::block(move || blobs.write(&uid, name.as_str(), version, &blob)).await??;
+    let row = VolumeRow {
+        user_id,
+        volume_name: name.as_str().to_owned(),
+        version,
+        control_header: upload.header_text,
+        blob_file: blob_file.clone(),
+        signature: upload.signature,
+        size_bytes: size,
+        updated_at: hour(now()),
+    };
+    let quota = limits.max_user_storage;
+    let outcome = state
+        .db
+        .write(move |tx| volumes::put(tx, &row, quota))
+        .await;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            state.blobs.remove(&blob_file);
+            return Err(e.into());
+        }
+    };
+    match outcome {
+        PutOutcome::Stored { replaced_blob } => {
+            if let Some(old) = replaced_blob {
+                let blobs = state.blobs.clone();
+                web::block(move || blobs.remove(&old)).await?;
+            }
+            Ok(ok(&json!({ "status": "stored", "version": version })))
+        }
+        PutOutcome::Stale { current } => {
+            state.blobs.remove(&blob_file);
+            Err(ApiError::StaleVersion {
+                current,
+                got: version,
+            })
+        }
+        PutOutcome::OverQuota => {
+            state.blobs.remove(&blob_file);
+            Err(over_quota())
+        }
+    }
+}

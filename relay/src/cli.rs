@@ -1,0 +1,89 @@
+//! Command line: `coffer-relay [--config FILE] [--data-dir DIR] [--listen ADDR:PORT]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+
+use crate::config::{Config, env_help};
+
+/// Coffer relay: a zero-trust encrypted volume relay (serves PluralLog wire protocol v1).
+///
+/// With no options it serves HTTPS on 127.0.0.1:8443 with a self-signed certificate generated
+/// on first start, and keeps its state in ./coffer-data. It prints the URL, the certificate's
+/// SHA-256 SPKI pin (for apps to pin) and the data directory.
+#[derive(Debug, Parser)]
+#[command(name = "coffer-relay", version)]
+pub struct Cli {
+    /// TOML configuration file (see coffer-relay.example.toml for every setting). Env: COFFER_CONFIG.
+    #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, blobs, generated certificate. Overrides config and environment.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address and port to listen on, e.g. 0.0.0.0:8443 (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Validate the configuration, print the effective settings (never secrets) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+/// Builds the effective configuration: defaults < file < environment < flags.
+pub fn load(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+    let mut config = match &cli.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    config.apply_env(env).map_err(|e| e.to_string())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    if let Some(addr) = cli.listen {
+        config.host = addr.ip();
+        config.port = addr.port();
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let matches = Cli::command().after_long_help(env_help()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    let config = match load(&cli, |name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("coffer-relay: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.check_config {
+        println!("configuration is valid\n{config:#?}");
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config.log);
+    match actix_web::rt::System::new().block_on(crate::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(%err, "coffer-relay could not start");
+            eprintln!("coffer-relay: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

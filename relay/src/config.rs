@@ -1,0 +1,735 @@
+//! Relay configuration: built-in defaults, then a TOML file, then environment variables
+//! (`PLURALLOG_*` names of the v1 relay first, `COFFER_*` names winning over them), then the
+//! command line. Every setting is documented in `relay/coffer-relay.example.toml`, which a test
+//! parses and checks against [`Config::default`].
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's explanation (line, column, key).
+        message: String,
+    },
+    /// An environment variable has a value that does not parse.
+    #[error("environment variable {name} has an invalid value: expected {expected}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// A value is out of range or settings contradict each other.
+    #[error("invalid setting {key}: {message}")]
+    Invalid {
+        /// The setting.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// How the relay gets its TLS certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// Generate a self-signed certificate on first start, keep it in `<data_dir>/tls/`.
+    SelfSigned,
+    /// Load `tls.cert` and `tls.key` (PEM), e.g. a CA-signed certificate.
+    Files,
+    /// Plain HTTP — only behind a TLS-terminating proxy.
+    Off,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// See [`TlsMode`].
+    pub mode: TlsMode,
+    /// PEM certificate chain (mode `files`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key (mode `files`).
+    pub key: Option<PathBuf>,
+    /// Extra DNS names / IP addresses for the generated certificate.
+    pub hostnames: Vec<String>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            mode: TlsMode::SelfSigned,
+            cert: None,
+            key: None,
+            hostnames: Vec::new(),
+        }
+    }
+}
+
+/// Size and lifetime limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest encrypted volume payload, bytes.
+    pub max_volume_size: u64,
+    /// Largest total of a user's stored payloads, bytes.
+    pub max_user_storage: u64,
+    /// Session token lifetime, seconds.
+    pub session_lifetime_secs: u64,
+    /// Login challenge lifetime, seconds.
+    pub challenge_lifetime_secs: u64,
+    /// Invite code lifetime, hours.
+    pub invite_lifetime_hours: u64,
+    /// Unredeemed, unexpired invites a system may hold at once.
+    pub max_open_invites: u64,
+    /// Outstanding challenges kept per user (older ones are dropped).
+    pub max_challenges_per_user: u64,
+    /// Maximum `discover` results.
+    pub max_discovery_results: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_volume_size: 10_485_760,
+            max_user_storage: 52_428_800,
+            session_lifetime_secs: 3600,
+            challenge_lifetime_secs: 300,
+            invite_lifetime_hours: 72,
+            max_open_invites: 50,
+            max_challenges_per_user: 16,
+            max_discovery_results: 10,
+        }
+    }
+}
+
+/// Requests per minute per rate-limit class (token buckets: the burst equals the per-minute rate).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rates {
+    /// `POST /register`, per client IP.
+    pub register: NonZeroU32,
+    /// `POST /auth/challenge` and `/auth/token` together, per client IP.
+    pub auth: NonZeroU32,
+    /// `PUT /volumes/{name}`, per user.
+    pub upload: NonZeroU32,
+    /// Other authenticated routes, per user.
+    pub general: NonZeroU32,
+    /// `GET /discover`, per user.
+    pub discovery: NonZeroU32,
+    /// Admin API, per client IP.
+    pub admin: NonZeroU32,
+}
+
+impl Default for Rates {
+    fn default() -> Self {
+        let n = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        Self {
+            register: n(10),
+            auth: n(6),
+            upload: n(12),
+            general: n(60),
+            discovery: n(10),
+            admin: n(60),
+        }
+    }
+}
+
+/// Protocol settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Protocol {
+    /// Lowest `X-Protocol-Version` / registration `protocol_version` accepted (426 below).
+    pub min_version: i64,
+    /// If set, every response carries `X-Upgrade-Available` naming this client version.
+    pub latest_client_version: Option<String>,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Self {
+            min_version: 1,
+            latest_client_version: None,
+        }
+    }
+}
+
+/// The admin token, held only as its SHA-256 digest. Never printed.
+#[derive(Clone, Default)]
+pub struct AdminToken(Option<[u8; 32]>);
+
+impl AdminToken {
+    /// From the configured text; empty means "admin API disabled".
+    pub fn from_text(text: &str) -> Self {
+        if text.is_empty() {
+            Self(None)
+        } else {
+            Self(Some(Sha256::digest(text.as_bytes()).into()))
+        }
+    }
+
+    /// Whether an admin token is configured.
+    pub fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Constant-time check of a presented token (digests compared, so length leaks nothing).
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        match &self.0 {
+            None => false,
+            Some(expected) => {
+                let got: [u8; 32] = Sha256::digest(presented).into();
+                expected.ct_eq(&got).into()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_set() {
+            "AdminToken(<set>)"
+        } else {
+            "AdminToken(<unset>)"
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for AdminToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(Self::from_text(&text))
+    }
+}
+
+/// Admin API settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    /// The `X-Admin-Token` value; empty disables the admin API.
+    pub token: AdminToken,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// Where the database, blobs and generated certificate live.
+    pub data_dir: PathBuf,
+    /// SQLite database file (default `<data_dir>/coffer.db`).
+    pub database: Option<PathBuf>,
+    /// Blob directory (default `<data_dir>/blobs`).
+    pub blob_dir: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` header is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `coffer_relay=debug`.
+    pub log: String,
+    /// TLS.
+    pub tls: TlsConfig,
+    /// Limits.
+    pub limits: Limits,
+    /// Rate limits.
+    pub rate: Rates,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Admin API.
+    pub admin: Admin,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8443,
+            data_dir: PathBuf::from("./coffer-data"),
+            database: None,
+            blob_dir: None,
+            trusted_proxies: Vec::new(),
+            log: "info".into(),
+            tls: TlsConfig::default(),
+            limits: Limits::default(),
+            rate: Rates::default(),
+            protocol: Protocol::default(),
+            admin: Admin::default(),
+        }
+    }
+}
+
+/// One environment variable: its names (first wins) and how it applies.
+struct EnvVar {
+    names: &'static [&'static str],
+    help: &'static str,
+    apply: fn(&mut Config, &str) -> Result<(), &'static str>,
+}
+
+fn parse<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, &'static str> {
+    v.trim().parse().map_err(|_| what)
+}
+
+/// The environment variables, `COFFER_*` first, then the v1 relay's aliases.
+const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        names: &["COFFER_HOST", "PLURALLOG_HOST"],
+        help: "listen address",
+        apply: |c, v| {
+            c.host = parse(v, "an IP address")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_PORT", "PLURALLOG_PORT"],
+        help: "listen port",
+        apply: |c, v| {
+            c.port = parse(v, "a port number")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_DATA_DIR"],
+        help: "data directory",
+        apply: |c, v| {
+            c.data_dir = v.into();
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_DATABASE", "PLURALLOG_DB_PATH"],
+        help: "SQLite database file",
+        apply: |c, v| {
+            c.database = Some(v.into());
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_BLOB_DIR", "PLURALLOG_VOLUME_PATH"],
+        help: "blob directory",
+        apply: |c, v| {
+            c.blob_dir = Some(v.into());
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TLS_MODE"],
+        help: "self-signed | files | off",
+        apply: |c, v| {
+            c.tls.mode = match v.trim() {
+                "self-signed" => TlsMode::SelfSigned,
+                "files" => TlsMode::Files,
+                "off" => TlsMode::Off,
+                _ => return Err("self-signed, files or off"),
+            };
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TLS_CERT", "PLURALLOG_TLS_CERT"],
+        help: "PEM certificate chain (implies tls mode files)",
+        apply: |c, v| {
+            c.tls.cert = Some(v.into());
+            c.tls.mode = TlsMode::Files;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TLS_KEY", "PLURALLOG_TLS_KEY"],
+        help: "PEM private key (implies tls mode files)",
+        apply: |c, v| {
+            c.tls.key = Some(v.into());
+            c.tls.mode = TlsMode::Files;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TLS_HOSTNAMES"],
+        help: "comma-separated names/IPs for the generated certificate",
+        apply: |c, v| {
+            c.tls.hostnames = split_list(v);
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TRUSTED_PROXIES"],
+        help: "comma-separated proxy IPs whose X-Forwarded-For is believed",
+        apply: |c, v| {
+            c.trusted_proxies = split_list(v)
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| "comma-separated IP addresses")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_LOG"],
+        help: "log filter, e.g. info or debug",
+        apply: |c, v| {
+            c.log = v.into();
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MAX_VOLUME_SIZE", "PLURALLOG_MAX_VOLUME_SIZE"],
+        help: "largest volume payload, bytes",
+        apply: |c, v| {
+            c.limits.max_volume_size = parse(v, "a byte count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MAX_USER_STORAGE", "PLURALLOG_MAX_USER_STORAGE"],
+        help: "per-user storage quota, bytes",
+        apply: |c, v| {
+            c.limits.max_user_storage = parse(v, "a byte count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_SESSION_LIFETIME", "PLURALLOG_SESSION_LIFETIME"],
+        help: "session lifetime, seconds",
+        apply: |c, v| {
+            c.limits.session_lifetime_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_CHALLENGE_LIFETIME"],
+        help: "login challenge lifetime, seconds",
+        apply: |c, v| {
+            c.limits.challenge_lifetime_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &[
+            "COFFER_INVITE_LIFETIME_HOURS",
+            "PLURALLOG_INVITE_LIFETIME_HOURS",
+        ],
+        help: "invite lifetime, hours",
+        apply: |c, v| {
+            c.limits.invite_lifetime_hours = parse(v, "hours")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_REGISTER", "PLURALLOG_RATE_UNAUTH"],
+        help: "registrations per minute per IP",
+        apply: |c, v| {
+            c.rate.register = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_AUTH", "PLURALLOG_RATE_AUTH"],
+        help: "login requests per minute per IP",
+        apply: |c, v| {
+            c.rate.auth = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_UPLOAD", "PLURALLOG_RATE_UPLOAD"],
+        help: "uploads per minute per user",
+        apply: |c, v| {
+            c.rate.upload = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_GENERAL", "PLURALLOG_RATE_GENERAL"],
+        help: "other requests per minute per user",
+        apply: |c, v| {
+            c.rate.general = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_DISCOVERY", "PLURALLOG_RATE_DISCOVERY"],
+        help: "discover requests per minute per user",
+        apply: |c, v| {
+            c.rate.discovery = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_RATE_ADMIN"],
+        help: "admin requests per minute per IP",
+        apply: |c, v| {
+            c.rate.admin = parse(v, "a positive integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &[
+            "COFFER_MIN_PROTOCOL_VERSION",
+            "PLURALLOG_MIN_PROTOCOL_VERSION",
+        ],
+        help: "lowest client protocol version",
+        apply: |c, v| {
+            c.protocol.min_version = parse(v, "an integer")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &[
+            "COFFER_LATEST_CLIENT_VERSION",
+            "PLURALLOG_LATEST_CLIENT_VERSION",
+        ],
+        help: "advertised newest client version",
+        apply: |c, v| {
+            c.protocol.latest_client_version = Some(v.into()).filter(|s: &String| !s.is_empty());
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &[
+            "COFFER_ADMIN_TOKEN",
+            "PLURALLOG_ADMIN_TOKEN",
+            "POLYLOG_ADMIN_TOKEN",
+        ],
+        help: "admin API token (empty disables the admin API)",
+        apply: |c, v| {
+            c.admin.token = AdminToken::from_text(v);
+            Ok(())
+        },
+    },
+];
+
+fn split_list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Help text listing every environment variable, for `--help`.
+pub fn env_help() -> String {
+    let mut out = String::from(
+        "Environment variables (override the config file; COFFER_* wins over the v1 PLURALLOG_* aliases):\n",
+    );
+    for var in ENV_VARS {
+        out.push_str(&format!("  {:<34} {}\n", var.names.join(" | "), var.help));
+    }
+    out
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies environment overrides from `lookup` (a function, so tests need not touch the
+    /// process environment). For each setting the first name that is set wins.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        for var in ENV_VARS {
+            if let Some((name, value)) = var.names.iter().find_map(|n| lookup(n).map(|v| (*n, v))) {
+                (var.apply)(self, &value).map_err(|expected| ConfigError::Env {
+                    name: name.to_owned(),
+                    expected,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err(invalid(
+                "tls",
+                "mode \"files\" needs both tls.cert and tls.key",
+            ));
+        }
+        if self.limits.max_volume_size == 0 || self.limits.max_volume_size > 1 << 30 {
+            return Err(invalid(
+                "limits.max_volume_size",
+                "must be between 1 byte and 1 GiB",
+            ));
+        }
+        if self.limits.max_user_storage < self.limits.max_volume_size {
+            return Err(invalid(
+                "limits.max_user_storage",
+                "must be at least limits.max_volume_size",
+            ));
+        }
+        for (key, value) in [
+            (
+                "limits.session_lifetime_secs",
+                self.limits.session_lifetime_secs,
+            ),
+            (
+                "limits.challenge_lifetime_secs",
+                self.limits.challenge_lifetime_secs,
+            ),
+            (
+                "limits.invite_lifetime_hours",
+                self.limits.invite_lifetime_hours,
+            ),
+            (
+                "limits.max_discovery_results",
+                self.limits.max_discovery_results,
+            ),
+            (
+                "limits.max_challenges_per_user",
+                self.limits.max_challenges_per_user,
+            ),
+            ("limits.max_open_invites", self.limits.max_open_invites),
+        ] {
+            if value == 0 || value > 10_000_000 {
+                return Err(invalid(key, "must be between 1 and 10000000"));
+            }
+        }
+        if self.protocol.min_version < 1 {
+            return Err(invalid("protocol.min_version", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.database
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("coffer.db"))
+    }
+
+    /// The blob directory.
+    pub fn blob_path(&self) -> PathBuf {
+        self.blob_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("blobs"))
+    }
+
+    /// Where a generated certificate lives.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// The socket address to bind.
+    pub fn listen_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn example_file_is_valid_and_matches_defaults() {
+        let text = include_str!("../coffer-relay.example.toml");
+        let parsed = Config::from_toml(text).unwrap();
+        parsed.validate().unwrap();
+        // The example documents the defaults: it must not silently drift from them.
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(Config::from_toml("prot = 1").is_err());
+        assert!(Config::from_toml("[limits]\nmax_volume = 5").is_err());
+        assert!(Config::from_toml("[rate]\nauth = 0").is_err());
+    }
+
+    #[test]
+    fn env_precedence_and_aliases() {
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("PLURALLOG_RATE_AUTH", "7"),
+            ("PLURALLOG_PORT", "9000"),
+            ("COFFER_PORT", "9001"),
+            ("PLURALLOG_RATE_UNAUTH", "3"),
+            ("PLURALLOG_ADMIN_TOKEN", "s3cret"),
+            ("PLURALLOG_TLS_CERT", "/c.pem"),
+            ("PLURALLOG_TLS_KEY", "/k.pem"),
+            ("COFFER_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.rate.auth.get(), 7);
+        assert_eq!(c.port, 9001);
+        assert_eq!(c.rate.register.get(), 3);
+        assert!(c.admin.token.matches(b"s3cret"));
+        assert!(!c.admin.token.matches(b"s3cre"));
+        assert_eq!(c.tls.mode, TlsMode::Files);
+        assert_eq!(c.trusted_proxies.len(), 2);
+        c.validate().unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env(env(&[("PLURALLOG_RATE_AUTH", "0")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("PLURALLOG_RATE_AUTH"));
+        let err = c
+            .apply_env(env(&[("COFFER_HOST", "localhost")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("COFFER_HOST"));
+    }
+
+    #[test]
+    fn validation() {
+        let mut c = Config::default();
+        c.tls.mode = TlsMode::Files;
+        assert!(c.validate().is_err());
+        let mut c = Config::default();
+        c.limits.max_user_storage = 1;
+        assert!(c.validate().is_err());
+        assert!(env_help().contains("PLURALLOG_RATE_UNAUTH"));
+    }
+}

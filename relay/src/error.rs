@@ -1,0 +1,178 @@
+//! The HTTP edge error: one JSON shape, `{"error": code, "message": text}`, for every failure.
+//!
+//! Conversion from internal errors happens here and only here. Messages are fixed texts or
+//! describe the caller's own input; they never contain secrets, tokens, ciphertext or paths.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::api::json::json_response;
+use crate::store::StoreError;
+
+/// Everything a handler can answer besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or violates a rule of the protocol.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid session or admin token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// 404: the thing does not exist (or the route does not).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 405: the route exists, the method does not.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
+    /// 409: conflicts with stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 409 for a stale volume version; carries the stored version so clients can resume.
+    #[error("Volume version must be > {current}, got {got}")]
+    StaleVersion {
+        /// The version the relay holds.
+        current: u64,
+        /// The version the client sent.
+        got: u64,
+    },
+    /// 410: an invite that was used or has expired.
+    #[error("{0}")]
+    Gone(&'static str),
+    /// 413: body, volume or quota too large.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// 426: the client's protocol version is below the relay's minimum.
+    #[error("{0}")]
+    UpgradeRequired(String),
+    /// 429: a rate limit was hit.
+    #[error("Too many requests. Please wait and try again.")]
+    RateLimited {
+        /// How long until a request of this class will be accepted again.
+        retry_after: Duration,
+    },
+    /// 507: the disk is full.
+    #[error("The relay is out of storage space. Please try again later.")]
+    InsufficientStorage,
+    /// 500: a bug or an I/O failure; details go to the log, not to the client.
+    #[error("Internal server error")]
+    Internal,
+}
+
+impl ApiError {
+    /// The stable machine-readable code of the error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict(_) | Self::StaleVersion { .. } => "conflict",
+            Self::Gone(_) => "gone",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UpgradeRequired(_) => "upgrade_required",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InsufficientStorage => "insufficient_storage",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Shorthand for a 400 with a message.
+    pub fn bad(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) | Self::StaleVersion { .. } => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({ "error": self.code(), "message": self.to_string() });
+        if let Self::StaleVersion { current, .. } = self {
+            body["current_version"] = json!(current);
+        }
+        let mut response = json_response(self.status_code(), &body);
+        if let Self::RateLimited { retry_after } = self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+                response.headers_mut().insert(RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::DiskFull => {
+                tracing::warn!("storage full: refused a write");
+                Self::InsufficientStorage
+            }
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        tracing::error!("blocking worker pool is gone");
+        Self::Internal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(err: &ApiError) -> serde_json::Value {
+        let resp = err.error_response();
+        let bytes = resp.into_body().try_into_bytes().expect("in-memory body");
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        serde_json::from_slice(&bytes).expect("JSON body")
+    }
+
+    #[test]
+    fn shapes() {
+        let v = body(&ApiError::StaleVersion { current: 3, got: 2 });
+        assert_eq!(v["error"], "conflict");
+        assert_eq!(v["message"], "Volume version must be > 3, got 2");
+        assert_eq!(v["current_version"], 3);
+        let resp = ApiError::RateLimited {
+            retry_after: Duration::from_millis(1500),
+        }
+        .error_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+            Some(&b"2"[..])
+        );
+        assert_eq!(body(&ApiError::Internal)["error"], "internal");
+    }
+}

@@ -1,0 +1,213 @@
+//! Rate limiting with governor token buckets, one keyed limiter per class (v1.md §1.1 classes
+//! and defaults). Classes before login key on the client IP, classes after login on the user.
+//!
+//! The client IP is the TCP peer, unless the peer is a configured trusted proxy: then the
+//! right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Believing the header
+//! from anyone would let every request pick its own bucket.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+
+use crate::config::{Config, Rates};
+use crate::error::ApiError;
+
+/// A rate-limit class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Registration, per IP.
+    Register,
+    /// Challenge + token, per IP.
+    Auth,
+    /// Uploads, per user.
+    Upload,
+    /// Everything else after login, per user.
+    General,
+    /// Discovery, per user.
+    Discovery,
+    /// Admin API, per IP.
+    Admin,
+}
+
+/// The key of a bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// A client address.
+    Ip(IpAddr),
+    /// A user id.
+    User(String),
+}
+
+/// The limiters.
+pub struct RateLimits {
+    register: DefaultKeyedRateLimiter<Key>,
+    auth: DefaultKeyedRateLimiter<Key>,
+    upload: DefaultKeyedRateLimiter<Key>,
+    general: DefaultKeyedRateLimiter<Key>,
+    discovery: DefaultKeyedRateLimiter<Key>,
+    admin: DefaultKeyedRateLimiter<Key>,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+impl std::fmt::Debug for RateLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits").finish_non_exhaustive()
+    }
+}
+
+impl RateLimits {
+    /// Builds the limiters from the configured per-minute rates.
+    pub fn new(config: &Config) -> Self {
+        let Rates {
+            register,
+            auth,
+            upload,
+            general,
+            discovery,
+            admin,
+        } = config.rate;
+        let keyed = |n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n));
+        Self {
+            register: keyed(register),
+            auth: keyed(auth),
+            upload: keyed(upload),
+            general: keyed(general),
+            discovery: keyed(discovery),
+            admin: keyed(admin),
+            trusted_proxies: config.trusted_proxies.clone(),
+        }
+    }
+
+    fn limiter(&self, class: Class) -> &DefaultKeyedRateLimiter<Key> {
+        match class {
+            Class::Register => &self.register,
+            Class::Auth => &self.auth,
+            Class::Upload => &self.upload,
+            Class::General => &self.general,
+            Class::Discovery => &self.discovery,
+            Class::Admin => &self.admin,
+        }
+    }
+
+    /// Takes one token from `key`'s bucket in `class`, or says how long to wait.
+    pub fn check(&self, class: Class, key: Key) -> Result<(), ApiError> {
+        self.limiter(class).check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            ApiError::RateLimited {
+                retry_after: wait.max(Duration::from_secs(1)),
+            }
+        })
+    }
+
+    /// Drops buckets that are full again (memory stays proportional to recent clients).
+    pub fn shrink(&self) {
+        for class in [
+            Class::Register,
+            Class::Auth,
+            Class::Upload,
+            Class::General,
+            Class::Discovery,
+            Class::Admin,
+        ] {
+            let limiter = self.limiter(class);
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// The client address of a request (see the module docs).
+    pub fn client_ip(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        if !self.trusted_proxies.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for entry in forwarded.iter().rev() {
+            match entry.parse::<IpAddr>() {
+                Ok(ip) if self.trusted_proxies.contains(&ip) => continue,
+                Ok(ip) => return Some(ip),
+                // A malformed entry: stop believing the chain here.
+                Err(_) => return Some(peer),
+            }
+        }
+        Some(peer)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn limits(proxies: &[&str]) -> RateLimits {
+        let mut config = Config::default();
+        config.rate.auth = std::num::NonZeroU32::new(2).unwrap();
+        config.trusted_proxies = proxies.iter().map(|p| p.parse().unwrap()).collect();
+        RateLimits::new(&config)
+    }
+
+    #[test]
+    fn buckets_are_per_key_and_class() {
+        let l = limits(&[]);
+        let ip = Key::Ip("10.0.0.1".parse().unwrap());
+        assert!(l.check(Class::Auth, ip.clone()).is_ok());
+        assert!(l.check(Class::Auth, ip.clone()).is_ok());
+        match l.check(Class::Auth, ip.clone()) {
+            Err(ApiError::RateLimited { retry_after }) => {
+                assert!(retry_after >= Duration::from_secs(1))
+            }
+            other => panic!("expected 429, got {other:?}"),
+        }
+        assert!(
+            l.check(Class::Auth, Key::Ip("10.0.0.2".parse().unwrap()))
+                .is_ok()
+        );
+        assert!(l.check(Class::Register, ip).is_ok());
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let untrusted = limits(&[]);
+        let req = TestRequest::default()
+            .peer_addr("192.0.2.1:1000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "203.0.113.9"))
+            .to_http_request();
+        assert_eq!(
+            untrusted.client_ip(&req),
+            Some("192.0.2.1".parse().unwrap())
+        );
+
+        let trusted = limits(&["192.0.2.1", "192.0.2.2"]);
+        assert_eq!(
+            trusted.client_ip(&req),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let chained = TestRequest::default()
+            .peer_addr("192.0.2.1:1000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.7, 203.0.113.9, 192.0.2.2"))
+            .to_http_request();
+        // Right-most untrusted entry: the left part of the header is client-controlled.
+        assert_eq!(
+            trusted.client_ip(&chained),
+            Some("203.0.113.9".parse().unwrap())
+        );
+        let garbage = TestRequest::default()
+            .peer_addr("192.0.2.1:1000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "nonsense"))
+            .to_http_request();
+        assert_eq!(
+            trusted.client_ip(&garbage),
+            Some("192.0.2.1".parse().unwrap())
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! Start-up, TLS, serving and graceful shutdown.
+//!
+//! Start-up order: open the database (migrations), open the blob store and sweep orphans (no
+//! upload can be in flight yet), load or generate the certificate, bind, print the banner. On
+//! SIGINT/SIGTERM actix stops accepting, lets in-flight requests finish (a write is answered only
+//! after it is durable), then the WAL is checkpointed.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use coffer_certs::{Provenance, SpkiPin};
+
+use crate::api;
+use crate::config::{Config, TlsMode};
+use crate::limits::RateLimits;
+use crate::state::AppState;
+use crate::store::blobs::BlobStore;
+use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
+use crate::store::{Db, StoreError, now};
+
+/// How often expired rows and orphans are cleaned up while running.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Database or blob store.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    /// Certificate generation or loading.
+    #[error("TLS certificate: {0}")]
+    Cert(#[from] coffer_certs::CertError),
+    /// Binding or serving.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// What the relay serves TLS with, if anything.
+struct Tls {
+    config: rustls::ServerConfig,
+    pin: SpkiPin,
+}
+
+fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
+    let material = match config.tls.mode {
+        TlsMode::Off => return Ok(None),
+        TlsMode::Files => {
+            let (cert, key) = match (&config.tls.cert, &config.tls.key) {
+                (Some(c), Some(k)) => (c, k),
+                _ => unreachable_config(),
+            };
+            coffer_certs::load_pem(cert, key)?
+        }
+        TlsMode::SelfSigned => {
+            let mut names = vec![
+                "localhost".to_owned(),
+                "127.0.0.1".to_owned(),
+                "::1".to_owned(),
+            ];
+            if !config.host.is_unspecified() && !names.contains(&config.host.to_string()) {
+                names.push(config.host.to_string());
+            }
+            names.extend(
+                config
+                    .tls
+                    .hostnames
+                    .iter()
+                    .filter(|h| !names.contains(h))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            let (material, provenance) = coffer_certs::load_or_generate(&config.tls_dir(), &names)?;
+            if provenance == Provenance::Generated {
+                tracing::info!(dir = %config.tls_dir().display(), "generated a self-signed certificate");
+            }
+            material
+        }
+    };
+    let pin = material.pin;
+    Ok(Some(Tls {
+        config: coffer_certs::server_config(&material)?,
+        pin,
+    }))
+}
+
+/// `Config::validate` guarantees both paths in `files` mode.
+fn unreachable_config() -> ! {
+    panic!("tls mode \"files\" without cert and key: Config::validate must have refused this")
+}
+
+/// Runs the relay until SIGINT/SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    create_private_dir(&config.data_dir)?;
+    let db = Db::open(&config.database_path())?;
+    let blobs = BlobStore::open(&config.blob_path())?;
+    let swept = maintenance::sweep_orphans(&db, &blobs, Duration::ZERO)?;
+    if swept.files_removed > 0 {
+        tracing::info!(
+            files = swept.files_removed,
+            bytes = swept.bytes_removed,
+            "removed orphan blobs at start-up"
+        );
+    }
+    let tls = load_tls(&config)?;
+    let addr = config.listen_addr();
+    let state = web::Data::new(AppState {
+        limits: RateLimits::new(&config),
+        config,
+        db: Arc::clone(&db),
+        blobs,
+        started: Instant::now(),
+    });
+
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(from_fn(api::edge))
+            .configure(api::configure)
+    })
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(5))
+    .keep_alive(Duration::from_secs(30))
+    .shutdown_timeout(30);
+    let server = match &tls {
+        Some(tls) => server.bind_rustls_0_23(addr, tls.config.clone()),
+        None => server.bind(addr),
+    }
+    .map_err(|source| StartError::Bind { addr, source })?;
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let data_dir = std::fs::canonicalize(&state.config.data_dir)
+        .unwrap_or_else(|_| state.config.data_dir.clone());
+    let mut banner = format!(
+        "coffer-relay {}\n  url:  {scheme}://{bound}\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    match &tls {
+        Some(tls) => banner.push_str(&format!("  pin:  {}\n", tls.pin)),
+        None => tracing::warn!(
+            "TLS is OFF: serving plain HTTP. Only do this behind a TLS-terminating proxy; tokens and metadata cross the network in clear otherwise"
+        ),
+    }
+    banner.push_str(&format!("  data: {}\n", data_dir.display()));
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(banner.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
+    tracing::info!(%bound, scheme, "listening");
+
+    let periodic = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(MAINTENANCE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match api::admin::run_maintenance(&periodic, ORPHAN_MIN_AGE).await {
+                Ok(report) => tracing::debug!(?report, "periodic maintenance"),
+                Err(err) => tracing::warn!(%err, "periodic maintenance failed"),
+            }
+        }
+    });
+
+    server.run().await.map_err(StartError::Serve)?;
+    tracing::info!("stopped accepting; in-flight requests finished");
+    if let Err(err) = db.checkpoint() {
+        tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
+    }
+    let _ = now();
+    Ok(())
+}

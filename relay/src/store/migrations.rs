@@ -1,0 +1,196 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! Each migration runs in its own transaction together with the version bump, so a crash leaves
+//! the database at the previous version or the next one. Never edit a released migration: add
+//! one. A database from a newer relay is refused rather than misread.
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, in order; index + 1 is the schema version each one produces.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the v1 data model (v1.md §3). Times are Unix seconds; times about content are stored
+    // floored to the hour. Tokens are stored only as SHA-256 digests.
+    r"
+    CREATE TABLE users (
+        id                  TEXT PRIMARY KEY,
+        public_signing_key  BLOB NOT NULL CHECK (length(public_signing_key) = 32),
+        public_exchange_key BLOB NOT NULL CHECK (length(public_exchange_key) = 32),
+        handle              TEXT COLLATE NOCASE UNIQUE,
+        client_type         TEXT NOT NULL CHECK (client_type IN ('system', 'friend')),
+        protocol_version    INTEGER NOT NULL,
+        feature_set         TEXT NOT NULL,
+        storage_used_bytes  INTEGER NOT NULL DEFAULT 0 CHECK (storage_used_bytes >= 0),
+        created_at          INTEGER NOT NULL
+    );
+    CREATE TABLE auth_challenges (
+        nonce      TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE auth_sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE volumes (
+        user_id        TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        volume_name    TEXT NOT NULL,
+        version        INTEGER NOT NULL CHECK (version >= 1),
+        control_header TEXT NOT NULL,
+        blob_file      TEXT NOT NULL UNIQUE,
+        signature      BLOB NOT NULL CHECK (length(signature) = 64),
+        size_bytes     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (user_id, volume_name)
+    ) WITHOUT ROWID;
+    CREATE TABLE sharing (
+        id                 TEXT PRIMARY KEY,
+        system_user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        friend_user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        status             TEXT NOT NULL CHECK (status IN ('pending', 'active', 'revoked')),
+        permissions        TEXT NOT NULL,
+        encrypted_vek_blob BLOB,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL,
+        UNIQUE (system_user_id, friend_user_id)
+    );
+    CREATE TABLE invite_codes (
+        code           TEXT PRIMARY KEY,
+        system_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        redeemed_by    TEXT REFERENCES users(id) ON DELETE SET NULL,
+        redeemed_at    INTEGER
+    );
+    ",
+    // 2: indexes for the lookups that are not by primary key (expiry sweeps, cascades, lists).
+    r"
+    CREATE INDEX auth_challenges_user ON auth_challenges (user_id, expires_at);
+    CREATE INDEX auth_challenges_expiry ON auth_challenges (expires_at);
+    CREATE INDEX auth_sessions_user ON auth_sessions (user_id);
+    CREATE INDEX auth_sessions_expiry ON auth_sessions (expires_at);
+    CREATE INDEX sharing_friend ON sharing (friend_user_id);
+    CREATE INDEX invite_codes_system ON invite_codes (system_user_id, expires_at);
+    CREATE INDEX invite_codes_redeemer ON invite_codes (redeemed_by);
+    ",
+];
+
+/// The schema version this build produces.
+pub fn latest() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// The database's schema version.
+pub fn current(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Applies every migration the database lacks.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, latest())
+}
+
+/// Applies migrations up to `target` (tests use this to build old databases).
+pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
+    let found = current(conn)?;
+    if found > latest() {
+        return Err(StoreError::TooNew {
+            found,
+            supported: latest(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        let version = index as i64 + 1;
+        if version > target {
+            break;
+        }
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "applied schema migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn fresh_database_reaches_latest() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(current(&conn).unwrap(), latest());
+        // Idempotent: running again changes nothing.
+        let before = schema(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(schema(&conn), before);
+    }
+
+    #[test]
+    fn upgrade_keeps_data_and_matches_fresh_schema() {
+        for start in 1..latest() {
+            let mut old = Connection::open_in_memory().unwrap();
+            migrate_to(&mut old, start).unwrap();
+            assert_eq!(current(&old).unwrap(), start);
+            old.execute(
+                "INSERT INTO users VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
+                [],
+            )
+            .unwrap();
+            migrate(&mut old).unwrap();
+            let mut fresh = Connection::open_in_memory().unwrap();
+            migrate(&mut fresh).unwrap();
+            assert_eq!(schema(&old), schema(&fresh), "upgrade from {start}");
+            let used: i64 = old
+                .query_row(
+                    "SELECT storage_used_bytes FROM users WHERE id = 'u1'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(used, 5);
+        }
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", latest() + 1)
+            .unwrap();
+        assert!(matches!(migrate(&mut conn), Err(StoreError::TooNew { .. })));
+    }
+
+    #[test]
+    fn failed_migration_rolls_back() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        // Sabotage migration 2 by creating one of its indexes first.
+        conn.execute_batch("CREATE INDEX auth_sessions_user ON auth_sessions (user_id);")
+            .unwrap();
+        assert!(migrate(&mut conn).is_err());
+        assert_eq!(current(&conn).unwrap(), 1);
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'auth_challenges_user'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0, "partial migration must roll back");
+    }
+}

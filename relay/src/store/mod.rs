@@ -1,0 +1,235 @@
+//! Relay storage: SQLite (WAL) for metadata, files for blobs.
+//!
+//! The narrow interface the HTTP layer sees is [`Db::read`] / [`Db::write`] plus the domain
+//! functions in the submodules; a PostgreSQL back end would implement the same functions. All
+//! SQLite and file work runs on the blocking thread pool, never on the async executor threads.
+//!
+//! Durability: `synchronous=FULL`, so a committed transaction survives power loss, and a blob is
+//! fsynced and renamed into place *before* the transaction that points at it commits
+//! ([`blobs`]). The store never sees plaintext: payloads are opaque bytes.
+
+pub mod blobs;
+pub mod challenges;
+pub mod invites;
+pub mod maintenance;
+pub mod migrations;
+pub mod sessions;
+pub mod sharing;
+pub mod stats;
+pub mod users;
+pub mod volumes;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+/// How many idle reader connections are kept.
+const MAX_IDLE_READERS: usize = 8;
+
+/// A storage failure. Messages may name files but never contain user content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A file operation failed.
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The disk (or the database) is full.
+    #[error("storage is full")]
+    DiskFull,
+    /// The database was written by a newer relay.
+    #[error("database schema version {found} is newer than this relay supports ({supported})")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// Stored data violates an invariant (e.g. a key column of the wrong length).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(&'static str),
+}
+
+impl StoreError {
+    /// Maps "no space left" from SQLite or the OS to [`StoreError::DiskFull`].
+    pub fn classify(self) -> Self {
+        match &self {
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull =>
+            {
+                Self::DiskFull
+            }
+            Self::Io(e) if e.raw_os_error() == Some(libc_enospc()) => Self::DiskFull,
+            _ => self,
+        }
+    }
+}
+
+/// ENOSPC on every Unix the relay targets.
+const fn libc_enospc() -> i32 {
+    28
+}
+
+/// The database: one writer connection (SQLite allows one writer at a time anyway) and a small
+/// pool of readers (WAL lets them run beside the writer).
+pub struct Db {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
+        let writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        configure(&writer)?;
+        let mut writer = writer;
+        migrations::migrate(&mut writer)?;
+        Ok(Arc::new(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn reader(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = Self::lock(&self.readers).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    /// Runs `f` with a reader connection, synchronously (for start-up and tests).
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.reader()?;
+        let result = f(&conn);
+        let mut pool = Self::lock(&self.readers);
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+
+    /// Runs `f` in an immediate write transaction, synchronously; commits if it returns `Ok`.
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = Self::lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx).map_err(StoreError::classify)?;
+        tx.commit().map_err(|e| StoreError::from(e).classify())?;
+        Ok(value)
+    }
+
+    /// [`Self::read_blocking`] on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(self);
+        actix_web::web::block(move || db.read_blocking(f))
+            .await
+            .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
+    }
+
+    /// [`Self::write_blocking`] on the blocking pool.
+    pub async fn write<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(self);
+        actix_web::web::block(move || db.write_blocking(f))
+            .await
+            .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
+    }
+
+    /// Checkpoints the WAL into the main file (at shutdown).
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        let conn = Self::lock(&self.writer);
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// Current Unix time in seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Reads a fixed-size blob column.
+pub(crate) fn fixed<const N: usize>(bytes: Vec<u8>) -> Result<[u8; N], StoreError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| StoreError::Corrupt("key column has the wrong length"))
+}
+
+/// Whether a user is a system or a friend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientType {
+    /// Owns and publishes volumes.
+    System,
+    /// Reads what systems share with it.
+    Friend,
+}
+
+impl ClientType {
+    /// Wire and database text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::Friend => "friend",
+        }
+    }
+
+    /// Parses the wire/database text.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "system" => Some(Self::System),
+            "friend" => Some(Self::Friend),
+            _ => None,
+        }
+    }
+}
+
+/// Floors Unix seconds to the hour: the resolution of every stored time about content.
+pub fn hour(t: i64) -> i64 {
+    coffer_wire::time::floor_to_hour(t)
+}

@@ -1,0 +1,89 @@
+//! Sessions: bearer tokens, stored only as SHA-256 digests (a stolen database backup cannot be
+//! used to hijack a live session). Lookup is by digest; the token itself is never stored.
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use super::{ClientType, StoreError};
+
+/// The user behind a valid session.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    /// UUID text.
+    pub user_id: String,
+    /// System or friend.
+    pub client_type: ClientType,
+    /// The user's feature set JSON.
+    pub feature_set: String,
+}
+
+/// Result of looking up a token digest.
+#[derive(Debug)]
+pub enum Lookup {
+    /// A live session.
+    Valid(SessionUser),
+    /// The session existed but has expired (the caller deletes it).
+    Expired,
+    /// No such session.
+    Unknown,
+}
+
+/// Stores a new session.
+pub fn create(
+    conn: &Connection,
+    token_hash: &[u8; 32],
+    user_id: &str,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO auth_sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)",
+        params![&token_hash[..], user_id, expires_at],
+    )?;
+    Ok(())
+}
+
+/// Finds the session for a token digest.
+pub fn lookup(conn: &Connection, token_hash: &[u8; 32], now: i64) -> Result<Lookup, StoreError> {
+    let row: Option<(String, i64, String, String)> = conn
+        .prepare_cached(
+            "SELECT s.user_id, s.expires_at, u.client_type, u.feature_set \
+             FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
+        )?
+        .query_row([&token_hash[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    Ok(match row {
+        None => Lookup::Unknown,
+        Some((_, expires_at, _, _)) if expires_at <= now => Lookup::Expired,
+        Some((user_id, _, client_type, feature_set)) => Lookup::Valid(SessionUser {
+            user_id,
+            client_type: ClientType::parse(&client_type)
+                .ok_or(StoreError::Corrupt("unknown client type"))?,
+            feature_set,
+        }),
+    })
+}
+
+/// Deletes one session.
+pub fn delete(conn: &Connection, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+    conn.execute(
+        "DELETE FROM auth_sessions WHERE token_hash = ?1",
+        [&token_hash[..]],
+    )?;
+    Ok(())
+}
+
+/// Ends every session; returns how many there were.
+pub fn expire_all(conn: &Connection) -> Result<u64, StoreError> {
+    Ok(conn.execute("DELETE FROM auth_sessions", [])? as u64)
+}
+
+/// Live sessions.
+pub fn count_active(conn: &Connection, now: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM auth_sessions WHERE expires_at > ?1",
+        [now],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
