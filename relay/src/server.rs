@@ -20,7 +20,7 @@ use crate::limits::RateLimits;
 use crate::state::AppState;
 use crate::store::blobs::BlobStore;
 use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
-use crate::store::{Db, StoreError, now};
+use crate::store::{Db, StoreError};
 
 /// How often expired rows and orphans are cleaned up while running.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(600);
@@ -42,6 +42,9 @@ pub enum StartError {
     /// Certificate generation or loading.
     #[error("TLS certificate: {0}")]
     Cert(#[from] coffer_certs::CertError),
+    /// The configuration is inconsistent (normally caught by `Config::validate`).
+    #[error("configuration: {0}")]
+    Config(&'static str),
     /// Binding or serving.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -76,13 +79,10 @@ struct Tls {
 fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
     let material = match config.tls.mode {
         TlsMode::Off => return Ok(None),
-        TlsMode::Files => {
-            let (cert, key) = match (&config.tls.cert, &config.tls.key) {
-                (Some(c), Some(k)) => (c, k),
-                _ => unreachable_config(),
-            };
-            coffer_certs::load_pem(cert, key)?
-        }
+        TlsMode::Files => match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => coffer_certs::load_pem(cert, key)?,
+            _ => return Err(StartError::Config("tls mode \"files\" needs both tls.cert and tls.key")),
+        },
         TlsMode::SelfSigned => {
             let mut names = vec![
                 "localhost".to_owned(),
@@ -113,11 +113,6 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         config: coffer_certs::server_config(&material)?,
         pin,
     }))
-}
-
-/// `Config::validate` guarantees both paths in `files` mode.
-fn unreachable_config() -> ! {
-    panic!("tls mode \"files\" without cert and key: Config::validate must have refused this")
 }
 
 /// Runs the relay until SIGINT/SIGTERM.
@@ -200,6 +195,5 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     if let Err(err) = db.checkpoint() {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
-    let _ = now();
     Ok(())
 }
