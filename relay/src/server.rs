@@ -81,7 +81,11 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         TlsMode::Off => return Ok(None),
         TlsMode::Files => match (&config.tls.cert, &config.tls.key) {
             (Some(cert), Some(key)) => coffer_certs::load_pem(cert, key)?,
-            _ => return Err(StartError::Config("tls mode \"files\" needs both tls.cert and tls.key")),
+            _ => {
+                return Err(StartError::Config(
+                    "tls mode \"files\" needs both tls.cert and tls.key",
+                ));
+            }
         },
         TlsMode::SelfSigned => {
             let mut names = vec![

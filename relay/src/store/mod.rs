@@ -125,11 +125,14 @@ impl Db {
         if let Some(conn) = Self::lock(&self.readers).pop() {
             return Ok(conn);
         }
+        // Read-write open + `query_only`: a SQLITE_OPEN_READ_ONLY connection cannot always map
+        // the WAL index, while `query_only` refuses every write just the same.
         let conn = Connection::open_with_flags(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&conn)?;
+        conn.pragma_update(None, "query_only", "ON")?;
         Ok(conn)
     }
 
@@ -233,3 +236,6 @@ impl ClientType {
 pub fn hour(t: i64) -> i64 {
     coffer_wire::time::floor_to_hour(t)
 }
+
+#[cfg(test)]
+mod tests;

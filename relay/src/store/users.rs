@@ -82,10 +82,10 @@ pub fn handle_taken(
 
 /// Inserts a user; `false` if the handle is taken.
 pub fn insert(conn: &Connection, user: &User) -> Result<bool, StoreError> {
-    if let Some(handle) = &user.handle {
-        if handle_taken(conn, handle, None)? {
-            return Ok(false);
-        }
+    if let Some(handle) = &user.handle
+        && handle_taken(conn, handle, None)?
+    {
+        return Ok(false);
     }
     conn.execute(
         &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
@@ -141,10 +141,10 @@ pub fn update_profile(
     update: &ProfileUpdate,
 ) -> Result<bool, StoreError> {
     if let Some(handle) = &update.handle {
-        if let Some(h) = handle {
-            if handle_taken(conn, h, Some(id))? {
-                return Ok(false);
-            }
+        if let Some(h) = handle
+            && handle_taken(conn, h, Some(id))?
+        {
+            return Ok(false);
         }
         conn.execute(
             "UPDATE users SET handle = ?2 WHERE id = ?1",
