@@ -1,0 +1,22 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod identity;
+mod pin;
+mod v1;
+
+/// The eight v1 volume names (bound to foreign languages as the enum `VolumeName`).
+pub use coffer_wire::v1::VolumeName;
+pub use error::CofferError;
+pub use identity::Identity;
+pub use pin::SpkiPin;
+pub use v1::{
+    ControlHeaderRecord, SealedVolumeRecord, Vek, v1_decrypt_volume, v1_floor_to_hour,
+    v1_seal_volume, v1_sign_login, v1_unwrap_vek, v1_verify_upload, v1_volume_nonce, v1_wrap_vek,
+};
+
+#[cfg(test)]
+mod tests;
