@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod docs;
+pub mod http;
+pub mod paillier;
+pub mod relay;
+pub mod util;
+
+pub use client::{Admin, Kind, V1Client};
+pub use http::{Http, Resp};
+pub use relay::RelayProcess;
