@@ -5,7 +5,7 @@ use coffer_wire::v1::{Permissions, VolumeName};
 use serde_json::json;
 
 use super::extract::{Friend, General, state};
-use super::json::{Fields, ok, parse_object, read_body};
+use super::json::{Fields, ok, read_object};
 use crate::error::ApiError;
 use crate::paillier::{self, PublicKey};
 use crate::state::AppState;
@@ -18,8 +18,7 @@ pub async fn aggregate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let body = read_body(&req, payload, AppState::AGGREGATE_BODY_LIMIT).await?;
-    let obj = parse_object(&body, false)?;
+    let obj = read_object(&req, payload, AppState::AGGREGATE_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     for name in ["system_user_id", "public_key", "counters"] {
         f.required(name)?;

@@ -13,7 +13,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::json;
 
 use super::extract::{Auth, ClientIp, Register, state, token_hash};
-use super::json::{Fields, created, ok, parse_object, read_body};
+use super::json::{Fields, created, ok, read_object};
 use super::{profile, random};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -40,8 +40,7 @@ pub async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
-    let obj = parse_object(&body, false)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     for name in [
         "public_signing_key",
@@ -101,8 +100,7 @@ pub async fn challenge(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
-    let obj = parse_object(&body, false)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     if f.0.get("user_id").is_none_or(serde_json::Value::is_null) {
         return Err(ApiError::bad("Missing user_id"));
@@ -145,8 +143,7 @@ pub async fn token(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
-    let obj = parse_object(&body, false)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     for name in ["user_id", "nonce", "signature"] {
         f.required(name)?;

@@ -90,6 +90,17 @@ pub fn parse_object(body: &[u8], empty_is_object: bool) -> Result<Map<String, Va
     }
 }
 
+/// Reads a body of at most `limit` bytes that must be a JSON object (see [`parse_object`]).
+pub async fn read_object(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    empty_is_object: bool,
+) -> Result<Map<String, Value>, ApiError> {
+    let body = read_body(req, payload, limit).await?;
+    parse_object(&body, empty_is_object)
+}
+
 /// Typed access to the fields of a request object, with v1's error messages.
 #[derive(Debug)]
 pub struct Fields<'a>(pub &'a Map<String, Value>);

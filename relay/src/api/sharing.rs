@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::extract::{Caller, General, System, state};
-use super::json::{Fields, created, ok, parse_object, read_body};
+use super::json::{Fields, created, ok, read_body, read_object};
 use super::random;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -70,15 +70,6 @@ fn path_id(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or(ApiError::NotFound("Sharing relationship not found"))
 }
 
-async fn body_object(
-    req: &HttpRequest,
-    payload: web::Payload,
-    empty_ok: bool,
-) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let body = read_body(req, payload, AppState::SMALL_BODY_LIMIT).await?;
-    parse_object(&body, empty_ok)
-}
-
 /// `POST /api/v1/sharing/request` (friend → system).
 pub async fn request(
     req: HttpRequest,
@@ -86,7 +77,7 @@ pub async fn request(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let obj = body_object(&req, payload, false).await?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     f.required("from_user_id")?;
     f.required("to_user_id")?;
@@ -183,7 +174,7 @@ pub async fn respond(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let obj = body_object(&req, payload, false).await?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     f.required("request_id")?;
     f.required("accepted")?;
@@ -232,7 +223,7 @@ pub async fn permissions(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = path_id(&req)?;
-    let obj = body_object(&req, payload, false).await?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let value = Fields(&obj).required("permissions")?;
     let text = permissions_text(Some(value))?;
     let now_hour = hour(now());
@@ -306,7 +297,7 @@ pub async fn redeem(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let obj = body_object(&req, payload, false).await?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     if f.0.get("code").is_none_or(Value::is_null) {
         return Err(ApiError::bad("Missing code"));

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::extract::{Caller, General, Unlimited, state};
-use super::json::{Fields, ok, parse_object, read_body};
+use super::json::{Fields, ok, read_object};
 use super::profile;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,8 +17,7 @@ pub async fn update_me(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let body = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
-    let obj = parse_object(&body, false)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     let mut update = ProfileUpdate::default();
     if obj.contains_key("handle") {
