@@ -4,3 +4,4 @@
 pub mod b64;
 pub mod time;
 pub mod v1;
+pub mod v2;

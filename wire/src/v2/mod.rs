@@ -1,0 +1,56 @@
+//! Wire protocol v2 (`docs/protocol-v2.md`): the exact bytes both sides sign and check.
+//!
+//! Everything here is encoding and parsing — no keys, no AEAD. The relay uses it to check
+//! headers and grants before storing them verbatim; clients use it to build what they sign.
+
+mod grant;
+mod header;
+mod labels;
+mod name;
+mod padding;
+mod reader;
+
+pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_ENTRIES};
+pub use header::{HEADER_HASH_LEN, Header, HeaderError};
+pub use labels::{Label, labelled};
+pub use name::{VolumeName, VolumeNameError};
+pub use padding::{MIN_PADDED, padded_len, padme, payload_len_is_valid};
+
+/// AES-256-GCM nonce (12) + tag (16) around every ciphertext.
+pub const AEAD_OVERHEAD: u64 = 28;
+
+/// The v2 login transcript: `label(login) ‖ str16(origin) ‖ user_id(16) ‖ nonce(32)`.
+/// `None` if the origin is longer than a `u16` length allows.
+pub fn login_transcript(origin: &str, user_id: &[u8; 16], nonce: &[u8; 32]) -> Option<Vec<u8>> {
+    let len = u16::try_from(origin.len()).ok()?;
+    let mut out = labelled(Label::Login);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(origin.as_bytes());
+    out.extend_from_slice(user_id);
+    out.extend_from_slice(nonce);
+    Some(out)
+}
+
+/// The key-binding message: `label(key-binding) ‖ pk ‖ xpk`.
+pub fn key_binding_message(signing_key: &[u8; 32], exchange_key: &[u8; 32]) -> Vec<u8> {
+    let mut out = labelled(Label::KeyBinding);
+    out.extend_from_slice(signing_key);
+    out.extend_from_slice(exchange_key);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transcripts_are_labelled_and_exact() {
+        let t = login_transcript("https://r:1", &[1; 16], &[2; 32]).expect("short origin");
+        assert!(t.starts_with(b"coffer-v2/login\0\x00\x0bhttps://r:1"));
+        assert_eq!(t.len(), 16 + 2 + 11 + 16 + 32);
+        assert!(login_transcript(&"x".repeat(70_000), &[0; 16], &[0; 32]).is_none());
+        let b = key_binding_message(&[3; 32], &[4; 32]);
+        assert!(b.starts_with(b"coffer-v2/key-binding\0"));
+        assert_eq!(b.len(), 22 + 64);
+    }
+}
