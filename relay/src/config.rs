@@ -246,6 +246,10 @@ pub struct Config {
     pub blob_dir: Option<PathBuf>,
     /// Peers whose `X-Forwarded-For` header is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Origins clients dial this relay by (`https://host:port`), which v2 logins must sign.
+    /// Empty: `https://` + 127.0.0.1, localhost, [::1], the listen address and `tls.hostnames`,
+    /// each with the bound port.
+    pub public_origins: Vec<String>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `coffer_relay=debug`.
     pub log: String,
     /// TLS.
@@ -269,6 +273,7 @@ impl Default for Config {
             database: None,
             blob_dir: None,
             trusted_proxies: Vec::new(),
+            public_origins: Vec::new(),
             log: "info".into(),
             tls: TlsConfig::default(),
             limits: Limits::default(),
@@ -621,6 +626,18 @@ impl Config {
         ] {
             if value == 0 || value > 10_000_000 {
                 return Err(invalid(key, "must be between 1 and 10000000"));
+            }
+        }
+        for origin in &self.public_origins {
+            let ok = origin.starts_with("https://")
+                && !origin.ends_with('/')
+                && origin.len() <= 255
+                && !origin[8..].contains('/');
+            if !ok {
+                return Err(invalid(
+                    "public_origins",
+                    "each origin must look like https://host:port (no path, no trailing slash)",
+                ));
             }
         }
         if self.protocol.min_version < 1 {

@@ -42,6 +42,22 @@ pub enum ApiError {
         /// The version the client sent.
         got: u64,
     },
+    /// 409 for a stale v2 upload; carries the stored epoch and version.
+    #[error("Volume version must be > {current_version} (epoch ≥ {current_epoch}), got {got}")]
+    StaleV2 {
+        /// The stored version.
+        current_version: u64,
+        /// The stored epoch.
+        current_epoch: u32,
+        /// The version the client sent.
+        got: u64,
+    },
+    /// 409 for a grant whose sequence is not newer than the stored one.
+    #[error("Grant sequence must be > {current}")]
+    StaleGrant {
+        /// The stored sequence.
+        current: u64,
+    },
     /// 410: an invite that was used or has expired.
     #[error("{0}")]
     Gone(&'static str),
@@ -74,7 +90,10 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_) | Self::StaleVersion { .. } => "conflict",
+            Self::Conflict(_)
+            | Self::StaleVersion { .. }
+            | Self::StaleV2 { .. }
+            | Self::StaleGrant { .. } => "conflict",
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UpgradeRequired(_) => "upgrade_required",
@@ -98,7 +117,10 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::StaleVersion { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_)
+            | Self::StaleVersion { .. }
+            | Self::StaleV2 { .. }
+            | Self::StaleGrant { .. } => StatusCode::CONFLICT,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
@@ -110,8 +132,18 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        if let Self::StaleVersion { current, .. } = self {
-            body["current_version"] = json!(current);
+        match self {
+            Self::StaleVersion { current, .. } => body["current_version"] = json!(current),
+            Self::StaleV2 {
+                current_version,
+                current_epoch,
+                ..
+            } => {
+                body["current_version"] = json!(current_version);
+                body["current_epoch"] = json!(current_epoch);
+            }
+            Self::StaleGrant { current } => body["current_sequence"] = json!(current),
+            _ => {}
         }
         let mut response = json_response(self.status_code(), &body);
         if let Self::RateLimited { retry_after } = self {

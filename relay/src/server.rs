@@ -119,6 +119,39 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
     }))
 }
 
+/// The origins v2 logins may sign: configured, or derived from the bound port.
+fn origins(config: &Config, bound: std::net::SocketAddr) -> Vec<String> {
+    if !config.public_origins.is_empty() {
+        return config.public_origins.clone();
+    }
+    let port = bound.port();
+    let mut hosts = vec![
+        "127.0.0.1".to_owned(),
+        "localhost".to_owned(),
+        "[::1]".to_owned(),
+    ];
+    if !config.host.is_unspecified() {
+        hosts.push(match config.host {
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            std::net::IpAddr::V4(ip) => ip.to_string(),
+        });
+    }
+    hosts.extend(config.tls.hostnames.iter().cloned());
+    let mut out: Vec<String> = hosts
+        .into_iter()
+        .map(|h| format!("https://{h}:{port}"))
+        .collect();
+    if port == 443 {
+        out.extend(
+            out.clone()
+                .iter()
+                .map(|o| o.trim_end_matches(":443").to_owned()),
+        );
+    }
+    out.dedup();
+    out
+}
+
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
@@ -140,6 +173,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         db: Arc::clone(&db),
         blobs,
         started: Instant::now(),
+        origins: std::sync::OnceLock::new(),
     });
 
     let app_state = state.clone();
@@ -159,6 +193,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     .map_err(|source| StartError::Bind { addr, source })?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
+    let _ = state.origins.set(origins(&state.config, bound));
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = std::fs::canonicalize(&state.config.data_dir)

@@ -22,9 +22,18 @@ pub struct AppState {
     pub limits: RateLimits,
     /// Start time, for `uptime_seconds`.
     pub started: Instant,
+    /// The origins v2 logins may sign, fixed once the listening port is known.
+    pub origins: std::sync::OnceLock<Vec<String>>,
 }
 
 impl AppState {
+    /// Whether a v2 login transcript's origin names this relay.
+    pub fn is_own_origin(&self, origin: &str) -> bool {
+        self.origins
+            .get()
+            .is_some_and(|o| o.iter().any(|known| known == origin))
+    }
+
     /// Largest request body for JSON endpoints other than uploads.
     pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
     /// Largest analytics request body.

@@ -22,7 +22,8 @@ use crate::store::{ClientType, challenges, hour, now, sessions, users};
 /// Longest nonce text accepted in `auth/token` (ours are 44 characters).
 const MAX_NONCE_LEN: usize = 128;
 
-fn key32(fields: &Fields<'_>, name: &str) -> Result<[u8; 32], ApiError> {
+/// A required 32-byte key field (strict base64).
+pub fn key32(fields: &Fields<'_>, name: &str) -> Result<[u8; 32], ApiError> {
     let text = fields.str(name)?;
     PublicKey32::from_b64(text)
         .map(|k| *k.as_bytes())
@@ -79,6 +80,7 @@ pub async fn register(
         feature_set,
         storage_used_bytes: 0,
         created_at: hour(now()),
+        key_binding_signature: None,
     };
     if !state.db.write(move |tx| users::insert(tx, &user)).await? {
         return Err(ApiError::Conflict("Handle already taken".into()));
@@ -89,7 +91,8 @@ pub async fn register(
     ))
 }
 
-fn body_uuid(f: &Fields<'_>, name: &str) -> Result<String, ApiError> {
+/// A required UUID field, as hyphenated text.
+pub fn body_uuid(f: &Fields<'_>, name: &str) -> Result<String, ApiError> {
     f.uuid(name).map(|u| u.to_string())
 }
 
@@ -136,26 +139,25 @@ enum TokenOutcome {
     Refused(&'static str),
 }
 
-/// `POST /api/v1/auth/token`.
-pub async fn token(
-    req: HttpRequest,
-    _ip: ClientIp<Auth>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let state = state(&req)?;
-    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
-    let f = Fields(&obj);
-    for name in ["user_id", "nonce", "signature"] {
-        f.required(name)?;
-    }
-    let user_id = body_uuid(&f, "user_id")?;
-    let nonce = f.str("nonce")?.to_owned();
-    let signature = Signature64::from_b64(f.str("signature")?).map_err(|e| {
-        ApiError::bad(format!(
-            "signature: invalid encoding ({e}); expected standard base64 of 64 bytes"
-        ))
-    })?;
+/// Which login a token request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginKind {
+    /// v1: the signature covers the nonce text; v2 accounts are refused.
+    V1,
+    /// v2: the signature covers the labelled transcript; v1 accounts are refused.
+    V2,
+}
 
+/// Consumes the challenge `nonce` (whatever happens next), checks it belongs to `user_id` and is
+/// live, checks the account's protocol, runs `verify` with the user's signing key, and issues a
+/// session token. Shared by v1 and v2 logins.
+pub async fn issue_token(
+    state: &AppState,
+    user_id: String,
+    nonce: String,
+    kind: LoginKind,
+    verify: impl FnOnce(&VerifyingKey) -> bool + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
     let token = URL_SAFE_NO_PAD.encode(random::bytes::<48>()?);
     let hash = token_hash(&token);
     let now = now();
@@ -171,25 +173,31 @@ pub async fn token(
             let Some(user) = users::get(tx, &user_id)? else {
                 return Ok(TokenOutcome::UnknownUser);
             };
+            match (kind, user.is_v2()) {
+                // Its key signs only labelled v2 transcripts (W10): never a bare v1 nonce.
+                (LoginKind::V1, true) => {
+                    return Ok(TokenOutcome::Refused(
+                        "This account uses protocol v2: log in through /api/v2/auth/token",
+                    ));
+                }
+                (LoginKind::V2, false) => {
+                    return Ok(TokenOutcome::Refused(
+                        "This account was registered with protocol v1: log in through /api/v1/auth/token",
+                    ));
+                }
+                _ => {}
+            }
             let Some((owner, challenge_expiry)) = challenge else {
                 return Ok(TokenOutcome::Refused("Invalid or expired challenge nonce"));
             };
             if owner != user_id {
-                return Ok(TokenOutcome::Refused(
-                    "Challenge does not belong to this user",
-                ));
+                return Ok(TokenOutcome::Refused("Challenge does not belong to this user"));
             }
             if challenge_expiry <= now {
                 return Ok(TokenOutcome::Refused("Challenge expired"));
             }
             let verified = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|key| {
-                    key.verify_strict(
-                        nonce.as_bytes(),
-                        &Signature::from_bytes(signature.as_bytes()),
-                    )
-                    .is_ok()
-                })
+                .map(|key| verify(&key))
                 .unwrap_or(false);
             if !verified {
                 return Ok(TokenOutcome::Refused("Invalid signature"));
@@ -205,4 +213,37 @@ pub async fn token(
         TokenOutcome::UnknownUser => Err(ApiError::NotFound("User not found")),
         TokenOutcome::Refused(why) => Err(ApiError::Forbidden(why)),
     }
+}
+
+/// A signature field: strict base64 of exactly 64 bytes.
+pub fn signature_field(f: &Fields<'_>, name: &str) -> Result<Signature, ApiError> {
+    Signature64::from_b64(f.str(name)?)
+        .map(|s| Signature::from_bytes(s.as_bytes()))
+        .map_err(|e| {
+            ApiError::bad(format!(
+                "{name}: invalid encoding ({e}); expected standard base64 of 64 bytes"
+            ))
+        })
+}
+
+/// `POST /api/v1/auth/token`.
+pub async fn token(
+    req: HttpRequest,
+    _ip: ClientIp<Auth>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
+    let f = Fields(&obj);
+    for name in ["user_id", "nonce", "signature"] {
+        f.required(name)?;
+    }
+    let user_id = body_uuid(&f, "user_id")?;
+    let nonce = f.str("nonce")?.to_owned();
+    let signature = signature_field(&f, "signature")?;
+    let signed = nonce.clone();
+    issue_token(&state, user_id, nonce, LoginKind::V1, move |key| {
+        key.verify_strict(signed.as_bytes(), &signature).is_ok()
+    })
+    .await
 }

@@ -72,6 +72,8 @@ pub struct Caller<C> {
     pub client_type: ClientType,
     /// Feature set JSON of the caller.
     pub feature_set: String,
+    /// Whether the account was registered through v2.
+    pub is_v2: bool,
     class: PhantomData<C>,
 }
 
@@ -123,6 +125,7 @@ impl<C: RateClass> FromRequest for Caller<C> {
                 user_id: user.user_id,
                 client_type: user.client_type,
                 feature_set: user.feature_set,
+                is_v2: user.is_v2,
                 class: PhantomData,
             })
         })
@@ -130,7 +133,7 @@ impl<C: RateClass> FromRequest for Caller<C> {
 }
 
 macro_rules! typed_caller {
-    ($(#[$doc:meta])* $name:ident, $ty:expr, $msg:expr) => {
+    ($(#[$doc:meta])* $name:ident, |$c:ident| $allowed:expr, $msg:expr) => {
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $name<C>(pub Caller<C>);
@@ -142,11 +145,11 @@ macro_rules! typed_caller {
             fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
                 let caller = Caller::<C>::from_request(req, payload);
                 Box::pin(async move {
-                    let caller = caller.await?;
-                    if caller.client_type != $ty {
+                    let $c = caller.await?;
+                    if !($allowed) {
                         return Err(ApiError::Forbidden($msg));
                     }
-                    Ok($name(caller))
+                    Ok($name($c))
                 })
             }
         }
@@ -156,14 +159,32 @@ macro_rules! typed_caller {
 typed_caller!(
     /// An authenticated system user.
     System,
-    ClientType::System,
+    |c| c.client_type == ClientType::System,
     "Only system clients can perform this action"
 );
 typed_caller!(
     /// An authenticated friend user.
     Friend,
-    ClientType::Friend,
+    |c| c.client_type == ClientType::Friend,
     "Only friend clients can perform this action"
+);
+typed_caller!(
+    /// An authenticated user registered through v2 (with a key-binding proof).
+    V2Caller,
+    |c| c.is_v2,
+    "This account was registered with protocol v1; v2 endpoints need a v2 account"
+);
+typed_caller!(
+    /// An authenticated v2 system user.
+    V2System,
+    |c| c.is_v2 && c.client_type == ClientType::System,
+    "Only v2 system clients can perform this action"
+);
+typed_caller!(
+    /// An authenticated v2 friend user.
+    V2Friend,
+    |c| c.is_v2 && c.client_type == ClientType::Friend,
+    "Only v2 friend clients can perform this action"
 );
 
 /// An unauthenticated request, rate-limited per client IP in class `C`.

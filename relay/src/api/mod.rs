@@ -14,6 +14,7 @@ pub mod random;
 pub mod shared;
 pub mod sharing;
 pub mod users;
+pub mod v2;
 pub mod volumes;
 
 use std::time::Instant;
@@ -72,6 +73,31 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/admin/sessions").route(get().to(admin::sessions)))
             .service(resource("/admin/sessions/expire-all").route(post().to(admin::expire_all)))
             .service(resource("/admin/maintenance").route(post().to(admin::maintenance))),
+    )
+    .service(
+        web::scope("/api/v2")
+            .service(resource("/register").route(post().to(v2::accounts::register)))
+            // Challenges are the same single-use nonces as v1; what is signed differs.
+            .service(resource("/auth/challenge").route(post().to(auth::challenge)))
+            .service(resource("/auth/token").route(post().to(v2::accounts::token)))
+            .service(resource("/users/by-handle/{handle}").route(get().to(v2::accounts::by_handle)))
+            .service(resource("/users/{id}").route(get().to(v2::accounts::by_id)))
+            .service(resource("/volumes").route(get().to(v2::volumes::list_own)))
+            .service(
+                resource("/volumes/{name}")
+                    .route(put().to(v2::volumes::upload))
+                    .route(get().to(v2::volumes::get_own)),
+            )
+            .service(resource("/invites").route(post().to(v2::pairing::create_invite)))
+            .service(resource("/invites/redeem").route(post().to(v2::pairing::redeem)))
+            .service(resource("/pairings").route(get().to(v2::pairing::list)))
+            .service(resource("/pairings/{id}").route(delete().to(v2::pairing::delete)))
+            .service(resource("/grants/{friend_id}").route(put().to(v2::grants::put)))
+            .service(resource("/shared/{owner}/grant").route(get().to(v2::grants::get_grant)))
+            .service(resource("/shared/{owner}/volumes").route(get().to(v2::grants::list_shared)))
+            .service(
+                resource("/shared/{owner}/volumes/{name}").route(get().to(v2::grants::get_shared)),
+            ),
     )
     .default_service(web::to(not_found));
 }

@@ -278,7 +278,9 @@ pub async fn invite(
     let stored = code.clone();
     let created_ok = state
         .db
-        .write(move |tx| invites::create(tx, &stored, &caller.user_id, now, expires_at, max_open))
+        .write(move |tx| {
+            invites::create(tx, &stored, &caller.user_id, now, expires_at, max_open, 1)
+        })
         .await?;
     if !created_ok {
         return Err(ApiError::Conflict(format!(
@@ -312,7 +314,7 @@ pub async fn redeem(
         .db
         .write(
             move |tx| -> Result<Result<Relationship, ApiError>, StoreError> {
-                let Some(invite) = invites::get(tx, &code)? else {
+                let Some(invite) = invites::get(tx, &code)?.filter(|i| i.protocol == 1) else {
                     return Ok(Err(ApiError::NotFound("Invalid invite code")));
                 };
                 if invite.redeemed {

@@ -16,10 +16,11 @@ use serde_json::{Value, json};
 
 use super::extract::{Caller, General, System, Upload, state};
 use super::json::{Fields, content_length, ok, parse_object, read_body};
+use crate::config::Limits;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::volumes::{self, PutOutcome, VolumeRow};
-use crate::store::{ClientType, hour, now, users};
+use crate::store::{ClientType, StoreError, hour, now, users};
 
 /// Largest stored control header (JSON text), bytes.
 const MAX_HEADER_LEN: usize = 4096;
@@ -43,6 +44,63 @@ pub fn not_modified(req: &HttpRequest, version: u64) -> bool {
         .is_some_and(|seen| seen >= version)
 }
 
+/// The outcome of a commit after a durable blob write.
+#[derive(Debug)]
+pub struct Committed<T> {
+    /// What the handler answers with.
+    pub value: T,
+    /// Whether the row now points at the new blob (otherwise it is removed).
+    pub stored: bool,
+    /// The blob the row pointed at before, removed once the commit is durable.
+    pub replaced: Option<String>,
+}
+
+/// Writes `blob` durably (fsync + rename), *then* runs `commit` with its file name in a write
+/// transaction. A new blob the commit did not take is removed; a replaced one is removed after
+/// the commit. This ordering is what makes a crash leave the old or the new version, never a
+/// row pointing at a torn file (docs/adr/0002).
+pub async fn store_durably<T: Send + 'static>(
+    state: &AppState,
+    user: &str,
+    volume: &str,
+    version: u64,
+    blob: Vec<u8>,
+    commit: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<Committed<T>, StoreError>
+    + Send
+    + 'static,
+) -> Result<T, ApiError> {
+    let blobs = state.blobs.clone();
+    let (user, volume) = (user.to_owned(), volume.to_owned());
+    let file = web::block(move || blobs.write(&user, &volume, version, &blob)).await??;
+    let name = file.clone();
+    let result = state.db.write(move |tx| commit(tx, &name)).await;
+    let remove = |f: String| {
+        let blobs = state.blobs.clone();
+        web::block(move || blobs.remove(&f))
+    };
+    match result {
+        Ok(c) => {
+            if !c.stored {
+                remove(file).await?;
+            } else if let Some(old) = c.replaced {
+                remove(old).await?;
+            }
+            Ok(c.value)
+        }
+        Err(e) => {
+            remove(file).await?;
+            Err(e.into())
+        }
+    }
+}
+
+/// Reads a blob file on the blocking pool; `None` if it vanished (replaced meanwhile).
+pub async fn read_blob(state: &AppState, file: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    let blobs = state.blobs.clone();
+    let (file, max) = (file.to_owned(), state.config.limits.max_volume_size);
+    Ok(web::block(move || blobs.read(&file, max)).await??)
+}
+
 /// Reads a volume's blob and builds the v1 download body. `extra` adds fields (friends get their
 /// wrapped VEK). Retries once if an upload replaced the blob between the row read and the file
 /// read.
@@ -61,9 +119,7 @@ pub async fn serve(
         if not_modified(req, row.version) {
             return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
         }
-        let blobs = state.blobs.clone();
-        let (file, max) = (row.blob_file.clone(), state.config.limits.max_volume_size);
-        let Some(blob) = web::block(move || blobs.read(&file, max)).await?? else {
+        let Some(blob) = read_blob(state, &row.blob_file).await? else {
             continue;
         };
         let header: Value =
@@ -121,11 +177,38 @@ struct Upload_ {
     signature: [u8; 64],
 }
 
-fn too_large_volume(max: u64) -> ApiError {
+/// Refuses an upload from its `Content-Length` alone when even the smallest payload that body
+/// could carry exceeds the volume limit or the user's quota — before a byte is buffered.
+pub fn precheck_size(
+    req: &HttpRequest,
+    limits: &Limits,
+    used: u64,
+    replaced_size: u64,
+) -> Result<(), ApiError> {
+    let Some(len) = content_length(req) else {
+        return Ok(());
+    };
+    let min_payload = len.saturating_sub(UPLOAD_OVERHEAD) / 4 * 3;
+    if min_payload > limits.max_volume_size {
+        return Err(too_large_volume(limits.max_volume_size));
+    }
+    if used
+        .saturating_sub(replaced_size)
+        .saturating_add(min_payload)
+        > limits.max_user_storage
+    {
+        return Err(over_quota());
+    }
+    Ok(())
+}
+
+/// 413 for a payload over the volume limit.
+pub fn too_large_volume(max: u64) -> ApiError {
     ApiError::PayloadTooLarge(format!("Volume exceeds the maximum size of {max} bytes"))
 }
 
-fn over_quota() -> ApiError {
+/// 413 for an exceeded quota.
+pub fn over_quota() -> ApiError {
     ApiError::PayloadTooLarge("Storage quota exceeded".into())
 }
 
@@ -261,51 +344,51 @@ pub async fn upload(
         return Err(over_quota());
     }
 
-    // Durable blob first, then the row that points at it.
-    let blobs = state.blobs.clone();
-    let (uid, version) = (user_id.clone(), upload.version);
-    let blob = upload.blob;
-    let blob_file = web::block(move || blobs.write(&uid, name.as_str(), version, &blob)).await??;
-    let row = VolumeRow {
-        user_id,
-        volume_name: name.as_str().to_owned(),
-        version,
-        control_header: upload.header_text,
-        blob_file: blob_file.clone(),
-        signature: upload.signature,
-        size_bytes: size,
-        updated_at: hour(now()),
-    };
     let quota = limits.max_user_storage;
-    let outcome = state
-        .db
-        .write(move |tx| volumes::put(tx, &row, quota))
-        .await;
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => {
-            state.blobs.remove(&blob_file);
-            return Err(e.into());
-        }
-    };
-    match outcome {
-        PutOutcome::Stored { replaced_blob } => {
-            if let Some(old) = replaced_blob {
-                let blobs = state.blobs.clone();
-                web::block(move || blobs.remove(&old)).await?;
-            }
-            Ok(ok(&json!({ "status": "stored", "version": version })))
-        }
-        PutOutcome::Stale { current } => {
-            state.blobs.remove(&blob_file);
-            Err(ApiError::StaleVersion {
-                current,
-                got: version,
+    let version = upload.version;
+    let header_text = upload.header_text;
+    let signature = upload.signature;
+    let owner = user_id.clone();
+    let outcome = store_durably(
+        &state,
+        &owner,
+        name.as_str(),
+        version,
+        upload.blob,
+        move |tx, file| {
+            let row = VolumeRow {
+                user_id,
+                volume_name: name.as_str().to_owned(),
+                version,
+                control_header: header_text,
+                blob_file: file.to_owned(),
+                signature,
+                size_bytes: size,
+                updated_at: hour(now()),
+            };
+            let outcome = volumes::put(tx, &row, quota)?;
+            Ok(match outcome {
+                PutOutcome::Stored { replaced_blob } => Committed {
+                    value: Ok(version),
+                    stored: true,
+                    replaced: replaced_blob,
+                },
+                PutOutcome::Stale { current } => Committed {
+                    value: Err(ApiError::StaleVersion {
+                        current,
+                        got: version,
+                    }),
+                    stored: false,
+                    replaced: None,
+                },
+                PutOutcome::OverQuota => Committed {
+                    value: Err(over_quota()),
+                    stored: false,
+                    replaced: None,
+                },
             })
-        }
-        PutOutcome::OverQuota => {
-            state.blobs.remove(&blob_file);
-            Err(over_quota())
-        }
-    }
+        },
+    )
+    .await?;
+    outcome.map(|v| ok(&json!({ "status": "stored", "version": v })))
 }

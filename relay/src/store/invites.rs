@@ -13,8 +13,10 @@ pub struct Invite {
     pub system_user_id: String,
     /// Expiry (exact, Unix seconds).
     pub expires_at: i64,
-    /// Who redeemed it.
+    /// Whether it was redeemed.
     pub redeemed: bool,
+    /// The protocol it was made for (1 or 2); a code only works with its own protocol.
+    pub protocol: i64,
 }
 
 /// Stores a new invite unless the system already holds `max_open` live unredeemed ones.
@@ -26,6 +28,7 @@ pub fn create(
     now: i64,
     expires_at: i64,
     max_open: u64,
+    protocol: i64,
 ) -> Result<bool, StoreError> {
     let open: i64 = conn.query_row(
         "SELECT count(*) FROM invite_codes WHERE system_user_id = ?1 AND redeemed_at IS NULL AND expires_at > ?2",
@@ -36,8 +39,8 @@ pub fn create(
         return Ok(false);
     }
     conn.execute(
-        "INSERT INTO invite_codes (code, system_user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![code, system, super::hour(now), expires_at],
+        "INSERT INTO invite_codes (code, system_user_id, created_at, expires_at, protocol) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![code, system, super::hour(now), expires_at, protocol],
     )?;
     Ok(true)
 }
@@ -46,9 +49,17 @@ pub fn create(
 pub fn get(conn: &Connection, code: &str) -> Result<Option<Invite>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT code, system_user_id, expires_at, redeemed_at IS NOT NULL FROM invite_codes WHERE code = ?1",
+            "SELECT code, system_user_id, expires_at, redeemed_at IS NOT NULL, protocol FROM invite_codes WHERE code = ?1",
             [code],
-            |r| Ok(Invite { code: r.get(0)?, system_user_id: r.get(1)?, expires_at: r.get(2)?, redeemed: r.get(3)? }),
+            |r| {
+                Ok(Invite {
+                    code: r.get(0)?,
+                    system_user_id: r.get(1)?,
+                    expires_at: r.get(2)?,
+                    redeemed: r.get(3)?,
+                    protocol: r.get(4)?,
+                })
+            },
         )
         .optional()?)
 }

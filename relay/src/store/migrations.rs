@@ -75,6 +75,52 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX invite_codes_system ON invite_codes (system_user_id, expires_at);
     CREATE INDEX invite_codes_redeemer ON invite_codes (redeemed_by);
     ",
+    // 3: protocol v2 (docs/protocol-v2.md): key-binding proofs, exact signed header bytes,
+    // pairings with proofs, owner-signed grants and per-volume wrapped keys.
+    r"
+    ALTER TABLE users ADD COLUMN key_binding_signature BLOB
+        CHECK (key_binding_signature IS NULL OR length(key_binding_signature) = 64);
+    ALTER TABLE invite_codes ADD COLUMN protocol INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE volumes_v2 (
+        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        volume_name TEXT NOT NULL,
+        epoch       INTEGER NOT NULL CHECK (epoch >= 1),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        header      BLOB NOT NULL,
+        signature   BLOB NOT NULL CHECK (length(signature) = 64),
+        blob_file   TEXT NOT NULL UNIQUE,
+        size_bytes  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (user_id, volume_name)
+    ) WITHOUT ROWID;
+    CREATE TABLE pairings (
+        id             TEXT PRIMARY KEY,
+        system_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        friend_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+        code           TEXT NOT NULL,
+        proof          BLOB NOT NULL CHECK (length(proof) = 32),
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        UNIQUE (system_user_id, friend_user_id)
+    );
+    CREATE INDEX pairings_friend ON pairings (friend_user_id);
+    CREATE TABLE grants (
+        pairing_id  TEXT PRIMARY KEY REFERENCES pairings(id) ON DELETE CASCADE,
+        sequence    INTEGER NOT NULL CHECK (sequence >= 1),
+        expires_at  INTEGER NOT NULL,
+        grant_bytes BLOB NOT NULL,
+        signature   BLOB NOT NULL CHECK (length(signature) = 64),
+        updated_at  INTEGER NOT NULL
+    );
+    CREATE TABLE grant_keys (
+        pairing_id  TEXT NOT NULL REFERENCES pairings(id) ON DELETE CASCADE,
+        volume_name TEXT NOT NULL,
+        epoch       INTEGER NOT NULL,
+        wrapped_key BLOB NOT NULL CHECK (length(wrapped_key) = 60),
+        PRIMARY KEY (pairing_id, volume_name)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build produces.

@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod sharing;
 pub mod stats;
 pub mod users;
+pub mod v2;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};

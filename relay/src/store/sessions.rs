@@ -14,6 +14,8 @@ pub struct SessionUser {
     pub client_type: ClientType,
     /// The user's feature set JSON.
     pub feature_set: String,
+    /// Whether the account was registered through v2.
+    pub is_v2: bool,
 }
 
 /// Result of looking up a token digest.
@@ -43,23 +45,25 @@ pub fn create(
 
 /// Finds the session for a token digest.
 pub fn lookup(conn: &Connection, token_hash: &[u8; 32], now: i64) -> Result<Lookup, StoreError> {
-    let row: Option<(String, i64, String, String)> = conn
+    let row: Option<(String, i64, String, String, bool)> = conn
         .prepare_cached(
-            "SELECT s.user_id, s.expires_at, u.client_type, u.feature_set \
+            "SELECT s.user_id, s.expires_at, u.client_type, u.feature_set, \
+             u.key_binding_signature IS NOT NULL \
              FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
         )?
         .query_row([&token_hash[..]], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .optional()?;
     Ok(match row {
         None => Lookup::Unknown,
-        Some((_, expires_at, _, _)) if expires_at <= now => Lookup::Expired,
-        Some((user_id, _, client_type, feature_set)) => Lookup::Valid(SessionUser {
+        Some((_, expires_at, _, _, _)) if expires_at <= now => Lookup::Expired,
+        Some((user_id, _, client_type, feature_set, is_v2)) => Lookup::Valid(SessionUser {
             user_id,
             client_type: ClientType::parse(&client_type)
                 .ok_or(StoreError::Corrupt("unknown client type"))?,
             feature_set,
+            is_v2,
         }),
     })
 }

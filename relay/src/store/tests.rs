@@ -23,6 +23,7 @@ fn user(id: &str, handle: &str, client_type: ClientType) -> users::User {
         feature_set: "[]".into(),
         storage_used_bytes: 0,
         created_at: 0,
+        key_binding_signature: None,
     }
 }
 
@@ -102,8 +103,8 @@ fn account_deletion_cascades_everywhere() {
         sessions::create(tx, &[7; 32], "s", i64::MAX)?;
         challenges::create(tx, "nonce", "s", i64::MAX, 16)?;
         sharing::create_pending(tx, "r1", "s", "f", 0)?;
-        invites::create(tx, "CODE", "s", 0, i64::MAX, 50)?;
-        invites::create(tx, "CODE2", "s", 0, i64::MAX, 50)?;
+        invites::create(tx, "CODE", "s", 0, i64::MAX, 50, 1)?;
+        invites::create(tx, "CODE2", "s", 0, i64::MAX, 50, 2)?;
         invites::mark_redeemed(tx, "CODE2", "f", 0)?;
         Ok(())
     })

@@ -25,10 +25,19 @@ pub struct User {
     pub storage_used_bytes: u64,
     /// Registration time, floored to the hour.
     pub created_at: i64,
+    /// v2 key-binding signature (`None` for accounts registered through v1).
+    pub key_binding_signature: Option<[u8; 64]>,
+}
+
+impl User {
+    /// Whether the account was registered through v2 (has a key-binding proof).
+    pub fn is_v2(&self) -> bool {
+        self.key_binding_signature.is_some()
+    }
 }
 
 const COLUMNS: &str = "id, public_signing_key, public_exchange_key, handle, client_type, \
-                       protocol_version, feature_set, storage_used_bytes, created_at";
+                       protocol_version, feature_set, storage_used_bytes, created_at, key_binding_signature";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
     let client_type: String = row.get(4)?;
@@ -40,6 +49,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
     let protocol_version: i64 = row.get(5)?;
     let feature_set: String = row.get(6)?;
     let created_at: i64 = row.get(8)?;
+    let binding: Option<Vec<u8>> = row.get(9)?;
     Ok((|| {
         Ok(User {
             id,
@@ -52,6 +62,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<User, StoreError>> {
             feature_set,
             storage_used_bytes: u64::try_from(used).unwrap_or(0),
             created_at,
+            key_binding_signature: binding.map(fixed).transpose()?,
         })
     })())
 }
@@ -88,7 +99,7 @@ pub fn insert(conn: &Connection, user: &User) -> Result<bool, StoreError> {
         return Ok(false);
     }
     conn.execute(
-        &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
         params![
             user.id,
             &user.public_signing_key[..],
@@ -99,6 +110,7 @@ pub fn insert(conn: &Connection, user: &User) -> Result<bool, StoreError> {
             user.feature_set,
             user.storage_used_bytes as i64,
             user.created_at,
+            user.key_binding_signature.as_ref().map(|s| &s[..]),
         ],
     )?;
     Ok(true)
@@ -171,6 +183,16 @@ pub fn update_profile(
 /// user existed. The caller removes the blob directory after the commit.
 pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
     Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+}
+
+/// The user with exactly this handle (ignoring ASCII case), if any.
+pub fn by_handle(conn: &Connection, handle: &str) -> Result<Option<User>, StoreError> {
+    Ok(collect(
+        conn,
+        &format!("SELECT {COLUMNS} FROM users WHERE handle = ?1"),
+        [handle],
+    )?
+    .pop())
 }
 
 /// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.

@@ -177,7 +177,8 @@ pub fn put(
 
 /// Every blob file a row points at (for the orphan sweep).
 pub fn all_blob_files(conn: &Connection) -> Result<HashSet<String>, StoreError> {
-    let mut stmt = conn.prepare("SELECT blob_file FROM volumes")?;
+    let mut stmt =
+        conn.prepare("SELECT blob_file FROM volumes UNION ALL SELECT blob_file FROM volumes_v2")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

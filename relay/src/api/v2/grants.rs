@@ -1,0 +1,212 @@
+//! v2 grants: the system uploads an owner-signed grant with one wrapped key per granted volume;
+//! the relay serves a friend only the volumes whose *current* epoch its live grant names.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use coffer_wire::b64::{self, WrappedVek60};
+use coffer_wire::v2::{Grant, Label, VolumeName, labelled};
+use ed25519_dalek::VerifyingKey;
+use serde_json::{Value, json};
+
+use super::volumes::{list_entry, path_volume, serve};
+use super::{own_id_bytes, uuid_bytes};
+use crate::api::auth::signature_field;
+use crate::api::extract::{General, V2Friend, V2System, state};
+use crate::api::json::{Fields, ok, read_object};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::v2::{self as store, StoredGrant};
+use crate::store::{StoreError, hour, now, users};
+
+/// Largest grant request body.
+const GRANT_BODY_LIMIT: usize = 256 * 1024;
+
+fn parse_wrapped(value: &Value) -> Result<Vec<(String, u32, [u8; 60])>, ApiError> {
+    let bad = || ApiError::bad("wrapped_keys must be a list of {volume, epoch, wrapped_key}");
+    let items = value
+        .as_array()
+        .filter(|a| a.len() <= coffer_wire::v2::MAX_GRANT_ENTRIES)
+        .ok_or_else(bad)?;
+    items
+        .iter()
+        .map(|item| {
+            let obj = item.as_object().ok_or_else(bad)?;
+            let f = Fields(obj);
+            let volume =
+                VolumeName::new(f.str("volume")?).map_err(|e| ApiError::bad(e.to_string()))?;
+            let epoch = u32::try_from(f.int("epoch")?).map_err(|_| bad())?;
+            let wrapped = WrappedVek60::from_b64(f.str("wrapped_key")?).map_err(|e| {
+                ApiError::bad(format!(
+                    "wrapped_key: {e}; expected standard base64 of 60 bytes"
+                ))
+            })?;
+            Ok((volume.as_str().to_owned(), epoch, *wrapped.as_bytes()))
+        })
+        .collect()
+}
+
+/// `PUT /api/v2/grants/{friend_id}` (system).
+pub async fn put(
+    req: HttpRequest,
+    V2System(caller): V2System<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let (friend, friend_bytes) = req
+        .match_info()
+        .get("friend_id")
+        .and_then(uuid_bytes)
+        .ok_or(ApiError::NotFound("Pairing not found"))?;
+    let obj = read_object(&req, payload, GRANT_BODY_LIMIT, false).await?;
+    let f = Fields(&obj);
+    for name in ["grant", "signature", "wrapped_keys"] {
+        f.required(name)?;
+    }
+    let bytes = b64::decode_bounded(f.str("grant")?, GRANT_BODY_LIMIT)
+        .map_err(|_| ApiError::bad("grant must be standard base64"))?;
+    let grant = Grant::parse(&bytes).map_err(|e| ApiError::bad(e.to_string()))?;
+    let signature = signature_field(&f, "signature")?;
+    let mut keys = parse_wrapped(f.required("wrapped_keys")?)?;
+    if grant.owner != own_id_bytes(&caller.user_id)? || grant.friend != friend_bytes {
+        return Err(ApiError::bad(
+            "The grant's owner and friend must be you and the friend in the URL",
+        ));
+    }
+    let now = now();
+    if grant.expires_at != 0 && grant.expires_at <= now as u64 {
+        return Err(ApiError::bad("The grant has already expired"));
+    }
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    let matches = keys.len() == grant.entries.len()
+        && keys
+            .iter()
+            .zip(&grant.entries)
+            .all(|(k, e)| k.0 == e.volume.as_str() && k.1 == e.epoch);
+    if !matches {
+        return Err(ApiError::bad(
+            "wrapped_keys must hold exactly one key per granted volume and epoch",
+        ));
+    }
+    let owner = caller.user_id.clone();
+    let stored = StoredGrant {
+        sequence: grant.sequence,
+        expires_at: grant.expires_at,
+        grant_bytes: bytes,
+        signature: signature.to_bytes(),
+    };
+    let sequence = grant.sequence;
+    state
+        .db
+        .write(move |tx| -> Result<Result<(), ApiError>, StoreError> {
+            let Some(pairing) = store::pairing_between(tx, &owner, &friend)? else {
+                return Ok(Err(ApiError::NotFound("Pairing not found")));
+            };
+            let Some(user) = users::get(tx, &owner)? else {
+                return Ok(Err(ApiError::Unauthorized("User not found")));
+            };
+            let mut message = labelled(Label::Grant);
+            message.extend_from_slice(&stored.grant_bytes);
+            let valid = VerifyingKey::from_bytes(&user.public_signing_key)
+                .map(|k| k.verify_strict(&message, &signature).is_ok())
+                .unwrap_or(false);
+            if !valid {
+                return Ok(Err(ApiError::Forbidden("Invalid grant signature")));
+            }
+            Ok(
+                store::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
+                    .map_err(|current| ApiError::StaleGrant { current }),
+            )
+        })
+        .await??;
+    Ok(ok(&json!({ "status": "stored", "sequence": sequence })))
+}
+
+/// The live grant a friend holds from `owner`: pairing, parsed grant, wrapped keys.
+async fn live_grant(
+    state: &AppState,
+    owner: &str,
+    friend: &str,
+) -> Result<(StoredGrant, Grant, Vec<(String, u32, [u8; 60])>), ApiError> {
+    const NONE: &str = "No live grant from this system";
+    let (o, fr) = (owner.to_owned(), friend.to_owned());
+    let found = state
+        .db
+        .read(move |c| {
+            let Some(p) = store::pairing_between(c, &o, &fr)? else {
+                return Ok(None);
+            };
+            let Some(g) = store::grant(c, &p.id)? else {
+                return Ok(None);
+            };
+            Ok(Some((g, store::grant_keys(c, &p.id)?)))
+        })
+        .await?;
+    let (stored, keys) = found.ok_or(ApiError::Forbidden(NONE))?;
+    if stored.expires_at != 0 && stored.expires_at <= now() as u64 {
+        return Err(ApiError::Forbidden(
+            "The grant from this system has expired",
+        ));
+    }
+    let grant = Grant::parse(&stored.grant_bytes).map_err(|_| ApiError::Internal)?;
+    Ok((stored, grant, keys))
+}
+
+fn path_owner(req: &HttpRequest) -> Result<String, ApiError> {
+    req.match_info()
+        .get("owner")
+        .and_then(uuid_bytes)
+        .map(|(s, _)| s)
+        .ok_or(ApiError::Forbidden("No live grant from this system"))
+}
+
+fn key_json((volume, epoch, wrapped): &(String, u32, [u8; 60])) -> Value {
+    json!({ "volume": volume, "epoch": epoch, "wrapped_key": b64::encode(wrapped) })
+}
+
+/// `GET /api/v2/shared/{owner}/grant` (friend).
+pub async fn get_grant(
+    req: HttpRequest,
+    V2Friend(caller): V2Friend<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let owner = path_owner(&req)?;
+    let (stored, _, keys) = live_grant(&state, &owner, &caller.user_id).await?;
+    Ok(ok(&json!({
+        "grant": b64::encode(&stored.grant_bytes),
+        "signature": b64::encode(&stored.signature),
+        "wrapped_keys": keys.iter().map(key_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `GET /api/v2/shared/{owner}/volumes` (friend): volumes whose current epoch is granted.
+pub async fn list_shared(
+    req: HttpRequest,
+    V2Friend(caller): V2Friend<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let owner = path_owner(&req)?;
+    let (_, grant, _) = live_grant(&state, &owner, &caller.user_id).await?;
+    let rows = state.db.read(move |c| store::volumes_of(c, &owner)).await?;
+    let visible: Vec<Value> = rows
+        .iter()
+        .filter(|v| grant.epoch_of(&v.volume_name) == Some(v.epoch))
+        .map(list_entry)
+        .collect();
+    Ok(ok(&json!({ "volumes": visible })))
+}
+
+/// `GET /api/v2/shared/{owner}/volumes/{name}` (friend): the volume and its wrapped key.
+pub async fn get_shared(
+    req: HttpRequest,
+    V2Friend(caller): V2Friend<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let owner = path_owner(&req)?;
+    let name = path_volume(&req)?;
+    let (_, grant, keys) = live_grant(&state, &owner, &caller.user_id).await?;
+    serve(&state, &req, &owner, &name, |v| {
+        let epoch = grant.epoch_of(&v.volume_name).filter(|e| *e == v.epoch)?;
+        let key = keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch)?;
+        Some(Some(("wrapped_key", json!(b64::encode(&key.2)))))
+    })
+    .await
+}

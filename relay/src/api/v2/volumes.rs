@@ -1,0 +1,272 @@
+//! v2 volumes: upload of signed header bytes + payload, the owner's own list and download.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use coffer_wire::b64;
+use coffer_wire::v2::{Header, Label, VolumeName, labelled, payload_len_is_valid};
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use super::own_id_bytes;
+use crate::api::auth::signature_field;
+use crate::api::extract::{General, Upload, V2System, state};
+use crate::api::json::{Fields, ok, parse_object, read_body};
+use crate::api::volumes::{
+    Committed, not_modified, over_quota, precheck_size, read_blob, store_durably, too_large_volume,
+};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::v2::{self as store, PutOutcome, VolumeV2};
+use crate::store::{hour, now, users};
+
+/// Largest header accepted, bytes.
+const MAX_HEADER: usize = 512;
+
+/// The `{name}` path segment as a v2 volume name.
+pub fn path_volume(req: &HttpRequest) -> Result<VolumeName, ApiError> {
+    req.match_info()
+        .get("name")
+        .and_then(|n| VolumeName::new(n).ok())
+        .ok_or_else(|| ApiError::bad("Invalid volume name"))
+}
+
+/// A volume's list entry: metadata plus the exact signed header.
+pub fn list_entry(v: &VolumeV2) -> Value {
+    json!({
+        "volume": v.volume_name,
+        "epoch": v.epoch,
+        "version": v.version,
+        "header": b64::encode(&v.header),
+        "signature": b64::encode(&v.signature),
+    })
+}
+
+/// Serves one stored v2 volume (`extra` adds fields, e.g. the friend's wrapped key), honouring
+/// `If-None-Match: <version>`; retries once if an upload replaced the blob meanwhile.
+pub async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    owner: &str,
+    name: &VolumeName,
+    allowed: impl Fn(&VolumeV2) -> Option<Option<(&'static str, Value)>>,
+) -> Result<HttpResponse, ApiError> {
+    for _ in 0..2 {
+        let (o, n) = (owner.to_owned(), name.as_str().to_owned());
+        let Some(v) = state.db.read(move |c| store::volume(c, &o, &n)).await? else {
+            return Err(ApiError::NotFound("Volume not found"));
+        };
+        let Some(extra) = allowed(&v) else {
+            return Err(ApiError::Forbidden("This volume is not shared with you"));
+        };
+        if not_modified(req, v.version) {
+            return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
+        }
+        let Some(payload) = read_blob(state, &v.blob_file).await? else {
+            continue;
+        };
+        let mut body = json!({
+            "header": b64::encode(&v.header),
+            "signature": b64::encode(&v.signature),
+            "payload": b64::encode(&payload),
+        });
+        if let Some((key, value)) = extra {
+            body[key] = value;
+        }
+        return Ok(ok(&body));
+    }
+    tracing::error!("a v2 volume row points at a missing blob file");
+    Err(ApiError::Internal)
+}
+
+struct Checked {
+    header: Header,
+    header_bytes: Vec<u8>,
+    signature: Signature,
+    payload: Vec<u8>,
+}
+
+/// Everything about an upload that needs no database: header shape, owner, name, size, grid,
+/// hash and the owner's signature over the exact header bytes.
+fn check_upload(
+    body: &[u8],
+    owner: [u8; 16],
+    name: &VolumeName,
+    key: &[u8; 32],
+    max: u64,
+    stored: Option<(u32, u64)>,
+) -> Result<Checked, ApiError> {
+    let obj = parse_object(body, false)?;
+    let f = Fields(&obj);
+    for field in ["header", "signature", "payload"] {
+        f.required(field)?;
+    }
+    let header_bytes = b64::decode_bounded(f.str("header")?, MAX_HEADER)
+        .map_err(|_| ApiError::bad("header must be standard base64 of at most 512 bytes"))?;
+    let header = Header::parse(&header_bytes).map_err(|e| ApiError::bad(e.to_string()))?;
+    if header.owner != owner {
+        return Err(ApiError::bad("header.owner is not your user id"));
+    }
+    if &header.volume != name {
+        return Err(ApiError::bad("header.volume does not match the URL"));
+    }
+    if let Some((epoch, version)) = stored
+        && (version >= header.version || epoch > header.epoch)
+    {
+        return Err(ApiError::StaleV2 {
+            current_version: version,
+            current_epoch: epoch,
+            got: header.version,
+        });
+    }
+    let payload = b64::decode_bounded(f.str("payload")?, max as usize).map_err(|e| match e {
+        b64::B64Error::TooLong { .. } => too_large_volume(max),
+        _ => ApiError::bad("payload is not valid standard base64"),
+    })?;
+    if header.payload_len != payload.len() as u64 {
+        return Err(ApiError::bad(
+            "header.payload_len does not equal the payload length",
+        ));
+    }
+    if !payload_len_is_valid(header.payload_len) {
+        return Err(ApiError::bad(
+            "payload length is not on the v2 padding grid (Padmé, at least 1 KiB, + 28)",
+        ));
+    }
+    if <[u8; 32]>::from(Sha256::digest(&payload)) != header.payload_hash {
+        return Err(ApiError::bad(
+            "header.payload_hash does not match the payload",
+        ));
+    }
+    let signature = signature_field(&f, "signature")?;
+    let mut message = labelled(Label::VolumeHeader);
+    message.extend_from_slice(&header_bytes);
+    let valid = VerifyingKey::from_bytes(key)
+        .map(|k| k.verify_strict(&message, &signature).is_ok())
+        .unwrap_or(false);
+    if !valid {
+        return Err(ApiError::Forbidden("Invalid volume signature"));
+    }
+    Ok(Checked {
+        header,
+        header_bytes,
+        signature,
+        payload,
+    })
+}
+
+/// `PUT /api/v2/volumes/{name}`: a new version (or the first version of a new epoch).
+pub async fn upload(
+    req: HttpRequest,
+    V2System(caller): V2System<Upload>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let name = path_volume(&req)?;
+    let limits = state.config.limits.clone();
+    let (uid, n) = (caller.user_id.clone(), name.as_str().to_owned());
+    let (user, stored) = state
+        .db
+        .read(move |c| Ok((users::get(c, &uid)?, store::volume_state(c, &uid, &n)?)))
+        .await?;
+    let user = user.ok_or(ApiError::Unauthorized("User not found"))?;
+    precheck_size(
+        &req,
+        &limits,
+        user.storage_used_bytes,
+        stored.map_or(0, |s| s.2),
+    )?;
+    let body = read_body(&req, payload, state.upload_body_limit()).await?;
+    let owner = own_id_bytes(&caller.user_id)?;
+    let (key, max, name2) = (
+        user.public_signing_key,
+        limits.max_volume_size,
+        name.clone(),
+    );
+    let current = stored.map(|(e, v, _)| (e, v));
+    let checked =
+        web::block(move || check_upload(&body, owner, &name2, &key, max, current)).await??;
+    let size = checked.payload.len() as u64;
+    if user
+        .storage_used_bytes
+        .saturating_sub(stored.map_or(0, |s| s.2))
+        .saturating_add(size)
+        > limits.max_user_storage
+    {
+        return Err(over_quota());
+    }
+    let (epoch, version) = (checked.header.epoch, checked.header.version);
+    let quota = limits.max_user_storage;
+    let row_user = caller.user_id.clone();
+    let (header_bytes, signature) = (checked.header_bytes, checked.signature.to_bytes());
+    let volume_name = name.as_str().to_owned();
+    let result = store_durably(
+        &state,
+        &caller.user_id,
+        name.as_str(),
+        version,
+        checked.payload,
+        move |tx, file| {
+            let row = VolumeV2 {
+                user_id: row_user,
+                volume_name,
+                epoch,
+                version,
+                header: header_bytes,
+                signature,
+                blob_file: file.to_owned(),
+                size_bytes: size,
+                updated_at: hour(now()),
+            };
+            Ok(match store::put_volume(tx, &row, quota)? {
+                PutOutcome::Stored { replaced_blob } => Committed {
+                    value: Ok(()),
+                    stored: true,
+                    replaced: replaced_blob,
+                },
+                PutOutcome::Stale {
+                    current_version,
+                    current_epoch,
+                } => Committed {
+                    value: Err(ApiError::StaleV2 {
+                        current_version,
+                        current_epoch,
+                        got: version,
+                    }),
+                    stored: false,
+                    replaced: None,
+                },
+                PutOutcome::OverQuota => Committed {
+                    value: Err(over_quota()),
+                    stored: false,
+                    replaced: None,
+                },
+            })
+        },
+    )
+    .await?;
+    result.map(|()| ok(&json!({ "status": "stored", "epoch": epoch, "version": version })))
+}
+
+/// `GET /api/v2/volumes`: the caller's own volumes.
+pub async fn list_own(
+    req: HttpRequest,
+    V2System(caller): V2System<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let id = caller.user_id;
+    let rows = state.db.read(move |c| store::volumes_of(c, &id)).await?;
+    Ok(ok(
+        &json!({ "volumes": rows.iter().map(list_entry).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /api/v2/volumes/{name}`: the caller's own volume (second device, rotation).
+pub async fn get_own(
+    req: HttpRequest,
+    V2System(caller): V2System<General>,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let name = path_volume(&req)?;
+    serve(&state, &req, &caller.user_id, &name, |_| Some(None)).await
+}
