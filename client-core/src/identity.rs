@@ -8,16 +8,22 @@
 use std::fmt;
 
 use ed25519_dalek::{Signer as _, SigningKey};
+use subtle::{Choice, ConstantTimeEq};
 use x25519_dalek::{PublicKey, SharedSecret, StaticSecret};
-use zeroize::ZeroizeOnDrop;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::random;
+use crate::v2::V2Error;
 
 /// Length of every raw key in this module (Ed25519 seed and public key, X25519 secret and
 /// public key).
 pub const KEY_LEN: usize = 32;
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
+/// Length of [`IdentitySecret::to_bytes`]: version (1) ‖ Ed25519 seed (32) ‖ X25519 secret (32).
+pub const IDENTITY_SECRET_LEN: usize = 1 + 2 * KEY_LEN;
+/// Format version of [`IdentitySecret::to_bytes`].
+const IDENTITY_SECRET_VERSION: u8 = 1;
 
 /// A user's key pairs: Ed25519 (RFC 8032, pure) for signing, X25519 (RFC 7748) for key
 /// exchange. The two are independent keys; nothing binds one to the other (v1.md W6).
@@ -92,6 +98,27 @@ impl Identity {
         self.signing.sign(msg).to_bytes()
     }
 
+    /// **Exports the private keys** in storable form, for the app's secure storage (Keychain,
+    /// Android Keystore-wrapped storage) or the passphrase-encrypted backup
+    /// ([`crate::v2::export_backup`]). This is the only way to get private key bytes out of an
+    /// identity; whoever holds the result *is* this user. Never log, upload or display it.
+    #[must_use]
+    pub fn danger_export_secret(&self) -> IdentitySecret {
+        // Filled in place, so no copy of the keys is left in a temporary.
+        let mut secret = IdentitySecret([0u8; IDENTITY_SECRET_LEN]);
+        secret.0[0] = IDENTITY_SECRET_VERSION;
+        secret.0[1..=KEY_LEN].copy_from_slice(self.signing.as_bytes());
+        secret.0[1 + KEY_LEN..].copy_from_slice(self.exchange.as_bytes());
+        secret
+    }
+
+    /// Rebuilds an identity from [`Identity::danger_export_secret`]'s output.
+    #[must_use]
+    pub fn from_secret(secret: &IdentitySecret) -> Identity {
+        let (signing, exchange) = secret.keys();
+        Identity::from_secret_bytes(signing, exchange)
+    }
+
     /// Raw X25519 with the peer's public key (RFC 7748 §5, scalar clamped). The caller must
     /// reject a non-contributory (all-zero) result where that matters and must not use the
     /// output as a key without a KDF.
@@ -103,6 +130,66 @@ impl Identity {
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Identity(<redacted>)")
+    }
+}
+
+/// An identity's private keys in storable form (from [`Identity::danger_export_secret`]).
+///
+/// Secret: zeroized on drop, `Debug` prints `IdentitySecret(<redacted>)`, no `Clone`, `Display`
+/// or `Serialize`, constant-time equality; [`Self::to_bytes`] is the one way to read it.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct IdentitySecret([u8; IDENTITY_SECRET_LEN]);
+
+impl IdentitySecret {
+    /// `version(1) ‖ Ed25519 seed(32) ‖ X25519 secret(32)`, wiped when dropped. The app stores
+    /// these bytes in its secure storage.
+    #[must_use]
+    pub fn to_bytes(&self) -> Zeroizing<[u8; IDENTITY_SECRET_LEN]> {
+        Zeroizing::new(self.0)
+    }
+
+    /// Parses stored bytes. The caller still owns `bytes` and should wipe them.
+    ///
+    /// # Errors
+    /// [`V2Error::Malformed`] unless `bytes` is exactly 65 bytes starting with version 1.
+    pub fn from_bytes(bytes: &[u8]) -> Result<IdentitySecret, V2Error> {
+        let array = <[u8; IDENTITY_SECRET_LEN]>::try_from(bytes)
+            .map_err(|_| V2Error::Malformed("identity secret must be 65 bytes"))?;
+        if array[0] != IDENTITY_SECRET_VERSION {
+            let mut array = array;
+            array.zeroize();
+            return Err(V2Error::Malformed("identity secret has an unknown version"));
+        }
+        Ok(IdentitySecret(array))
+    }
+
+    fn keys(&self) -> (&[u8; KEY_LEN], &[u8; KEY_LEN]) {
+        let (_, keys) = self.0.split_at(1);
+        let (signing, exchange) = keys.split_at(KEY_LEN);
+        (
+            signing.try_into().expect("65 = 1 + 32 + 32"),
+            exchange.try_into().expect("65 = 1 + 32 + 32"),
+        )
+    }
+}
+
+impl ConstantTimeEq for IdentitySecret {
+    fn ct_eq(&self, other: &Self) -> Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for IdentitySecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for IdentitySecret {}
+
+impl fmt::Debug for IdentitySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IdentitySecret(<redacted>)")
     }
 }
 
@@ -182,6 +269,23 @@ mod tests {
         let shared: [u8; 32] = hex_array(&dh["shared"]);
         assert_eq!(alice.x25519(&bob.public_exchange_key()).as_bytes(), &shared);
         assert_eq!(bob.x25519(&alice.public_exchange_key()).as_bytes(), &shared);
+    }
+
+    #[test]
+    fn secret_export_round_trips() {
+        let id = Identity::generate();
+        let secret = id.danger_export_secret();
+        let bytes = secret.to_bytes();
+        assert_eq!(bytes[0], 1);
+        let again = Identity::from_secret(&IdentitySecret::from_bytes(&bytes[..]).expect("valid"));
+        assert_eq!(again.public_signing_key(), id.public_signing_key());
+        assert_eq!(again.public_exchange_key(), id.public_exchange_key());
+        assert_eq!(again.danger_export_secret(), secret);
+        assert_eq!(format!("{secret:?}"), "IdentitySecret(<redacted>)");
+        assert!(IdentitySecret::from_bytes(&bytes[..64]).is_err());
+        let mut other_version = *bytes;
+        other_version[0] = 2;
+        assert!(IdentitySecret::from_bytes(&other_version).is_err());
     }
 
     #[test]

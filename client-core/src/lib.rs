@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod legacy;
+pub mod v2;
 
 mod random;
 
