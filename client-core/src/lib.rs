@@ -3,6 +3,8 @@
 
 pub mod identity;
 pub mod legacy;
+pub mod storage;
+pub mod transport;
 pub mod v2;
 
 mod random;
