@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod identity;
 pub mod legacy;
 pub mod storage;

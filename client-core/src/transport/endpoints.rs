@@ -52,6 +52,7 @@ endpoint!(PUT_GRANT, "PUT /grants/{friend_id}");
 endpoint!(SHARED_GRANT, "GET /shared/{owner}/grant");
 endpoint!(SHARED_VOLUMES, "GET /shared/{owner}/volumes");
 endpoint!(SHARED_VOLUME, "GET /shared/{owner}/volumes/{name}");
+endpoint!(DELETE_ACCOUNT, "DELETE /api/v1/users/me");
 
 /// The token answer; the token is moved into a zeroizing buffer as soon as it is parsed.
 #[derive(serde::Deserialize)]
@@ -290,6 +291,24 @@ impl RelayHttp {
             if_newer_than,
         )
         .await
+    }
+
+    /// `DELETE /api/v1/users/me`: deletes the caller's account and everything it owns
+    /// (volumes, pairings on both sides, grants, sessions). v2 defines no deletion endpoint;
+    /// the relay serves this v1 route to any session, v2 ones included.
+    pub async fn delete_account(&self) -> Result<(), TransportError> {
+        let call = Call {
+            method: Method::DELETE,
+            url: self.origin().api_v1_url(&["users", "me"]),
+            body: None,
+            if_none_match: None,
+            authenticated: true,
+            what: DELETE_ACCOUNT.what,
+        };
+        match self.execute(&call).await? {
+            Answer::Body(_) => Ok(()),
+            Answer::NotModified => Err(TransportError::Protocol(DELETE_ACCOUNT.malformed)),
+        }
     }
 
     async fn json<T: DeserializeOwned>(

@@ -102,11 +102,21 @@ impl RelayOrigin {
     /// The URL of an API path: `segments` are appended after `/api/v2`, each percent-encoded
     /// as one path segment.
     pub(crate) fn api_url(&self, segments: &[&str]) -> Url {
+        self.versioned_url("v2", segments)
+    }
+
+    /// The URL of a v1 API path (`/api/v1/...`): only for account deletion, which v2 does not
+    /// define and which the relay serves to v2 sessions on its v1 route.
+    pub(crate) fn api_v1_url(&self, segments: &[&str]) -> Url {
+        self.versioned_url("v1", segments)
+    }
+
+    fn versioned_url(&self, version: &str, segments: &[&str]) -> Url {
         let mut url = self.url.clone();
         url.path_segments_mut()
             .expect("an https URL with a host always has path segments")
             .clear()
-            .extend(["api", "v2"])
+            .extend(["api", version])
             .extend(segments);
         url
     }

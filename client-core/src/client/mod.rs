@@ -1,0 +1,330 @@
+//! The System and Friend clients: the state machines an app embeds (design §3, flows 1–8).
+//!
+//! Why this module exists: the crypto core ([`crate::v2`]) is pure and the transport
+//! ([`crate::transport`]) only moves bytes; something has to remember keys, pins, counters and
+//! half-finished rotations between runs, and apply every check of `docs/protocol-v2.md` §7 in
+//! the right order. [`SystemClient`] publishes volumes, invites, approves, narrows and revokes
+//! friends (rotating keys, P8); [`FriendClient`] redeems invites and reads what it was granted.
+//!
+//! What it must never do:
+//! - write plaintext anywhere: decrypted volumes exist only in memory ([`Fetched::Updated`]
+//!   holds them in a buffer wiped on drop); the [`KeyStore`] receives key state only;
+//! - trust the relay for keys, grants or versions: peers' keys are checked against the
+//!   fingerprint pinned at pairing (P5), everything served is verified under a pinned key,
+//!   and rollback marks only move up (P7);
+//! - sign a login challenge twice ([`ClientError::ChallengeReplayed`]);
+//! - upload under a new key epoch before the rotation plan and its keys are on disk.
+//!
+//! # Persisted state
+//!
+//! Everything goes through the app's [`KeyStore`] under these names (values are JSON unless
+//! marked *raw*; the store protects them, see [`crate::storage`]):
+//!
+//! | Key | Side | Value |
+//! |---|---|---|
+//! | `identity` | both | *raw* 65 bytes of [`IdentitySecret`](crate::identity::IdentitySecret) |
+//! | `account` | both | `{user_id, role: "system"\|"friend", relay: origin, relay_pin?}` |
+//! | `vek/<volume>/<epoch>` | system | *raw* 32-byte volume key of that epoch |
+//! | `pin/<user>` | both | peer pinned at pairing: `{fingerprint, signing_key, exchange_key, handle?, pairing_id?}` |
+//! | `hwm` | both | [`HighWater`](crate::v2::HighWater): highest (epoch, version) per (owner, volume) and grant sequence per (owner, friend) |
+//! | `grant/<friend>` | system | `{sequence, volumes, expires_at?}`: last grant sequence used and the volumes granted |
+//! | `invite/<code>` | system | *raw* `secret(32) ‖ u64 expires_at ‖ code`: the invite secret, kept until the friend is approved or the invite expires |
+//! | `rotation` | system | the rotation plan in progress (see [`SystemClient::resume_rotation`]) |
+//!
+//! `<user>` and `<friend>` are hyphenated UUIDs, `<code>` the invite code in lower case. A
+//! store belongs to one account and one client instance at a time. Restarting the app
+//! (`open` on the same store) resumes everything, including version numbering and an
+//! interrupted rotation. A second system device that has only `identity` and `account`
+//! ([`SystemClient::restore`]) learns the versions from the relay; it has none of the volume
+//! keys, so its first publish of each volume starts a new key epoch, and friends see it only
+//! after being granted again from a device that knows them.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use coffer_client_core::client::{ClientConfig, Fetched, FriendClient, SystemClient};
+//! use coffer_client_core::storage::MemoryKeyStore;
+//! use coffer_client_core::transport::{RelayHttpConfig, Trust};
+//! use coffer_wire::v2::VolumeName;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig {
+//!     relay: "https://relay.example.org:8443".parse()?,
+//!     trust: Trust::Pinned("sha256/ir1tJFN1j7T1TgwhD6HnuMNoeDjRx+UyULFQr+B0iSk=".parse()?),
+//!     http: RelayHttpConfig::default(),
+//! };
+//! let meta = VolumeName::new("meta")?;
+//! let system = SystemClient::register(config.clone(), Arc::new(MemoryKeyStore::new()), None).await?;
+//! system.publish(&meta, br#"{"schema_version":2}"#).await?;
+//! let link = system.create_invite().await?; // shown as a QR code
+//!
+//! let friend = FriendClient::register(config, Arc::new(MemoryKeyStore::new()), None).await?;
+//! let paired = friend.redeem(&link).await?;
+//! for request in system.pending_requests().await? {
+//!     if request.proof_valid {
+//!         system.approve(request.friend_id, &[meta.clone()], None).await?;
+//!     }
+//! }
+//! if let Fetched::Updated { plaintext, .. } = friend.fetch(paired.system_id, &meta).await? {
+//!     assert_eq!(&plaintext[..], br#"{"schema_version":2}"#);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod friend;
+mod login;
+mod relay;
+mod rotation;
+mod state;
+mod system;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::v2::VolumeName;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+pub use error::ClientError;
+pub use friend::FriendClient;
+pub use login::{GuardedSigner, IdentityLogin, REMEMBERED_NONCES, SignRefused};
+pub use relay::RelayApi;
+pub use system::SystemClient;
+
+use self::state::{Account, Role, State};
+use crate::identity::Identity;
+use crate::storage::KeyStore;
+use crate::transport::{
+    Authenticator, ClientType, Handle, RegisterRequest, RelayHttp, RelayHttpConfig, RelayOrigin,
+    Trust,
+};
+use crate::v2::Fingerprint;
+
+/// Where and how a client reaches its relay.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The relay's origin (`https://host:port`): what is dialled and signed at login.
+    pub relay: RelayOrigin,
+    /// How the relay's certificate is checked (a pin for a self-signed relay, or Web PKI).
+    pub trust: Trust,
+    /// Timeouts and limits.
+    pub http: RelayHttpConfig,
+}
+
+/// A [`RelayHttp`] for `config` that logs in as the account persisted in `store` (its
+/// [`IdentityLogin`]). Wrap it (tests: a tampering decorator) and hand it to
+/// [`SystemClient::with_relay`] / [`FriendClient::with_relay`].
+///
+/// # Errors
+/// [`ClientError::InvalidInput`] if the store holds no account or one on another relay;
+/// [`ClientError::Storage`].
+pub fn relay_for(
+    config: &ClientConfig,
+    store: &Arc<dyn KeyStore>,
+) -> Result<RelayHttp, ClientError> {
+    let account = State(store.as_ref()).account()?;
+    if account.relay != config.relay.as_str() {
+        return Err(ClientError::InvalidInput(
+            "the key store belongs to an account on another relay",
+        ));
+    }
+    let http = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())?;
+    Ok(http.with_authenticator(authenticator(store)?))
+}
+
+/// The login of the account persisted in `store`, for building a [`RelayHttp`] by hand
+/// (`RelayHttp::with_authenticator`): an [`IdentityLogin`], which refuses replayed challenges.
+///
+/// # Errors
+/// [`ClientError::InvalidInput`] if the store holds no account; [`ClientError::Storage`].
+pub fn authenticator(store: &Arc<dyn KeyStore>) -> Result<Arc<dyn Authenticator>, ClientError> {
+    let state = State(store.as_ref());
+    let account = state.account()?;
+    let identity = Arc::new(state.identity()?);
+    Ok(Arc::new(IdentityLogin::new(account.user_id, identity)))
+}
+
+/// What [`SystemClient::publish`] stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The key epoch it was sealed under.
+    pub epoch: u32,
+    /// Its version.
+    pub version: u64,
+}
+
+/// A friend's redeemed invite, waiting for the system's approval ([`SystemClient::pending_requests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairingRequest {
+    /// The relay's id of the pairing.
+    pub pairing_id: Uuid,
+    /// The friend's user id.
+    pub friend_id: Uuid,
+    /// The friend's public handle, if any (relay-supplied, unauthenticated text).
+    pub handle: Option<String>,
+    /// The fingerprint of the keys the relay presents for the friend.
+    pub fingerprint: Fingerprint,
+    /// Its safety number, for comparing with the friend's screen.
+    pub safety_number: String,
+    /// Whether the friend's pairing proof (keyed by the invite secret this device kept) and key
+    /// binding match these keys. `false`: do not approve (the relay may substitute keys).
+    pub proof_valid: bool,
+}
+
+/// What a revocation, narrowing or grant change did (P8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RotationReport {
+    /// Each rotated volume with its new key epoch.
+    pub rotated: Vec<(VolumeName, u32)>,
+    /// Every friend that received a new grant (with wrapped keys of the new epochs).
+    pub friends_regranted: Vec<Uuid>,
+    /// How long this run took (a resumed rotation reports the resuming run).
+    pub elapsed: Duration,
+}
+
+/// The system a friend paired with ([`FriendClient::redeem`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairedSystem {
+    /// The system's user id.
+    pub system_id: Uuid,
+    /// Its fingerprint, checked against the link and pinned.
+    pub fingerprint: Fingerprint,
+    /// Its safety number.
+    pub safety_number: String,
+}
+
+/// A verified grant, as the friend sees it ([`FriendClient::grant`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantView {
+    /// Granted volumes with their key epochs.
+    pub volumes: Vec<(VolumeName, u32)>,
+    /// When the grant expires (Unix seconds), if it does.
+    pub expires_at: Option<u64>,
+    /// The grant's sequence number.
+    pub sequence: u64,
+}
+
+/// A shared volume in a listing, from its verified header ([`FriendClient::list`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    /// The volume.
+    pub volume: VolumeName,
+    /// Its current key epoch.
+    pub epoch: u32,
+    /// Its current version.
+    pub version: u64,
+}
+
+/// The result of [`FriendClient::fetch`].
+pub enum Fetched {
+    /// A version newer than the last one this client returned, verified and decrypted.
+    Updated {
+        /// The version.
+        version: u64,
+        /// Its key epoch.
+        epoch: u32,
+        /// The plaintext, in memory only (wiped on drop). Never write it to disk.
+        plaintext: Zeroizing<Vec<u8>>,
+    },
+    /// Nothing newer than the last version this client returned.
+    NotModified,
+}
+
+impl fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fetched::Updated { version, epoch, .. } => f
+                .debug_struct("Updated")
+                .field("version", version)
+                .field("epoch", epoch)
+                .field("plaintext", &"<redacted>")
+                .finish(),
+            Fetched::NotModified => f.write_str("NotModified"),
+        }
+    }
+}
+
+/// Unix seconds now (0 before 1970, which only makes grants look unexpired).
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The relay pin of `trust`, as text for `account`.
+fn pin_text(trust: &Trust) -> Option<String> {
+    match trust {
+        Trust::Pinned(pin) => Some(pin.to_string()),
+        Trust::WebPki(_) => None,
+    }
+}
+
+/// Registers a new account of `role` on the relay and persists `identity` and `account`.
+async fn register_account(
+    config: &ClientConfig,
+    store: &Arc<dyn KeyStore>,
+    handle: Option<String>,
+    role: Role,
+) -> Result<(), ClientError> {
+    let state = State(store.as_ref());
+    if state.has_account()? {
+        return Err(ClientError::InvalidInput(
+            "the key store already holds an account; open it instead",
+        ));
+    }
+    let handle = handle.map(|h| Handle::new(&h)).transpose().map_err(|_| {
+        ClientError::InvalidInput("a handle is 2-64 characters without control characters")
+    })?;
+    let identity = Identity::generate();
+    let http = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())?;
+    let registered = http
+        .register(&RegisterRequest {
+            client_type: match role {
+                Role::System => ClientType::System,
+                Role::Friend => ClientType::Friend,
+            },
+            handle,
+            public_signing_key: PublicKey32::from_bytes(identity.public_signing_key()),
+            public_exchange_key: PublicKey32::from_bytes(identity.public_exchange_key()),
+            key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
+        })
+        .await?;
+    state.store_identity(&identity)?;
+    state.store_account(&Account {
+        user_id: *registered.user_id.as_uuid(),
+        role,
+        relay: config.relay.as_str().to_owned(),
+        relay_pin: pin_text(&config.trust),
+    })?;
+    Ok(())
+}
+
+/// Loads identity and account of `role`, for `with_relay`.
+fn load_account(store: &Arc<dyn KeyStore>, role: Role) -> Result<(Identity, Account), ClientError> {
+    let state = State(store.as_ref());
+    let account = state.account()?;
+    if account.role != role {
+        return Err(match role {
+            Role::System => ClientError::InvalidInput("the key store belongs to a friend account"),
+            Role::Friend => ClientError::InvalidInput("the key store belongs to a system account"),
+        });
+    }
+    Ok((state.identity()?, account))
+}
+
+/// Records the relay pin of `config` in `account` (for invite links), if it changed.
+fn remember_pin(config: &ClientConfig, store: &Arc<dyn KeyStore>) -> Result<(), ClientError> {
+    let state = State(store.as_ref());
+    let mut account = state.account()?;
+    let pin = pin_text(&config.trust);
+    if account.relay_pin != pin {
+        account.relay_pin = pin;
+        state.store_account(&account)?;
+    }
+    Ok(())
+}

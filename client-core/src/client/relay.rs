@@ -1,0 +1,330 @@
+//! [`RelayApi`]: what the clients need from a relay, one method per v2 endpoint.
+//!
+//! Implemented by [`RelayHttp`] (the real HTTPS transport) and by `Arc<T>`; tests wrap it in
+//! decorators that tamper with answers (a malicious relay) or fail on purpose (an interrupted
+//! rotation). The clients never assume an implementation is honest: everything a relay serves
+//! is verified by the client state machines, so a decorator can only make operations fail.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use coffer_wire::v2::VolumeName;
+
+use crate::transport::{
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+};
+
+/// Everything the clients need from a relay: one async method per v2 endpoint, with the
+/// signatures of [`RelayHttp`]'s methods (see there for each endpoint's meaning).
+///
+/// Authenticated calls log in on their own: a [`RelayHttp`] used here must carry the login
+/// authenticator of the stored identity ([`super::relay_for`] builds one).
+pub trait RelayApi: Send + Sync {
+    /// The origin dialled (what the login transcript signs, and what invite links name).
+    fn origin(&self) -> &RelayOrigin;
+    /// Logs in now.
+    fn login(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `POST /register`.
+    fn register(
+        &self,
+        request: &RegisterRequest,
+    ) -> impl Future<Output = Result<Registered, TransportError>> + Send;
+    /// `POST /auth/challenge`.
+    fn challenge(
+        &self,
+        request: &ChallengeRequest,
+    ) -> impl Future<Output = Result<Challenge, TransportError>> + Send;
+    /// `POST /auth/token`.
+    fn token(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<Session, TransportError>> + Send;
+    /// `GET /users/by-handle/{handle}`.
+    fn user_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send;
+    /// `GET /users/{id}`.
+    fn user_by_id(
+        &self,
+        user_id: UserId,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send;
+    /// `PUT /volumes/{name}`.
+    fn put_volume(
+        &self,
+        name: &VolumeName,
+        volume: &SignedVolume,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `GET /volumes`.
+    fn list_volumes(&self)
+    -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send;
+    /// `GET /volumes/{name}` (conditional with `if_newer_than`).
+    fn get_volume(
+        &self,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SignedVolume>, TransportError>> + Send;
+    /// `POST /invites`.
+    fn create_invite(&self) -> impl Future<Output = Result<Invite, TransportError>> + Send;
+    /// `POST /invites/redeem`.
+    fn redeem_invite(
+        &self,
+        request: &RedeemRequest,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send;
+    /// `GET /pairings`.
+    fn list_pairings(&self) -> impl Future<Output = Result<Vec<Pairing>, TransportError>> + Send;
+    /// `DELETE /pairings/{id}`.
+    fn delete_pairing(
+        &self,
+        pairing_id: PairingId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `PUT /grants/{friend_id}`.
+    fn put_grant(
+        &self,
+        friend: UserId,
+        grant: &GrantEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `GET /shared/{owner}/grant`.
+    fn shared_grant(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<GrantEnvelope, TransportError>> + Send;
+    /// `GET /shared/{owner}/volumes`.
+    fn shared_volumes(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send;
+    /// `GET /shared/{owner}/volumes/{name}` (conditional with `if_newer_than`).
+    fn shared_volume(
+        &self,
+        owner: UserId,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send;
+    /// Deletes the caller's account with everything it owns ([`RelayHttp::delete_account`]).
+    ///
+    /// Provided so that decorators written against the endpoint list above keep compiling;
+    /// the default refuses. A decorator should forward it to the relay it wraps.
+    fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement account deletion",
+            ))
+        }
+    }
+}
+
+impl RelayApi for RelayHttp {
+    fn origin(&self) -> &RelayOrigin {
+        RelayHttp::origin(self)
+    }
+    fn login(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::login(self)
+    }
+    fn register(
+        &self,
+        request: &RegisterRequest,
+    ) -> impl Future<Output = Result<Registered, TransportError>> + Send {
+        RelayHttp::register(self, request)
+    }
+    fn challenge(
+        &self,
+        request: &ChallengeRequest,
+    ) -> impl Future<Output = Result<Challenge, TransportError>> + Send {
+        RelayHttp::challenge(self, request)
+    }
+    fn token(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<Session, TransportError>> + Send {
+        RelayHttp::token(self, request)
+    }
+    fn user_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send {
+        RelayHttp::user_by_handle(self, handle)
+    }
+    fn user_by_id(
+        &self,
+        user_id: UserId,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send {
+        RelayHttp::user_by_id(self, user_id)
+    }
+    fn put_volume(
+        &self,
+        name: &VolumeName,
+        volume: &SignedVolume,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::put_volume(self, name, volume)
+    }
+    fn list_volumes(
+        &self,
+    ) -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send {
+        RelayHttp::list_volumes(self)
+    }
+    fn get_volume(
+        &self,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SignedVolume>, TransportError>> + Send {
+        RelayHttp::get_volume(self, name, if_newer_than)
+    }
+    fn create_invite(&self) -> impl Future<Output = Result<Invite, TransportError>> + Send {
+        RelayHttp::create_invite(self)
+    }
+    fn redeem_invite(
+        &self,
+        request: &RedeemRequest,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send {
+        RelayHttp::redeem_invite(self, request)
+    }
+    fn list_pairings(&self) -> impl Future<Output = Result<Vec<Pairing>, TransportError>> + Send {
+        RelayHttp::list_pairings(self)
+    }
+    fn delete_pairing(
+        &self,
+        pairing_id: PairingId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::delete_pairing(self, pairing_id)
+    }
+    fn put_grant(
+        &self,
+        friend: UserId,
+        grant: &GrantEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::put_grant(self, friend, grant)
+    }
+    fn shared_grant(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<GrantEnvelope, TransportError>> + Send {
+        RelayHttp::shared_grant(self, owner)
+    }
+    fn shared_volumes(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send {
+        RelayHttp::shared_volumes(self, owner)
+    }
+    fn shared_volume(
+        &self,
+        owner: UserId,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
+        RelayHttp::shared_volume(self, owner, name, if_newer_than)
+    }
+    fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::delete_account(self)
+    }
+}
+
+/// A shared relay is a relay (several clients, or a test and a client, over one connection).
+impl<T: RelayApi> RelayApi for Arc<T> {
+    fn origin(&self) -> &RelayOrigin {
+        (**self).origin()
+    }
+    fn login(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).login()
+    }
+    fn register(
+        &self,
+        request: &RegisterRequest,
+    ) -> impl Future<Output = Result<Registered, TransportError>> + Send {
+        (**self).register(request)
+    }
+    fn challenge(
+        &self,
+        request: &ChallengeRequest,
+    ) -> impl Future<Output = Result<Challenge, TransportError>> + Send {
+        (**self).challenge(request)
+    }
+    fn token(
+        &self,
+        request: &TokenRequest,
+    ) -> impl Future<Output = Result<Session, TransportError>> + Send {
+        (**self).token(request)
+    }
+    fn user_by_handle(
+        &self,
+        handle: &Handle,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send {
+        (**self).user_by_handle(handle)
+    }
+    fn user_by_id(
+        &self,
+        user_id: UserId,
+    ) -> impl Future<Output = Result<UserRecord, TransportError>> + Send {
+        (**self).user_by_id(user_id)
+    }
+    fn put_volume(
+        &self,
+        name: &VolumeName,
+        volume: &SignedVolume,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).put_volume(name, volume)
+    }
+    fn list_volumes(
+        &self,
+    ) -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send {
+        (**self).list_volumes()
+    }
+    fn get_volume(
+        &self,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SignedVolume>, TransportError>> + Send {
+        (**self).get_volume(name, if_newer_than)
+    }
+    fn create_invite(&self) -> impl Future<Output = Result<Invite, TransportError>> + Send {
+        (**self).create_invite()
+    }
+    fn redeem_invite(
+        &self,
+        request: &RedeemRequest,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send {
+        (**self).redeem_invite(request)
+    }
+    fn list_pairings(&self) -> impl Future<Output = Result<Vec<Pairing>, TransportError>> + Send {
+        (**self).list_pairings()
+    }
+    fn delete_pairing(
+        &self,
+        pairing_id: PairingId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).delete_pairing(pairing_id)
+    }
+    fn put_grant(
+        &self,
+        friend: UserId,
+        grant: &GrantEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).put_grant(friend, grant)
+    }
+    fn shared_grant(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<GrantEnvelope, TransportError>> + Send {
+        (**self).shared_grant(owner)
+    }
+    fn shared_volumes(
+        &self,
+        owner: UserId,
+    ) -> impl Future<Output = Result<Vec<VolumeEntry>, TransportError>> + Send {
+        (**self).shared_volumes(owner)
+    }
+    fn shared_volume(
+        &self,
+        owner: UserId,
+        name: &VolumeName,
+        if_newer_than: Option<u64>,
+    ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
+        (**self).shared_volume(owner, name, if_newer_than)
+    }
+    fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).delete_account()
+    }
+}

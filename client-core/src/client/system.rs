@@ -1,0 +1,700 @@
+//! [`SystemClient`]: the data owner's side — publish, invite, approve, change grants, revoke.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use coffer_certs::SpkiPin;
+use coffer_wire::b64::{Signature64, WrappedVek60};
+use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
+use uuid::Uuid;
+
+use super::rotation::Plan;
+use super::state::{PinRecord, Role, State};
+use super::{
+    ClientConfig, ClientError, PairingRequest, Published, RelayApi, RotationReport, now_unix,
+};
+use crate::identity::{Identity, IdentitySecret};
+use crate::storage::KeyStore;
+use crate::transport::{
+    ClientType, GrantEnvelope, Pairing, PairingStatus, RelayHttp, SignedVolume, TransportError,
+    UserId, WrappedKeyEntry,
+};
+use crate::v2::{
+    self, Fingerprint, HeaderFields, InviteLink, InviteSecret, PublicIdentity, Side, VolumeKey,
+    WrapKey, sign_grant, verify_header, verify_pairing_proof,
+};
+
+/// The data owner's client (design §3 flows 3–8).
+///
+/// Every operation runs to completion before the next starts (they are serialised internally),
+/// and every operation that changes key state first finishes an interrupted rotation.
+pub struct SystemClient<R: RelayApi = RelayHttp> {
+    pub(super) relay: R,
+    pub(super) store: Arc<dyn KeyStore>,
+    pub(super) identity: Identity,
+    pub(super) user_id: Uuid,
+    relay_pin: Option<SpkiPin>,
+    pub(super) ops: tokio::sync::Mutex<Ops>,
+}
+
+/// In-memory state, guarded by the operation lock.
+#[derive(Debug, Default)]
+pub(super) struct Ops {
+    /// Whether the relay's versions were learned in this run.
+    synced: bool,
+}
+
+impl<R: RelayApi> fmt::Debug for SystemClient<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SystemClient")
+            .field("user_id", &self.user_id)
+            .field("relay", &self.relay.origin())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SystemClient<RelayHttp> {
+    /// Creates a new system account on the relay and persists its identity in `store` (which
+    /// must not hold an account yet). `handle` is an optional public name (2–64 characters).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] for a store that already holds an account or a bad handle;
+    /// relay and storage errors.
+    pub async fn register(
+        config: ClientConfig,
+        store: Arc<dyn KeyStore>,
+        handle: Option<String>,
+    ) -> Result<Self, ClientError> {
+        super::register_account(&config, &store, handle, Role::System).await?;
+        let client = Self::with_relay(super::relay_for(&config, &store)?, store)?;
+        client.ops.lock().await.synced = true; // a new account has nothing on the relay
+        Ok(client)
+    }
+
+    /// Opens the account persisted in `store` (an app restart): finishes an interrupted
+    /// rotation and learns the relay's volume versions. When the relay cannot be reached, it
+    /// opens anyway and does both before the next operation.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] for a store without a system account or of another relay;
+    /// relay errors other than [`ClientError::Network`]; storage errors.
+    pub async fn open(config: ClientConfig, store: Arc<dyn KeyStore>) -> Result<Self, ClientError> {
+        super::remember_pin(&config, &store)?;
+        let client = Self::with_relay(super::relay_for(&config, &store)?, store)?;
+        {
+            let mut ops = client.ops.lock().await;
+            match client.prepare(&mut ops).await {
+                Ok(_) | Err(ClientError::Network) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(client)
+    }
+
+    /// Sets up a second device of an existing system account from its identity (e.g. from a
+    /// backup) and user id, then [`open`](Self::open)s it. `store` must be empty. The device
+    /// learns volume versions from the relay but has no volume keys: see the module doc.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open); [`ClientError::Forbidden`] or [`ClientError::Unauthorized`]
+    /// if the identity is not the account's (the relay refuses its login signature). On any
+    /// error the store is left empty again.
+    pub async fn restore(
+        config: ClientConfig,
+        store: Arc<dyn KeyStore>,
+        secret: &IdentitySecret,
+        user_id: Uuid,
+    ) -> Result<Self, ClientError> {
+        let state = State(store.as_ref());
+        if state.has_account()? {
+            return Err(ClientError::InvalidInput(
+                "the key store already holds an account; open it instead",
+            ));
+        }
+        state.store_identity(&Identity::from_secret(secret))?;
+        state.store_account(&super::state::Account {
+            user_id,
+            role: Role::System,
+            relay: config.relay.as_str().to_owned(),
+            relay_pin: super::pin_text(&config.trust),
+        })?;
+        let opened = match super::relay_for(&config, &store)
+            .and_then(|relay| Self::with_relay(relay, Arc::clone(&store)))
+        {
+            Ok(client) => {
+                let mut ops = client.ops.lock().await;
+                let prepared = client.prepare(&mut ops).await;
+                drop(ops);
+                prepared.map(|_| client)
+            }
+            Err(e) => Err(e),
+        };
+        if opened.is_err() {
+            // Leave the store as it was given: empty (e.g. the identity is not the account's).
+            state.wipe()?;
+        }
+        opened
+    }
+}
+
+impl<R: RelayApi> SystemClient<R> {
+    /// Opens the state persisted in `store` over any [`RelayApi`] (decorators, tests). No
+    /// network: the relay's versions are learned, and an interrupted rotation finished, at the
+    /// first operation. The relay must already log in as this account ([`super::relay_for`]).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] if the store holds no system account; storage errors.
+    pub fn with_relay(relay: R, store: Arc<dyn KeyStore>) -> Result<Self, ClientError> {
+        let (identity, account) = super::load_account(&store, Role::System)?;
+        let relay_pin = account
+            .relay_pin
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|_| {
+                ClientError::Storage(crate::storage::StorageError::Corrupt {
+                    key: super::state::ACCOUNT.to_owned(),
+                })
+            })?;
+        Ok(SystemClient {
+            relay,
+            store,
+            identity,
+            user_id: account.user_id,
+            relay_pin,
+            ops: tokio::sync::Mutex::new(Ops::default()),
+        })
+    }
+
+    /// This account's user id.
+    pub fn user_id(&self) -> Uuid {
+        self.user_id
+    }
+
+    /// This account's fingerprint (what invite links carry and friends pin).
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.identity.fingerprint()
+    }
+
+    /// The relay this client talks to.
+    pub fn relay(&self) -> &R {
+        &self.relay
+    }
+
+    pub(super) fn state(&self) -> State<'_> {
+        State(self.store.as_ref())
+    }
+
+    /// Before any work: finish an interrupted rotation, learn the relay's versions once.
+    async fn prepare(&self, ops: &mut Ops) -> Result<Option<RotationReport>, ClientError> {
+        let report = self.resume_locked().await?;
+        if !ops.synced {
+            self.sync_versions().await?;
+            ops.synced = true;
+        }
+        Ok(report)
+    }
+
+    /// Learns the relay's versions of the own volumes (a second device, a lost local mark):
+    /// each listed header is verified under the own key; marks only move up.
+    async fn sync_versions(&self) -> Result<(), ClientError> {
+        let listed = self.relay.list_volumes().await?;
+        let state = self.state();
+        let mut hwm = state.hwm()?;
+        let before = hwm.clone();
+        for entry in listed {
+            let header = verify_header(
+                &self.identity.public_signing_key(),
+                self.user_id,
+                &entry.volume,
+                &entry.header,
+                entry.signature.as_bytes(),
+            )?;
+            if hwm.record(&header).is_err() {
+                tracing::warn!(volume = %entry.volume, "the relay holds an older version than this device published");
+            }
+        }
+        if hwm != before {
+            state.store_hwm(&hwm)?;
+        }
+        Ok(())
+    }
+
+    /// The next epoch for `volume`: above every stored key and every epoch seen on the relay.
+    pub(super) fn next_epoch(&self, volume: &VolumeName) -> Result<u32, ClientError> {
+        let state = self.state();
+        let stored = state.vek_epochs(volume)?.last().copied().unwrap_or(0);
+        let seen = state
+            .hwm()?
+            .volume_mark(self.user_id, volume)
+            .map_or(0, |(epoch, _)| epoch);
+        stored
+            .max(seen)
+            .checked_add(1)
+            .ok_or(ClientError::Protocol("key epoch overflow"))
+    }
+
+    /// The key of `volume`'s current epoch, creating one (epoch 1 for a new volume, or above
+    /// the relay's epoch on a device that lacks its key). `true` when it was created.
+    pub(super) fn current_key(
+        &self,
+        volume: &VolumeName,
+    ) -> Result<(u32, VolumeKey, bool), ClientError> {
+        let state = self.state();
+        let stored = state.vek_epochs(volume)?.last().copied();
+        let seen = state
+            .hwm()?
+            .volume_mark(self.user_id, volume)
+            .map_or(0, |(epoch, _)| epoch);
+        if let Some(epoch) = stored.filter(|&e| e >= seen)
+            && let Some(key) = state.vek(volume, epoch)?
+        {
+            return Ok((epoch, key, false));
+        }
+        let epoch = self.next_epoch(volume)?;
+        let key = VolumeKey::generate();
+        state.store_vek(volume, epoch, &key)?;
+        Ok((epoch, key, true))
+    }
+
+    /// Records an own upload in the rollback marks (and so in version numbering).
+    pub(super) fn record_own(
+        &self,
+        header_bytes: &[u8],
+        signature: &[u8; 64],
+        volume: &VolumeName,
+    ) -> Result<(), ClientError> {
+        let header = verify_header(
+            &self.identity.public_signing_key(),
+            self.user_id,
+            volume,
+            header_bytes,
+            signature,
+        )?;
+        let state = self.state();
+        let mut hwm = state.hwm()?;
+        if hwm.record(&header).is_ok() {
+            state.store_hwm(&hwm)?;
+        }
+        Ok(())
+    }
+
+    /// Publishes a new version of `volume`.
+    ///
+    /// The version is one above the highest known (this device's mark or the relay's); on a
+    /// conflict (another device published meanwhile) it retries once above the relay's
+    /// version. The first publish of a volume creates its epoch-1 key. Friends granted the
+    /// volume read the new version with the keys they already have.
+    ///
+    /// # Errors
+    /// [`ClientError::Conflict`] if the retry conflicts too; [`ClientError::InvalidInput`]
+    /// above the size limit; relay and storage errors.
+    pub async fn publish(
+        &self,
+        volume: &VolumeName,
+        plaintext: &[u8],
+    ) -> Result<Published, ClientError> {
+        let mut ops = self.ops.lock().await;
+        self.prepare(&mut ops).await?;
+        let state = self.state();
+        let (mut epoch, mut vek, mut created) = self.current_key(volume)?;
+        let mark = state
+            .hwm()?
+            .volume_mark(self.user_id, volume)
+            .map_or(0, |(_, version)| version);
+        let mut version = mark
+            .checked_add(1)
+            .ok_or(ClientError::Protocol("version overflow"))?;
+        let mut retried = false;
+        let sealed = loop {
+            let hour =
+                coffer_wire::time::floor_to_hour(i64::try_from(now_unix()).unwrap_or(i64::MAX));
+            let fields = HeaderFields {
+                owner: self.user_id,
+                volume: volume.clone(),
+                epoch,
+                version,
+                hour: u64::try_from(hour).unwrap_or(0),
+            };
+            let sealed = v2::seal(&self.identity, &vek, &fields, plaintext)?;
+            let upload = SignedVolume {
+                header: sealed.header_bytes.clone(),
+                signature: Signature64::from_bytes(sealed.signature),
+                payload: sealed.payload,
+            };
+            match self.relay.put_volume(volume, &upload).await {
+                Ok(()) => break upload,
+                Err(TransportError::Conflict {
+                    current_version: Some(current),
+                    current_epoch,
+                }) if !retried => {
+                    retried = true;
+                    tracing::debug!(%volume, current, "version conflict; retrying above the relay's version");
+                    version = version.max(
+                        current
+                            .checked_add(1)
+                            .ok_or(ClientError::Protocol("version overflow"))?,
+                    );
+                    if let Some(relay_epoch) = current_epoch
+                        && relay_epoch > epoch
+                    {
+                        // Another device moved the volume to an epoch this one has no key for.
+                        epoch = relay_epoch
+                            .checked_add(1)
+                            .ok_or(ClientError::Protocol("key epoch overflow"))?;
+                        vek = VolumeKey::generate();
+                        state.store_vek(volume, epoch, &vek)?;
+                        created = true;
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.record_own(&sealed.header, sealed.signature.as_bytes(), volume)?;
+        if created && epoch > 1 {
+            // Friends hold keys of an older epoch: give them this one. As a (volume-less)
+            // plan, so that a failure is retried by the next operation; the publish itself
+            // has succeeded either way.
+            let plan = Plan::regrant(self, volume)?;
+            if !plan.is_empty()
+                && let Err(e) = self.start_plan(plan).await
+            {
+                tracing::warn!(error = %e, "re-granting friends after a new epoch failed; will retry");
+            }
+        }
+        Ok(Published { epoch, version })
+    }
+
+    /// Creates an invite and returns its link (show it as a QR code; it holds a secret). The
+    /// secret is kept in the store under the code until the friend is approved or the invite
+    /// expires.
+    ///
+    /// # Errors
+    /// Relay and storage errors; [`ClientError::InvalidInput`] if the relay origin cannot go
+    /// into a link.
+    pub async fn create_invite(&self) -> Result<InviteLink, ClientError> {
+        let _ops = self.ops.lock().await;
+        let state = self.state();
+        state.sweep_invites(now_unix())?;
+        let invite = self.relay.create_invite().await?;
+        let secret = InviteSecret::generate();
+        let expires_at = u64::try_from(invite.expires_at.unix_seconds()).unwrap_or(0);
+        state.store_invite(invite.code.as_str(), &secret, expires_at)?;
+        Ok(InviteLink::new(
+            self.relay.origin().as_str(),
+            self.relay_pin,
+            invite.code.as_str(),
+            secret,
+            self.fingerprint(),
+        )?)
+    }
+
+    /// Redeemed invites waiting for approval, each with the check of the friend's proof over
+    /// the keys the relay presents.
+    ///
+    /// # Errors
+    /// Relay and storage errors.
+    pub async fn pending_requests(&self) -> Result<Vec<PairingRequest>, ClientError> {
+        let _ops = self.ops.lock().await;
+        let pairings = self.relay.list_pairings().await?;
+        pairings
+            .iter()
+            .filter(|p| {
+                *p.system_user_id.as_uuid() == self.user_id && p.status == PairingStatus::Pending
+            })
+            .map(|p| self.examine(p))
+            .collect()
+    }
+
+    /// Checks a pairing as the relay serves it: the friend's key binding, and either the pin
+    /// (already pinned) or the pairing proof under the kept invite secret.
+    fn examine(&self, p: &Pairing) -> Result<PairingRequest, ClientError> {
+        let friend_id = *p.friend_user_id.as_uuid();
+        let peer = &p.peer;
+        let public = PublicIdentity::new(
+            *peer.public_signing_key.as_bytes(),
+            *peer.public_exchange_key.as_bytes(),
+        );
+        let binding_ok = peer.user_id == p.friend_user_id
+            && peer.client_type == ClientType::Friend
+            && public
+                .verify_key_binding(peer.key_binding_signature.as_bytes())
+                .is_ok();
+        let state = self.state();
+        let keys_ok = match state.pin(friend_id)? {
+            Some(pin) => public.check_pin(&pin.fingerprint).is_ok(),
+            None => match (&p.code, &p.proof) {
+                (Some(code), Some(proof)) => match state.invite(code.as_str())? {
+                    Some((secret, _, original)) => {
+                        verify_pairing_proof(&secret, &original, friend_id, &public, proof)
+                    }
+                    None => false,
+                },
+                _ => false,
+            },
+        };
+        let fingerprint = public.fingerprint();
+        Ok(PairingRequest {
+            pairing_id: *p.pairing_id.as_uuid(),
+            friend_id,
+            handle: peer.handle.as_ref().map(|h| h.as_str().to_owned()),
+            fingerprint,
+            safety_number: fingerprint.safety_number(),
+            proof_valid: binding_ok && keys_ok,
+        })
+    }
+
+    /// Approves a redeemed invite: re-checks the friend's proof (refusing with
+    /// [`ClientError::PairingProofInvalid`]), pins the friend's fingerprint, and uploads a grant
+    /// (sequence + 1) with the current key of each volume wrapped for the friend. A volume not
+    /// published yet gets its epoch-1 key now. `expires_at`: Unix seconds, `None` = never.
+    ///
+    /// Calling it again for an approved friend may add volumes; taking volumes away is
+    /// [`set_grant`](Self::set_grant)'s job (it rotates them).
+    ///
+    /// # Errors
+    /// [`ClientError::NotPaired`] without a pairing with `friend`;
+    /// [`ClientError::PairingProofInvalid`], [`ClientError::KeyChanged`] (keys differ from the
+    /// pin); [`ClientError::InvalidInput`]; relay and storage errors.
+    pub async fn approve(
+        &self,
+        friend: Uuid,
+        volumes: &[VolumeName],
+        expires_at: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let mut ops = self.ops.lock().await;
+        self.prepare(&mut ops).await?;
+        check_expiry(expires_at)?;
+        let pairing = self
+            .relay
+            .list_pairings()
+            .await?
+            .into_iter()
+            .find(|p| {
+                *p.friend_user_id.as_uuid() == friend && *p.system_user_id.as_uuid() == self.user_id
+            })
+            .ok_or(ClientError::NotPaired)?;
+        let request = self.examine(&pairing)?;
+        let state = self.state();
+        let pinned = state.pin(friend)?;
+        if !request.proof_valid {
+            return Err(match pinned {
+                Some(pin) if pin.fingerprint != request.fingerprint => ClientError::KeyChanged,
+                _ => ClientError::PairingProofInvalid,
+            });
+        }
+        if pinned.is_none() {
+            let public = PublicIdentity::new(
+                *pairing.peer.public_signing_key.as_bytes(),
+                *pairing.peer.public_exchange_key.as_bytes(),
+            );
+            state.store_pin(
+                friend,
+                &PinRecord::new(&public, request.handle.clone(), Some(request.pairing_id)),
+            )?;
+        }
+        if let Some(code) = &pairing.code {
+            // Pinned: the secret has done its job.
+            state.delete_invite(code.as_str())?;
+        }
+        let mut record = state.grant(friend)?.unwrap_or_default();
+        let wanted: BTreeSet<VolumeName> = volumes.iter().cloned().collect();
+        if !record.volumes.is_subset(&wanted) {
+            return Err(ClientError::InvalidInput(
+                "approve cannot take volumes away from a friend; use set_grant",
+            ));
+        }
+        record.volumes = wanted;
+        record.expires_at = expires_at;
+        state.store_grant(friend, &record)?;
+        self.upload_grant(friend)
+            .await
+            .map_err(not_found_is_not_paired)
+    }
+
+    /// Changes what `friend` may read. Added volumes are granted at their current epoch;
+    /// removed volumes are **rotated** (new epoch, latest version re-encrypted, remaining
+    /// friends re-granted), so the friend's old keys open nothing written afterwards.
+    ///
+    /// # Errors
+    /// [`ClientError::NotPaired`] for a friend that was never approved; relay and storage
+    /// errors (an interrupted rotation resumes with [`resume_rotation`](Self::resume_rotation)).
+    pub async fn set_grant(
+        &self,
+        friend: Uuid,
+        volumes: &[VolumeName],
+        expires_at: Option<u64>,
+    ) -> Result<RotationReport, ClientError> {
+        let mut ops = self.ops.lock().await;
+        self.prepare(&mut ops).await?;
+        check_expiry(expires_at)?;
+        let state = self.state();
+        if state.pin(friend)?.is_none() {
+            return Err(ClientError::NotPaired);
+        }
+        let started = Instant::now();
+        let mut record = state.grant(friend)?.unwrap_or_default();
+        let wanted: BTreeSet<VolumeName> = volumes.iter().cloned().collect();
+        let removed: BTreeSet<VolumeName> = record.volumes.difference(&wanted).cloned().collect();
+        if removed.is_empty() {
+            record.volumes = wanted;
+            record.expires_at = expires_at;
+            state.store_grant(friend, &record)?;
+            self.upload_grant(friend)
+                .await
+                .map_err(not_found_is_not_paired)?;
+            return Ok(RotationReport {
+                rotated: Vec::new(),
+                friends_regranted: vec![friend],
+                elapsed: started.elapsed(),
+            });
+        }
+        let plan = Plan::narrow(self, friend, wanted, expires_at, &removed)?;
+        self.start_plan(plan).await
+    }
+
+    /// Revokes `friend`: deletes the pairing (the relay stops serving it at once), then
+    /// rotates every volume it could read and re-grants the remaining friends (P8).
+    ///
+    /// # Errors
+    /// [`ClientError::NotPaired`] if there is nothing to revoke; relay and storage errors (an
+    /// interrupted revocation resumes with [`resume_rotation`](Self::resume_rotation)).
+    pub async fn revoke(&self, friend: Uuid) -> Result<RotationReport, ClientError> {
+        let mut ops = self.ops.lock().await;
+        self.prepare(&mut ops).await?;
+        let state = self.state();
+        let pin = state.pin(friend)?;
+        let record = state.grant(friend)?;
+        let pairing_id = match pin.as_ref().and_then(|p| p.pairing_id) {
+            Some(id) => Some(id),
+            None => self
+                .relay
+                .list_pairings()
+                .await?
+                .into_iter()
+                .find(|p| *p.friend_user_id.as_uuid() == friend)
+                .map(|p| *p.pairing_id.as_uuid()),
+        };
+        if pin.is_none() && record.is_none() && pairing_id.is_none() {
+            return Err(ClientError::NotPaired);
+        }
+        let affected = record.map(|r| r.volumes).unwrap_or_default();
+        let plan = Plan::revoke(self, friend, pairing_id, &affected)?;
+        self.start_plan(plan).await
+    }
+
+    /// Finishes a rotation that was interrupted (app killed, network lost): `None` if none was
+    /// pending. Called automatically before `publish`, `approve`, `set_grant`, `revoke` and by
+    /// `open`.
+    ///
+    /// # Errors
+    /// Relay and storage errors; the plan stays for the next attempt.
+    pub async fn resume_rotation(&self) -> Result<Option<RotationReport>, ClientError> {
+        let _ops = self.ops.lock().await;
+        self.resume_locked().await
+    }
+
+    /// Deletes the account on the relay (volumes, pairings, grants) and then every key of it
+    /// in the store.
+    ///
+    /// # Errors
+    /// Relay errors (nothing local is deleted then); storage errors.
+    pub async fn delete_account(self) -> Result<(), ClientError> {
+        let _ops = self.ops.lock().await;
+        self.relay.delete_account().await?;
+        self.state().wipe()
+    }
+
+    /// Uploads `friend`'s grant from its record: sequence + 1 (reserved in the store first),
+    /// the current key of each volume wrapped for the pinned friend keys.
+    pub(super) async fn upload_grant(&self, friend: Uuid) -> Result<(), ClientError> {
+        let state = self.state();
+        let pin = state.pin(friend)?.ok_or(ClientError::NotPaired)?;
+        let mut record = state.grant(friend)?.unwrap_or_default();
+        let wrap = WrapKey::derive(
+            &self.identity,
+            Side::Owner,
+            self.user_id,
+            friend,
+            &pin.public(),
+            &pin.fingerprint,
+        )?;
+        let mut entries = Vec::with_capacity(record.volumes.len());
+        let mut wrapped_keys = Vec::with_capacity(record.volumes.len());
+        for volume in &record.volumes {
+            let (epoch, vek, _) = self.current_key(volume)?;
+            entries.push(GrantEntry {
+                volume: volume.clone(),
+                epoch,
+            });
+            wrapped_keys.push(WrappedKeyEntry {
+                volume: volume.clone(),
+                epoch,
+                wrapped_key: WrappedVek60::from_bytes(wrap.wrap(volume, epoch, &vek)),
+            });
+        }
+        record.sequence = record
+            .sequence
+            .checked_add(1)
+            .ok_or(ClientError::Protocol("grant sequence overflow"))?;
+        state.store_grant(friend, &record)?;
+        let grant = Grant {
+            owner: *self.user_id.as_bytes(),
+            friend: *friend.as_bytes(),
+            friend_fingerprint: *pin.fingerprint.as_bytes(),
+            sequence: record.sequence,
+            expires_at: record.expires_at.unwrap_or(0),
+            entries,
+        };
+        let signed = sign_grant(&self.identity, &grant)?;
+        self.relay
+            .put_grant(
+                UserId::from_uuid(friend),
+                &GrantEnvelope {
+                    grant: signed.bytes,
+                    signature: Signature64::from_bytes(signed.signature),
+                    wrapped_keys,
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// [`Self::upload_grant`] for re-grants: `false` (nothing uploaded) for a friend that is no
+    /// longer paired or whose grant expired.
+    pub(super) async fn upload_grant_lenient(&self, friend: Uuid) -> Result<bool, ClientError> {
+        let state = self.state();
+        let Some(record) = state.grant(friend)? else {
+            return Ok(false);
+        };
+        if record.expires_at.is_some_and(|t| t <= now_unix()) {
+            return Ok(false);
+        }
+        match self.upload_grant(friend).await {
+            Ok(()) => Ok(true),
+            Err(ClientError::NotFound | ClientError::NotPaired) => {
+                tracing::info!("friend is no longer paired; not re-granted");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn check_expiry(expires_at: Option<u64>) -> Result<(), ClientError> {
+    if expires_at.is_some_and(|t| t <= now_unix()) {
+        return Err(ClientError::InvalidInput(
+            "the grant's expiry is in the past",
+        ));
+    }
+    Ok(())
+}
+
+fn not_found_is_not_paired(e: ClientError) -> ClientError {
+    match e {
+        ClientError::NotFound => ClientError::NotPaired,
+        other => other,
+    }
+}
