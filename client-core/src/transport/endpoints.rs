@@ -52,7 +52,7 @@ endpoint!(PUT_GRANT, "PUT /grants/{friend_id}");
 endpoint!(SHARED_GRANT, "GET /shared/{owner}/grant");
 endpoint!(SHARED_VOLUMES, "GET /shared/{owner}/volumes");
 endpoint!(SHARED_VOLUME, "GET /shared/{owner}/volumes/{name}");
-endpoint!(DELETE_ACCOUNT, "DELETE /api/v1/users/me");
+endpoint!(DELETE_ACCOUNT, "DELETE /users/me");
 
 /// The token answer; the token is moved into a zeroizing buffer as soon as it is parsed.
 #[derive(serde::Deserialize)]
@@ -293,13 +293,12 @@ impl RelayHttp {
         .await
     }
 
-    /// `DELETE /api/v1/users/me`: deletes the caller's account and everything it owns
-    /// (volumes, pairings on both sides, grants, sessions). v2 defines no deletion endpoint;
-    /// the relay serves this v1 route to any session, v2 ones included.
+    /// `DELETE /users/me`: deletes the caller's account and everything it owns (volumes,
+    /// pairings on both sides, grants, sessions, blobs).
     pub async fn delete_account(&self) -> Result<(), TransportError> {
         let call = Call {
             method: Method::DELETE,
-            url: self.origin().api_v1_url(&["users", "me"]),
+            url: self.origin().api_url(&["users", "me"]),
             body: None,
             if_none_match: None,
             authenticated: true,

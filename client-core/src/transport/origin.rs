@@ -105,12 +105,6 @@ impl RelayOrigin {
         self.versioned_url("v2", segments)
     }
 
-    /// The URL of a v1 API path (`/api/v1/...`): only for account deletion, which v2 does not
-    /// define and which the relay serves to v2 sessions on its v1 route.
-    pub(crate) fn api_v1_url(&self, segments: &[&str]) -> Url {
-        self.versioned_url("v1", segments)
-    }
-
     fn versioned_url(&self, version: &str, segments: &[&str]) -> Url {
         let mut url = self.url.clone();
         url.path_segments_mut()

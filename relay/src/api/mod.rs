@@ -80,6 +80,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Challenges are the same single-use nonces as v1; what is signed differs.
             .service(resource("/auth/challenge").route(post().to(auth::challenge)))
             .service(resource("/auth/token").route(post().to(v2::accounts::token)))
+            .service(resource("/users/me").route(delete().to(users::delete_me)))
             .service(resource("/users/by-handle/{handle}").route(get().to(v2::accounts::by_handle)))
             .service(resource("/users/{id}").route(get().to(v2::accounts::by_id)))
             .service(resource("/volumes").route(get().to(v2::volumes::list_own)))
