@@ -3,9 +3,12 @@
 pub mod client;
 pub mod docs;
 pub mod http;
+pub mod malicious;
+pub mod mitm;
 pub mod paillier;
 pub mod relay;
 pub mod util;
+pub mod v2;
 
 pub use client::{Admin, Kind, V1Client};
 pub use http::{Http, Resp};

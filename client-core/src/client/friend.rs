@@ -324,12 +324,26 @@ impl<R: RelayApi> FriendClient<R> {
 
         // The epoch must be the one the owner's current grant names (a relay serving an epoch
         // the grant does not name is serving withdrawn or stale access).
+        // A cached grant counts only while it is unexpired: an open session must not keep
+        // reading past the owner's expiry (§7), whatever the relay serves.
+        let now = now_unix();
+        let live = |g: &VerifiedGrant| {
+            let expires_at = g.grant().expires_at;
+            expires_at == 0 || now < expires_at
+        };
         let granted = |g: &VerifiedGrant| g.epoch_of(volume.as_str()) == Some(epoch);
-        if !session.grants.get(&system).is_some_and(granted) {
+        if !session
+            .grants
+            .get(&system)
+            .is_some_and(|g| live(g) && granted(g))
+        {
             let fresh = self
                 .fetch_grant(&mut session, system)
                 .await?
                 .ok_or(ClientError::NoKeyForEpoch)?;
+            if !live(&fresh) {
+                return Err(ClientError::GrantExpired);
+            }
             if !granted(&fresh) {
                 return Err(ClientError::NoKeyForEpoch);
             }

@@ -18,8 +18,8 @@ use super::{
 use crate::identity::{Identity, IdentitySecret};
 use crate::storage::KeyStore;
 use crate::transport::{
-    ClientType, GrantEnvelope, Pairing, PairingStatus, RelayHttp, SignedVolume, TransportError,
-    UserId, WrappedKeyEntry,
+    ClientType, Fetched as Served, GrantEnvelope, Pairing, PairingStatus, RelayHttp, SignedVolume,
+    TransportError, UserId, WrappedKeyEntry,
 };
 use crate::v2::{
     self, Fingerprint, HeaderFields, InviteLink, InviteSecret, PublicIdentity, Side, VolumeKey,
@@ -259,6 +259,28 @@ impl<R: RelayApi> SystemClient<R> {
         Ok((epoch, key, true))
     }
 
+    /// The (epoch, version) of the newest version of `volume` the relay can show with a valid
+    /// signature of this identity, after it reported a conflict. A conflict it cannot back
+    /// with a signed header is a lie: [`ClientError::Protocol`].
+    async fn relay_signed_state(&self, volume: &VolumeName) -> Result<(u32, u64), ClientError> {
+        let served = match self.relay.get_volume(volume, None).await? {
+            Served::Modified(served) => served,
+            Served::NotModified => {
+                return Err(ClientError::Protocol(
+                    "relay answered 304 to an unconditional request",
+                ));
+            }
+        };
+        let header = verify_header(
+            &self.identity.public_signing_key(),
+            self.user_id,
+            volume,
+            &served.header,
+            served.signature.as_bytes(),
+        )?;
+        Ok((header.epoch(), header.version()))
+    }
+
     /// Records an own upload in the rollback marks (and so in version numbering).
     pub(super) fn record_own(
         &self,
@@ -326,20 +348,19 @@ impl<R: RelayApi> SystemClient<R> {
             };
             match self.relay.put_volume(volume, &upload).await {
                 Ok(()) => break upload,
-                Err(TransportError::Conflict {
-                    current_version: Some(current),
-                    current_epoch,
-                }) if !retried => {
+                Err(TransportError::Conflict { .. }) if !retried => {
                     retried = true;
-                    tracing::debug!(%volume, current, "version conflict; retrying above the relay's version");
+                    // The relay's claim of a newer version is not trusted: a hostile relay
+                    // could claim version 2^63 to exhaust the counter and block revocation.
+                    // What counts is the newest version it can show *signed by this identity*.
+                    let (relay_epoch, current) = self.relay_signed_state(volume).await?;
+                    tracing::debug!(%volume, current, "version conflict; retrying above the relay's signed version");
                     version = version.max(
                         current
                             .checked_add(1)
                             .ok_or(ClientError::Protocol("version overflow"))?,
                     );
-                    if let Some(relay_epoch) = current_epoch
-                        && relay_epoch > epoch
-                    {
+                    if relay_epoch > epoch {
                         // Another device moved the volume to an epoch this one has no key for.
                         epoch = relay_epoch
                             .checked_add(1)
