@@ -27,6 +27,9 @@ use crate::model::UserId;
 ///
 /// The admin token is read from --token-file or the COFFER_ADMIN_TOKEN environment variable,
 /// never from a flag.
+///
+/// The offline commands (token, backup, restore, config, cert) work on files on this machine
+/// and talk to no relay.
 #[derive(Debug, Parser)]
 #[command(name = "coffer-admin", version, after_long_help = exit_codes_help())]
 pub struct Cli {
@@ -112,7 +115,170 @@ pub enum Command {
         action: Option<SessionsCommand>,
     },
     /// Run housekeeping now: delete expired sessions, challenges and invites, sweep orphan blobs.
+    ///
+    /// Runs in steps (expired rows, then the orphan sweep page by page) and shows a progress bar
+    /// on a terminal; a relay without the step endpoints gets the one-call v1 maintenance.
     Maintenance,
+    /// Challenge floods, repeated failed logins and unusual storage growth the relay counted
+    /// (in memory, over a sliding window); addresses only as the relay's ip_policy allows.
+    Anomalies,
+    /// Offline: make an admin token and its Argon2id hash for the relay's configuration.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+    /// Offline: a consistent copy of a (running) relay's data: database snapshot (VACUUM INTO),
+    /// exactly the blob files it references, the TLS certificate and keys, a manifest.
+    Backup(BackupArgs),
+    /// Offline: restore a backup into an empty data directory, verifying every file first.
+    Restore(RestoreArgs),
+    /// Offline: check a relay configuration file.
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
+    /// Offline: TLS certificates: generate, show a pin, prepare and rotate to a next key,
+    /// print a pairing string and QR code.
+    Cert {
+        /// What to do.
+        #[command(subcommand)]
+        action: CertCommand,
+    },
+}
+
+/// `token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// A new random admin token (256 bits) and its Argon2id hash.
+    ///
+    /// The relay gets only the hash (`admin.token_hash` / COFFER_ADMIN_TOKEN_HASH); the token
+    /// goes to coffer-admin (--token-file / COFFER_ADMIN_TOKEN) or the dashboard. It is printed
+    /// once, or with --out written to a new file with mode 0600 and not printed at all.
+    Generate {
+        /// Write the token to this new file (mode 0600) instead of printing it.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+    },
+    /// The Argon2id hash of an existing token (from --token-file or COFFER_ADMIN_TOKEN), to
+    /// move a relay from a plain `admin.token` to `admin.token_hash`.
+    Hash,
+}
+
+/// Where a relay keeps its data: a configuration file and/or a data directory.
+#[derive(Debug, Args)]
+pub struct RelayPaths {
+    /// The relay's configuration file (for `database` / `blob_dir` set apart from data_dir).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The relay's data directory (overrides the configuration file's).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where the relay's data is.
+    #[command(flatten)]
+    pub relay: RelayPaths,
+    /// The backup directory to create (must not exist, or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Leave out the TLS certificate and private keys (the restored relay then generates a new
+    /// certificate, and every client must pair again).
+    #[arg(long)]
+    pub without_tls: bool,
+}
+
+/// `restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup directory (made by `coffer-admin backup`).
+    pub backup: PathBuf,
+    /// Where to restore to: the data directory (must not exist, or be empty), and the database
+    /// and blob paths of the configuration, if it sets them apart.
+    #[command(flatten)]
+    pub relay: RelayPaths,
+}
+
+/// `config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Parse and validate a relay configuration file exactly as the relay does, load its TLS
+    /// files, and warn about risky settings. Exit 0: valid; 2: invalid.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+        /// Also apply the COFFER_*/PLURALLOG_* environment variables, as the relay would.
+        #[arg(long)]
+        env: bool,
+    },
+}
+
+/// Where the relay's certificate files are.
+#[derive(Debug, Args)]
+pub struct CertDir {
+    /// The relay's certificate directory (`<data_dir>/tls`).
+    #[arg(long, value_name = "DIR", default_value = "./coffer-data/tls")]
+    pub dir: PathBuf,
+}
+
+/// `cert …`.
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Generate a self-signed certificate (cert.pem, key.pem 0600) for host names and LAN
+    /// addresses; localhost, 127.0.0.1 and ::1 are always included. Refuses to overwrite.
+    Generate {
+        /// Where to write it.
+        #[command(flatten)]
+        dir: CertDir,
+        /// A DNS name or IP address the relay is reached by (repeat for several).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+    },
+    /// The SHA-256 SPKI pin of a PEM certificate file (what clients pin).
+    Pin {
+        /// The certificate file.
+        file: PathBuf,
+    },
+    /// Prepare the next key and certificate (next-cert.pem, next-key.pem) beside the current
+    /// ones. After a restart the relay announces the next pin (banner, GET /api/v2/pins) so
+    /// clients can trust it ahead of `cert rotate`.
+    Next {
+        /// The certificate directory.
+        #[command(flatten)]
+        dir: CertDir,
+        /// A DNS name or IP address for the next certificate (repeat for several).
+        #[arg(long = "name", value_name = "NAME")]
+        names: Vec<String>,
+        /// Replace an already prepared next pair (clients that pre-pinned it must learn again).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Promote the prepared next certificate to current (the old pair is kept as
+    /// previous-*.pem). Restart the relay afterwards.
+    Rotate {
+        /// The certificate directory.
+        #[command(flatten)]
+        dir: CertDir,
+    },
+    /// A pairing string (coffer://relay?…) and a terminal QR code that a phone scans to trust
+    /// the relay at --url: its current pin and, if prepared, its next pin.
+    ///
+    /// Pins come from --dir (the relay's certificate directory) or, without it, from --pin.
+    Pair {
+        /// The certificate directory to read the pins from.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print no QR code.
+        #[arg(long)]
+        no_qr: bool,
+        /// Draw the QR code for a terminal with a light background.
+        #[arg(long)]
+        light_background: bool,
+    },
 }
 
 /// `users …`.
@@ -239,9 +405,53 @@ mod tests {
                 action: Some(SessionsCommand::ExpireAll { yes: true })
             }
         ));
-        for cmd in ["stats", "volumes", "sharing", "maintenance"] {
+        for cmd in ["stats", "volumes", "sharing", "maintenance", "anomalies"] {
             parse(&[cmd]).expect(cmd);
         }
+        for args in [
+            &["token", "generate"][..],
+            &["token", "generate", "--out", "/tmp/t"],
+            &["token", "hash"],
+            &["backup", "--data-dir", "d", "--out", "b"],
+            &[
+                "backup",
+                "--config",
+                "c.toml",
+                "--out",
+                "b",
+                "--without-tls",
+            ],
+            &["restore", "b", "--data-dir", "d"],
+            &["config", "check", "relay.toml", "--env"],
+            &[
+                "cert",
+                "generate",
+                "--dir",
+                "tls",
+                "--name",
+                "relay.lan",
+                "--name",
+                "192.168.1.5",
+            ],
+            &["cert", "pin", "cert.pem"],
+            &["cert", "next", "--replace"],
+            &["cert", "rotate", "--dir", "tls"],
+            &["cert", "pair", "--dir", "tls", "--no-qr"],
+            &[
+                "--url",
+                "https://relay.lan:8443",
+                "--pin",
+                PIN,
+                "cert",
+                "pair",
+            ],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+        assert!(
+            parse(&["backup", "--data-dir", "d"]).is_err(),
+            "--out is required"
+        );
         parse(&["users", "list"]).expect("users list");
     }
 

@@ -21,8 +21,8 @@ use serde_json::Value;
 
 use crate::error::{AdminError, ConnectFailure};
 use crate::model::{
-    Deleted, ExpiredSessions, Health, MaintenanceReport, SessionStats, ShareList, Stats,
-    UserDetail, UserId, UserList, VolumeList,
+    AnomalyReport, Deleted, ExpireReport, ExpiredSessions, Health, MaintenanceReport, OrphanPage,
+    SessionStats, ShareList, Stats, UserDetail, UserId, UserList, VolumeList,
 };
 use crate::output::clean;
 use crate::token::AdminToken;
@@ -105,6 +105,12 @@ impl fmt::Display for RelayUrl {
 }
 
 impl RelayUrl {
+    /// The web origin (`https://host[:port]`, default port omitted, host in lower case): what a
+    /// pairing string names.
+    pub fn origin(&self) -> String {
+        self.0.origin().ascii_serialization()
+    }
+
     /// The URL of `path` (relative, e.g. `api/v1/health`) under this base.
     pub fn endpoint(&self, path: &str) -> Url {
         let mut url = self.0.clone();
@@ -256,6 +262,35 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /api/v1/admin/maintenance/expire`: expired challenges, sessions and invites.
+    pub async fn maintenance_expire(&self) -> Result<Reply<ExpireReport>, AdminError> {
+        self.call(Method::POST, "api/v1/admin/maintenance/expire", true)
+            .await
+    }
+
+    /// `POST /api/v1/admin/maintenance/orphans?after=…&limit=…`: one page of the orphan sweep.
+    pub async fn maintenance_orphans(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<Reply<OrphanPage>, AdminError> {
+        let path = "api/v1/admin/maintenance/orphans";
+        let mut url = self.base.endpoint(path);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(after) = after {
+                query.append_pair("after", after);
+            }
+            query.append_pair("limit", &limit.to_string());
+        }
+        self.send(Method::POST, url, path, true).await
+    }
+
+    /// `GET /api/v1/admin/anomalies`.
+    pub async fn anomalies(&self) -> Result<Reply<AnomalyReport>, AdminError> {
+        self.call(Method::GET, "api/v1/admin/anomalies", true).await
+    }
+
     async fn call<T>(
         &self,
         method: Method,
@@ -263,6 +298,16 @@ impl AdminClient {
         admin: bool,
     ) -> Result<Reply<T>, AdminError> {
         let url = self.base.endpoint(path);
+        self.send(method, url, path, admin).await
+    }
+
+    async fn send<T>(
+        &self,
+        method: Method,
+        url: Url,
+        path: &str,
+        admin: bool,
+    ) -> Result<Reply<T>, AdminError> {
         let request = format!("{method} /{}", path.trim_start_matches('/'));
         let mut builder = self
             .http

@@ -11,10 +11,18 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use serde::de::DeserializeOwned;
 
-use crate::cli::{Cli, Command, SessionsCommand, UsersCommand};
+use coffer_certs::QrColors;
+
+use crate::backup::{self, BackupReport, RestoreReport};
+use crate::cli::{
+    CertCommand, Cli, Command, ConfigCommand, SessionsCommand, TokenCommand, UsersCommand,
+};
 use crate::client::{AdminClient, Reply, Trust};
 use crate::error::{AdminError, Exit, Refusal};
+use crate::model::MaintenanceReport;
+use crate::offline::{self, CertReport, ConfigReport, PairReport, TokenReport};
 use crate::output;
+use crate::progress::Progress;
 use crate::token::{self, AdminToken, TOKEN_ENV};
 
 /// Entry point of the binary: parse, run, print any error, exit with its code.
@@ -48,13 +56,83 @@ pub fn main() -> ExitCode {
 /// Runs `cli`. `env_token` is the value of `COFFER_ADMIN_TOKEN`, if set.
 pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminError> {
     let g = &cli.global;
+    let json = g.json;
+    // Offline commands: files on this machine, no relay, no token (except `token hash`).
+    match &cli.command {
+        Command::Token { action } => {
+            let report = match action {
+                TokenCommand::Generate { out } => offline::token_generate(out.as_deref())?,
+                TokenCommand::Hash => offline::token_hash(&load_token(cli, env_token)?)?,
+            };
+            return emit(json, &report, TokenReport::human);
+        }
+        Command::Backup(args) => {
+            let paths = offline::data_paths(&args.relay)?;
+            let mut progress = Progress::stderr("backup");
+            let report = backup::backup(&paths, &args.out, !args.without_tls, &mut progress)?;
+            return emit(json, &report, BackupReport::human);
+        }
+        Command::Restore(args) => {
+            let paths = offline::data_paths(&args.relay)?;
+            let mut progress = Progress::stderr("restore");
+            let report = backup::restore(&args.backup, &paths, &mut progress)?;
+            return emit(json, &report, RestoreReport::human);
+        }
+        Command::Config {
+            action: ConfigCommand::Check { file, env },
+        } => {
+            let report = offline::config_check(file, *env);
+            emit(json, &report, ConfigReport::human)?;
+            return match report.error {
+                None => Ok(()),
+                Some(message) => Err(AdminError::InvalidConfig { message }),
+            };
+        }
+        Command::Cert { action } => {
+            return match action {
+                CertCommand::Generate { dir, names } => emit(
+                    json,
+                    &offline::cert_generate(&dir.dir, names)?,
+                    CertReport::human,
+                ),
+                CertCommand::Pin { file } => {
+                    emit(json, &offline::cert_pin(file)?, CertReport::human)
+                }
+                CertCommand::Next {
+                    dir,
+                    names,
+                    replace,
+                } => emit(
+                    json,
+                    &offline::cert_next(&dir.dir, names, *replace)?,
+                    CertReport::human,
+                ),
+                CertCommand::Rotate { dir } => {
+                    emit(json, &offline::cert_rotate(&dir.dir)?, CertReport::human)
+                }
+                CertCommand::Pair {
+                    dir,
+                    no_qr,
+                    light_background,
+                } => {
+                    let qr = (!no_qr && !json).then_some(if *light_background {
+                        QrColors::LightTerminal
+                    } else {
+                        QrColors::DarkTerminal
+                    });
+                    let report = offline::cert_pair(&g.url, dir.as_ref(), g.pin, qr)?;
+                    emit(json, &report, PairReport::human)
+                }
+            };
+        }
+        _ => {}
+    }
     let token = match cli.command {
         // Health is public: the token is neither needed nor sent.
         Command::Health => None,
         _ => Some(load_token(cli, env_token)?),
     };
     let client = AdminClient::new(g.url.clone(), Trust::from_pin(g.pin), g.timeout(), token)?;
-    let json = g.json;
     match &cli.command {
         Command::Health => print(json, client.health().await?, output::health),
         Command::Stats => print(json, client.stats().await?, output::stats),
@@ -99,8 +177,91 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
             }
             print(json, client.expire_all_sessions().await?, output::expired)
         }
-        Command::Maintenance => print(json, client.maintenance().await?, output::maintenance),
+        Command::Maintenance => maintenance(&client, json).await,
+        Command::Anomalies => print(json, client.anomalies().await?, output::anomalies),
+        Command::Token { .. }
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Config { .. }
+        | Command::Cert { .. } => Ok(()),
     }
+}
+
+/// First page size of the orphan sweep; later pages cover about 1/50 of the directories each.
+const FIRST_SWEEP_PAGE: u64 = 256;
+
+/// `maintenance`: expired rows, then the orphan sweep page by page with a progress bar. A relay
+/// without the step endpoints (404/405) gets v1's one-call maintenance.
+async fn maintenance(client: &AdminClient, json: bool) -> Result<(), AdminError> {
+    let expired = match client.maintenance_expire().await {
+        Ok(reply) => reply.parse()?,
+        Err(AdminError::Relay {
+            status: 404 | 405, ..
+        }) => return print(json, client.maintenance().await?, output::maintenance),
+        Err(err) => return Err(err),
+    };
+    let mut progress = Progress::stderr("maintenance: orphan sweep");
+    let (mut after, mut limit) = (None::<String>, FIRST_SWEEP_PAGE);
+    let (mut blobs, mut bytes, mut pages, mut covered) = (0u64, 0u64, 0u64, 0u64);
+    let dirs = loop {
+        let page = client
+            .maintenance_orphans(after.as_deref(), limit)
+            .await?
+            .parse()?;
+        pages += 1;
+        blobs += page.orphan_blobs;
+        bytes += page.orphan_bytes;
+        covered += page.dirs;
+        let total = covered + page.remaining;
+        progress.update(covered, total);
+        match page.next {
+            // A relay that does not advance would loop forever: stop at an unchanged cursor.
+            Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+            _ => break covered,
+        }
+        limit = (total / 50).clamp(FIRST_SWEEP_PAGE, 100_000);
+    };
+    progress.finish();
+    let raw = serde_json::json!({
+        "status": "ok",
+        "expired_challenges": expired.expired_challenges,
+        "expired_sessions": expired.expired_sessions,
+        "expired_invites": expired.expired_invites,
+        "orphan_blobs": blobs,
+        "orphan_bytes": bytes,
+        "user_directories": dirs,
+        "sweep_pages": pages,
+    });
+    let text = if json {
+        pretty(&raw)?
+    } else {
+        output::maintenance(&MaintenanceReport {
+            expired_challenges: Some(expired.expired_challenges),
+            expired_sessions: Some(expired.expired_sessions),
+            expired_invites: Some(expired.expired_invites),
+            orphan_blobs: Some(blobs),
+            orphan_bytes: Some(bytes),
+            user_directories: Some(dirs),
+        })
+    };
+    write_out(&mut io::stdout().lock(), &text)
+}
+
+fn pretty(value: &impl serde::Serialize) -> Result<String, AdminError> {
+    let mut text =
+        serde_json::to_string_pretty(value).map_err(|e| AdminError::Output(io::Error::other(e)))?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Prints an offline command's report: its JSON, or its human rendering.
+fn emit<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    human: impl FnOnce(&T) -> String,
+) -> Result<(), AdminError> {
+    let text = if json { pretty(report)? } else { human(report) };
+    write_out(&mut io::stdout().lock(), &text)
 }
 
 fn load_token(cli: &Cli, env_token: Option<OsString>) -> Result<AdminToken, AdminError> {
@@ -122,10 +283,7 @@ fn print<T: DeserializeOwned>(
     render: impl FnOnce(&T) -> String,
 ) -> Result<(), AdminError> {
     let text = if json {
-        let mut text = serde_json::to_string_pretty(reply.raw())
-            .map_err(|e| AdminError::Output(io::Error::other(e)))?;
-        text.push('\n');
-        text
+        pretty(reply.raw())?
     } else {
         render(&reply.parse()?)
     };

@@ -31,17 +31,21 @@ pub enum Exit {
     Unauthorized,
     /// 5: the relay is rate-limiting this client.
     RateLimited,
+    /// 6: a local (offline) operation failed: backup, restore, certificate or token files
+    /// (I/O error, damaged backup, verification failed).
+    Local,
 }
 
 impl Exit {
     /// Every exit status, in numeric order.
-    pub const ALL: [Exit; 6] = [
+    pub const ALL: [Exit; 7] = [
         Exit::Ok,
         Exit::RelayError,
         Exit::Usage,
         Exit::Unreachable,
         Exit::Unauthorized,
         Exit::RateLimited,
+        Exit::Local,
     ];
 
     /// The numeric status.
@@ -53,6 +57,7 @@ impl Exit {
             Exit::Unreachable => 3,
             Exit::Unauthorized => 4,
             Exit::RateLimited => 5,
+            Exit::Local => 6,
         }
     }
 
@@ -63,13 +68,17 @@ impl Exit {
             Exit::RelayError => "the relay answered with an error (its message is printed)",
             Exit::Usage => {
                 "usage or configuration error: bad argument, pin or URL, no or bad token, \
-                 confirmation refused"
+                 confirmation refused, invalid relay configuration, target not empty"
             }
             Exit::Unreachable => {
                 "cannot reach the relay, or TLS failed (says whether the pin did not match)"
             }
             Exit::Unauthorized => "the relay refused the admin token",
             Exit::RateLimited => "rate limited by the relay (Retry-After is printed)",
+            Exit::Local => {
+                "an offline operation failed: backup, restore, certificate or token files \
+                 (I/O error, damaged backup, verification failed)"
+            }
         }
     }
 }
@@ -276,6 +285,31 @@ pub enum AdminError {
     /// Writing the output failed (for example a closed pipe).
     #[error("cannot write the output: {0}")]
     Output(#[source] io::Error),
+
+    /// A relay configuration file is invalid (`config check`, or the paths of `backup`).
+    #[error("invalid relay configuration: {message}")]
+    InvalidConfig {
+        /// The relay's own explanation (file, key, what is wrong; never a secret).
+        message: String,
+    },
+
+    /// A certificate operation failed.
+    #[error("{0}")]
+    Cert(#[from] coffer_certs::CertError),
+
+    /// `cert pair` has no pin to put in the pairing string.
+    #[error(
+        "no pin for the pairing string: pass --dir <the relay's tls directory> or --pin sha256/…"
+    )]
+    PairingNeedsPin,
+
+    /// A backup or restore failed.
+    #[error("{0}")]
+    Backup(#[from] crate::backup::BackupError),
+
+    /// The admin token could not be hashed or written.
+    #[error("{0}")]
+    TokenTool(String),
 }
 
 impl AdminError {
@@ -294,6 +328,17 @@ impl AdminError {
             AdminError::Relay { .. }
             | AdminError::InvalidResponse { .. }
             | AdminError::Output(_) => Exit::RelayError,
+            AdminError::InvalidConfig { .. } | AdminError::PairingNeedsPin => Exit::Usage,
+            AdminError::Cert(err) => match err {
+                coffer_certs::CertError::AlreadyExists { .. }
+                | coffer_certs::CertError::InvalidSubjectAltName { .. }
+                | coffer_certs::CertError::InvalidPin { .. }
+                | coffer_certs::CertError::InvalidPairing { .. }
+                | coffer_certs::CertError::NoNextCertificate { .. } => Exit::Usage,
+                _ => Exit::Local,
+            },
+            AdminError::Backup(err) => err.exit(),
+            AdminError::TokenTool(_) => Exit::Local,
         }
     }
 }
@@ -311,7 +356,7 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_ordered() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 4, 5, 6]);
         assert_eq!(ExitCode::from(Exit::RateLimited), ExitCode::from(5));
     }
 
@@ -386,6 +431,33 @@ mod tests {
                 1,
             ),
             (AdminError::Output(io()), 1),
+            (
+                AdminError::InvalidConfig {
+                    message: "x".into(),
+                },
+                2,
+            ),
+            (AdminError::PairingNeedsPin, 2),
+            (
+                AdminError::Cert(coffer_certs::CertError::AlreadyExists { path: "/x".into() }),
+                2,
+            ),
+            (
+                AdminError::Cert(coffer_certs::CertError::Write {
+                    path: "/x".into(),
+                    source: io(),
+                }),
+                6,
+            ),
+            (
+                AdminError::Backup(crate::backup::BackupError::NotEmpty { path: "/x".into() }),
+                2,
+            ),
+            (
+                AdminError::Backup(crate::backup::BackupError::Verify { detail: "x".into() }),
+                6,
+            ),
+            (AdminError::TokenTool("x".into()), 6),
         ];
         for (err, code) in cases {
             assert_eq!(err.exit().code(), code, "{err}");

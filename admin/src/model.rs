@@ -175,6 +175,8 @@ pub struct MaintenanceReport {
     pub orphan_blobs: Option<u64>,
     /// Bytes those files held.
     pub orphan_bytes: Option<u64>,
+    /// User directories the sweep covered (maintenance in steps only).
+    pub user_directories: Option<u64>,
 }
 
 /// `DELETE /api/v1/admin/users/{id}`.
@@ -183,6 +185,86 @@ pub struct Deleted {
     /// `"deleted"`.
     #[serde(default)]
     pub status: Option<String>,
+}
+
+/// `POST /api/v1/admin/maintenance/expire`: the first step of a maintenance run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ExpireReport {
+    /// Expired login challenges deleted.
+    pub expired_challenges: u64,
+    /// Expired sessions deleted.
+    pub expired_sessions: u64,
+    /// Expired, unredeemed invites deleted.
+    pub expired_invites: u64,
+}
+
+/// `POST /api/v1/admin/maintenance/orphans`: one page of the orphan sweep.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OrphanPage {
+    /// Orphan blob files removed in this page.
+    pub orphan_blobs: u64,
+    /// Their bytes.
+    pub orphan_bytes: u64,
+    /// User directories this page covered.
+    pub dirs: u64,
+    /// User directories after this page.
+    pub remaining: u64,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<String>,
+}
+
+/// One row of [`AnomalyReport::anomalies`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Anomaly {
+    /// `failed_logins`, `challenge_flood` or `storage_growth`.
+    pub kind: String,
+    /// `user` or `source`.
+    pub scope: String,
+    /// The user (scope `user`).
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The source as the relay's IP policy allows (`None`: hidden).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Requests, or bytes for storage growth.
+    pub value: i64,
+    /// `requests` or `bytes`.
+    pub unit: String,
+    /// The threshold reached.
+    pub threshold: u64,
+    /// First minute with activity in the window (ISO 8601, UTC).
+    pub first_seen: String,
+    /// Last minute with activity in the window.
+    pub last_seen: String,
+}
+
+/// Window totals of [`AnomalyReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AnomalyTotals {
+    /// Failed logins.
+    pub failed_logins: i64,
+    /// Challenges issued.
+    pub challenges: i64,
+    /// Net storage growth, bytes.
+    pub storage_growth_bytes: i64,
+}
+
+/// `GET /api/v1/admin/anomalies`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AnomalyReport {
+    /// Everything at or over a threshold.
+    pub anomalies: Vec<Anomaly>,
+    /// The relay's IP policy (`off`, `keyed-hash`, `full`).
+    pub ip_policy: String,
+    /// The sliding window, minutes.
+    pub window_minutes: u64,
+    /// Totals within the window.
+    pub totals: AnomalyTotals,
+    /// Since when the relay process has been counting.
+    pub tracking_since: String,
+    /// Events not attributed (a counter map was full).
+    #[serde(default)]
+    pub untracked: u64,
 }
 
 /// A user id: a UUID in canonical hyphenated form, lower-cased.

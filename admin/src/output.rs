@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::model::{
-    Deleted, ExpiredSessions, Health, MaintenanceReport, SessionStats, ShareList, Stats, User,
-    UserDetail, UserList, VolumeList,
+    AnomalyReport, Deleted, ExpiredSessions, Health, MaintenanceReport, SessionStats, ShareList,
+    Stats, User, UserDetail, UserList, VolumeList,
 };
 
 /// Column alignment.
@@ -547,7 +547,7 @@ pub fn expired(e: &ExpiredSessions) -> String {
 pub fn maintenance(r: &MaintenanceReport) -> String {
     let n = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let mut out = String::from("maintenance done\n");
-    out.push_str(&key_values(&[
+    let mut pairs = vec![
         ("expired challenges", n(r.expired_challenges)),
         ("expired sessions", n(r.expired_sessions)),
         ("expired invites", n(r.expired_invites)),
@@ -558,237 +558,104 @@ pub fn maintenance(r: &MaintenanceReport) -> String {
                 (files, _) => n(files),
             },
         ),
-    ]));
+    ];
+    if let Some(dirs) = r.user_directories {
+        pairs.push(("user directories", dirs.to_string()));
+    }
+    out.push_str(&key_values(&pairs));
+    out
+}
+
+fn signed_size(bytes: i64) -> String {
+    if bytes < 0 {
+        format!("-{}", format_size(bytes.unsigned_abs()))
+    } else {
+        format_size(bytes.unsigned_abs())
+    }
+}
+
+/// `anomalies`: the window and policy, totals, then one row per anomaly.
+pub fn anomalies(r: &AnomalyReport) -> String {
+    let policy = match r.ip_policy.as_str() {
+        "off" => "off (sources are counted, not shown)".to_owned(),
+        other => other.to_owned(),
+    };
+    let mut out = key_values(&[
+        ("ip policy", policy),
+        (
+            "window",
+            format!(
+                "{} min (counting since {} UTC)",
+                r.window_minutes,
+                format_time(&r.tracking_since)
+            ),
+        ),
+        (
+            "totals",
+            format!(
+                "{}, {}, {} net growth",
+                plural(
+                    r.totals.failed_logins.max(0) as u64,
+                    "failed login",
+                    "failed logins"
+                ),
+                plural(r.totals.challenges.max(0) as u64, "challenge", "challenges"),
+                signed_size(r.totals.storage_growth_bytes)
+            ),
+        ),
+    ]);
+    if r.untracked > 0 {
+        let _ = writeln!(
+            out,
+            "untracked             {} events (counter maps full)",
+            r.untracked
+        );
+    }
+    out.push('\n');
+    if r.anomalies.is_empty() {
+        out.push_str("no anomalies in the window\n");
+        return out;
+    }
+    let mut t = Table::new(&[
+        ("KIND", Align::Left),
+        ("SCOPE", Align::Left),
+        ("SUBJECT", Align::Left),
+        ("VALUE", Align::Right),
+        ("THRESHOLD", Align::Right),
+        ("FIRST (UTC)", Align::Left),
+        ("LAST (UTC)", Align::Left),
+    ]);
+    for a in &r.anomalies {
+        let kind = match a.kind.as_str() {
+            "failed_logins" => "failed logins",
+            "challenge_flood" => "challenge flood",
+            "storage_growth" => "storage growth",
+            other => other,
+        };
+        let subject = a
+            .user_id
+            .clone()
+            .or_else(|| a.source.clone())
+            .unwrap_or_else(|| "(hidden by ip_policy)".to_owned());
+        let (value, threshold) = if a.unit == "bytes" {
+            (signed_size(a.value), format_size(a.threshold))
+        } else {
+            (a.value.to_string(), a.threshold.to_string())
+        };
+        t.row([
+            kind.to_owned(),
+            a.scope.clone(),
+            subject,
+            value,
+            threshold,
+            format_time(&a.first_seen).into_owned(),
+            format_time(&a.last_seen).into_owned(),
+        ]);
+    }
+    out.push_str(&t.render());
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Share, Volume, VolumeBreakdown};
-
-    #[test]
-    fn table_aligns_and_has_no_trailing_spaces() {
-        let mut t = Table::new(&[
-            ("NAME", Align::Left),
-            ("N", Align::Right),
-            ("NOTE", Align::Left),
-        ]);
-        t.row(["a", "1", ""]);
-        t.row(["longer", "12345", "x"]);
-        t.footer(["total", "12346", ""]);
-        assert_eq!(
-            t.render(),
-            "NAME        N  NOTE\n\
-             a           1\n\
-             longer  12345  x\n\
-             ------  -----  ----\n\
-             total   12346\n"
-        );
-        for line in t.render().lines() {
-            assert_eq!(line, line.trim_end());
-        }
-    }
-
-    #[test]
-    fn table_pads_and_truncates_rows_and_counts_chars() {
-        let mut t = Table::headless(&[Align::Left, Align::Right]);
-        t.row(["only"]);
-        t.row(["é", "1", "dropped"]);
-        assert_eq!(t.render(), "only\né     1\n");
-        assert!(!t.is_empty());
-        assert!(Table::headless(&[Align::Left]).is_empty());
-    }
-
-    #[test]
-    fn table_cleans_cells() {
-        let mut t = Table::headless(&[Align::Left]);
-        t.row(["\u{1b}]0;pwned\u{7}evil\nline\u{202e}"]);
-        let out = t.render();
-        assert!(
-            !out.contains('\u{1b}') && !out.contains('\u{202e}'),
-            "{out:?}"
-        );
-        assert_eq!(out, "\\u{1b}]0;pwned\\u{7}evil\\u{a}line\\u{202e}\n");
-    }
-
-    #[test]
-    fn sizes() {
-        let cases = [
-            (0, "0 B"),
-            (1, "1 B"),
-            (1023, "1023 B"),
-            (1024, "1.0 KiB"),
-            (1536, "1.5 KiB"),
-            (4096, "4.0 KiB"),
-            (10 * 1024 + 51, "10.0 KiB"),
-            (10 * 1024 + 52, "10.1 KiB"),
-            (1024 * 1024 - 1, "1.0 MiB"),
-            (1024 * 1024 - 52, "1023.9 KiB"),
-            (1024 * 1024, "1.0 MiB"),
-            (1_500_000, "1.4 MiB"),
-            (3 * 1024 * 1024 * 1024, "3.0 GiB"),
-            (u64::MAX, "16.0 EiB"),
-        ];
-        for (bytes, text) in cases {
-            assert_eq!(format_size(bytes), text, "{bytes}");
-        }
-    }
-
-    #[test]
-    fn durations_and_times() {
-        assert_eq!(format_duration(0), "0s");
-        assert_eq!(format_duration(59), "59s");
-        assert_eq!(format_duration(183), "3m 03s");
-        assert_eq!(format_duration(3600 * 2 + 300), "2h 05m");
-        assert_eq!(format_duration(86_400 * 3 + 3600 * 4), "3d 04h");
-        assert_eq!(format_time("2026-03-27T16:00:00+00:00"), "2026-03-27 16:00");
-        assert_eq!(
-            format_time("2026-03-27T16:57:46.123456+00:00"),
-            "2026-03-27 16:57"
-        );
-        assert_eq!(format_time("2026-03-27T16:00:00Z"), "2026-03-27 16:00");
-        // Not UTC, or not a timestamp: shown as sent.
-        assert_eq!(
-            format_time("2026-03-27T16:00:00+02:00"),
-            "2026-03-27T16:00:00+02:00"
-        );
-        assert_eq!(format_time("yesterday"), "yesterday");
-        assert_eq!(format_time("2026-03-27Té6:00"), "2026-03-27Té6:00");
-    }
-
-    #[test]
-    fn features_and_permissions() {
-        assert_eq!(
-            format_features(Some("[\"members:1\",\"fronts:1\"]")),
-            "members:1, fronts:1"
-        );
-        assert_eq!(format_features(Some("[]")), "-");
-        assert_eq!(format_features(None), "-");
-        assert_eq!(format_features(Some("oops")), "oops");
-        assert_eq!(
-            format_permissions(Some(
-                "{\"share_members\":true,\"share_front_status\":true,\"share_vault\":false}"
-            )),
-            "front_status, members"
-        );
-        assert_eq!(format_permissions(Some("{\"share_vault\":false}")), "none");
-        assert_eq!(format_permissions(Some("[1]")), "[1]");
-    }
-
-    fn user(id: &str, kind: &str, bytes: u64) -> User {
-        User {
-            id: id.to_owned(),
-            handle: None,
-            client_type: kind.to_owned(),
-            protocol_version: 1,
-            storage_used_bytes: bytes,
-            created_at: "2026-03-27T16:00:00+00:00".to_owned(),
-            feature_set: Some("[\"members:1\"]".to_owned()),
-        }
-    }
-
-    #[test]
-    fn renders_lists_with_totals() {
-        let list = UserList {
-            users: vec![user("a", "system", 2048), user("b", "friend", 0)],
-        };
-        let out = users(&list);
-        assert!(
-            out.starts_with("ID  HANDLE  TYPE    PROTO  STORAGE  CREATED (UTC)     FEATURES\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("a   -       system      1  2.0 KiB  2026-03-27 16:00  members:1\n"),
-            "{out}"
-        );
-        assert!(
-            out.ends_with("\n2 users (1 system, 1 friend), 2.0 KiB stored\n"),
-            "{out}"
-        );
-        assert_eq!(users(&UserList { users: vec![] }), "no users\n");
-
-        let vols = VolumeList {
-            volumes: vec![
-                Volume {
-                    user_id: "a".into(),
-                    volume_name: "members".into(),
-                    version: 3,
-                    size_bytes: 4096,
-                    updated_at: "2026-03-27T16:00:00+00:00".into(),
-                },
-                Volume {
-                    user_id: "a".into(),
-                    volume_name: "vault".into(),
-                    version: 12,
-                    size_bytes: 8192,
-                    updated_at: "2026-03-27T17:00:00+00:00".into(),
-                },
-            ],
-        };
-        let out = volumes(&vols);
-        assert!(
-            out.ends_with("\n2 volumes                    12.0 KiB\n"),
-            "{out}"
-        );
-
-        let shares = ShareList {
-            sharing: vec![Share {
-                id: "s".into(),
-                system_user_id: "a".into(),
-                friend_user_id: "b".into(),
-                status: "pending".into(),
-                permissions: Some("{}".into()),
-                created_at: "2026-03-27T16:00:00+00:00".into(),
-            }],
-        };
-        assert!(sharing(&shares).ends_with("\n1 relationship (0 active, 1 pending)\n"));
-
-        let s = Stats {
-            system_users: 1,
-            friend_users: 1,
-            total_volumes: 2,
-            total_storage_bytes: 12_288,
-            recent_registrations_30d: 2,
-            active_shares: 0,
-            pending_shares: 1,
-            volume_breakdown: vec![
-                VolumeBreakdown {
-                    volume_name: "members".into(),
-                    count: 1,
-                    total_bytes: 4096,
-                },
-                VolumeBreakdown {
-                    volume_name: "vault".into(),
-                    count: 1,
-                    total_bytes: 8192,
-                },
-            ],
-        };
-        let out = stats(&s);
-        assert!(
-            out.starts_with("users          2 (1 system, 1 friend)\n"),
-            "{out}"
-        );
-        assert!(out.ends_with("total        2  12.0 KiB\n"), "{out}");
-    }
-
-    #[test]
-    fn one_liners() {
-        assert_eq!(
-            expired(&ExpiredSessions {
-                sessions_expired: Some(1)
-            }),
-            "expired 1 session; every client logs in again on its next sync\n"
-        );
-        let m = maintenance(&MaintenanceReport {
-            expired_challenges: Some(1),
-            expired_sessions: Some(0),
-            expired_invites: None,
-            orphan_blobs: Some(2),
-            orphan_bytes: Some(8192),
-        });
-        assert!(m.contains("expired invites     -\n"), "{m}");
-        assert!(m.contains("orphan blobs        2 (8.0 KiB)\n"), "{m}");
-    }
-}
+#[path = "output_tests.rs"]
+mod tests;

@@ -30,6 +30,8 @@ pub enum TokenOrigin {
     File(PathBuf),
     /// The `COFFER_ADMIN_TOKEN` environment variable.
     Env,
+    /// Made by `coffer-admin token generate`.
+    Generated,
 }
 
 impl fmt::Display for TokenOrigin {
@@ -37,6 +39,7 @@ impl fmt::Display for TokenOrigin {
         match self {
             TokenOrigin::File(path) => write!(f, "the token file {}", path.display()),
             TokenOrigin::Env => write!(f, "{TOKEN_ENV}"),
+            TokenOrigin::Generated => f.write_str("the generated token"),
         }
     }
 }
@@ -188,6 +191,58 @@ impl AdminToken {
     }
 }
 
+impl AdminToken {
+    /// The Argon2id hash (PHC string) of this token for the relay's `admin.token_hash`, computed
+    /// by the relay's own code (`coffer_relay::admin_token`), so the two cannot disagree.
+    pub fn hash_for_relay(&self) -> Result<String, AdminError> {
+        coffer_relay::admin_token::hash_token(self.text.as_bytes()).map_err(AdminError::TokenTool)
+    }
+}
+
+/// Bytes of randomness in a generated token.
+pub const GENERATED_TOKEN_BYTES: usize = 32;
+
+/// A new random admin token: 256 bits from the operating system, as base64url without padding
+/// (43 characters, safe in a header, a file, an environment variable and a shell).
+pub fn generate() -> AdminToken {
+    use base64::Engine as _;
+    let bytes = Zeroizing::new(rand::random::<[u8; GENERATED_TOKEN_BYTES]>());
+    let text = Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(*bytes));
+    AdminToken {
+        text,
+        origin: TokenOrigin::Generated,
+    }
+}
+
+/// Writes `token` to a new file (mode 0600, never replacing anything), with a trailing newline.
+pub fn write_new_file(token: &AdminToken, path: &Path) -> Result<(), AdminError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let fail = |e: std::io::Error| {
+        AdminError::TokenTool(format!(
+            "cannot create the token file {}: {e}",
+            path.display()
+        ))
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    let mut line = Zeroizing::new(token.text.as_bytes().to_vec());
+    line.push(b'\n');
+    file.write_all(&line)
+        .and_then(|()| file.sync_all())
+        .map_err(fail)
+}
+
+/// The text of a generated token, for `token generate` to print it once. Only tokens this
+/// process generated can be shown: a token read from a file or the environment cannot.
+pub fn reveal_generated(token: &AdminToken) -> Option<&str> {
+    (token.origin == TokenOrigin::Generated).then_some(token.text.as_str())
+}
+
 /// The permission bits of a token file that let the group or others read it, if any (Unix).
 /// A warning, not an error: systemd credentials and secret mounts have their own rules.
 #[cfg(unix)]
@@ -328,6 +383,39 @@ mod tests {
         .to_string();
         assert!(!msg.contains("hunter2"), "{msg}");
         assert!(msg.contains(TOKEN_ENV), "{msg}");
+    }
+
+    #[test]
+    fn generated_tokens_are_random_hashable_and_written_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let a = generate();
+        let b = generate();
+        let text = reveal_generated(&a).expect("generated").to_owned();
+        assert_eq!(text.len(), 43);
+        assert!(
+            text.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(Some(text.as_str()), reveal_generated(&b));
+        let hash = a.hash_for_relay().expect("hash");
+        assert!(coffer_relay::admin_token::verify_hash(
+            &hash,
+            text.as_bytes()
+        ));
+
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("admin-token");
+        write_new_file(&a, &path).expect("write");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = AdminToken::from_file(&path).expect("load");
+        assert_eq!(header(&loaded), text.as_bytes());
+        assert_eq!(
+            reveal_generated(&loaded),
+            None,
+            "a loaded token is never revealed"
+        );
+        assert!(write_new_file(&a, &path).is_err(), "never overwrites");
     }
 
     #[cfg(unix)]

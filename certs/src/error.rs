@@ -144,6 +144,42 @@ pub enum CertError {
         source: io::Error,
     },
 
+    /// A file that would be created already exists; nothing was changed.
+    #[error(
+        "{} already exists; nothing was changed (remove it first if you really mean to replace \
+         it: a new key changes the pin)",
+        path.display()
+    )]
+    AlreadyExists {
+        /// The existing file.
+        path: PathBuf,
+    },
+
+    /// `rotate` found no prepared next certificate.
+    #[error(
+        "no next certificate in {} (expected next-cert.pem and next-key.pem); prepare one with \
+         `coffer-admin cert next`, let clients learn its pin, then rotate",
+        dir.display()
+    )]
+    NoNextCertificate {
+        /// The certificate directory.
+        dir: PathBuf,
+    },
+
+    /// A relay pairing string is malformed.
+    #[error("invalid relay pairing string: {reason}")]
+    InvalidPairing {
+        /// What exactly is wrong.
+        reason: &'static str,
+    },
+
+    /// A text is too long to fit in a QR code.
+    #[error("cannot make a QR code: {detail}")]
+    Qr {
+        /// The encoder's explanation.
+        detail: String,
+    },
+
     /// A subject alternative name is neither an IP address nor a valid DNS name.
     #[error(
         "{name:?} is neither an IP address nor a valid DNS name; it cannot be a subject alternative name"

@@ -7,7 +7,10 @@ mod files;
 #[cfg(feature = "generate")]
 mod generate;
 mod load;
+mod pairing;
 mod pin;
+#[cfg(feature = "generate")]
+pub mod rotation;
 mod store;
 mod verifier;
 
@@ -15,7 +18,10 @@ pub use config::{client_config_pinned, client_config_webpki, server_config};
 pub use error::CertError;
 #[cfg(feature = "generate")]
 pub use generate::{GeneratedCert, generate_self_signed};
-pub use load::{TlsMaterial, load_pem};
+pub use load::{TlsMaterial, load_pem, pin_of_cert_file};
+pub use pairing::RelayPairing;
+#[cfg(feature = "qr")]
+pub use pairing::{QrColors, qr_code};
 pub use pin::SpkiPin;
 #[cfg(feature = "generate")]
 pub use store::load_or_generate;

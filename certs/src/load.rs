@@ -53,6 +53,32 @@ pub fn load_pem(cert_path: &Path, key_path: &Path) -> Result<TlsMaterial, CertEr
     load_files(cert_path, key_path, Access::Any)
 }
 
+/// The SHA-256 SPKI pin of the first certificate in a PEM file (no key needed): what
+/// `coffer-admin cert pin FILE` prints, and what an operator compares with the relay's `pin:`
+/// line.
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// # let generated = coffer_certs::generate_self_signed(&["relay.example".into()])?;
+/// # let path = dir.path().join("cert.pem");
+/// # std::fs::write(&path, &generated.cert_pem)?;
+/// let pin = coffer_certs::pin_of_cert_file(&path)?;
+/// # assert_eq!(pin, generated.pin);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pin_of_cert_file(cert_path: &Path) -> Result<SpkiPin, CertError> {
+    let cert_pem = read_pem_file(cert_path, Access::Any)?;
+    let cert_file_err = |detail: String| CertError::CertificateFile {
+        path: cert_path.to_owned(),
+        detail,
+    };
+    let first = CertificateDer::pem_slice_iter(&cert_pem)
+        .next()
+        .ok_or_else(|| cert_file_err("no PEM \"CERTIFICATE\" block found".to_owned()))?
+        .map_err(|e| cert_file_err(pem_problem(&e).to_owned()))?;
+    SpkiPin::from_cert_der(&first).map_err(|e| cert_file_err(format!("first certificate: {e}")))
+}
+
 /// [`load_pem`] with a choice of key-file permission check.
 pub(crate) fn load_files(
     cert_path: &Path,

@@ -4,7 +4,7 @@
 //! exist, even briefly, with permissions wider than owner-only.
 
 #[cfg(feature = "generate")]
-mod write;
+pub(crate) mod write;
 
 #[cfg(feature = "generate")]
 pub use write::load_or_generate;

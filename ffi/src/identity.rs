@@ -5,7 +5,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use coffer_client_core::identity::{Identity as CoreIdentity, KEY_LEN};
+use coffer_client_core::identity::{
+    IDENTITY_SECRET_LEN, Identity as CoreIdentity, IdentitySecret, KEY_LEN,
+};
 use zeroize::Zeroizing;
 
 use crate::error::{CofferError, exact};
@@ -34,12 +36,9 @@ impl Identity {
 
 #[uniffi::export]
 impl Identity {
-    /// Generates a fresh identity from the operating system's randomness.
-    ///
-    /// **First-slice limitation:** there is no way yet to export its private keys for storage,
-    /// so an identity made here lives only as long as this object. Apps that must persist an
-    /// identity keep using their stored keys with [`Identity::from_secret_bytes`] until the
-    /// export arrives in `coffer-client-core`.
+    /// Generates a fresh identity from the operating system's randomness. A v1 app persists it
+    /// with [`Identity::danger_export_secret`] (v2 apps never handle identities: the
+    /// `SystemClient`/`FriendClient` keep theirs in the app's `KeyStorage`).
     #[uniffi::constructor]
     pub fn generate() -> Arc<Self> {
         Arc::new(Identity(CoreIdentity::generate()))
@@ -64,6 +63,29 @@ impl Identity {
         Ok(Arc::new(Identity(CoreIdentity::from_secret_bytes(
             &seed, &secret,
         ))))
+    }
+
+    /// Rebuilds an identity from [`Identity::danger_export_secret`]'s 65 bytes. Rust wipes its
+    /// copy of the argument; the caller should wipe its own.
+    ///
+    /// Throws `InvalidInput` unless the bytes are an exported identity secret.
+    #[uniffi::constructor]
+    pub fn from_exported_secret(secret: Vec<u8>) -> Result<Arc<Self>, CofferError> {
+        let secret = Zeroizing::new(secret);
+        let secret = IdentitySecret::from_bytes(&secret).map_err(|_| CofferError::InvalidInput {
+            reason: format!(
+                "an exported identity secret is {IDENTITY_SECRET_LEN} bytes starting with version 1"
+            ),
+        })?;
+        Ok(Arc::new(Identity(CoreIdentity::from_secret(&secret))))
+    }
+
+    /// **Danger:** both private keys in storable form (65 bytes: version, Ed25519 seed, X25519
+    /// secret). Whoever holds them *is* this user. It exists because a v1 app must persist its
+    /// identity: put the bytes straight into the platform's secure storage (Keychain, Android
+    /// Keystore-wrapped storage), wipe the array (`fill(0)`), never log, send or display them.
+    pub fn danger_export_secret(&self) -> Vec<u8> {
+        self.0.danger_export_secret().to_bytes().to_vec()
     }
 
     /// The raw 32-byte Ed25519 public key (`public_signing_key` on the wire, after base64).

@@ -421,3 +421,83 @@ fn floor_to_hour_passes_through() {
     assert_eq!(v1_floor_to_hour(1_774_612_345), 1_774_609_200);
     assert_eq!(v1_floor_to_hour(-1), -3600);
 }
+
+#[test]
+fn an_exported_identity_comes_back_with_the_same_keys() {
+    let id = Identity::generate();
+    let secret = id.danger_export_secret();
+    assert_eq!(secret.len(), 65);
+    let back = Identity::from_exported_secret(secret).expect("exported secret");
+    assert_eq!(back.public_signing_key(), id.public_signing_key());
+    assert_eq!(back.public_exchange_key(), id.public_exchange_key());
+    for bad in [vec![1u8; 64], vec![9u8; 65]] {
+        let err = Identity::from_exported_secret(bad)
+            .map(|_| ())
+            .expect_err("not an exported secret");
+        assert!(matches!(err, CofferError::InvalidInput { .. }), "{err:?}");
+    }
+}
+
+#[test]
+fn client_glue_converts_arguments_and_redacts_secrets() {
+    // A link as a system's app would show it, parsed as a friend's app scans it.
+    let fp = "A".repeat(43);
+    // 43 characters of canonical base64url (the last one carries two zero bits).
+    let secret = "S".repeat(42) + "A";
+    let pin = format!("sha256/{}", "A".repeat(43) + "=");
+    let uri = format!(
+        "coffer://pair?v=2&relay=https%3A%2F%2F127.0.0.1%3A8443&pin={}&code=abcd2345&secret={}&fp={fp}",
+        pin.replace('/', "%2F")
+            .replace('=', "%3D")
+            .replace('+', "%2B"),
+        secret
+    );
+    let link = InviteLink::parse(uri).expect("valid link");
+    assert_eq!(link.relay_url(), "https://127.0.0.1:8443");
+    assert_eq!(link.relay_pin().as_deref(), Some(pin.as_str()));
+    assert_eq!(link.code(), "abcd2345");
+    assert_eq!(link.system_fingerprint(), fp);
+    assert!(!format!("{link:?}").contains(&secret), "{link:?}");
+    assert!(link.to_uri().contains(&secret));
+
+    // The friend's config comes from the link; timeouts and proxy are copies.
+    let config = ClientConfig::from_invite(Arc::clone(&link), None).expect("pinned link");
+    assert_eq!(config.relay_url(), "https://127.0.0.1:8443");
+    assert_eq!(config.pin(), link.relay_pin());
+    assert!(matches!(
+        config.with_timeouts(0, 30),
+        Err(CofferError::InvalidInput { .. })
+    ));
+    let slow = config.with_timeouts(5, 120).expect("valid timeouts");
+    assert!(format!("{:?}", slow.with_proxy_from_env(false)).contains("120s"));
+    assert!(matches!(
+        ClientConfig::pinned("http://127.0.0.1:1".into(), pin.clone()),
+        Err(CofferError::InvalidInput { .. })
+    ));
+    assert!(matches!(
+        ClientConfig::pinned("https://127.0.0.1:1".into(), "sha256/x".into()),
+        Err(CofferError::InvalidPin { .. })
+    ));
+    assert!(matches!(
+        ClientConfig::web_pki("https://relay.example".into(), "no pem here".into()),
+        Err(CofferError::InvalidInput { .. })
+    ));
+
+    // A fetched volume's Debug form never shows the plaintext.
+    let fetched = FetchResult::Updated {
+        version: 3,
+        epoch: 2,
+        plaintext: b"PLAINTEXT-MARKER".to_vec(),
+    };
+    let debug = format!("{fetched:?}");
+    assert!(
+        debug.contains("version: 3") && !debug.contains("PLAINTEXT"),
+        "{debug}"
+    );
+
+    // Cancellation tokens are shared by clones of the core token.
+    let token = CancellationToken::new();
+    assert!(!token.is_cancelled());
+    token.cancel();
+    assert!(token.is_cancelled());
+}

@@ -188,6 +188,11 @@ impl AdminToken {
         }
     }
 
+    /// The SHA-256 of the configured token.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        self.0
+    }
+
     /// Whether an admin token is configured.
     pub fn is_set(&self) -> bool {
         self.0.is_some()
@@ -222,12 +227,114 @@ impl<'de> Deserialize<'de> for AdminToken {
     }
 }
 
+/// The Argon2id hash (PHC string) of the admin token, as `coffer-admin token generate` prints
+/// it. Parsed and range-checked when the configuration is read, so a typo stops start-up
+/// instead of locking the operator out. `Debug` shows the parameters, not the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminTokenHash(String);
+
+impl AdminTokenHash {
+    /// Checks `text` with [`crate::admin_token::check_phc`].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        crate::admin_token::check_phc(text)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AdminTokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>`: the first four fields are parameters.
+        let params: Vec<&str> = self.0.split('$').take(4).collect();
+        write!(f, "AdminTokenHash({}$<redacted>)", params.join("$"))
+    }
+}
+
+impl<'de> Deserialize<'de> for AdminTokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Admin API settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Admin {
-    /// The `X-Admin-Token` value; empty disables the admin API.
+    /// The plain `X-Admin-Token` value (v1 compatibility); empty disables it. Prefer
+    /// [`Admin::token_hash`].
     pub token: AdminToken,
+    /// The Argon2id hash of the admin token (preferred: the relay never holds the token).
+    pub token_hash: Option<AdminTokenHash>,
+    /// A separate loopback listener for the admin API and `/metrics`. When set, the admin token
+    /// is accepted only on it, and the public listener answers admin routes with 403.
+    pub listen: Option<SocketAddr>,
+}
+
+/// What the relay may keep about client IP addresses (design §8). Applies to the request log
+/// and to the anomaly report; rate limiting always uses addresses in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IpPolicy {
+    /// Addresses are never logged or shown (default).
+    #[default]
+    Off,
+    /// A keyed hash (HMAC-SHA-256 with a per-relay secret in the data directory, truncated) is
+    /// logged and shown instead: the same address gives the same label, but the label cannot be
+    /// turned back into the address without the secret.
+    KeyedHash,
+    /// Addresses are logged and shown as they are.
+    Full,
+}
+
+impl IpPolicy {
+    /// The configuration text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::KeyedHash => "keyed-hash",
+            Self::Full => "full",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "off" => Some(Self::Off),
+            "keyed-hash" => Some(Self::KeyedHash),
+            "full" => Some(Self::Full),
+            _ => None,
+        }
+    }
+}
+
+/// Thresholds of the anomaly report (`GET /api/v1/admin/anomalies`). Counters live in memory
+/// only and cover a sliding window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyThresholds {
+    /// Length of the sliding window, minutes.
+    pub window_minutes: u64,
+    /// Failed logins per user, or per source, within the window that are reported.
+    pub failed_logins: u64,
+    /// Login challenges per user, or per source, within the window that are reported.
+    pub challenges: u64,
+    /// Net storage growth of one user within the window (bytes) that is reported.
+    pub storage_growth_bytes: u64,
+}
+
+impl Default for AnomalyThresholds {
+    fn default() -> Self {
+        Self {
+            window_minutes: 60,
+            failed_logins: 10,
+            challenges: 60,
+            storage_growth_bytes: 20_971_520,
+        }
+    }
 }
 
 /// The whole configuration.
@@ -262,6 +369,10 @@ pub struct Config {
     pub protocol: Protocol,
     /// Admin API.
     pub admin: Admin,
+    /// What is kept about client IP addresses.
+    pub ip_policy: IpPolicy,
+    /// Anomaly report thresholds.
+    pub anomalies: AnomalyThresholds,
 }
 
 impl Default for Config {
@@ -280,6 +391,8 @@ impl Default for Config {
             rate: Rates::default(),
             protocol: Protocol::default(),
             admin: Admin::default(),
+            ip_policy: IpPolicy::Off,
+            anomalies: AnomalyThresholds::default(),
         }
     }
 }
@@ -515,9 +628,41 @@ const ENV_VARS: &[EnvVar] = &[
             "PLURALLOG_ADMIN_TOKEN",
             "POLYLOG_ADMIN_TOKEN",
         ],
-        help: "admin API token (empty disables the admin API)",
+        help: "admin API token, plain (v1 compatibility; prefer COFFER_ADMIN_TOKEN_HASH)",
         apply: |c, v| {
             c.admin.token = AdminToken::from_text(v);
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_ADMIN_TOKEN_HASH"],
+        help: "Argon2id hash of the admin token ($argon2id$…, from `coffer-admin token generate`)",
+        apply: |c, v| {
+            c.admin.token_hash = if v.trim().is_empty() {
+                None
+            } else {
+                Some(AdminTokenHash::parse(v.trim()).map_err(|_| "an Argon2id PHC string")?)
+            };
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_ADMIN_LISTEN"],
+        help: "loopback address:port of a separate admin listener, e.g. 127.0.0.1:8444",
+        apply: |c, v| {
+            c.admin.listen = if v.trim().is_empty() {
+                None
+            } else {
+                Some(parse(v, "an address:port")?)
+            };
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_IP_POLICY"],
+        help: "off | keyed-hash | full: what logs and the anomaly report may show of client IPs",
+        apply: |c, v| {
+            c.ip_policy = IpPolicy::parse(v).ok_or("off, keyed-hash or full")?;
             Ok(())
         },
     },
@@ -643,7 +788,55 @@ impl Config {
         if self.protocol.min_version < 1 {
             return Err(invalid("protocol.min_version", "must be at least 1"));
         }
+        if self.admin.token.is_set() && self.admin.token_hash.is_some() {
+            return Err(invalid(
+                "admin",
+                "set either admin.token (plain, e.g. PLURALLOG_ADMIN_TOKEN) or admin.token_hash, \
+                 not both; remove the plain token once the hash is configured",
+            ));
+        }
+        if let Some(listen) = self.admin.listen {
+            if !listen.ip().is_loopback() {
+                return Err(invalid(
+                    "admin.listen",
+                    "must be a loopback address (127.0.0.1:PORT or [::1]:PORT); reach it \
+                     remotely through an SSH tunnel",
+                ));
+            }
+            if listen.port() != 0 && listen == self.listen_addr() {
+                return Err(invalid(
+                    "admin.listen",
+                    "must differ from the main listen address",
+                ));
+            }
+        }
+        let a = &self.anomalies;
+        if a.window_minutes == 0 || a.window_minutes > 7 * 24 * 60 {
+            return Err(invalid(
+                "anomalies.window_minutes",
+                "must be between 1 and 10080 (one week)",
+            ));
+        }
+        for (key, value) in [
+            ("anomalies.failed_logins", a.failed_logins),
+            ("anomalies.challenges", a.challenges),
+            ("anomalies.storage_growth_bytes", a.storage_growth_bytes),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
         Ok(())
+    }
+
+    /// Whether the admin API is enabled (a plain token or a token hash is configured).
+    pub fn admin_enabled(&self) -> bool {
+        self.admin.token.is_set() || self.admin.token_hash.is_some()
+    }
+
+    /// Where the per-relay secret of the keyed IP hash lives.
+    pub fn ip_hash_key_path(&self) -> PathBuf {
+        self.data_dir.join("ip-hash.key")
     }
 
     /// The database file.
@@ -672,81 +865,5 @@ impl Config {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn example_file_is_valid_and_matches_defaults() {
-        let text = include_str!("../coffer-relay.example.toml");
-        let parsed = Config::from_toml(text).unwrap();
-        parsed.validate().unwrap();
-        // The example documents the defaults: it must not silently drift from them.
-        assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
-    }
-
-    #[test]
-    fn unknown_keys_are_errors() {
-        assert!(Config::from_toml("prot = 1").is_err());
-        assert!(Config::from_toml("[limits]\nmax_volume = 5").is_err());
-        assert!(Config::from_toml("[rate]\nauth = 0").is_err());
-    }
-
-    #[test]
-    fn env_precedence_and_aliases() {
-        let mut c = Config::default();
-        c.apply_env(env(&[
-            ("PLURALLOG_RATE_AUTH", "7"),
-            ("PLURALLOG_PORT", "9000"),
-            ("COFFER_PORT", "9001"),
-            ("PLURALLOG_RATE_UNAUTH", "3"),
-            ("PLURALLOG_ADMIN_TOKEN", "s3cret"),
-            ("PLURALLOG_TLS_CERT", "/c.pem"),
-            ("PLURALLOG_TLS_KEY", "/k.pem"),
-            ("COFFER_TRUSTED_PROXIES", "10.0.0.1, ::1"),
-        ]))
-        .unwrap();
-        assert_eq!(c.rate.auth.get(), 7);
-        assert_eq!(c.port, 9001);
-        assert_eq!(c.rate.register.get(), 3);
-        assert!(c.admin.token.matches(b"s3cret"));
-        assert!(!c.admin.token.matches(b"s3cre"));
-        assert_eq!(c.tls.mode, TlsMode::Files);
-        assert_eq!(c.trusted_proxies.len(), 2);
-        c.validate().unwrap();
-        assert!(!format!("{c:?}").contains("s3cret"));
-    }
-
-    #[test]
-    fn bad_env_values_name_the_variable() {
-        let mut c = Config::default();
-        let err = c
-            .apply_env(env(&[("PLURALLOG_RATE_AUTH", "0")]))
-            .unwrap_err();
-        assert!(err.to_string().contains("PLURALLOG_RATE_AUTH"));
-        let err = c
-            .apply_env(env(&[("COFFER_HOST", "localhost")]))
-            .unwrap_err();
-        assert!(err.to_string().contains("COFFER_HOST"));
-    }
-
-    #[test]
-    fn validation() {
-        let mut c = Config::default();
-        c.tls.mode = TlsMode::Files;
-        assert!(c.validate().is_err());
-        let mut c = Config::default();
-        c.limits.max_user_storage = 1;
-        assert!(c.validate().is_err());
-        assert!(env_help().contains("PLURALLOG_RATE_UNAUTH"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -6,6 +6,7 @@
 //! from anyone would let every request pick its own bucket.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -32,6 +33,34 @@ pub enum Class {
     Admin,
 }
 
+impl Class {
+    /// Every class.
+    pub const ALL: [Class; 6] = [
+        Class::Register,
+        Class::Auth,
+        Class::Upload,
+        Class::General,
+        Class::Discovery,
+        Class::Admin,
+    ];
+
+    /// The class's name (configuration key and metrics label).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Class::Register => "register",
+            Class::Auth => "auth",
+            Class::Upload => "upload",
+            Class::General => "general",
+            Class::Discovery => "discovery",
+            Class::Admin => "admin",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// The key of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -50,6 +79,8 @@ pub struct RateLimits {
     discovery: DefaultKeyedRateLimiter<Key>,
     admin: DefaultKeyedRateLimiter<Key>,
     trusted_proxies: Vec<IpAddr>,
+    /// Refusals per class, for `/metrics`.
+    refused: [AtomicU64; 6],
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -78,6 +109,7 @@ impl RateLimits {
             discovery: keyed(discovery),
             admin: keyed(admin),
             trusted_proxies: config.trusted_proxies.clone(),
+            refused: Default::default(),
         }
     }
 
@@ -95,6 +127,7 @@ impl RateLimits {
     /// Takes one token from `key`'s bucket in `class`, or says how long to wait.
     pub fn check(&self, class: Class, key: Key) -> Result<(), ApiError> {
         self.limiter(class).check_key(&key).map_err(|not_until| {
+            self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
                 retry_after: wait.max(Duration::from_secs(1)),
@@ -102,16 +135,31 @@ impl RateLimits {
         })
     }
 
+    /// Requests refused with 429 so far, per class.
+    pub fn refused(&self) -> Vec<(&'static str, u64)> {
+        Class::ALL
+            .iter()
+            .map(|c| (c.name(), self.refused[c.index()].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Whether the request arrived directly from this machine: a loopback TCP peer that is not a
+    /// trusted proxy, with no forwarding header. A reverse proxy on the same host connects from
+    /// loopback too, so a request that carries `X-Forwarded-For`, `Forwarded` or `X-Real-IP` is
+    /// never taken as local, whoever sent it.
+    pub fn is_local(&self, req: &HttpRequest) -> bool {
+        let Some(peer) = req.peer_addr().map(|a| a.ip().to_canonical()) else {
+            return false;
+        };
+        let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
+        peer.is_loopback() && !forwarded && !self.trusted_proxies.contains(&peer)
+    }
+
     /// Drops buckets that are full again (memory stays proportional to recent clients).
     pub fn shrink(&self) {
-        for class in [
-            Class::Register,
-            Class::Auth,
-            Class::Upload,
-            Class::General,
-            Class::Discovery,
-            Class::Admin,
-        ] {
+        for class in Class::ALL {
             let limiter = self.limiter(class);
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -173,6 +221,34 @@ mod tests {
                 .is_ok()
         );
         assert!(l.check(Class::Register, ip).is_ok());
+    }
+
+    #[test]
+    fn refusals_are_counted_and_locality_needs_a_direct_loopback_peer() {
+        let l = limits(&["127.0.0.2"]);
+        let ip = Key::Ip("10.0.0.1".parse().unwrap());
+        for _ in 0..3 {
+            let _ = l.check(Class::Auth, ip.clone());
+        }
+        assert!(l.refused().contains(&("auth", 1)));
+        let req = |peer: &str, header: Option<(&str, &str)>| {
+            let mut r = TestRequest::default().peer_addr(peer.parse().unwrap());
+            if let Some(h) = header {
+                r = r.insert_header(h);
+            }
+            r.to_http_request()
+        };
+        assert!(l.is_local(&req("127.0.0.1:5000", None)));
+        assert!(l.is_local(&req("[::1]:5000", None)));
+        assert!(l.is_local(&req("[::ffff:127.0.0.1]:5000", None)));
+        assert!(!l.is_local(&req("192.0.2.1:5000", None)));
+        assert!(!l.is_local(&req("127.0.0.2:5000", None)), "a trusted proxy");
+        for h in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            assert!(
+                !l.is_local(&req("127.0.0.1:5000", Some((h, "for=192.0.2.9")))),
+                "{h}"
+            );
+        }
     }
 
     #[test]

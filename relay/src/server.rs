@@ -8,16 +8,16 @@
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
-use coffer_certs::{Provenance, SpkiPin};
+use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
 use crate::api;
 use crate::config::{Config, TlsMode};
-use crate::limits::RateLimits;
-use crate::state::AppState;
+use crate::ip_policy::{IpKeyError, IpLabels};
+use crate::state::{AppState, Pins};
 use crate::store::blobs::BlobStore;
 use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
 use crate::store::{Db, StoreError};
@@ -56,6 +56,9 @@ pub enum StartError {
     /// The server stopped with an error.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The keyed-hash secret for `ip_policy = "keyed-hash"` is unusable.
+    #[error("IP policy: {0}")]
+    IpKey(#[from] IpKeyError),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -74,6 +77,33 @@ fn create_private_dir(path: &Path) -> Result<(), StartError> {
 struct Tls {
     config: rustls::ServerConfig,
     pin: SpkiPin,
+    /// The prepared next certificate's pin (self-signed mode), announced ahead of a rotation.
+    next: Option<SpkiPin>,
+}
+
+/// The names a generated certificate always covers.
+fn default_names(config: &Config) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if !config.host.is_unspecified() && !names.contains(&config.host.to_string()) {
+        names.push(config.host.to_string());
+    }
+    names
+}
+
+/// The pin of `<tls dir>/next-cert.pem`, if a valid next pair is prepared. A broken next pair
+/// is not announced (it would fail at rotation) and is logged.
+fn next_pin(config: &Config) -> Option<SpkiPin> {
+    match coffer_certs::rotation::load_next_pin(&config.tls_dir()) {
+        Ok(pin) => pin,
+        Err(err) => {
+            tracing::warn!(%err, "the prepared next certificate is unusable and is not announced");
+            None
+        }
+    }
 }
 
 fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
@@ -88,14 +118,7 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
             }
         },
         TlsMode::SelfSigned => {
-            let mut names = vec![
-                "localhost".to_owned(),
-                "127.0.0.1".to_owned(),
-                "::1".to_owned(),
-            ];
-            if !config.host.is_unspecified() && !names.contains(&config.host.to_string()) {
-                names.push(config.host.to_string());
-            }
+            let mut names = default_names(config);
             names.extend(
                 config
                     .tls
@@ -113,10 +136,51 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         }
     };
     let pin = material.pin;
+    let next = match config.tls.mode {
+        TlsMode::SelfSigned => next_pin(config),
+        _ => None,
+    };
     Ok(Some(Tls {
         config: coffer_certs::server_config(&material)?,
         pin,
+        next,
     }))
+}
+
+/// TLS for the loopback admin listener: the main certificate, or (with `tls.mode = "off"`,
+/// behind a proxy) the self-signed one in the data directory, so the admin token never crosses
+/// even loopback in clear and `coffer-admin` can pin it.
+fn admin_tls(
+    config: &Config,
+    main: Option<&Tls>,
+) -> Result<(rustls::ServerConfig, SpkiPin), StartError> {
+    if let Some(tls) = main {
+        return Ok((tls.config.clone(), tls.pin));
+    }
+    let (material, _) = coffer_certs::load_or_generate(&config.tls_dir(), &default_names(config))?;
+    Ok((coffer_certs::server_config(&material)?, material.pin))
+}
+
+/// The origin a phone should dial, for the banner's pairing string: the first public origin,
+/// else the first non-loopback certificate name, else the listen address.
+fn pairing_origin(config: &Config, bound: std::net::SocketAddr) -> String {
+    if let Some(origin) = config.public_origins.first() {
+        return origin.clone();
+    }
+    let named = config.tls.hostnames.iter().find(|h| {
+        h.parse::<std::net::IpAddr>()
+            .map_or(h.as_str() != "localhost", |ip| !ip.is_loopback())
+    });
+    let host = match (named, bound.ip()) {
+        (Some(name), _) => match name.parse::<std::net::Ipv6Addr>() {
+            Ok(v6) => format!("[{v6}]"),
+            Err(_) => name.to_ascii_lowercase(),
+        },
+        (None, ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        (None, std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+        (None, std::net::IpAddr::V4(v4)) => v4.to_string(),
+    };
+    format!("https://{host}:{}", bound.port())
 }
 
 /// The origins v2 logins may sign: configured, or derived from the bound port.
@@ -155,6 +219,7 @@ fn origins(config: &Config, bound: std::net::SocketAddr) -> Vec<String> {
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
+    let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
     let db = Db::open(&config.database_path())?;
     let blobs = BlobStore::open(&config.blob_path())?;
     let swept = maintenance::sweep_orphans(&db, &blobs, Duration::ZERO)?;
@@ -167,14 +232,28 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     let tls = load_tls(&config)?;
     let addr = config.listen_addr();
-    let state = web::Data::new(AppState {
-        limits: RateLimits::new(&config),
+    let admin = match config.admin.listen {
+        Some(admin_addr) => {
+            let listener =
+                std::net::TcpListener::bind(admin_addr).map_err(|source| StartError::Bind {
+                    addr: admin_addr,
+                    source,
+                })?;
+            Some((listener, admin_tls(&config, tls.as_ref())?))
+        }
+        None => None,
+    };
+    let pins = Pins {
+        current: tls.as_ref().map(|t| t.pin),
+        next: tls.as_ref().and_then(|t| t.next),
+    };
+    let state = web::Data::new(AppState::new(
         config,
-        db: Arc::clone(&db),
+        Arc::clone(&db),
         blobs,
-        started: Instant::now(),
-        origins: std::sync::OnceLock::new(),
-    });
+        ip_labels,
+        pins,
+    ));
 
     let app_state = state.clone();
     let server = HttpServer::new(move || {
@@ -194,6 +273,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     .map_err(|source| StartError::Bind { addr, source })?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
     let _ = state.origins.set(origins(&state.config, bound));
+    let (server, admin_line) = match admin {
+        Some((listener, (admin_config, admin_pin))) => {
+            let admin_addr = listener.local_addr().map_err(|source| StartError::Bind {
+                addr: bound,
+                source,
+            })?;
+            let _ = state.admin_listener.set(admin_addr);
+            let server = server
+                .listen_rustls_0_23(listener, admin_config)
+                .map_err(|source| StartError::Bind {
+                    addr: admin_addr,
+                    source,
+                })?;
+            let mut line = format!("  admin: https://{admin_addr}\n");
+            if tls.is_none() {
+                line.push_str(&format!("  admin pin: {admin_pin}\n"));
+            }
+            (server, line)
+        }
+        None => (server, String::new()),
+    };
 
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = std::fs::canonicalize(&state.config.data_dir)
@@ -202,13 +302,37 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         "coffer-relay {}\n  url:  {scheme}://{bound}\n",
         env!("CARGO_PKG_VERSION")
     );
+    let mut qr = None;
     match &tls {
-        Some(tls) => banner.push_str(&format!("  pin:  {}\n", tls.pin)),
+        Some(tls) => {
+            banner.push_str(&format!("  pin:  {}\n", tls.pin));
+            if let Some(next) = tls.next {
+                banner.push_str(&format!("  next pin: {next}\n"));
+            }
+            match RelayPairing::new(&pairing_origin(&state.config, bound), tls.pin, tls.next) {
+                Ok(pairing) => {
+                    banner.push_str(&format!("  pair: {pairing}\n"));
+                    qr = Some(pairing.to_string());
+                }
+                Err(err) => tracing::debug!(%err, "no pairing string for this listen address"),
+            }
+        }
         None => tracing::warn!(
             "TLS is OFF: serving plain HTTP. Only do this behind a TLS-terminating proxy; tokens and metadata cross the network in clear otherwise"
         ),
     }
     banner.push_str(&format!("  data: {}\n", data_dir.display()));
+    banner.push_str(&admin_line);
+    // A QR code only for a person at a terminal (never into logs or pipes).
+    if let Some(text) = qr.filter(|_| std::io::IsTerminal::is_terminal(&std::io::stdout())) {
+        match coffer_certs::qr_code(&text, coffer_certs::QrColors::DarkTerminal) {
+            Ok(code) => {
+                banner.push_str("  scan to trust this relay:\n");
+                banner.push_str(&code);
+            }
+            Err(err) => tracing::debug!(%err, "pairing string too long for a QR code"),
+        }
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(banner.as_bytes())

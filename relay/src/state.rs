@@ -1,13 +1,30 @@
 //! Everything a handler needs, passed as actix `Data` — never global, so tests can run several
 //! relays with different settings in one process.
 
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use actix_web::HttpRequest;
+use coffer_certs::SpkiPin;
+
+use crate::admin_token::AdminVerifier;
+use crate::anomalies::{AnomalyTracker, Source};
 use crate::config::Config;
+use crate::ip_policy::IpLabels;
 use crate::limits::RateLimits;
-use crate::store::Db;
+use crate::metrics::Metrics;
 use crate::store::blobs::BlobStore;
+use crate::store::{Db, now};
+
+/// The pins the relay announces: its current key and, once prepared, its next one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// The pin of the certificate being served (`None` without TLS).
+    pub current: Option<SpkiPin>,
+    /// The pin of the prepared next certificate (`coffer-admin cert next`).
+    pub next: Option<SpkiPin>,
+}
 
 /// Shared relay state.
 #[derive(Debug)]
@@ -23,15 +40,66 @@ pub struct AppState {
     /// Start time, for `uptime_seconds`.
     pub started: Instant,
     /// The origins v2 logins may sign, fixed once the listening port is known.
-    pub origins: std::sync::OnceLock<Vec<String>>,
+    pub origins: OnceLock<Vec<String>>,
+    /// Checks presented admin tokens.
+    pub admin_auth: AdminVerifier,
+    /// In-memory anomaly counters.
+    pub anomalies: AnomalyTracker,
+    /// Request counters for `/metrics`.
+    pub metrics: Metrics,
+    /// What may be shown of client addresses.
+    pub ip_labels: IpLabels,
+    /// The announced certificate pins.
+    pub pins: Pins,
+    /// The bound address of the loopback admin listener, when `admin.listen` is set.
+    pub admin_listener: OnceLock<SocketAddr>,
 }
 
 impl AppState {
+    /// Builds the state from its parts.
+    pub fn new(
+        config: Config,
+        db: Arc<Db>,
+        blobs: BlobStore,
+        ip_labels: IpLabels,
+        pins: Pins,
+    ) -> Self {
+        Self {
+            limits: RateLimits::new(&config),
+            admin_auth: AdminVerifier::new(&config.admin),
+            anomalies: AnomalyTracker::new(config.anomalies.clone(), now()),
+            metrics: Metrics::default(),
+            config,
+            db,
+            blobs,
+            started: Instant::now(),
+            origins: OnceLock::new(),
+            ip_labels,
+            pins,
+            admin_listener: OnceLock::new(),
+        }
+    }
+
     /// Whether a v2 login transcript's origin names this relay.
     pub fn is_own_origin(&self, origin: &str) -> bool {
         self.origins
             .get()
             .is_some_and(|o| o.iter().any(|known| known == origin))
+    }
+
+    /// The anomaly tracker's view of a client address.
+    pub fn source(&self, ip: Option<IpAddr>) -> Option<Source> {
+        ip.map(|ip| Source {
+            key: self.ip_labels.tracking_key(ip),
+            shown: self.ip_labels.shown(ip),
+        })
+    }
+
+    /// Whether `req` arrived on the loopback admin listener.
+    pub fn on_admin_listener(&self, req: &HttpRequest) -> bool {
+        self.admin_listener
+            .get()
+            .is_some_and(|addr| req.app_config().local_addr() == *addr)
     }
 
     /// Largest request body for JSON endpoints other than uploads.

@@ -48,8 +48,27 @@ pub fn load_or_generate(
     }
 }
 
+/// Generate a new self-signed certificate and key as `dir/<cert_name>` and `dir/<key_name>`,
+/// with the same care as [`load_or_generate`] (key mode 0600 from the start, fsynced, published
+/// without replacing anything). Fails with [`CertError::AlreadyExists`] if either file exists.
+pub(crate) fn generate_pair(
+    dir: &Path,
+    cert_name: &str,
+    key_name: &str,
+    subject_alt_names: &[String],
+) -> Result<TlsMaterial, CertError> {
+    let cert_path = dir.join(cert_name);
+    let key_path = dir.join(key_name);
+    for path in [&cert_path, &key_path] {
+        if exists(path)? {
+            return Err(CertError::AlreadyExists { path: path.clone() });
+        }
+    }
+    generate_into(dir, &cert_path, &key_path, subject_alt_names)
+}
+
 /// Whether anything (even a dangling symlink) is at `path`: such a path is never written over.
-fn exists(path: &Path) -> Result<bool, CertError> {
+pub(crate) fn exists(path: &Path) -> Result<bool, CertError> {
     match fs::symlink_metadata(path) {
         Ok(_) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -71,8 +90,23 @@ fn generate_into(
 
     // Both temporary files are complete and durable before either final name appears, and the
     // certificate appears last: `cert.pem` present implies `key.pem` present.
-    let key_tmp = TempFile::create(dir, KEY_FILE_NAME, 0o600, generated.key_pem.as_bytes())?;
-    let cert_tmp = TempFile::create(dir, CERT_FILE_NAME, 0o644, generated.cert_pem.as_bytes())?;
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let key_tmp = TempFile::create(
+        dir,
+        &file_name(key_path),
+        0o600,
+        generated.key_pem.as_bytes(),
+    )?;
+    let cert_tmp = TempFile::create(
+        dir,
+        &file_name(cert_path),
+        0o644,
+        generated.cert_pem.as_bytes(),
+    )?;
     key_tmp.publish(key_path)?;
     cert_tmp.publish(cert_path)?;
     sync_dir(dir)?;
@@ -85,7 +119,7 @@ fn generate_into(
     )
 }
 
-fn write_err(path: &Path) -> impl FnOnce(io::Error) -> CertError + '_ {
+pub(crate) fn write_err(path: &Path) -> impl FnOnce(io::Error) -> CertError + '_ {
     move |source| CertError::Write {
         path: path.to_owned(),
         source,
@@ -102,7 +136,7 @@ fn create_private_dir(dir: &Path) -> Result<(), CertError> {
 }
 
 /// Make the new directory entries durable.
-fn sync_dir(dir: &Path) -> Result<(), CertError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), CertError> {
     #[cfg(unix)]
     fs::File::open(dir)
         .and_then(|d| d.sync_all())

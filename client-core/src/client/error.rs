@@ -8,7 +8,7 @@ use coffer_wire::v2::VolumeName;
 use super::login::CHALLENGE_REPLAYED;
 use crate::storage::StorageError;
 use crate::transport::{ClientBuildError, TransportError};
-use crate::v2::V2Error;
+use crate::v2::{BackupError, V2Error};
 
 /// Why a client operation failed. Each variant says what the app should do; [`Self::code`]
 /// gives a stable machine-readable name (for bindings and logs).
@@ -156,6 +156,16 @@ pub enum ClientError {
     /// account type, ...). The reason says which; fix the call.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// The operation was cancelled through its [`Cancel`](super::Cancel) token. Nothing is
+    /// lost: a cancelled rotation keeps its stored plan and is finished by
+    /// [`SystemClient::resume_rotation`](super::SystemClient::resume_rotation) or the next
+    /// operation that changes key state; a cancelled publish can simply be repeated.
+    #[error("the operation was cancelled")]
+    Cancelled,
+    /// An identity backup could not be written or read; the inner error says why (wrong
+    /// passphrase, corrupted file, unsupported version, ...).
+    #[error("identity backup: {0}")]
+    Backup(#[source] BackupError),
 }
 
 impl ClientError {
@@ -191,6 +201,8 @@ impl ClientError {
             ClientError::Storage(_) => "storage",
             ClientError::Protocol(_) => "protocol",
             ClientError::InvalidInput(_) => "invalid_input",
+            ClientError::Cancelled => "cancelled",
+            ClientError::Backup(_) => "backup",
         }
     }
 }
@@ -281,6 +293,12 @@ impl From<V2Error> for ClientError {
 impl From<StorageError> for ClientError {
     fn from(e: StorageError) -> Self {
         ClientError::Storage(e)
+    }
+}
+
+impl From<BackupError> for ClientError {
+    fn from(e: BackupError) -> Self {
+        ClientError::Backup(e)
     }
 }
 

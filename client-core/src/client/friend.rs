@@ -114,6 +114,13 @@ impl<R: RelayApi> FriendClient<R> {
         State(self.store.as_ref())
     }
 
+    /// Runs `f` on the key store while no operation of this client runs (a consistent
+    /// snapshot for backups).
+    pub(super) async fn with_state_locked<T>(&self, f: impl FnOnce(&dyn KeyStore) -> T) -> T {
+        let _session = self.session.lock().await;
+        f(self.store.as_ref())
+    }
+
     fn pinned(&self, system: Uuid) -> Result<PinRecord, ClientError> {
         self.state().pin(system)?.ok_or(ClientError::NotPaired)
     }

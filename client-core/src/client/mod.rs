@@ -5,6 +5,10 @@
 //! half-finished rotations between runs, and apply every check of `docs/protocol-v2.md` §7 in
 //! the right order. [`SystemClient`] publishes volumes, invites, approves, narrows and revokes
 //! friends (rotating keys, P8); [`FriendClient`] redeems invites and reads what it was granted.
+//! The long operations (rotation, publish) have `*_with` variants that report [`Progress`] and
+//! stop on a [`Cancel`] token without losing resumability; both clients export their whole key
+//! state as a passphrase-encrypted backup and restore it on a new device (`export_backup`,
+//! `restore_backup`, P12).
 //!
 //! What it must never do:
 //! - write plaintext anywhere: decrypted volumes exist only in memory ([`Fetched::Updated`]
@@ -73,9 +77,11 @@
 //! # }
 //! ```
 
+mod backup;
 mod error;
 mod friend;
 mod login;
+mod progress;
 mod relay;
 mod rotation;
 mod state;
@@ -93,6 +99,7 @@ use zeroize::Zeroizing;
 pub use error::ClientError;
 pub use friend::FriendClient;
 pub use login::{GuardedSigner, IdentityLogin, REMEMBERED_NONCES, SignRefused};
+pub use progress::{Cancel, NoProgress, Progress};
 pub use relay::RelayApi;
 pub use system::SystemClient;
 

@@ -17,6 +17,7 @@ use coffer_wire::v2::VolumeName;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::progress::{Cancel, Progress, Steps};
 use super::system::SystemClient;
 use super::{ClientError, RelayApi, RotationReport, now_unix};
 use crate::transport::{Fetched as Served, PairingId, SignedVolume, TransportError};
@@ -125,6 +126,23 @@ impl Plan {
         Ok(plan)
     }
 
+    /// (steps done, steps in total), for progress reports.
+    fn step_counts(&self) -> (u64, u64) {
+        let flags: Vec<bool> = self
+            .revoke
+            .iter()
+            .map(|s| s.done)
+            .chain(self.narrow.iter().map(|s| s.done))
+            .chain(self.volumes.iter().map(|s| s.done))
+            .chain(self.regrant.iter().map(|s| s.done))
+            .collect();
+        let done = flags.iter().filter(|&&d| d).count();
+        (
+            u64::try_from(done).unwrap_or(u64::MAX),
+            u64::try_from(flags.len()).unwrap_or(u64::MAX),
+        )
+    }
+
     /// Whether there is nothing to do.
     pub(super) fn is_empty(&self) -> bool {
         self.revoke.is_none()
@@ -170,23 +188,41 @@ impl Plan {
 
 impl<R: RelayApi> SystemClient<R> {
     /// Persists `plan` (before anything else happens) and runs it.
-    pub(super) async fn start_plan(&self, plan: Plan) -> Result<RotationReport, ClientError> {
+    pub(super) async fn start_plan(
+        &self,
+        plan: Plan,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
         self.state().store_rotation(&plan)?;
-        self.run_plan(plan).await
+        self.run_plan(plan, progress, cancel).await
     }
 
     /// Runs the stored plan, if any (the caller holds the operation lock).
-    pub(super) async fn resume_locked(&self) -> Result<Option<RotationReport>, ClientError> {
+    pub(super) async fn resume_locked(
+        &self,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Option<RotationReport>, ClientError> {
         match self.state().rotation::<Plan>()? {
             None => Ok(None),
             Some(plan) => {
                 tracing::info!("resuming an interrupted key rotation");
-                self.run_plan(plan).await.map(Some)
+                self.run_plan(plan, progress, cancel).await.map(Some)
             }
         }
     }
 
-    async fn run_plan(&self, mut plan: Plan) -> Result<RotationReport, ClientError> {
+    /// Runs `plan` step by step, marking each step done in the store. Cancellation is checked
+    /// before every step and abandons the request of a step in flight: every step is
+    /// idempotent (see the module doc), so an abandoned step is redone by the next run, as
+    /// after a crash. The plan stays stored until the last step is done.
+    async fn run_plan(
+        &self,
+        mut plan: Plan,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
         let started = Instant::now();
         let state = self.state();
         // New keys before any upload. A key missing here was never used: no upload of its
@@ -197,48 +233,69 @@ impl<R: RelayApi> SystemClient<R> {
             }
         }
 
+        let (done, total) = plan.step_counts();
+        let mut steps = Steps::new(progress, done, total);
+
         if let Some(step) = plan.revoke.as_mut().filter(|s| !s.done) {
+            cancel.check()?;
+            steps.start("unpair");
             if let Some(id) = step.pairing_id {
-                match self.relay.delete_pairing(PairingId::from_uuid(id)).await {
-                    Ok(()) | Err(TransportError::NotFound) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                cancel
+                    .guard(async {
+                        match self.relay.delete_pairing(PairingId::from_uuid(id)).await {
+                            Ok(()) | Err(TransportError::NotFound) => Ok(()),
+                            Err(e) => Err(e.into()),
+                        }
+                    })
+                    .await?;
             }
             state.delete_grant(step.friend)?;
             state.delete_pin(step.friend)?;
             step.done = true;
             state.store_rotation(&plan)?;
+            steps.finish();
         }
 
         if let Some(step) = plan.narrow.as_mut().filter(|s| !s.done) {
+            cancel.check()?;
+            steps.start("narrow");
             let mut record = state.grant(step.friend)?.unwrap_or_default();
             record.volumes.clone_from(&step.volumes);
             record.expires_at = step.expires_at;
             state.store_grant(step.friend, &record)?;
             // Not the rotated volumes: these are no longer in the record.
-            self.upload_grant_lenient(step.friend).await?;
+            cancel.guard(self.upload_grant_lenient(step.friend)).await?;
             step.done = true;
             state.store_rotation(&plan)?;
+            steps.finish();
         }
 
         for i in 0..plan.volumes.len() {
             if plan.volumes[i].done {
                 continue;
             }
+            cancel.check()?;
             let (volume, epoch) = (plan.volumes[i].volume.clone(), plan.volumes[i].new_epoch);
-            self.rotate_volume(&volume, epoch).await?;
+            steps.start(&format!("rotate:{volume}"));
+            cancel.guard(self.rotate_volume(&volume, epoch)).await?;
             plan.volumes[i].done = true;
             state.store_rotation(&plan)?;
+            steps.finish();
         }
 
         for i in 0..plan.regrant.len() {
             if plan.regrant[i].done {
                 continue;
             }
-            let uploaded = self.upload_grant_lenient(plan.regrant[i].friend).await?;
+            cancel.check()?;
+            steps.start("regrant");
+            let uploaded = cancel
+                .guard(self.upload_grant_lenient(plan.regrant[i].friend))
+                .await?;
             plan.regrant[i].done = true;
             plan.regrant[i].uploaded = uploaded;
             state.store_rotation(&plan)?;
+            steps.finish();
         }
 
         // Old epochs' keys have nothing left to open: the latest versions are re-encrypted.
@@ -268,6 +325,7 @@ impl<R: RelayApi> SystemClient<R> {
             elapsed_ms = u64::try_from(report.elapsed.as_millis()).unwrap_or(u64::MAX),
             "key rotation finished"
         );
+        steps.done();
         Ok(report)
     }
 

@@ -10,6 +10,7 @@ use coffer_wire::b64::{Signature64, WrappedVek60};
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use uuid::Uuid;
 
+use super::progress::{Cancel, NoProgress, Progress, Steps};
 use super::rotation::Plan;
 use super::state::{PinRecord, Role, State};
 use super::{
@@ -85,7 +86,7 @@ impl SystemClient<RelayHttp> {
         let client = Self::with_relay(super::relay_for(&config, &store)?, store)?;
         {
             let mut ops = client.ops.lock().await;
-            match client.prepare(&mut ops).await {
+            match client.prepare(&mut ops, &NoProgress, &Cancel::new()).await {
                 Ok(_) | Err(ClientError::Network) => {}
                 Err(e) => return Err(e),
             }
@@ -125,7 +126,7 @@ impl SystemClient<RelayHttp> {
         {
             Ok(client) => {
                 let mut ops = client.ops.lock().await;
-                let prepared = client.prepare(&mut ops).await;
+                let prepared = client.prepare(&mut ops, &NoProgress, &Cancel::new()).await;
                 drop(ops);
                 prepared.map(|_| client)
             }
@@ -187,9 +188,15 @@ impl<R: RelayApi> SystemClient<R> {
         State(self.store.as_ref())
     }
 
-    /// Before any work: finish an interrupted rotation, learn the relay's versions once.
-    async fn prepare(&self, ops: &mut Ops) -> Result<Option<RotationReport>, ClientError> {
-        let report = self.resume_locked().await?;
+    /// Before any work: finish an interrupted rotation (reported to `progress`), learn the
+    /// relay's versions once.
+    async fn prepare(
+        &self,
+        ops: &mut Ops,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Option<RotationReport>, ClientError> {
+        let report = self.resume_locked(progress, cancel).await?;
         if !ops.synced {
             self.sync_versions().await?;
             ops.synced = true;
@@ -318,8 +325,32 @@ impl<R: RelayApi> SystemClient<R> {
         volume: &VolumeName,
         plaintext: &[u8],
     ) -> Result<Published, ClientError> {
+        self.publish_with(volume, plaintext, &NoProgress, &Cancel::new())
+            .await
+    }
+
+    /// [`publish`](Self::publish) with progress reports (`seal:<volume>`, `upload:<volume>`,
+    /// `done`; an interrupted rotation finished first is reported before them) and
+    /// cancellation: before sealing, and during the upload (which is then abandoned; it may or
+    /// may not have reached the relay, and the next publish numbers its version above
+    /// whatever the relay holds).
+    ///
+    /// The upload is one HTTPS request: progress is reported per step, not per byte.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish); [`ClientError::Cancelled`].
+    pub async fn publish_with(
+        &self,
+        volume: &VolumeName,
+        plaintext: &[u8],
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Published, ClientError> {
         let mut ops = self.ops.lock().await;
-        self.prepare(&mut ops).await?;
+        self.prepare(&mut ops, progress, cancel).await?;
+        cancel.check()?;
+        let mut steps = Steps::new(progress, 0, 2);
+        steps.start(&format!("seal:{volume}"));
         let state = self.state();
         let (mut epoch, mut vek, mut created) = self.current_key(volume)?;
         let mark = state
@@ -346,7 +377,14 @@ impl<R: RelayApi> SystemClient<R> {
                 signature: Signature64::from_bytes(sealed.signature),
                 payload: sealed.payload,
             };
-            match self.relay.put_volume(volume, &upload).await {
+            if !retried {
+                steps.finish();
+                steps.start(&format!("upload:{volume}"));
+            }
+            let sent = cancel
+                .guard(async { Ok(self.relay.put_volume(volume, &upload).await) })
+                .await?;
+            match sent {
                 Ok(()) => break upload,
                 Err(TransportError::Conflict { .. }) if !retried => {
                     retried = true;
@@ -380,11 +418,12 @@ impl<R: RelayApi> SystemClient<R> {
             // has succeeded either way.
             let plan = Plan::regrant(self, volume)?;
             if !plan.is_empty()
-                && let Err(e) = self.start_plan(plan).await
+                && let Err(e) = self.start_plan(plan, &NoProgress, cancel).await
             {
                 tracing::warn!(error = %e, "re-granting friends after a new epoch failed; will retry");
             }
         }
+        steps.done();
         Ok(Published { epoch, version })
     }
 
@@ -486,7 +525,7 @@ impl<R: RelayApi> SystemClient<R> {
         expires_at: Option<u64>,
     ) -> Result<(), ClientError> {
         let mut ops = self.ops.lock().await;
-        self.prepare(&mut ops).await?;
+        self.prepare(&mut ops, &NoProgress, &Cancel::new()).await?;
         check_expiry(expires_at)?;
         let pairing = self
             .relay
@@ -548,8 +587,25 @@ impl<R: RelayApi> SystemClient<R> {
         volumes: &[VolumeName],
         expires_at: Option<u64>,
     ) -> Result<RotationReport, ClientError> {
+        self.set_grant_with(friend, volumes, expires_at, &NoProgress, &Cancel::new())
+            .await
+    }
+
+    /// [`set_grant`](Self::set_grant) with progress reports and cancellation of the rotation
+    /// (see [`revoke_with`](Self::revoke_with)).
+    ///
+    /// # Errors
+    /// As [`set_grant`](Self::set_grant); [`ClientError::Cancelled`].
+    pub async fn set_grant_with(
+        &self,
+        friend: Uuid,
+        volumes: &[VolumeName],
+        expires_at: Option<u64>,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
         let mut ops = self.ops.lock().await;
-        self.prepare(&mut ops).await?;
+        self.prepare(&mut ops, progress, cancel).await?;
         check_expiry(expires_at)?;
         let state = self.state();
         if state.pin(friend)?.is_none() {
@@ -563,9 +619,14 @@ impl<R: RelayApi> SystemClient<R> {
             record.volumes = wanted;
             record.expires_at = expires_at;
             state.store_grant(friend, &record)?;
-            self.upload_grant(friend)
-                .await
-                .map_err(not_found_is_not_paired)?;
+            cancel
+                .guard(async {
+                    self.upload_grant(friend)
+                        .await
+                        .map_err(not_found_is_not_paired)
+                })
+                .await?;
+            Steps::new(progress, 1, 1).done();
             return Ok(RotationReport {
                 rotated: Vec::new(),
                 friends_regranted: vec![friend],
@@ -573,7 +634,7 @@ impl<R: RelayApi> SystemClient<R> {
             });
         }
         let plan = Plan::narrow(self, friend, wanted, expires_at, &removed)?;
-        self.start_plan(plan).await
+        self.start_plan(plan, progress, cancel).await
     }
 
     /// Revokes `friend`: deletes the pairing (the relay stops serving it at once), then
@@ -583,8 +644,28 @@ impl<R: RelayApi> SystemClient<R> {
     /// [`ClientError::NotPaired`] if there is nothing to revoke; relay and storage errors (an
     /// interrupted revocation resumes with [`resume_rotation`](Self::resume_rotation)).
     pub async fn revoke(&self, friend: Uuid) -> Result<RotationReport, ClientError> {
+        self.revoke_with(friend, &NoProgress, &Cancel::new()).await
+    }
+
+    /// [`revoke`](Self::revoke) with progress reports (`unpair`, `rotate:<volume>` per
+    /// volume, `regrant` per remaining friend, `done`; see [`Progress`]) and cancellation.
+    ///
+    /// Cancelling stops the rotation at its next step (abandoning a request in flight) with
+    /// [`ClientError::Cancelled`]. The plan stays stored: the relay already refuses the friend
+    /// once `unpair` is done, and the rotation is finished by
+    /// [`resume_rotation_with`](Self::resume_rotation_with) or before the next operation that
+    /// changes key state (and by [`open`](SystemClient::open) after a restart).
+    ///
+    /// # Errors
+    /// As [`revoke`](Self::revoke); [`ClientError::Cancelled`].
+    pub async fn revoke_with(
+        &self,
+        friend: Uuid,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
         let mut ops = self.ops.lock().await;
-        self.prepare(&mut ops).await?;
+        self.prepare(&mut ops, progress, cancel).await?;
         let state = self.state();
         let pin = state.pin(friend)?;
         let record = state.grant(friend)?;
@@ -603,7 +684,7 @@ impl<R: RelayApi> SystemClient<R> {
         }
         let affected = record.map(|r| r.volumes).unwrap_or_default();
         let plan = Plan::revoke(self, friend, pairing_id, &affected)?;
-        self.start_plan(plan).await
+        self.start_plan(plan, progress, cancel).await
     }
 
     /// Finishes a rotation that was interrupted (app killed, network lost): `None` if none was
@@ -613,8 +694,21 @@ impl<R: RelayApi> SystemClient<R> {
     /// # Errors
     /// Relay and storage errors; the plan stays for the next attempt.
     pub async fn resume_rotation(&self) -> Result<Option<RotationReport>, ClientError> {
+        self.resume_rotation_with(&NoProgress, &Cancel::new()).await
+    }
+
+    /// [`resume_rotation`](Self::resume_rotation) with progress reports (steps finished by the
+    /// interrupted run count as done) and cancellation.
+    ///
+    /// # Errors
+    /// As [`resume_rotation`](Self::resume_rotation); [`ClientError::Cancelled`].
+    pub async fn resume_rotation_with(
+        &self,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Option<RotationReport>, ClientError> {
         let _ops = self.ops.lock().await;
-        self.resume_locked().await
+        self.resume_locked(progress, cancel).await
     }
 
     /// Deletes the account on the relay (volumes, pairings, grants) and then every key of it

@@ -28,3 +28,5 @@ pub fn b64(v: &Value) -> Vec<u8> {
 pub fn b64_array<const N: usize>(v: &Value) -> [u8; N] {
     coffer_wire::b64::decode_exact::<N>(text(v)).expect("strict base64 of the expected length")
 }
+
+pub mod clients;

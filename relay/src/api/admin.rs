@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
 use crate::store::users::User;
+use crate::store::volumes::blob_files_of;
 use crate::store::{now, sessions, sharing, stats, users, volumes};
 
 fn user_json(u: &User) -> Value {
@@ -144,6 +145,7 @@ pub async fn run_maintenance(
     let (db, blobs) = (state.db.clone(), state.blobs.clone());
     let report = web::block(move || maintenance::run(&db, &blobs, now(), min_age)).await??;
     state.limits.shrink();
+    state.anomalies.prune(now());
     Ok(report)
 }
 
@@ -155,4 +157,86 @@ pub async fn maintenance(req: HttpRequest, _admin: Admin) -> Result<HttpResponse
     let mut body = serde_json::to_value(&report).map_err(|_| ApiError::Internal)?;
     body["status"] = json!("ok");
     Ok(ok(&body))
+}
+
+/// `POST /api/v1/admin/maintenance/expire`: the first step of a maintenance run in steps
+/// (`coffer-admin maintenance` shows progress): expired challenges, sessions and invites.
+pub async fn maintenance_expire(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let now = now();
+    let report = state
+        .db
+        .write(move |tx| maintenance::expire_rows(tx, now))
+        .await?;
+    state.limits.shrink();
+    state.anomalies.prune(now);
+    Ok(ok(&json!({
+        "status": "ok",
+        "expired_challenges": report.expired_challenges,
+        "expired_sessions": report.expired_sessions,
+        "expired_invites": report.expired_invites,
+    })))
+}
+
+/// Query of [`maintenance_orphans`].
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrphanPageQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Largest page of [`maintenance_orphans`].
+const MAX_SWEEP_PAGE: usize = 100_000;
+
+/// `POST /api/v1/admin/maintenance/orphans?after=<dir>&limit=<n>`: one page of the orphan
+/// sweep, over the user directories that sort after `after`; the answer says how many it covered
+/// (`dirs`), how many come after it (`remaining`) and where the next page starts (`next`,
+/// `null` at the end).
+pub async fn maintenance_orphans(
+    req: HttpRequest,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let query = web::Query::<OrphanPageQuery>::from_query(req.query_string())
+        .map_err(|_| ApiError::bad("query must be ?after=<directory>&limit=<1..100000>"))?
+        .into_inner();
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=MAX_SWEEP_PAGE).contains(&limit) {
+        return Err(ApiError::bad("limit must be between 1 and 100000"));
+    }
+    if query
+        .after
+        .as_deref()
+        .is_some_and(|a| a.len() > 128 || a.contains(['/', '\\']))
+    {
+        return Err(ApiError::bad(
+            "after must be a directory name from a previous page",
+        ));
+    }
+    let (db, blobs) = (state.db.clone(), state.blobs.clone());
+    let page = web::block(move || {
+        blobs.sweep_page(query.after.as_deref(), limit, ORPHAN_MIN_AGE, |user| {
+            db.read_blocking(|c| blob_files_of(c, user))
+        })
+    })
+    .await??;
+    Ok(ok(&json!({
+        "status": "ok",
+        "orphan_blobs": page.report.files_removed,
+        "orphan_bytes": page.report.bytes_removed,
+        "dirs": page.dirs,
+        "remaining": page.remaining,
+        "next": page.next,
+    })))
+}
+
+/// `GET /api/v1/admin/anomalies`: challenge floods, repeated failed logins and unusual storage
+/// growth within the sliding window (in-memory counters); sources only as `ip_policy` allows.
+pub async fn anomalies(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let report = state.anomalies.report(now(), state.ip_labels.policy());
+    Ok(ok(
+        &serde_json::to_value(&report).map_err(|_| ApiError::Internal)?
+    ))
 }

@@ -99,7 +99,7 @@ pub fn body_uuid(f: &Fields<'_>, name: &str) -> Result<String, ApiError> {
 /// `POST /api/v1/auth/challenge`.
 pub async fn challenge(
     req: HttpRequest,
-    _ip: ClientIp<Auth>,
+    ip: ClientIp<Auth>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
@@ -109,6 +109,7 @@ pub async fn challenge(
         return Err(ApiError::bad("Missing user_id"));
     }
     let user_id = body_uuid(&f, "user_id")?;
+    let user_for_anomalies = user_id.clone();
     let nonce = STANDARD.encode(random::bytes::<32>()?);
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.challenge_lifetime_secs as i64);
@@ -124,6 +125,12 @@ pub async fn challenge(
             Ok(true)
         })
         .await?;
+    let source = state.source(ip.ip);
+    state.anomalies.challenge(
+        now,
+        found.then_some(user_for_anomalies.as_str()),
+        source.as_ref(),
+    );
     if !found {
         return Err(ApiError::NotFound("User not found"));
     }
@@ -136,7 +143,8 @@ pub async fn challenge(
 enum TokenOutcome {
     Issued,
     UnknownUser,
-    Refused(&'static str),
+    /// Refused, with whether the account exists (only then is the failure counted per user).
+    Refused(&'static str, bool),
 }
 
 /// Which login a token request is.
@@ -150,9 +158,11 @@ pub enum LoginKind {
 
 /// Consumes the challenge `nonce` (whatever happens next), checks it belongs to `user_id` and is
 /// live, checks the account's protocol, runs `verify` with the user's signing key, and issues a
-/// session token. Shared by v1 and v2 logins.
+/// session token. Shared by v1 and v2 logins. A refusal is counted for the anomaly report
+/// (per user if the account exists, per source `ip`).
 pub async fn issue_token(
     state: &AppState,
+    ip: Option<std::net::IpAddr>,
     user_id: String,
     nonce: String,
     kind: LoginKind,
@@ -160,13 +170,17 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let token = URL_SAFE_NO_PAD.encode(random::bytes::<48>()?);
     let hash = token_hash(&token);
+    let user_for_anomalies = user_id.clone();
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
     let outcome = state
         .db
         .write(move |tx| {
             if nonce.len() > MAX_NONCE_LEN {
-                return Ok(TokenOutcome::Refused("Invalid or expired challenge nonce"));
+                return Ok(TokenOutcome::Refused(
+                    "Invalid or expired challenge nonce",
+                    false,
+                ));
             }
             // Consumed first, whatever happens next.
             let challenge = challenges::take(tx, &nonce)?;
@@ -178,40 +192,58 @@ pub async fn issue_token(
                 (LoginKind::V1, true) => {
                     return Ok(TokenOutcome::Refused(
                         "This account uses protocol v2: log in through /api/v2/auth/token",
+                        true,
                     ));
                 }
                 (LoginKind::V2, false) => {
                     return Ok(TokenOutcome::Refused(
                         "This account was registered with protocol v1: log in through /api/v1/auth/token",
+                        true,
                     ));
                 }
                 _ => {}
             }
             let Some((owner, challenge_expiry)) = challenge else {
-                return Ok(TokenOutcome::Refused("Invalid or expired challenge nonce"));
+                return Ok(TokenOutcome::Refused(
+                    "Invalid or expired challenge nonce",
+                    true,
+                ));
             };
             if owner != user_id {
-                return Ok(TokenOutcome::Refused("Challenge does not belong to this user"));
+                return Ok(TokenOutcome::Refused(
+                    "Challenge does not belong to this user",
+                    true,
+                ));
             }
             if challenge_expiry <= now {
-                return Ok(TokenOutcome::Refused("Challenge expired"));
+                return Ok(TokenOutcome::Refused("Challenge expired", true));
             }
             let verified = VerifyingKey::from_bytes(&user.public_signing_key)
                 .map(|key| verify(&key))
                 .unwrap_or(false);
             if !verified {
-                return Ok(TokenOutcome::Refused("Invalid signature"));
+                return Ok(TokenOutcome::Refused("Invalid signature", true));
             }
             sessions::create(tx, &hash, &user_id, expires_at)?;
             Ok(TokenOutcome::Issued)
         })
         .await?;
+    let failed = |user: Option<&str>| {
+        let source = state.source(ip);
+        state.anomalies.failed_login(now, user, source.as_ref());
+    };
     match outcome {
         TokenOutcome::Issued => Ok(ok(
             &json!({ "token": token, "expires_at": isoformat(expires_at, 0) }),
         )),
-        TokenOutcome::UnknownUser => Err(ApiError::NotFound("User not found")),
-        TokenOutcome::Refused(why) => Err(ApiError::Forbidden(why)),
+        TokenOutcome::UnknownUser => {
+            failed(None);
+            Err(ApiError::NotFound("User not found"))
+        }
+        TokenOutcome::Refused(why, user_exists) => {
+            failed(user_exists.then_some(user_for_anomalies.as_str()));
+            Err(ApiError::Forbidden(why))
+        }
     }
 }
 
@@ -229,7 +261,7 @@ pub fn signature_field(f: &Fields<'_>, name: &str) -> Result<Signature, ApiError
 /// `POST /api/v1/auth/token`.
 pub async fn token(
     req: HttpRequest,
-    _ip: ClientIp<Auth>,
+    ip: ClientIp<Auth>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
@@ -242,7 +274,7 @@ pub async fn token(
     let nonce = f.str("nonce")?.to_owned();
     let signature = signature_field(&f, "signature")?;
     let signed = nonce.clone();
-    issue_token(&state, user_id, nonce, LoginKind::V1, move |key| {
+    issue_token(&state, ip.ip, user_id, nonce, LoginKind::V1, move |key| {
         key.verify_strict(signed.as_bytes(), &signature).is_ok()
     })
     .await

@@ -214,28 +214,95 @@ impl<C: RateClass> FromRequest for ClientIp<C> {
     }
 }
 
-/// A request carrying the admin token (`X-Admin-Token`), rate-limited per IP.
+/// Longest `X-Admin-Token` value looked at (the CLI refuses longer tokens too).
+const MAX_ADMIN_TOKEN_LEN: usize = 4096;
+
+/// The public listener's answer to admin routes when `admin.listen` is set.
+const ADMIN_LISTENER_ONLY: ApiError = ApiError::Forbidden(
+    "The admin API is served only on the relay's loopback admin listener (admin.listen)",
+);
+
+/// Whether the request presents the admin token (checked by [`AdminVerifier`]).
+///
+/// [`AdminVerifier`]: crate::admin_token::AdminVerifier
+async fn has_admin_token(state: &AppState, req: &HttpRequest) -> Result<bool, ApiError> {
+    let Some(presented) = req
+        .headers()
+        .get("x-admin-token")
+        .map(|v| v.as_bytes().to_vec())
+        .filter(|t| !t.is_empty() && t.len() <= MAX_ADMIN_TOKEN_LEN)
+    else {
+        return Ok(false);
+    };
+    let presented = zeroize::Zeroizing::new(presented);
+    state.admin_auth.verify(&presented).await
+}
+
+/// A request carrying the admin token (`X-Admin-Token`), rate-limited per IP in the admin
+/// class. With `admin.listen` set, only requests on that loopback listener qualify.
 #[derive(Debug)]
 pub struct Admin(());
 
 impl FromRequest for Admin {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready((|| {
-            let state = state(req)?;
-            if let Some(ip) = state.limits.client_ip(req) {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            if let Some(ip) = state.limits.client_ip(&req) {
                 state.limits.check(Class::Admin, Key::Ip(ip))?;
             }
-            let presented = req.headers().get("x-admin-token").map(|v| v.as_bytes());
-            match presented {
-                Some(token) if state.config.admin.token.matches(token) => Ok(Admin(())),
-                _ if !state.config.admin.token.is_set() => Err(ApiError::Unauthorized(
-                    "The admin API is disabled: no admin token is configured",
-                )),
-                _ => Err(ApiError::Unauthorized("Missing or invalid admin token")),
+            if state.admin_listener.get().is_some() && !state.on_admin_listener(&req) {
+                return Err(ADMIN_LISTENER_ONLY);
             }
-        })())
+            if !state.admin_auth.is_enabled() {
+                return Err(ApiError::Unauthorized(
+                    "The admin API is disabled: no admin token is configured",
+                ));
+            }
+            if has_admin_token(&state, &req).await? {
+                Ok(Admin(()))
+            } else {
+                Err(ApiError::Unauthorized("Missing or invalid admin token"))
+            }
+        })
+    }
+}
+
+/// A request allowed to read `/metrics`: on the loopback admin listener; or, when there is no
+/// admin listener, directly from loopback ([`RateLimits::is_local`]) or with the admin token.
+/// Rate-limited per IP in the admin class.
+///
+/// [`RateLimits::is_local`]: crate::limits::RateLimits::is_local
+#[derive(Debug)]
+pub struct MetricsReader(());
+
+impl FromRequest for MetricsReader {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            if let Some(ip) = state.limits.client_ip(&req) {
+                state.limits.check(Class::Admin, Key::Ip(ip))?;
+            }
+            if state.on_admin_listener(&req) {
+                return Ok(MetricsReader(()));
+            }
+            if state.admin_listener.get().is_some() {
+                return Err(ADMIN_LISTENER_ONLY);
+            }
+            if state.limits.is_local(&req) || has_admin_token(&state, &req).await? {
+                Ok(MetricsReader(()))
+            } else {
+                Err(ApiError::Unauthorized(
+                    "Metrics are served to loopback clients, or with the admin token (X-Admin-Token)",
+                ))
+            }
+        })
     }
 }

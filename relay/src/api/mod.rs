@@ -9,6 +9,8 @@ pub mod discover;
 pub mod extract;
 pub mod health;
 pub mod json;
+pub mod metrics;
+pub mod pins;
 pub mod profile;
 pub mod random;
 pub mod shared;
@@ -27,6 +29,7 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, Resource, web};
 
 use crate::error::ApiError;
+use crate::metrics::RouteClass;
 use crate::state::AppState;
 
 /// The route table.
@@ -72,10 +75,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(resource("/admin/sharing").route(get().to(admin::sharing)))
             .service(resource("/admin/sessions").route(get().to(admin::sessions)))
             .service(resource("/admin/sessions/expire-all").route(post().to(admin::expire_all)))
-            .service(resource("/admin/maintenance").route(post().to(admin::maintenance))),
+            .service(resource("/admin/maintenance").route(post().to(admin::maintenance)))
+            // Maintenance in steps, for progress: expire rows, then sweep orphans page by page.
+            .service(
+                resource("/admin/maintenance/expire").route(post().to(admin::maintenance_expire)),
+            )
+            .service(
+                resource("/admin/maintenance/orphans").route(post().to(admin::maintenance_orphans)),
+            )
+            .service(resource("/admin/anomalies").route(get().to(admin::anomalies))),
     )
     .service(
         web::scope("/api/v2")
+            .service(resource("/pins").route(get().to(pins::pins)))
             .service(resource("/register").route(post().to(v2::accounts::register)))
             // Challenges are the same single-use nonces as v1; what is signed differs.
             .service(resource("/auth/challenge").route(post().to(auth::challenge)))
@@ -100,6 +112,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 resource("/shared/{owner}/volumes/{name}").route(get().to(v2::grants::get_shared)),
             ),
     )
+    .service(resource("/metrics").route(get().to(metrics::metrics)))
     .default_service(web::to(not_found));
 }
 
@@ -144,13 +157,15 @@ fn add_headers(res: &mut HttpResponse, upgrade: Option<&HeaderValue>) {
     }
 }
 
-/// Whether the protocol-version gate applies (v1: not to health, admin, or OPTIONS).
+/// Whether the protocol-version gate applies (v1: not to health, admin, or OPTIONS; nor to
+/// `/metrics`, which is not an app route).
 fn version_gated(path: &str) -> bool {
-    path != "/api/v1/health" && !path.starts_with("/api/v1/admin/")
+    path != "/api/v1/health" && path != "/metrics" && !path.starts_with("/api/v1/admin/")
 }
 
 /// The edge of every request: CORS and preflight, the protocol-version gate, the upgrade hint,
-/// and one log line without ids, addresses or bodies.
+/// the request metrics, and one log line without ids or bodies (and without the client address
+/// unless `ip_policy` allows it).
 pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -190,17 +205,37 @@ pub async fn edge(
         None => next.call(req).await?.map_into_boxed_body(),
     };
     add_headers(res.response_mut(), upgrade.as_ref());
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "<unmatched>".into());
-    tracing::info!(
-        method = %res.request().method(),
-        route = %route,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
+    let pattern = res.request().match_pattern();
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe(
+        RouteClass::of(res.request().method(), pattern.as_deref()),
+        status,
+        elapsed,
     );
+    let route = pattern.unwrap_or_else(|| "<unmatched>".into());
+    // The client address only as the operator's IP policy allows (off by default).
+    let client = state
+        .limits
+        .client_ip(res.request())
+        .and_then(|ip| state.ip_labels.shown(ip));
+    match client {
+        Some(client) => tracing::info!(
+            method = %res.request().method(),
+            route = %route,
+            status,
+            ms = elapsed.as_millis() as u64,
+            client = %client,
+            "request"
+        ),
+        None => tracing::info!(
+            method = %res.request().method(),
+            route = %route,
+            status,
+            ms = elapsed.as_millis() as u64,
+            "request"
+        ),
+    }
     Ok(res)
 }
 

@@ -390,5 +390,10 @@ pub async fn upload(
         },
     )
     .await?;
-    outcome.map(|v| ok(&json!({ "status": "stored", "version": v })))
+    let version = outcome?;
+    let old_size = stored.map_or(0, |(_, size)| size);
+    state
+        .anomalies
+        .storage_growth(now(), &owner, size as i64 - old_size as i64);
+    Ok(ok(&json!({ "status": "stored", "version": version })))
 }

@@ -151,44 +151,121 @@ impl BlobStore {
         min_age: Duration,
     ) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
-        let cutoff = SystemTime::now()
-            .checked_sub(min_age)
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff = cutoff(min_age);
         for user_dir in fs::read_dir(&self.root)? {
             let user_dir = user_dir?;
             if !user_dir.file_type()?.is_dir() {
                 continue;
             }
             let user = user_dir.file_name().to_string_lossy().into_owned();
-            let mut remaining = 0usize;
-            for entry in fs::read_dir(user_dir.path())? {
-                let entry = entry?;
-                let name = format!("{user}/{}", entry.file_name().to_string_lossy());
-                let meta = entry.metadata()?;
-                let old_enough = meta.modified().map_or(true, |m| m <= cutoff);
-                if meta.is_file() && !referenced.contains(&name) && old_enough {
-                    match fs::remove_file(entry.path()) {
-                        Ok(()) => {
-                            report.files_removed += 1;
-                            report.bytes_removed += meta.len();
-                        }
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                } else {
-                    remaining += 1;
-                }
-            }
-            if remaining == 0 {
-                // Fails harmlessly if an upload just created a file in it.
-                let _ = fs::remove_dir(user_dir.path());
-            }
+            sweep_dir(&user_dir.path(), &user, referenced, cutoff, &mut report)?;
         }
         if report.files_removed > 0 {
             sync_dir(&self.root)?;
         }
         Ok(report)
     }
+
+    /// One page of a sweep, for long maintenance with progress: the user directories whose
+    /// names sort after `after`, at most `limit` of them, each checked against the blob names
+    /// `referenced(user)` returns (read per directory, so a page costs what it covers).
+    pub fn sweep_page(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        min_age: Duration,
+        mut referenced: impl FnMut(&str) -> Result<HashSet<String>, StoreError>,
+    ) -> Result<SweepPage, StoreError> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort_unstable();
+        let start = after.map_or(0, |a| names.partition_point(|n| n.as_str() <= a));
+        let page: Vec<&String> = names.iter().skip(start).take(limit.max(1)).collect();
+        let mut report = SweepReport::default();
+        let cutoff = cutoff(min_age);
+        for user in &page {
+            let set = referenced(user)?;
+            sweep_dir(&self.root.join(user), user, &set, cutoff, &mut report)?;
+        }
+        if report.files_removed > 0 {
+            sync_dir(&self.root)?;
+        }
+        let done = start + page.len();
+        Ok(SweepPage {
+            report,
+            dirs: page.len() as u64,
+            remaining: (names.len() - done) as u64,
+            next: (done < names.len())
+                .then(|| page.last().map(|n| (*n).clone()))
+                .flatten(),
+        })
+    }
+}
+
+/// A page of [`BlobStore::sweep_page`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepPage {
+    /// What this page removed.
+    #[serde(flatten)]
+    pub report: SweepReport,
+    /// User directories this page covered.
+    pub dirs: u64,
+    /// User directories after this page (directories emptied by earlier pages are gone, so
+    /// progress is `covered so far / (covered so far + remaining)`).
+    pub remaining: u64,
+    /// Where the next page starts (`after`), or `None` when this was the last page.
+    pub next: Option<String>,
+}
+
+fn cutoff(min_age: Duration) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(min_age)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Sweeps one user directory (see [`BlobStore::sweep`]).
+fn sweep_dir(
+    dir: &Path,
+    user: &str,
+    referenced: &HashSet<String>,
+    cutoff: SystemTime,
+    report: &mut SweepReport,
+) -> Result<(), StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        // Removed meanwhile (account deletion): nothing to sweep.
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut remaining = 0usize;
+    for entry in entries {
+        let entry = entry?;
+        let name = format!("{user}/{}", entry.file_name().to_string_lossy());
+        let meta = entry.metadata()?;
+        let old_enough = meta.modified().map_or(true, |m| m <= cutoff);
+        if meta.is_file() && !referenced.contains(&name) && old_enough {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    report.files_removed += 1;
+                    report.bytes_removed += meta.len();
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            remaining += 1;
+        }
+    }
+    if remaining == 0 {
+        // Fails harmlessly if an upload just created a file in it.
+        let _ = fs::remove_dir(dir);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -226,6 +303,47 @@ mod tests {
         store.remove(&b);
         store.sweep(&HashSet::new(), Duration::ZERO).unwrap();
         assert!(!dir.path().join("u1").exists());
+    }
+
+    #[test]
+    fn sweeps_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let mut keep = HashSet::new();
+        for user in ["a", "b", "c", "d", "e"] {
+            keep.insert(store.write(user, "meta", 1, b"kept").unwrap());
+            store.write(user, "meta", 2, b"orphan").unwrap();
+        }
+        let mut after: Option<String> = None;
+        let (mut pages, mut removed, mut covered) = (0, 0, 0);
+        loop {
+            let page = store
+                .sweep_page(after.as_deref(), 2, Duration::ZERO, |user| {
+                    Ok(keep
+                        .iter()
+                        .filter(|f| f.starts_with(&format!("{user}/")))
+                        .cloned()
+                        .collect())
+                })
+                .unwrap();
+            pages += 1;
+            removed += page.report.files_removed;
+            covered += page.dirs;
+            assert_eq!(covered + page.remaining, 5);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!((pages, removed), (3, 5));
+        for f in &keep {
+            assert_eq!(store.read(f, 10).unwrap().unwrap(), b"kept");
+        }
+        // Past the end: an empty last page.
+        let page = store
+            .sweep_page(Some("z"), 2, Duration::ZERO, |_| Ok(HashSet::new()))
+            .unwrap();
+        assert_eq!((page.dirs, page.remaining, page.next), (0, 0, None));
     }
 
     #[test]

@@ -21,11 +21,15 @@ pub mod v2;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-/// How many idle reader connections are kept.
+/// How many reader connections are kept, and how many async reads run at once: a read beyond
+/// that waits for a connection instead of opening (and then closing) one of its own, which
+/// under load meant re-reading the schema and re-preparing every statement per request
+/// (measured with coffer-bench: docs/BENCHMARKS.md).
 const MAX_IDLE_READERS: usize = 8;
 
 /// A storage failure. Messages may name files but never contain user content.
@@ -79,6 +83,13 @@ pub struct Db {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Reader connections opened so far.
+    readers_opened: AtomicUsize,
+    /// Async reads wait here (not in a blocking thread) for one of the pooled connections.
+    read_slots: tokio::sync::Semaphore,
+    /// Async writes wait here for the one writer connection, so waiting writers do not each
+    /// hold a blocking-pool thread parked on the writer's mutex.
+    write_slot: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Db {
@@ -108,6 +119,9 @@ impl Db {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            readers_opened: AtomicUsize::new(0),
+            read_slots: tokio::sync::Semaphore::new(MAX_IDLE_READERS),
+            write_slot: tokio::sync::Semaphore::new(1),
         }))
     }
 
@@ -134,6 +148,7 @@ impl Db {
         )?;
         configure(&conn)?;
         conn.pragma_update(None, "query_only", "ON")?;
+        self.readers_opened.fetch_add(1, Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -163,22 +178,38 @@ impl Db {
         Ok(value)
     }
 
-    /// [`Self::read_blocking`] on the blocking pool.
+    /// Reader connections opened since [`Self::open`] (at most the pool size under async
+    /// load; synchronous callers may add a few).
+    pub fn readers_opened(&self) -> usize {
+        self.readers_opened.load(Ordering::Relaxed)
+    }
+
+    /// [`Self::read_blocking`] on the blocking pool, once a pooled connection is free.
     pub async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _slot = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Corrupt("database read slots closed"))?;
         let db = Arc::clone(self);
         actix_web::web::block(move || db.read_blocking(f))
             .await
             .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
     }
 
-    /// [`Self::write_blocking`] on the blocking pool.
+    /// [`Self::write_blocking`] on the blocking pool, once the writer is free.
     pub async fn write<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _slot = self
+            .write_slot
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Corrupt("database write slot closed"))?;
         let db = Arc::clone(self);
         actix_web::web::block(move || db.write_blocking(f))
             .await

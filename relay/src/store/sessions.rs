@@ -43,14 +43,20 @@ pub fn create(
     Ok(())
 }
 
+/// The session lookup of every authenticated request.
+///
+/// `CAST(?1 AS BLOB)` rather than a bare `?1`: SQLite (3.54, as bundled) re-prepares a *join*
+/// whose WHERE compares a column with a bare parameter every time a new value is bound, which
+/// made this statement cost a full SQL parse per request (coffer-bench, docs/BENCHMARKS.md).
+/// The cast keeps the plan (an index search on `token_hash`) and the cached statement.
+pub(crate) const LOOKUP_SQL: &str = "SELECT s.user_id, s.expires_at, u.client_type, \
+    u.feature_set, u.key_binding_signature IS NOT NULL \
+    FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = CAST(?1 AS BLOB)";
+
 /// Finds the session for a token digest.
 pub fn lookup(conn: &Connection, token_hash: &[u8; 32], now: i64) -> Result<Lookup, StoreError> {
     let row: Option<(String, i64, String, String, bool)> = conn
-        .prepare_cached(
-            "SELECT s.user_id, s.expires_at, u.client_type, u.feature_set, \
-             u.key_binding_signature IS NOT NULL \
-             FROM auth_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
-        )?
+        .prepare_cached(LOOKUP_SQL)?
         .query_row([&token_hash[..]], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })

@@ -53,6 +53,9 @@ pub struct Relationship {
     pub friend_exchange_key: Vec<u8>,
 }
 
+/// Parameters in the WHERE clauses below are `CAST(? AS TEXT)`, not bare: SQLite re-prepares a
+/// join on every new binding of a bare parameter compared with a column (see
+/// `sessions::LOOKUP_SQL`); `active_between` runs on every v1 friend download.
 const SELECT: &str = "SELECT s.id, s.system_user_id, s.friend_user_id, s.status, s.permissions, \
     s.encrypted_vek_blob, s.created_at, s.updated_at, sy.handle, sy.public_exchange_key, \
     fr.handle, fr.public_exchange_key FROM sharing s \
@@ -78,7 +81,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Relationship> {
 /// One relationship by id.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<Relationship>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("{SELECT} WHERE s.id = ?1"))?
+        .prepare_cached(&format!("{SELECT} WHERE s.id = CAST(?1 AS TEXT)"))?
         .query_row([id], from_row)
         .optional()?)
 }
@@ -90,11 +93,17 @@ pub fn active_between(
     friend: &str,
 ) -> Result<Option<Relationship>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!(
-            "{SELECT} WHERE s.system_user_id = ?1 AND s.friend_user_id = ?2 AND s.status = 'active'"
-        ))?
+        .prepare_cached(&active_between_sql())?
         .query_row([system, friend], from_row)
         .optional()?)
+}
+
+/// The statement of [`active_between`].
+pub(crate) fn active_between_sql() -> String {
+    format!(
+        "{SELECT} WHERE s.system_user_id = CAST(?1 AS TEXT) \
+         AND s.friend_user_id = CAST(?2 AS TEXT) AND s.status = 'active'"
+    )
 }
 
 /// Whether a pending or active relationship exists between the two.
@@ -139,7 +148,8 @@ pub fn list_for(
         ClientType::Friend => "s.friend_user_id",
     };
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE {column} = ?1 AND s.status IN (?2, ?3) ORDER BY s.created_at DESC, s.rowid DESC"
+        "{SELECT} WHERE {column} = CAST(?1 AS TEXT) AND s.status IN (CAST(?2 AS TEXT), CAST(?3 AS TEXT)) \
+         ORDER BY s.created_at DESC, s.rowid DESC"
     ))?;
     let first = statuses.first().map_or("", |s| s.as_str());
     let second = statuses.get(1).map_or(first, |s| s.as_str());

@@ -111,3 +111,53 @@ pub fn session_stats(conn: &Connection, now: i64) -> Result<SessionStats, StoreE
         redeemed_invites,
     })
 }
+
+/// Counts for `/metrics`, read when it is scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gauges {
+    /// Stored payload bytes, v1 and v2.
+    pub storage_bytes: u64,
+    /// v1 volumes.
+    pub volumes_v1: u64,
+    /// v2 volumes.
+    pub volumes_v2: u64,
+    /// System users.
+    pub system_users: u64,
+    /// Friend users.
+    pub friend_users: u64,
+    /// Live sessions.
+    pub active_sessions: u64,
+    /// Unexpired challenges.
+    pub pending_challenges: u64,
+}
+
+/// Reads the [`Gauges`].
+pub fn gauges(conn: &Connection, now: i64) -> Result<Gauges, StoreError> {
+    let (v1_count, v1_bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(size_bytes), 0) FROM volumes",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (v2_count, v2_bytes): (i64, i64) = conn.query_row(
+        "SELECT count(*), coalesce(sum(size_bytes), 0) FROM volumes_v2",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(Gauges {
+        storage_bytes: (v1_bytes.max(0) + v2_bytes.max(0)) as u64,
+        volumes_v1: v1_count as u64,
+        volumes_v2: v2_count as u64,
+        system_users: count(
+            conn,
+            "SELECT count(*) FROM users WHERE client_type = 'system'",
+            [],
+        )?,
+        friend_users: count(
+            conn,
+            "SELECT count(*) FROM users WHERE client_type = 'friend'",
+            [],
+        )?,
+        active_sessions: sessions::count_active(conn, now)?,
+        pending_challenges: challenges::count_pending(conn, now)?,
+    })
+}

@@ -195,3 +195,78 @@ fn readers_cannot_write() {
     let err = db.read_blocking(|c| Ok(c.execute("DELETE FROM users", [])?));
     assert!(err.is_err());
 }
+
+/// Many concurrent async reads share the pooled connections: none is opened per request
+/// (which re-reads the schema and re-prepares every statement), and all of them succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_reuse_pooled_connections() {
+    let (_d, db) = db();
+    db.write_blocking(|tx| users::insert(tx, &user("s", "sys", ClientType::System)))
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..256 {
+        let db = Arc::clone(&db);
+        tasks.push(tokio::spawn(async move {
+            db.read(|c| {
+                // Hold the connection a moment, so that reads really overlap.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                users::get(c, "s")
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().is_some());
+    }
+    assert!(
+        db.readers_opened() <= MAX_IDLE_READERS,
+        "{} reader connections opened for 256 reads",
+        db.readers_opened()
+    );
+}
+
+/// The joins every authenticated request runs keep their prepared statement: looking up many
+/// different sessions and relationships never re-prepares them (a bare `?1` compared with a
+/// column in a join made SQLite re-parse the statement on every new binding).
+#[test]
+fn hot_joins_are_not_reprepared_per_binding() {
+    use rusqlite::StatementStatus;
+    let (_d, db) = db();
+    db.write_blocking(|tx| {
+        users::insert(tx, &user("s", "sys", ClientType::System))?;
+        users::insert(tx, &user("f", "fr", ClientType::Friend))?;
+        sessions::create(tx, &[1; 32], "f", i64::MAX)?;
+        sharing::create_pending(tx, "r1", "s", "f", 0)?;
+        sharing::accept(tx, "r1", &[0; 60], "{}", 0)
+    })
+    .unwrap();
+    db.read_blocking(|c| {
+        for i in 0..50u8 {
+            let hash = [i; 32];
+            let found = sessions::lookup(c, &hash, 0)?;
+            assert_eq!(matches!(found, sessions::Lookup::Valid(_)), i == 1);
+            let friend = if i % 2 == 0 { "f" } else { "nobody" };
+            assert_eq!(
+                sharing::active_between(c, "s", friend)?.is_some(),
+                i % 2 == 0
+            );
+        }
+        for sql in [
+            sessions::LOOKUP_SQL.to_owned(),
+            sharing::active_between_sql(),
+        ] {
+            let stmt = c.prepare_cached(&sql)?;
+            assert_eq!(
+                stmt.get_status(StatementStatus::RePrepare),
+                0,
+                "re-prepared: {sql}"
+            );
+            assert!(
+                stmt.get_status(StatementStatus::VmStep) > 0,
+                "not run: {sql}"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+}

@@ -175,6 +175,16 @@ pub fn put(
     })
 }
 
+/// The blob files `user`'s rows point at (for a page of the orphan sweep).
+pub fn blob_files_of(conn: &Connection, user: &str) -> Result<HashSet<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT blob_file FROM volumes WHERE user_id = ?1 \
+         UNION ALL SELECT blob_file FROM volumes_v2 WHERE user_id = ?1",
+    )?;
+    let rows = stmt.query_map([user], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Every blob file a row points at (for the orphan sweep).
 pub fn all_blob_files(conn: &Connection) -> Result<HashSet<String>, StoreError> {
     let mut stmt =

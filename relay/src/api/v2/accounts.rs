@@ -75,7 +75,7 @@ pub async fn register(
 /// `POST /api/v2/auth/token`: the signature covers `label ‖ origin ‖ user id ‖ nonce`.
 pub async fn token(
     req: HttpRequest,
-    _ip: ClientIp<Auth>,
+    ip: ClientIp<Auth>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
@@ -98,9 +98,14 @@ pub async fn token(
     let id_bytes = own_id_bytes(&user_id)?;
     let transcript =
         login_transcript(&origin, &id_bytes, &nonce).ok_or(ApiError::bad("origin is too long"))?;
-    issue_token(&state, user_id, nonce_text, LoginKind::V2, move |key| {
-        key.verify_strict(&transcript, &signature).is_ok()
-    })
+    issue_token(
+        &state,
+        ip.ip,
+        user_id,
+        nonce_text,
+        LoginKind::V2,
+        move |key| key.verify_strict(&transcript, &signature).is_ok(),
+    )
     .await
 }
 

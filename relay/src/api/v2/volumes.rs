@@ -245,7 +245,14 @@ pub async fn upload(
         },
     )
     .await?;
-    result.map(|()| ok(&json!({ "status": "stored", "epoch": epoch, "version": version })))
+    result?;
+    let old_size = stored.map_or(0, |s| s.2);
+    state
+        .anomalies
+        .storage_growth(now(), &caller.user_id, size as i64 - old_size as i64);
+    Ok(ok(
+        &json!({ "status": "stored", "epoch": epoch, "version": version }),
+    ))
 }
 
 /// `GET /api/v2/volumes`: the caller's own volumes.

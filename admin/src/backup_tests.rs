@@ -1,0 +1,133 @@
+//! Tests of `backup`: round trip, damaged backups, vanished blobs.
+use super::*;
+use coffer_relay::store::Db;
+use coffer_relay::store::blobs::BlobStore;
+
+fn silent() -> Progress<Vec<u8>> {
+    Progress::new(None, "")
+}
+
+fn paths(root: &Path) -> DataPaths {
+    DataPaths::from_config(&Config {
+        data_dir: root.to_owned(),
+        ..Config::default()
+    })
+}
+
+/// A relay data directory with one user and two v1 volumes (rows + blobs), plus an orphan.
+fn relay_data(root: &Path) -> DataPaths {
+    let p = paths(root);
+    fs::create_dir_all(&p.data_dir).expect("dir");
+    let db = Db::open(&p.database).expect("db");
+    let blobs = BlobStore::open(&p.blob_dir).expect("blobs");
+    let uid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let a = blobs.write(uid, "members", 1, &[7u8; 4124]).expect("blob");
+    let b = blobs.write(uid, "vault", 3, &[9u8; 8220]).expect("blob");
+    blobs.write(uid, "meta", 1, b"orphan").expect("orphan");
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, \
+             client_type, protocol_version, feature_set, storage_used_bytes, created_at) \
+             VALUES (?1, zeroblob(32), zeroblob(32), 'alice', 'system', 1, '[]', 12344, 0)",
+            [uid],
+        )?;
+        for (name, file, size) in [("members", &a, 4124), ("vault", &b, 8220)] {
+            tx.execute(
+                "INSERT INTO volumes VALUES (?1, ?2, 1, '{}', ?3, zeroblob(64), ?4, 0)",
+                rusqlite::params![uid, name, file, size],
+            )?;
+        }
+        Ok(())
+    })
+    .expect("rows");
+    fs::create_dir_all(&p.tls_dir).expect("tls");
+    coffer_certs::load_or_generate(&p.tls_dir, &["localhost".to_owned()]).expect("cert");
+    p
+}
+
+#[test]
+fn round_trip_keeps_everything_and_only_referenced_blobs() {
+    let root = tempfile::tempdir().expect("tmp");
+    let src = relay_data(&root.path().join("data"));
+    let out = root.path().join("backup");
+    let report = backup(&src, &out, true, &mut silent()).expect("backup");
+    assert_eq!((report.users, report.volumes, report.blobs), (1, 2, 2));
+    assert_eq!(report.blob_bytes, 4124 + 8220);
+    assert_eq!(report.tls_files, 2);
+    assert!(!out.join("coffer.db-wal").exists());
+    let manifest = read_manifest(&out).expect("manifest");
+    assert!(
+        manifest.blobs.iter().all(|b| !b.path.contains("/meta.")),
+        "the orphan is not backed up"
+    );
+
+    let dst = paths(&root.path().join("restored"));
+    let restored = restore(&out, &dst, &mut silent()).expect("restore");
+    assert_eq!(
+        (restored.users, restored.volumes, restored.blobs),
+        (1, 2, 2)
+    );
+    for entry in &manifest.blobs {
+        let rel = &entry.path[BLOBS.len() + 1..];
+        assert_eq!(
+            fs::read(dst.blob_dir.join(rel)).expect("blob"),
+            fs::read(src.blob_dir.join(rel)).expect("blob")
+        );
+    }
+    assert_eq!(
+        fs::read(dst.tls_dir.join("key.pem")).expect("key"),
+        fs::read(src.tls_dir.join("key.pem")).expect("key")
+    );
+    // The relay opens (and would migrate) the restored database.
+    Db::open(&dst.database).expect("restored database opens");
+    // Restoring again into the now non-empty directory is refused.
+    let again = restore(&out, &dst, &mut silent()).expect_err("not empty");
+    assert!(matches!(again, BackupError::NotEmpty { .. }), "{again}");
+    assert_eq!(again.exit(), Exit::Usage);
+}
+
+#[test]
+fn damaged_backups_are_refused_before_anything_is_written() {
+    let root = tempfile::tempdir().expect("tmp");
+    let src = relay_data(&root.path().join("data"));
+    let out = root.path().join("backup");
+    backup(&src, &out, false, &mut silent()).expect("backup");
+    let manifest = read_manifest(&out).expect("manifest");
+    assert!(manifest.tls.is_empty(), "--without-tls");
+    let blob = out.join(&manifest.blobs[0].path);
+    let mut bytes = fs::read(&blob).expect("blob");
+    bytes[0] ^= 1;
+    fs::write(&blob, bytes).expect("tamper");
+    let dst = paths(&root.path().join("restored"));
+    let err = restore(&out, &dst, &mut silent()).expect_err("tampered");
+    assert!(matches!(err, BackupError::Verify { .. }), "{err}");
+    assert_eq!(err.exit(), Exit::Local);
+    assert!(!dst.data_dir.exists(), "nothing written");
+
+    // Not a backup at all.
+    let err = restore(root.path(), &dst, &mut silent()).expect_err("no manifest");
+    assert!(matches!(err, BackupError::Manifest { .. }), "{err}");
+}
+
+#[test]
+fn a_missing_referenced_blob_fails_after_retries() {
+    let root = tempfile::tempdir().expect("tmp");
+    let src = relay_data(&root.path().join("data"));
+    let manifest_dir = root.path().join("first");
+    backup(&src, &manifest_dir, false, &mut silent()).expect("backup");
+    let name = &read_manifest(&manifest_dir).expect("m").blobs[0].path[BLOBS.len() + 1..];
+    fs::remove_file(src.blob_dir.join(name)).expect("rm");
+    let err = backup(&src, &root.path().join("second"), false, &mut silent())
+        .expect_err("blob gone for good");
+    assert!(
+        matches!(
+            err,
+            BackupError::Unstable {
+                attempts: MAX_ATTEMPTS
+            }
+        ),
+        "{err}"
+    );
+    let err = backup(&src, &manifest_dir, false, &mut silent()).expect_err("exists");
+    assert!(matches!(err, BackupError::NotEmpty { .. }));
+}

@@ -1,0 +1,21 @@
+//! `GET /api/v2/pins`: the SPKI pins of the relay's current certificate and, once the operator
+//! has prepared one (`coffer-admin cert next`), of the next. A client that already trusts the
+//! current pin learns the next one over that trusted connection and adds it to its pins, so the
+//! rotation (`coffer-admin cert rotate`) does not cut it off. Public: pins are not secrets.
+
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use super::extract::state;
+use super::json::ok;
+use crate::error::ApiError;
+
+/// `GET /api/v2/pins`.
+pub async fn pins(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let pin = |p: Option<coffer_certs::SpkiPin>| p.map(|p| p.to_string());
+    Ok(ok(&json!({
+        "current": pin(state.pins.current),
+        "next": pin(state.pins.next),
+    })))
+}

@@ -1,0 +1,141 @@
+//! Tests of `config`: the example file, environment precedence, validation.
+#![allow(clippy::unwrap_used)]
+use super::*;
+use std::collections::HashMap;
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[test]
+fn example_file_is_valid_and_matches_defaults() {
+    let text = include_str!("../coffer-relay.example.toml");
+    let parsed = Config::from_toml(text).unwrap();
+    parsed.validate().unwrap();
+    // The example documents the defaults: it must not silently drift from them.
+    assert_eq!(format!("{parsed:?}"), format!("{:?}", Config::default()));
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    assert!(Config::from_toml("prot = 1").is_err());
+    assert!(Config::from_toml("[limits]\nmax_volume = 5").is_err());
+    assert!(Config::from_toml("[rate]\nauth = 0").is_err());
+}
+
+#[test]
+fn env_precedence_and_aliases() {
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("PLURALLOG_RATE_AUTH", "7"),
+        ("PLURALLOG_PORT", "9000"),
+        ("COFFER_PORT", "9001"),
+        ("PLURALLOG_RATE_UNAUTH", "3"),
+        ("PLURALLOG_ADMIN_TOKEN", "s3cret"),
+        ("PLURALLOG_TLS_CERT", "/c.pem"),
+        ("PLURALLOG_TLS_KEY", "/k.pem"),
+        ("COFFER_TRUSTED_PROXIES", "10.0.0.1, ::1"),
+    ]))
+    .unwrap();
+    assert_eq!(c.rate.auth.get(), 7);
+    assert_eq!(c.port, 9001);
+    assert_eq!(c.rate.register.get(), 3);
+    assert!(c.admin.token.matches(b"s3cret"));
+    assert!(!c.admin.token.matches(b"s3cre"));
+    assert_eq!(c.tls.mode, TlsMode::Files);
+    assert_eq!(c.trusted_proxies.len(), 2);
+    c.validate().unwrap();
+    assert!(!format!("{c:?}").contains("s3cret"));
+}
+
+#[test]
+fn bad_env_values_name_the_variable() {
+    let mut c = Config::default();
+    let err = c
+        .apply_env(env(&[("PLURALLOG_RATE_AUTH", "0")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("PLURALLOG_RATE_AUTH"));
+    let err = c
+        .apply_env(env(&[("COFFER_HOST", "localhost")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("COFFER_HOST"));
+}
+
+#[test]
+fn operator_settings() {
+    let phc = crate::admin_token::hash_token(b"t").unwrap();
+    let c = Config::from_toml(&format!(
+        "ip_policy = \"keyed-hash\"\n[admin]\ntoken_hash = \"{phc}\"\nlisten = \"127.0.0.1:8444\"\n\
+         [anomalies]\nfailed_logins = 3\n"
+    ))
+    .unwrap();
+    c.validate().unwrap();
+    assert!(c.admin_enabled());
+    assert_eq!(c.ip_policy, IpPolicy::KeyedHash);
+    assert_eq!(c.anomalies.failed_logins, 3);
+    let debug = format!("{c:?}");
+    assert!(
+        debug.contains("AdminTokenHash($argon2id$v=19$m=19456,t=2,p=1$<redacted>)"),
+        "{debug}"
+    );
+    assert!(!debug.contains(phc.rsplit('$').next().unwrap()), "{debug}");
+
+    // A malformed hash is refused when the file is read, naming the key.
+    let err = Config::from_toml("[admin]\ntoken_hash = \"$argon2i$nope\"").unwrap_err();
+    assert!(err.contains("token_hash"), "{err}");
+
+    // Plain token and hash together: ambiguous.
+    let mut both = c.clone();
+    both.admin.token = AdminToken::from_text("plain");
+    assert!(
+        both.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not both")
+    );
+
+    // The admin listener must be loopback.
+    let mut open = c.clone();
+    open.admin.listen = Some("0.0.0.0:8444".parse().unwrap());
+    assert!(
+        open.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("loopback")
+    );
+    open.admin.listen = Some("[::1]:8444".parse().unwrap());
+    open.validate().unwrap();
+
+    let mut e = Config::default();
+    e.apply_env(env(&[
+        ("COFFER_IP_POLICY", "full"),
+        ("COFFER_ADMIN_LISTEN", "127.0.0.1:9000"),
+        ("COFFER_ADMIN_TOKEN_HASH", &phc),
+    ]))
+    .unwrap();
+    assert_eq!(e.ip_policy, IpPolicy::Full);
+    assert_eq!(e.admin.listen, Some("127.0.0.1:9000".parse().unwrap()));
+    assert!(e.admin.token_hash.is_some());
+    let err = Config::default()
+        .apply_env(env(&[("COFFER_IP_POLICY", "some")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("COFFER_IP_POLICY"));
+    let mut zero = Config::default();
+    zero.anomalies.window_minutes = 0;
+    assert!(zero.validate().is_err());
+}
+
+#[test]
+fn validation() {
+    let mut c = Config::default();
+    c.tls.mode = TlsMode::Files;
+    assert!(c.validate().is_err());
+    let mut c = Config::default();
+    c.limits.max_user_storage = 1;
+    assert!(c.validate().is_err());
+    assert!(env_help().contains("PLURALLOG_RATE_UNAUTH"));
+}

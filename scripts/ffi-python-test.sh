@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Drives the whole client flow through the generated Python bindings of libcoffer_ffi against
+# the real relay (ffi/tests/python/test_flow.py). What it needs: cargo, python3 (standard
+# library only). Starts no relay itself: the Python test starts target/debug/coffer-relay.
+#
+#   scripts/ffi-python-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "$(uname -s)" in
+  Darwin) lib=libcoffer_ffi.dylib ;;
+  *) lib=libcoffer_ffi.so ;;
+esac
+out=target/bindings/python
+
+echo "== ffi: build the library, the relay and uniffi-bindgen"
+cargo build --locked -p coffer-ffi -p coffer-relay -p coffer-uniffi-bindgen
+
+echo "== ffi: generate the Python bindings from target/debug/$lib"
+rm -rf "$out"
+mkdir -p "$out"
+cargo run --locked -q -p coffer-uniffi-bindgen -- generate \
+  --library "target/debug/$lib" --language python --out-dir "$out"
+# The generated module loads the library from its own directory.
+cp "target/debug/$lib" "$out/"
+
+echo "== ffi: Python flow against a real relay"
+COFFER_FFI_BINDINGS="$out" COFFER_RELAY_BIN="target/debug/coffer-relay" \
+  timeout 900 python3 ffi/tests/python/test_flow.py
