@@ -269,7 +269,7 @@ class FlowThroughTheFfi(unittest.IsolatedAsyncioTestCase):
             await SystemClient.restore_backup(relay.config(), fresh, backup, "not it")
         self.assertEqual(fresh.values, {})
         with self.assertRaises(CofferError.BackupCorrupted):
-            await SystemClient.restore_backup(relay.config(), fresh, backup[:-1] + b"\0", PASSPHRASE)
+            await SystemClient.restore_backup(relay.config(), fresh, backup[:-1] + bytes([backup[-1] ^ 0x01]), PASSPHRASE)
         restored = await SystemClient.restore_backup(relay.config(), fresh, backup, PASSPHRASE)
         self.assertEqual(restored.user_id(), sys_id)
         published = await restored.publish("meta", b"from the restored device")
