@@ -1,0 +1,358 @@
+//! The report: one JSON document (stable field names; `docs/BENCHMARKS.md` explains them) and
+//! the same as text tables.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::probe::FsyncProbe;
+use super::runner::Figures;
+use super::seed::SeedReport;
+use super::workload::ShapeBook;
+
+/// The whole report.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// `coffer-bench`.
+    pub tool: &'static str,
+    /// This tool's version.
+    pub version: &'static str,
+    /// Unix seconds at start.
+    pub started_unix: i64,
+    /// The machine.
+    pub machine: Machine,
+    /// What was asked.
+    pub settings: Settings,
+    /// The relay of the main run.
+    pub relay: RelayInfo,
+    /// One entry per workload.
+    pub workloads: Vec<WorkloadReport>,
+    /// The disk under the relay's data directory.
+    pub fsync_probe: Option<FsyncProbe>,
+    /// Growth runs, smallest first.
+    pub growth: Vec<GrowthLevel>,
+    /// The issue's targets, checked on this run's figures.
+    pub targets: Vec<TargetCheck>,
+}
+
+/// The machine.
+#[derive(Debug, Default, Serialize)]
+pub struct Machine {
+    /// Online CPUs.
+    pub cpus: usize,
+    /// Kernel release.
+    pub kernel: String,
+    /// Load averages (1, 5, 15 min) at the start.
+    pub loadavg_start: Option<[f64; 3]>,
+    /// Load averages at the end.
+    pub loadavg_end: Option<[f64; 3]>,
+}
+
+/// The settings of the run.
+#[derive(Debug, Default, Serialize)]
+pub struct Settings {
+    /// Simulated clients.
+    pub concurrency: usize,
+    /// System/friend pairs.
+    pub pairs: usize,
+    /// Measured seconds per workload.
+    pub duration_s: f64,
+    /// Warm-up seconds.
+    pub warmup_s: f64,
+    /// Operation cap per workload.
+    pub max_ops: u64,
+    /// Whether the relay was spawned here.
+    pub spawned: bool,
+    /// Whether baseline runs were made.
+    pub baseline: bool,
+}
+
+/// The relay.
+#[derive(Debug, Default, Serialize)]
+pub struct RelayInfo {
+    /// Its origin.
+    pub url: String,
+    /// Spawn to banner, ms (spawned relays).
+    pub startup_ms: Option<f64>,
+    /// VmHWM at the end (spawned relays), MiB.
+    pub vm_hwm_mib_end: Option<f64>,
+    /// Account setup time per protocol, seconds.
+    pub setup_s: BTreeMap<String, f64>,
+}
+
+/// Relay figures divided by the baseline's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ratios {
+    /// Operations/s, relay ÷ baseline (1 = as fast as bare HTTPS).
+    pub ops_per_s: f64,
+    /// MiB/s (bodies), relay ÷ baseline; `None` when the baseline moved no body bytes (304s).
+    pub mib_per_s: Option<f64>,
+    /// Median latency, relay ÷ baseline (1 = as fast).
+    pub p50: f64,
+    /// 95th percentile, relay ÷ baseline.
+    pub p95: f64,
+    /// 99th percentile, relay ÷ baseline.
+    pub p99: f64,
+    /// Server CPU per operation, relay ÷ baseline.
+    pub server_cpu_per_op: Option<f64>,
+    /// Server peak RSS during the run, relay ÷ baseline.
+    pub server_rss_peak: Option<f64>,
+}
+
+fn div(a: f64, b: f64) -> f64 {
+    if b > 0.0 { a / b } else { 0.0 }
+}
+
+impl Ratios {
+    /// `relay` ÷ `base`, figure by figure.
+    pub fn of(relay: &Figures, base: &Figures) -> Ratios {
+        let server = relay.server.as_ref().zip(base.server.as_ref());
+        Ratios {
+            ops_per_s: div(relay.ops_per_s, base.ops_per_s),
+            mib_per_s: (base.mib_per_s > 0.0).then(|| relay.mib_per_s / base.mib_per_s),
+            p50: div(relay.latency_ms.p50, base.latency_ms.p50),
+            p95: div(relay.latency_ms.p95, base.latency_ms.p95),
+            p99: div(relay.latency_ms.p99, base.latency_ms.p99),
+            server_cpu_per_op: server.map(|(r, b)| div(r.cpu_us_per_op, b.cpu_us_per_op)),
+            server_rss_peak: server.map(|(r, b)| div(r.rss_peak_mib, b.rss_peak_mib)),
+        }
+    }
+}
+
+/// One workload.
+#[derive(Debug, Serialize)]
+pub struct WorkloadReport {
+    /// Its name (`fetch:4k`, `v2-mixed`, …).
+    pub name: String,
+    /// Against the relay.
+    pub relay: Figures,
+    /// Against the baseline, with the relay run's request shapes.
+    pub baseline: Option<Figures>,
+    /// Relay ÷ baseline.
+    pub ratio: Option<Ratios>,
+    /// The request shapes the baseline replayed.
+    pub shapes: ShapeBook,
+}
+
+/// One growth level.
+#[derive(Debug, Serialize)]
+pub struct GrowthLevel {
+    /// Volumes stored before the run.
+    pub volumes: u64,
+    /// How they were seeded.
+    pub seed: SeedReport,
+    /// Spawn to banner (includes the start-up orphan sweep over every blob), ms.
+    pub startup_ms: f64,
+    /// VmHWM right after start-up, MiB.
+    pub vm_hwm_after_start_mib: f64,
+    /// The workloads.
+    pub workloads: Vec<GrowthWorkload>,
+}
+
+/// One workload at one growth level.
+#[derive(Debug, Serialize)]
+pub struct GrowthWorkload {
+    /// Name.
+    pub name: String,
+    /// Figures.
+    pub relay: Figures,
+    /// Operations/s relative to the same workload at the smallest level.
+    pub ops_vs_smallest: f64,
+    /// p99 relative to the smallest level.
+    pub p99_vs_smallest: f64,
+}
+
+/// One target of the issue, checked.
+#[derive(Debug, Serialize)]
+pub struct TargetCheck {
+    /// Short name.
+    pub name: &'static str,
+    /// The rule.
+    pub rule: &'static str,
+    /// The measured value (`None`: the run did not include what it needs).
+    pub value: Option<f64>,
+    /// Met, missed, or not evaluated (`None`).
+    pub met: Option<bool>,
+    /// How it was decided.
+    pub note: String,
+}
+
+fn fmt_ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn errors(f: &Figures) -> String {
+    if f.errors.is_empty() {
+        "-".to_owned()
+    } else {
+        f.errors
+            .iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// The report as text.
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "coffer-bench {} — {} CPUs, kernel {}, load {:?} → {:?}; {} clients, {} pairs, {} s per workload",
+        report.version,
+        report.machine.cpus,
+        report.machine.kernel,
+        report.machine.loadavg_start.unwrap_or_default(),
+        report.machine.loadavg_end.unwrap_or_default(),
+        report.settings.concurrency,
+        report.settings.pairs,
+        report.settings.duration_s,
+    );
+    let _ = writeln!(
+        out,
+        "relay {} (start-up {} ms, VmHWM at end {} MiB)\n",
+        report.relay.url,
+        report
+            .relay
+            .startup_ms
+            .map_or("-".into(), |v| format!("{v:.0}")),
+        report
+            .relay
+            .vm_hwm_mib_end
+            .map_or("-".into(), |v| format!("{v:.1}")),
+    );
+    let _ = writeln!(
+        out,
+        "{:<16} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} | {:>9} {:>6} {:>6} {:>6} | errors",
+        "workload",
+        "ops/s",
+        "MiB/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "CPU%",
+        "µs/op",
+        "RSS MiB",
+        "base op/s",
+        "×ops",
+        "×p99",
+        "×cpu",
+    );
+    for w in &report.workloads {
+        let r = &w.relay;
+        let s = r.server.as_ref();
+        let _ = writeln!(
+            out,
+            "{:<16} {:>9.0} {:>8.1} {:>7} {:>7} {:>7} {:>6} {:>8} {:>7} | {:>9} {:>6} {:>6} {:>6} | {}",
+            w.name,
+            r.ops_per_s,
+            r.mib_per_s,
+            fmt_ms(r.latency_ms.p50),
+            fmt_ms(r.latency_ms.p95),
+            fmt_ms(r.latency_ms.p99),
+            s.map_or("-".into(), |s| format!("{:.0}", s.cpu_percent)),
+            s.map_or("-".into(), |s| format!("{:.0}", s.cpu_us_per_op)),
+            s.map_or("-".into(), |s| format!("{:.1}", s.rss_peak_mib)),
+            w.baseline
+                .as_ref()
+                .map_or("-".into(), |b| format!("{:.0}", b.ops_per_s)),
+            w.ratio
+                .as_ref()
+                .map_or("-".into(), |x| format!("{:.2}", x.ops_per_s)),
+            w.ratio
+                .as_ref()
+                .map_or("-".into(), |x| format!("{:.2}", x.p99)),
+            w.ratio
+                .as_ref()
+                .and_then(|x| x.server_cpu_per_op)
+                .map_or("-".into(), |x| format!("{x:.1}")),
+            errors(r),
+        );
+        if r.by_op.len() > 1 {
+            let parts: Vec<String> = r
+                .by_op
+                .iter()
+                .map(|(k, o)| format!("{k} {}/{}", fmt_ms(o.p50), fmt_ms(o.p99)))
+                .collect();
+            let _ = writeln!(out, "    p50/p99 ms by operation: {}", parts.join(", "));
+        }
+    }
+    let noisy: Vec<&str> = report
+        .workloads
+        .iter()
+        .filter(|w| {
+            w.relay.machine.other_cpu_percent > 10.0
+                || w.baseline
+                    .as_ref()
+                    .is_some_and(|b| b.machine.other_cpu_percent > 10.0)
+        })
+        .map(|w| w.name.as_str())
+        .collect();
+    if !noisy.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nwarning: other processes used >10% CPU during: {}",
+            noisy.join(", ")
+        );
+    }
+    if let Some(p) = &report.fsync_probe {
+        let _ = writeln!(
+            out,
+            "\nfsync probe (64 KiB write+fsync+rename+dir fsync, one thread): {:.0}/s, file fsync {:.2} ms, dir fsync {:.2} ms",
+            p.rounds_per_s, p.file_fsync_ms, p.dir_fsync_ms
+        );
+    }
+    if !report.growth.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ngrowth: {:>9} {:>8} {:>9} {:>9} {:<14} {:>9} {:>7} {:>7} {:>7} {:>7}",
+            "volumes",
+            "seed s",
+            "start ms",
+            "HWM MiB",
+            "workload",
+            "ops/s",
+            "p50",
+            "p99",
+            "×ops",
+            "×p99"
+        );
+        for level in &report.growth {
+            for w in &level.workloads {
+                let _ = writeln!(
+                    out,
+                    "        {:>9} {:>8.1} {:>9.0} {:>9.1} {:<14} {:>9.0} {:>7} {:>7} {:>7.2} {:>7.2}",
+                    level.volumes,
+                    level.seed.seconds,
+                    level.startup_ms,
+                    level.vm_hwm_after_start_mib,
+                    w.name,
+                    w.relay.ops_per_s,
+                    fmt_ms(w.relay.latency_ms.p50),
+                    fmt_ms(w.relay.latency_ms.p99),
+                    w.ops_vs_smallest,
+                    w.p99_vs_smallest,
+                );
+            }
+        }
+    }
+    if !report.targets.is_empty() {
+        let _ = writeln!(out, "\ntargets:");
+        for t in &report.targets {
+            let verdict = match t.met {
+                Some(true) => "met   ",
+                Some(false) => "MISSED",
+                None => "n/a   ",
+            };
+            let _ = writeln!(out, "  [{verdict}] {:<22} {} — {}", t.name, t.rule, t.note);
+        }
+    }
+    out
+}
