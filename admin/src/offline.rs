@@ -126,6 +126,7 @@ fn load_config(
         data_dir: data_dir.map(Path::to_owned),
         listen: None,
         check_config: false,
+        command: None,
     };
     coffer_relay::cli::load(&cli, env).map_err(|message| AdminError::InvalidConfig { message })
 }

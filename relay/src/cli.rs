@@ -1,10 +1,12 @@
-//! Command line: `coffer-relay [--config FILE] [--data-dir DIR] [--listen ADDR:PORT]`.
+//! Command line: `coffer-relay [--config FILE] [--data-dir DIR] [--listen ADDR:PORT]`, and
+//! `coffer-relay openapi` (the API description, see `docs/openapi.md`).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _, Parser};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::config::{Config, env_help};
 
@@ -28,6 +30,17 @@ pub struct Cli {
     /// Validate the configuration, print the effective settings (never secrets) and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Something other than serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `coffer-relay` can do besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the OpenAPI 3.1 document of the relay's HTTP API (v1, v2, admin, /metrics) and
+    /// exit. It is generated from the route table; docs/openapi.json is a copy of it.
+    Openapi,
 }
 
 /// Builds the effective configuration: defaults < file < environment < flags.
@@ -66,6 +79,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => err.exit(),
     };
+    if let Some(Command::Openapi) = cli.command {
+        // Not `print!`: a closed pipe (`coffer-relay openapi | head`) is an error, not a panic.
+        let mut out = std::io::stdout().lock();
+        let text = crate::api::openapi::document_text();
+        return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let config = match load(&cli, |name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(message) => {

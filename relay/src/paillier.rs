@@ -88,7 +88,9 @@ impl EncryptedNumber {
         }
         let ciphertext = BigUint::parse_bytes(digits.as_bytes(), 10)?;
         let exponent = json.get("exponent")?.as_i64()?;
-        if ciphertext.is_zero() || ciphertext >= key.n_square || exponent.abs() > 1 << 20 {
+        // `unsigned_abs`: `abs` of i64::MIN overflows, a panic (500) in debug builds and an
+        // accepted exponent in release ones (test `extreme_exponents_are_refused`).
+        if ciphertext.is_zero() || ciphertext >= key.n_square || exponent.unsigned_abs() > 1 << 20 {
             return None;
         }
         Some(Self {
@@ -243,6 +245,28 @@ mod tests {
         );
         assert_eq!(out["empty"], Value::Null);
         assert_eq!(out["garbage"], Value::Null);
+    }
+
+    #[test]
+    fn extreme_exponents_are_refused() {
+        let (pk, n, _) = key();
+        for exponent in [
+            i64::MIN,
+            i64::MIN + 1,
+            -(1 << 20) - 1,
+            (1 << 20) + 1,
+            i64::MAX,
+        ] {
+            let text = encrypt(&pk, &n, 1, 3, exponent);
+            assert_eq!(
+                EncryptedNumber::parse(&pk, &text),
+                None,
+                "exponent {exponent}"
+            );
+            let out = aggregate(&pk, &json!({ "x": [text, encrypt(&pk, &n, 1, 3, 0)] })).unwrap();
+            assert_eq!(out["x"], Value::Null);
+        }
+        assert!(EncryptedNumber::parse(&pk, &encrypt(&pk, &n, 1, 3, -(1 << 20))).is_some());
     }
 
     #[test]

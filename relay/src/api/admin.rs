@@ -187,7 +187,7 @@ struct OrphanPageQuery {
 }
 
 /// Largest page of [`maintenance_orphans`].
-const MAX_SWEEP_PAGE: usize = 100_000;
+pub const MAX_SWEEP_PAGE: usize = 100_000;
 
 /// `POST /api/v1/admin/maintenance/orphans?after=<dir>&limit=<n>`: one page of the orphan
 /// sweep, over the user directories that sort after `after`; the answer says how many it covered

@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::store::{ClientType, challenges, hour, now, sessions, users};
 
 /// Longest nonce text accepted in `auth/token` (ours are 44 characters).
-const MAX_NONCE_LEN: usize = 128;
+pub const MAX_NONCE_LEN: usize = 128;
 
 /// A required 32-byte key field (strict base64).
 pub fn key32(fields: &Fields<'_>, name: &str) -> Result<[u8; 32], ApiError> {

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::store::{ClientType, users};
 
 /// Longest accepted query, characters.
-const MAX_QUERY_CHARS: usize = 64;
+pub const MAX_QUERY_CHARS: usize = 64;
 
 #[derive(Deserialize)]
 struct Query {

@@ -1,6 +1,7 @@
-//! The HTTP API. **All routes are in [`configure`]**; handlers live in files named after their
-//! resource. Handlers extract (capability extractors authenticate and rate-limit), call the
-//! store, and map to a response. Nothing here ever sees plaintext or a private key.
+//! The HTTP API. **All routes are in [`ROUTES`]**, each with the function describing it for the
+//! OpenAPI document ([`openapi`]); handlers live in files named after their resource. Handlers
+//! extract (capability extractors authenticate and rate-limit), call the store, and map to a
+//! response. Nothing here ever sees plaintext or a private key.
 
 pub mod admin;
 pub mod analytics;
@@ -10,6 +11,7 @@ pub mod extract;
 pub mod health;
 pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod pins;
 pub mod profile;
 pub mod random;
@@ -26,94 +28,166 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpResponse, Resource, web};
+use actix_web::{HttpResponse, Resource, Route, web};
 
+use self::Verb::{Delete, Get, Patch, Post, Put};
+use self::openapi::ops;
 use crate::error::ApiError;
 use crate::metrics::RouteClass;
 use crate::state::AppState;
 
-/// The route table.
+/// An HTTP method the relay serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl Verb {
+    /// The actix method.
+    pub fn method(self) -> Method {
+        match self {
+            Self::Get => Method::GET,
+            Self::Post => Method::POST,
+            Self::Put => Method::PUT,
+            Self::Patch => Method::PATCH,
+            Self::Delete => Method::DELETE,
+        }
+    }
+
+    /// The lowercase name OpenAPI uses as the operation's key.
+    pub const fn openapi_key(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::Post => "post",
+            Self::Put => "put",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// One operation of the API: the single source of both the served route ([`configure`]) and its
+/// OpenAPI description ([`openapi::document`]), so no route can exist undocumented.
+#[derive(Debug, Clone, Copy)]
+pub struct Endpoint {
+    /// Method.
+    pub verb: Verb,
+    /// Full path, with `{param}` segments as actix and OpenAPI both write them.
+    pub path: &'static str,
+    /// The handler as an actix route (the method guard is added from `verb`).
+    pub handler: fn() -> Route,
+    /// The operation's description (see [`openapi::ops`]).
+    pub describe: fn() -> openapi::Operation,
+}
+
+const fn ep(
+    verb: Verb,
+    path: &'static str,
+    handler: fn() -> Route,
+    describe: fn() -> openapi::Operation,
+) -> Endpoint {
+    Endpoint {
+        verb,
+        path,
+        handler,
+        describe,
+    }
+}
+
+/// **The route table.** Resources are registered in the order their path first appears here,
+/// which decides which of two overlapping patterns wins (`/api/v2/users/me` before
+/// `/api/v2/users/{id}`).
+#[rustfmt::skip]
+pub static ROUTES: &[Endpoint] = &[
+    // Protocol v1, byte-compatible with the PluralLog apps.
+    ep(Get, "/api/v1/health", || web::route().to(health::health), ops::v1::health),
+    ep(Post, "/api/v1/register", || web::route().to(auth::register), ops::v1::register),
+    ep(Post, "/api/v1/auth/challenge", || web::route().to(auth::challenge), ops::v1::challenge),
+    ep(Post, "/api/v1/auth/token", || web::route().to(auth::token), ops::v1::token),
+    ep(Patch, "/api/v1/users/me", || web::route().to(users::update_me), ops::v1::update_me),
+    ep(Delete, "/api/v1/users/me", || web::route().to(users::delete_me), ops::v1::delete_me),
+    ep(Get, "/api/v1/volumes", || web::route().to(volumes::list_own), ops::v1::list_volumes),
+    ep(Put, "/api/v1/volumes/{name}", || web::route().to(volumes::upload), ops::v1::upload),
+    ep(Get, "/api/v1/volumes/{name}/download", || web::route().to(volumes::download), ops::v1::download),
+    ep(Get, "/api/v1/shared/{system_user_id}/volumes", || web::route().to(shared::list), ops::v1::shared_list),
+    ep(Get, "/api/v1/shared/{system_user_id}/volumes/{name}", || web::route().to(shared::get), ops::v1::shared_get),
+    ep(Get, "/api/v1/discover", || web::route().to(discover::discover), ops::v1::discover),
+    ep(Post, "/api/v1/sharing/request", || web::route().to(sharing::request), ops::v1::sharing_request),
+    ep(Get, "/api/v1/sharing/requests", || web::route().to(sharing::list), ops::v1::sharing_list),
+    ep(Post, "/api/v1/sharing/respond", || web::route().to(sharing::respond), ops::v1::sharing_respond),
+    ep(Post, "/api/v1/sharing/invite", || web::route().to(sharing::invite), ops::v1::sharing_invite),
+    ep(Post, "/api/v1/sharing/redeem", || web::route().to(sharing::redeem), ops::v1::sharing_redeem),
+    ep(Patch, "/api/v1/sharing/{id}/permissions", || web::route().to(sharing::permissions), ops::v1::sharing_permissions),
+    ep(Delete, "/api/v1/sharing/{id}", || web::route().to(sharing::delete), ops::v1::sharing_delete),
+    ep(Post, "/api/v1/analytics/aggregate", || web::route().to(analytics::aggregate), ops::v1::aggregate),
+    // The reference relay's unauthenticated maintenance endpoint, now admin-only (W26).
+    ep(Post, "/api/v1/_maintenance", || web::route().to(admin::maintenance), ops::admin::legacy_maintenance),
+    // The admin API.
+    ep(Get, "/api/v1/admin/stats", || web::route().to(admin::stats), ops::admin::stats),
+    ep(Get, "/api/v1/admin/users", || web::route().to(admin::users), ops::admin::users),
+    ep(Get, "/api/v1/admin/users/{id}", || web::route().to(admin::user), ops::admin::user),
+    ep(Delete, "/api/v1/admin/users/{id}", || web::route().to(admin::delete_user), ops::admin::delete_user),
+    ep(Get, "/api/v1/admin/volumes", || web::route().to(admin::volumes), ops::admin::volumes),
+    ep(Get, "/api/v1/admin/sharing", || web::route().to(admin::sharing), ops::admin::sharing),
+    ep(Get, "/api/v1/admin/sessions", || web::route().to(admin::sessions), ops::admin::sessions),
+    ep(Post, "/api/v1/admin/sessions/expire-all", || web::route().to(admin::expire_all), ops::admin::expire_all),
+    ep(Post, "/api/v1/admin/maintenance", || web::route().to(admin::maintenance), ops::admin::maintenance),
+    // Maintenance in steps, for progress: expire rows, then sweep orphans page by page.
+    ep(Post, "/api/v1/admin/maintenance/expire", || web::route().to(admin::maintenance_expire), ops::admin::maintenance_expire),
+    ep(Post, "/api/v1/admin/maintenance/orphans", || web::route().to(admin::maintenance_orphans), ops::admin::maintenance_orphans),
+    ep(Get, "/api/v1/admin/anomalies", || web::route().to(admin::anomalies), ops::admin::anomalies),
+    // Protocol v2.
+    ep(Get, "/api/v2/pins", || web::route().to(pins::pins), ops::v2::pins),
+    ep(Post, "/api/v2/register", || web::route().to(v2::accounts::register), ops::v2::register),
+    // Challenges are the same single-use nonces as v1; what is signed differs.
+    ep(Post, "/api/v2/auth/challenge", || web::route().to(auth::challenge), ops::v2::challenge),
+    ep(Post, "/api/v2/auth/token", || web::route().to(v2::accounts::token), ops::v2::token),
+    ep(Delete, "/api/v2/users/me", || web::route().to(users::delete_me), ops::v2::delete_me),
+    ep(Get, "/api/v2/users/by-handle/{handle}", || web::route().to(v2::accounts::by_handle), ops::v2::by_handle),
+    ep(Get, "/api/v2/users/{id}", || web::route().to(v2::accounts::by_id), ops::v2::by_id),
+    ep(Get, "/api/v2/volumes", || web::route().to(v2::volumes::list_own), ops::v2::list_volumes),
+    ep(Put, "/api/v2/volumes/{name}", || web::route().to(v2::volumes::upload), ops::v2::upload),
+    ep(Get, "/api/v2/volumes/{name}", || web::route().to(v2::volumes::get_own), ops::v2::get_volume),
+    ep(Post, "/api/v2/invites", || web::route().to(v2::pairing::create_invite), ops::v2::create_invite),
+    ep(Post, "/api/v2/invites/redeem", || web::route().to(v2::pairing::redeem), ops::v2::redeem),
+    ep(Get, "/api/v2/pairings", || web::route().to(v2::pairing::list), ops::v2::pairings),
+    ep(Delete, "/api/v2/pairings/{id}", || web::route().to(v2::pairing::delete), ops::v2::unpair),
+    ep(Put, "/api/v2/grants/{friend_id}", || web::route().to(v2::grants::put), ops::v2::put_grant),
+    ep(Get, "/api/v2/shared/{owner}/grant", || web::route().to(v2::grants::get_grant), ops::v2::get_grant),
+    ep(Get, "/api/v2/shared/{owner}/volumes", || web::route().to(v2::grants::list_shared), ops::v2::shared_list),
+    ep(Get, "/api/v2/shared/{owner}/volumes/{name}", || web::route().to(v2::grants::get_shared), ops::v2::shared_get),
+    // Operations.
+    ep(Get, "/metrics", || web::route().to(metrics::metrics), ops::admin::metrics),
+];
+
+/// Registers [`ROUTES`]: one resource per distinct path (its unknown methods get a JSON 405),
+/// and a JSON 404 for everything else.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use web::{delete, get, patch, post, put};
-    cfg.service(
-        web::scope("/api/v1")
-            .service(resource("/health").route(get().to(health::health)))
-            .service(resource("/register").route(post().to(auth::register)))
-            .service(resource("/auth/challenge").route(post().to(auth::challenge)))
-            .service(resource("/auth/token").route(post().to(auth::token)))
-            .service(
-                resource("/users/me")
-                    .route(patch().to(users::update_me))
-                    .route(delete().to(users::delete_me)),
-            )
-            .service(resource("/volumes").route(get().to(volumes::list_own)))
-            .service(resource("/volumes/{name}").route(put().to(volumes::upload)))
-            .service(resource("/volumes/{name}/download").route(get().to(volumes::download)))
-            .service(resource("/shared/{system_user_id}/volumes").route(get().to(shared::list)))
-            .service(
-                resource("/shared/{system_user_id}/volumes/{name}").route(get().to(shared::get)),
-            )
-            .service(resource("/discover").route(get().to(discover::discover)))
-            .service(resource("/sharing/request").route(post().to(sharing::request)))
-            .service(resource("/sharing/requests").route(get().to(sharing::list)))
-            .service(resource("/sharing/respond").route(post().to(sharing::respond)))
-            .service(resource("/sharing/invite").route(post().to(sharing::invite)))
-            .service(resource("/sharing/redeem").route(post().to(sharing::redeem)))
-            .service(resource("/sharing/{id}/permissions").route(patch().to(sharing::permissions)))
-            .service(resource("/sharing/{id}").route(delete().to(sharing::delete)))
-            .service(resource("/analytics/aggregate").route(post().to(analytics::aggregate)))
-            // The reference relay's unauthenticated maintenance endpoint, now admin-only (W26).
-            .service(resource("/_maintenance").route(post().to(admin::maintenance)))
-            .service(resource("/admin/stats").route(get().to(admin::stats)))
-            .service(resource("/admin/users").route(get().to(admin::users)))
-            .service(
-                resource("/admin/users/{id}")
-                    .route(get().to(admin::user))
-                    .route(delete().to(admin::delete_user)),
-            )
-            .service(resource("/admin/volumes").route(get().to(admin::volumes)))
-            .service(resource("/admin/sharing").route(get().to(admin::sharing)))
-            .service(resource("/admin/sessions").route(get().to(admin::sessions)))
-            .service(resource("/admin/sessions/expire-all").route(post().to(admin::expire_all)))
-            .service(resource("/admin/maintenance").route(post().to(admin::maintenance)))
-            // Maintenance in steps, for progress: expire rows, then sweep orphans page by page.
-            .service(
-                resource("/admin/maintenance/expire").route(post().to(admin::maintenance_expire)),
-            )
-            .service(
-                resource("/admin/maintenance/orphans").route(post().to(admin::maintenance_orphans)),
-            )
-            .service(resource("/admin/anomalies").route(get().to(admin::anomalies))),
-    )
-    .service(
-        web::scope("/api/v2")
-            .service(resource("/pins").route(get().to(pins::pins)))
-            .service(resource("/register").route(post().to(v2::accounts::register)))
-            // Challenges are the same single-use nonces as v1; what is signed differs.
-            .service(resource("/auth/challenge").route(post().to(auth::challenge)))
-            .service(resource("/auth/token").route(post().to(v2::accounts::token)))
-            .service(resource("/users/me").route(delete().to(users::delete_me)))
-            .service(resource("/users/by-handle/{handle}").route(get().to(v2::accounts::by_handle)))
-            .service(resource("/users/{id}").route(get().to(v2::accounts::by_id)))
-            .service(resource("/volumes").route(get().to(v2::volumes::list_own)))
-            .service(
-                resource("/volumes/{name}")
-                    .route(put().to(v2::volumes::upload))
-                    .route(get().to(v2::volumes::get_own)),
-            )
-            .service(resource("/invites").route(post().to(v2::pairing::create_invite)))
-            .service(resource("/invites/redeem").route(post().to(v2::pairing::redeem)))
-            .service(resource("/pairings").route(get().to(v2::pairing::list)))
-            .service(resource("/pairings/{id}").route(delete().to(v2::pairing::delete)))
-            .service(resource("/grants/{friend_id}").route(put().to(v2::grants::put)))
-            .service(resource("/shared/{owner}/grant").route(get().to(v2::grants::get_grant)))
-            .service(resource("/shared/{owner}/volumes").route(get().to(v2::grants::list_shared)))
-            .service(
-                resource("/shared/{owner}/volumes/{name}").route(get().to(v2::grants::get_shared)),
-            ),
-    )
-    .service(resource("/metrics").route(get().to(metrics::metrics)))
-    .default_service(web::to(not_found));
+    let mut paths: Vec<&'static str> = Vec::new();
+    for endpoint in ROUTES {
+        if !paths.contains(&endpoint.path) {
+            paths.push(endpoint.path);
+        }
+    }
+    for path in paths {
+        let resource = ROUTES
+            .iter()
+            .filter(|e| e.path == path)
+            .fold(resource(path), |resource, e| {
+                resource.route((e.handler)().method(e.verb.method()))
+            });
+        cfg.service(resource);
+    }
+    cfg.default_service(web::to(not_found));
 }
 
 /// A resource whose unknown methods get a JSON 405.
@@ -159,7 +233,7 @@ fn add_headers(res: &mut HttpResponse, upgrade: Option<&HeaderValue>) {
 
 /// Whether the protocol-version gate applies (v1: not to health, admin, or OPTIONS; nor to
 /// `/metrics`, which is not an app route).
-fn version_gated(path: &str) -> bool {
+pub fn version_gated(path: &str) -> bool {
     path != "/api/v1/health" && path != "/metrics" && !path.starts_with("/api/v1/admin/")
 }
 

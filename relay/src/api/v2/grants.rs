@@ -18,7 +18,7 @@ use crate::store::v2::{self as store, StoredGrant};
 use crate::store::{StoreError, hour, now, users};
 
 /// Largest grant request body.
-const GRANT_BODY_LIMIT: usize = 256 * 1024;
+pub const GRANT_BODY_LIMIT: usize = 256 * 1024;
 
 fn parse_wrapped(value: &Value) -> Result<Vec<(String, u32, [u8; 60])>, ApiError> {
     let bad = || ApiError::bad("wrapped_keys must be a list of {volume, epoch, wrapped_key}");

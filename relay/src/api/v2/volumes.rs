@@ -21,7 +21,7 @@ use crate::store::v2::{self as store, PutOutcome, VolumeV2};
 use crate::store::{hour, now, users};
 
 /// Largest header accepted, bytes.
-const MAX_HEADER: usize = 512;
+pub const MAX_HEADER: usize = 512;
 
 /// The `{name}` path segment as a v2 volume name.
 pub fn path_volume(req: &HttpRequest) -> Result<VolumeName, ApiError> {

@@ -1,0 +1,50 @@
+//! One function per route of [`crate::api::ROUTES`], describing what its handler reads and
+//! answers. What all routes of a kind answer (authentication, rate limits, the version gate,
+//! 500/507) is added by [`super::Operation::complete`]; these list the rest, in the order the
+//! handler checks it.
+
+pub mod admin;
+pub mod v1;
+pub mod v2;
+
+use serde_json::{Value, json};
+
+use super::schema::{exact, reference, request, uuid_in};
+use super::{BodyLimit, Caller, Operation, Tag};
+use crate::limits::Class;
+use crate::state::AppState;
+
+/// `POST /api/v{1,2}/auth/challenge` (one handler for both).
+fn challenge(id: &'static str, tag: Tag) -> Operation {
+    Operation::new(
+        id,
+        tag,
+        "Request a login challenge",
+        Caller::Public,
+        Some(Class::Auth),
+    )
+    .describe(
+        "A single-use random nonce for the account, valid for the relay's challenge \
+             lifetime. v1 signs the nonce text; v2 signs the labelled transcript naming the \
+             relay's origin.",
+    )
+    .body(
+        request(&["user_id"], json!({ "user_id": uuid_in() })),
+        BodyLimit::Bytes(AppState::SMALL_BODY_LIMIT),
+    )
+    .ok(
+        200,
+        "The challenge.",
+        exact(json!({
+            "nonce": reference("Key32"),
+            "expires_at": reference("Time"),
+        })),
+    )
+    .err(400, "user_id is missing or not a UUID")
+    .err(404, "no such user")
+}
+
+/// The `{name}` segment of a v1 volume route.
+fn v1_name() -> Value {
+    reference("V1VolumeName")
+}

@@ -1,0 +1,366 @@
+//! JSON Schemas of the values the relay reads and writes, as precise as the relay's own checks:
+//! strict base64 of exact lengths (the last character carries no stray bits), lowercase
+//! hyphenated UUIDs in answers, ISO 8601 times as Python's `isoformat()` writes them, and the
+//! limits the handlers enforce, taken from the constants that enforce them.
+
+use coffer_wire::v1::{MAX_EVENT_TAG_LEN, MAX_EVENT_TAGS, Permissions, VolumeName};
+use serde_json::{Map, Value, json};
+
+use crate::api::profile::{MAX_FEATURE_LEN, MAX_FEATURES, MAX_HANDLE_CHARS};
+
+/// A `$ref` to a component schema.
+pub fn reference(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// `schema` or `null`.
+pub fn nullable(schema: Value) -> Value {
+    json!({ "anyOf": [schema, { "type": "null" }] })
+}
+
+/// An object with exactly these `required` properties (the relay's answers carry no others).
+pub fn exact(properties: Value) -> Value {
+    let required: Vec<String> = properties
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    json!({
+        "type": "object",
+        "required": required,
+        "properties": properties,
+        "additionalProperties": false,
+    })
+}
+
+/// A request object: `required` keys must be present (and not null); other keys are ignored.
+pub fn request(required: &[&str], properties: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": required,
+        "properties": properties,
+    })
+}
+
+/// A string constant.
+pub fn constant(value: &str) -> Value {
+    json!({ "const": value })
+}
+
+/// A non-negative integer.
+pub fn count() -> Value {
+    json!({ "type": "integer", "minimum": 0 })
+}
+
+/// Any JSON integer (the relay reads it as a signed 64-bit value).
+pub fn int64() -> Value {
+    json!({ "type": "integer", "format": "int64" })
+}
+
+const UUID_LOWER: &str = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+
+/// A UUID the relay reads (any form `uuid::Uuid::parse_str` takes; this schema asks for the
+/// hyphenated one clients send).
+pub fn uuid_in() -> Value {
+    json!({
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+    })
+}
+
+/// Strict standard base64 of exactly `n` bytes: the length is fixed, and the last character
+/// before the padding carries no bits beyond the data.
+pub fn base64_exact(n: usize) -> Value {
+    let chars = n.div_ceil(3) * 4;
+    let pattern = match n % 3 {
+        0 => format!("^[A-Za-z0-9+/]{{{chars}}}$"),
+        1 => format!("^[A-Za-z0-9+/]{{{}}}[AQgw]==$", chars - 3),
+        _ => format!("^[A-Za-z0-9+/]{{{}}}[AEIMQUYcgkosw048]=$", chars - 2),
+    };
+    json!({
+        "type": "string",
+        "contentEncoding": "base64",
+        "minLength": chars,
+        "maxLength": chars,
+        "pattern": pattern,
+        "description": format!("Standard base64 (with padding) of exactly {n} bytes."),
+    })
+}
+
+/// Strict standard base64 of any length (at most `max_bytes` decoded, when given).
+pub fn base64(max_bytes: Option<usize>) -> Value {
+    let mut schema = json!({
+        "type": "string",
+        "contentEncoding": "base64",
+        "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$",
+    });
+    match max_bytes {
+        Some(max) => {
+            schema["maxLength"] = json!(max.div_ceil(3) * 4);
+            schema["description"] = json!(format!(
+                "Standard base64 (with padding) of at most {max} bytes."
+            ));
+        }
+        None => schema["description"] = json!("Standard base64 (with padding)."),
+    }
+    schema
+}
+
+/// The v1 volume names, from [`VolumeName::ALL`].
+fn v1_volume_names() -> Vec<&'static str> {
+    VolumeName::ALL.iter().map(|n| n.as_str()).collect()
+}
+
+/// A v2 volume name: a v1 name or a namespaced one (`coffer_wire::v2::VolumeName`).
+pub fn v2_volume_name() -> Value {
+    json!({
+        "type": "string",
+        "minLength": 3,
+        "maxLength": 64,
+        "pattern": format!("^(?:{}|[a-z0-9-]+(?:\\.[a-z0-9-]+)+)$", v1_volume_names().join("|")),
+        "description": "One of the v1 names, or a namespaced name like org.example.notes: 3–64 \
+            bytes of a-z 0-9 . -, with a dot, no empty label, not starting with pvsb or bucket.",
+    })
+}
+
+/// The component schemas shared by several operations.
+pub fn components() -> Map<String, Value> {
+    let mut c = Map::new();
+    let mut add = |name: &str, schema: Value| {
+        c.insert(name.to_owned(), schema);
+    };
+    add(
+        "Uuid",
+        json!({ "type": "string", "format": "uuid", "pattern": UUID_LOWER }),
+    );
+    add(
+        "Time",
+        json!({
+            "type": "string",
+            "format": "date-time",
+            "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\\.[0-9]{6})?\\+00:00$",
+            "description": "UTC, as Python's datetime.isoformat() writes it.",
+        }),
+    );
+    add("Key32", base64_exact(32));
+    add("Signature64", base64_exact(64));
+    add("WrappedKey60", base64_exact(60));
+    add(
+        "ClientType",
+        json!({ "type": "string", "enum": ["system", "friend"] }),
+    );
+    add(
+        "InviteCode",
+        json!({
+            "type": "string",
+            "pattern": "^[A-HJ-NP-Z2-9]{12}$",
+            "description": "12 characters of an alphabet without 0/O and 1/I/L.",
+        }),
+    );
+    add(
+        "SessionToken",
+        json!({
+            "type": "object",
+            "required": ["token", "expires_at"],
+            "additionalProperties": false,
+            "properties": {
+                "token": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{64}$",
+                    "description": "48 random bytes, URL-safe base64 without padding. Send as \
+                        `Authorization: Bearer <token>`.",
+                },
+                "expires_at": reference("Time"),
+            },
+        }),
+    );
+    add(
+        "V1VolumeName",
+        json!({ "type": "string", "enum": v1_volume_names() }),
+    );
+    add("V2VolumeName", v2_volume_name());
+    add(
+        "FeatureSet",
+        json!({
+            "type": "array",
+            "maxItems": MAX_FEATURES,
+            "items": { "type": "string", "maxLength": MAX_FEATURE_LEN },
+            "description": format!(
+                "At most {MAX_FEATURES} strings of at most {MAX_FEATURE_LEN} bytes, such as \
+                 \"meta:1\" (the volume name before the colon)."
+            ),
+        }),
+    );
+    add(
+        "HandleIn",
+        json!({
+            "type": ["string", "null"],
+            "maxLength": 4096,
+            "description": format!(
+                "Trimmed and cut to {MAX_HANDLE_CHARS} characters; empty means none; control \
+                 characters and texts over 4096 bytes are refused."
+            ),
+        }),
+    );
+    add(
+        "Handle",
+        json!({ "type": ["string", "null"], "maxLength": MAX_HANDLE_CHARS }),
+    );
+    let flags: Map<String, Value> = Permissions::FLAGS
+        .iter()
+        .map(|f| ((*f).to_owned(), json!({ "type": ["boolean", "null"] })))
+        .collect();
+    add(
+        "PermissionsIn",
+        json!({
+            "type": "object",
+            "properties": flags,
+            "description": "The seven share_* flags; a missing or null flag is false, unknown \
+                keys are ignored.",
+        }),
+    );
+    let stored_flags: Map<String, Value> = Permissions::FLAGS
+        .iter()
+        .map(|f| ((*f).to_owned(), json!({ "type": "boolean" })))
+        .collect();
+    add(
+        "Permissions",
+        json!({
+            "type": "object",
+            "properties": stored_flags,
+            "additionalProperties": false,
+            "description": "All seven flags once accepted; an empty object while pending.",
+        }),
+    );
+    add(
+        "V1ControlHeaderIn",
+        json!({
+            "type": "object",
+            "required": ["volume_name", "version", "modified_at", "size_bytes"],
+            "properties": {
+                "volume_name": reference("V1VolumeName"),
+                "version": { "type": "integer", "minimum": 1, "maximum": i64::MAX },
+                "modified_at": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "multipleOf": 3600,
+                    "description": "Unix seconds, a whole hour.",
+                },
+                "size_bytes": count(),
+                "event_tags": {
+                    "type": ["array", "null"],
+                    "maxItems": MAX_EVENT_TAGS,
+                    "items": { "type": "string", "maxLength": MAX_EVENT_TAG_LEN },
+                },
+            },
+            "description": "Signed as canonical JSON of the five fields, followed by the payload \
+                bytes; other keys are stored and echoed but not signed.",
+        }),
+    );
+    add(
+        "V1ControlHeader",
+        json!({
+            "type": "object",
+            "required": ["volume_name", "version", "modified_at", "size_bytes"],
+            "properties": {
+                "volume_name": reference("V1VolumeName"),
+                "version": { "type": "integer", "minimum": 1 },
+                "modified_at": { "type": "integer", "minimum": 0 },
+                "size_bytes": count(),
+                "event_tags": {
+                    "type": ["array", "null"],
+                    "items": { "type": "string" },
+                },
+            },
+            "description": "The control header as uploaded (extra keys included).",
+        }),
+    );
+    add(
+        "V1Volume",
+        exact(json!({
+            "control_header": reference("V1ControlHeader"),
+            "encrypted_payload": base64(None),
+            "signature": reference("Signature64"),
+        })),
+    );
+    add(
+        "SharingObject",
+        exact(json!({
+            "id": reference("Uuid"),
+            "system_user_id": reference("Uuid"),
+            "friend_user_id": reference("Uuid"),
+            "friend_exchange_public_key": reference("Key32"),
+            "status": { "type": "string", "enum": ["pending", "active"] },
+            "permissions": reference("Permissions"),
+            "encrypted_vek_blob": nullable(reference("WrappedKey60")),
+            "created_at": reference("Time"),
+            "updated_at": reference("Time"),
+        })),
+    );
+    add(
+        "V2UserRecord",
+        exact(json!({
+            "user_id": reference("Uuid"),
+            "handle": reference("Handle"),
+            "client_type": reference("ClientType"),
+            "public_signing_key": reference("Key32"),
+            "public_exchange_key": reference("Key32"),
+            "key_binding_signature": reference("Signature64"),
+        })),
+    );
+    add(
+        "V2VolumeEntry",
+        exact(json!({
+            "volume": reference("V2VolumeName"),
+            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
+            "version": { "type": "integer", "minimum": 1 },
+            "header": base64(Some(512)),
+            "signature": reference("Signature64"),
+        })),
+    );
+    add(
+        "V2WrappedKey",
+        exact(json!({
+            "volume": reference("V2VolumeName"),
+            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
+            "wrapped_key": reference("WrappedKey60"),
+        })),
+    );
+    add(
+        "AdminUser",
+        exact(json!({
+            "id": reference("Uuid"),
+            "handle": reference("Handle"),
+            "client_type": reference("ClientType"),
+            "protocol_version": int64(),
+            "storage_used_bytes": count(),
+            "created_at": reference("Time"),
+            "feature_set": {
+                "type": "string",
+                "description": "The stored feature set as JSON text (v1's admin API).",
+            },
+        })),
+    );
+    add(
+        "AdminVolume",
+        exact(json!({
+            "user_id": reference("Uuid"),
+            "volume_name": reference("V1VolumeName"),
+            "version": { "type": "integer", "minimum": 1 },
+            "size_bytes": count(),
+            "updated_at": reference("Time"),
+        })),
+    );
+    add(
+        "MaintenanceReport",
+        exact(json!({
+            "status": constant("ok"),
+            "expired_challenges": count(),
+            "expired_sessions": count(),
+            "expired_invites": count(),
+            "orphan_blobs": count(),
+            "orphan_bytes": count(),
+        })),
+    );
+    c
+}
