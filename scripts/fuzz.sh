@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs the cargo-fuzz targets of fuzz/ (see fuzz/README.md), each for a fixed time.
+#
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--sanitizer address|none] [target...]
+#
+# Defaults: 60 s per target, every target, one job, AddressSanitizer. `--sanitizer none` builds
+# faster and runs about twice as fast (the crates are `unsafe`-free; ASan mostly watches the C
+# in SQLite and ring).
+#
+# Installs cargo-fuzz if missing. Uses a nightly toolchain if rustup has one, else the pinned
+# stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags for the sanitizer and the
+# coverage instrumentation). Builds every target once, then runs each from its committed seeds
+# (fuzz/corpus/<target>, read-only) plus a scratch corpus under fuzz/target/corpus/<target>,
+# with a per-input timeout and a memory limit. Fails if any target crashes, times out or runs
+# out of memory; the input is then in fuzz/artifacts/<target>/ (replay:
+# `cargo fuzz run <target> <file>`). Prints executions per second and coverage per target.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60
+jobs=1
+sanitizer=address
+targets=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --sanitizer) sanitizer="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -*) echo "unknown option $1" >&2; exit 2 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "== installing cargo-fuzz"
+  cargo install --locked cargo-fuzz
+fi
+
+nightly="$(rustup toolchain list 2>/dev/null | awk '/^nightly/ {print $1; exit}')"
+if [[ -n "$nightly" ]]; then
+  toolchain=(+"$nightly")
+  echo "== toolchain: $nightly"
+else
+  toolchain=()
+  export RUSTC_BOOTSTRAP=1
+  echo "== toolchain: $(rustc --version) with RUSTC_BOOTSTRAP=1 (no nightly installed)"
+fi
+
+# Leaks at exit are not findings (the relay harness keeps its app alive on purpose); SQLite's
+# amalgamation defines a few identical globals twice, which ASan would call an ODR violation.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:detect_odr_violation=0"
+
+cd fuzz
+if [[ ${#targets[@]} -eq 0 ]]; then
+  mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
+fi
+
+echo "== build (release, debug assertions, sanitizer: $sanitizer)"
+build_start=$SECONDS
+cargo "${toolchain[@]}" fuzz build --debug-assertions --sanitizer "$sanitizer"
+echo "built in $((SECONDS - build_start)) s"
+
+failed=()
+summary=()
+for target in "${targets[@]}"; do
+  echo "== $target: ${seconds} s"
+  work="target/corpus/$target"
+  mkdir -p "$work" "corpus/$target" "artifacts/$target"
+  log="target/fuzz-$target.log"
+  args=(
+    -max_total_time="$seconds"
+    -timeout=10
+    -rss_limit_mb=2048
+    -malloc_limit_mb=2048
+    -detect_leaks=0
+    -print_final_stats=1
+  )
+  [[ -f "dicts/$target.dict" ]] && args+=(-dict="dicts/$target.dict")
+  [[ "$jobs" -gt 1 ]] && args+=(-fork="$jobs")
+  # The relay harness keeps its data directory for the whole run; TMPDIR puts it where it is
+  # removed afterwards.
+  tmp="target/tmp/$target"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  status=0
+  TMPDIR="$PWD/$tmp" cargo "${toolchain[@]}" fuzz run --debug-assertions --sanitizer "$sanitizer" \
+    "$target" "$work" "corpus/$target" \
+    -- "${args[@]}" >"$log" 2>&1 || status=$?
+  final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
+  rm -rf "$tmp"
+  execs="$(final_stat number_of_executed_units)"
+  rate="$(final_stat average_exec_per_sec)"
+  rss="$(final_stat peak_rss_mb)"
+  cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
+  line="$(printf '%-20s %10s execs %8s exec/s  %-22s rss %5s MB' "$target" "${execs:-?}" "${rate:-?}" "${cov:-cov: ?}" "${rss:-?}")"
+  if [[ $status -ne 0 ]]; then
+    failed+=("$target")
+    line+="  FAILED (exit $status)"
+    echo "---- $target failed; the end of its log ($log):" >&2
+    tail -n 60 "$log" >&2
+  fi
+  echo "$line"
+  summary+=("$line")
+done
+
+echo "== summary (${seconds} s per target)"
+printf '%s\n' "${summary[@]}"
+if [[ ${#failed[@]} -gt 0 ]]; then
+  echo "fuzzing found problems in: ${failed[*]} (inputs in fuzz/artifacts/<target>/)" >&2
+  exit 1
+fi
+echo "${#targets[@]} passed, 0 failed"
