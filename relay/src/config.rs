@@ -337,6 +337,76 @@ impl Default for AnomalyThresholds {
     }
 }
 
+/// Workers, connection limits and timeouts of the HTTP server: what bounds slow, idle and
+/// numerous clients (docs/adr/0011-connection-limits-and-timeouts.md). Counts are totals for
+/// the whole relay; actix counts per worker, so the relay divides them among the workers
+/// (rounding up).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerLimits {
+    /// Worker threads serving connections; 0 = one per CPU.
+    pub workers: usize,
+    /// Open connections at once, all clients together. At the limit the relay stops accepting;
+    /// new connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Open connections at once from one client address (IPv6: one /64); 0 = no cap. Trusted
+    /// proxies are exempt. Over the cap a connection is closed right after the TLS handshake.
+    pub max_connections_per_ip: usize,
+    /// TLS handshakes in progress at once (the CPU-heavy part of a new connection).
+    pub max_tls_handshakes: usize,
+    /// Connections the kernel queues while the relay is at `max_connections`.
+    pub backlog: u32,
+    /// Seconds a client has to complete the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds a client has to send a complete request head: from connecting for the first
+    /// request, from the end of the idle time for later ones (slowloris).
+    pub request_head_timeout_secs: u64,
+    /// Seconds an idle connection is kept open between requests; 0 = close after each response.
+    pub keep_alive_secs: u64,
+    /// Seconds every request body and every response may take, plus one second per
+    /// `min_transfer_rate` bytes (a body trickled at 1 byte/s cannot hold a connection).
+    pub transfer_timeout_secs: u64,
+    /// Bytes per second a body or response must average after `transfer_timeout_secs`.
+    pub min_transfer_rate: u64,
+    /// Seconds a closing connection may linger so the client reads the last answer (e.g. a 413
+    /// sent before the body), and a graceful TLS shutdown may take.
+    pub disconnect_timeout_secs: u64,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            max_connections: 448,
+            max_connections_per_ip: 64,
+            max_tls_handshakes: 128,
+            backlog: 1024,
+            tls_handshake_timeout_secs: 5,
+            request_head_timeout_secs: 10,
+            keep_alive_secs: 30,
+            transfer_timeout_secs: 20,
+            min_transfer_rate: 1024,
+            disconnect_timeout_secs: 5,
+        }
+    }
+}
+
+impl ServerLimits {
+    /// The number of workers: configured, else one per CPU.
+    pub fn effective_workers(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }
+    }
+
+    /// `total` divided among the workers, rounded up (actix's limits are per worker).
+    pub fn per_worker(&self, total: usize) -> usize {
+        total.div_ceil(self.effective_workers()).max(1)
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -373,6 +443,8 @@ pub struct Config {
     pub ip_policy: IpPolicy,
     /// Anomaly report thresholds.
     pub anomalies: AnomalyThresholds,
+    /// Workers, connection limits and timeouts.
+    pub server: ServerLimits,
 }
 
 impl Default for Config {
@@ -393,6 +465,7 @@ impl Default for Config {
             admin: Admin::default(),
             ip_policy: IpPolicy::Off,
             anomalies: AnomalyThresholds::default(),
+            server: ServerLimits::default(),
         }
     }
 }
@@ -659,6 +732,94 @@ const ENV_VARS: &[EnvVar] = &[
         },
     },
     EnvVar {
+        names: &["COFFER_WORKERS"],
+        help: "worker threads (0 = one per CPU)",
+        apply: |c, v| {
+            c.server.workers = parse(v, "a count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MAX_CONNECTIONS"],
+        help: "open connections at once, all clients",
+        apply: |c, v| {
+            c.server.max_connections = parse(v, "a count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MAX_CONNECTIONS_PER_IP"],
+        help: "open connections at once per client address (0 = no cap)",
+        apply: |c, v| {
+            c.server.max_connections_per_ip = parse(v, "a count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MAX_TLS_HANDSHAKES"],
+        help: "TLS handshakes in progress at once",
+        apply: |c, v| {
+            c.server.max_tls_handshakes = parse(v, "a count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_BACKLOG"],
+        help: "listen backlog (connections queued by the kernel)",
+        apply: |c, v| {
+            c.server.backlog = parse(v, "a count")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TLS_HANDSHAKE_TIMEOUT"],
+        help: "seconds to complete the TLS handshake",
+        apply: |c, v| {
+            c.server.tls_handshake_timeout_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_REQUEST_HEAD_TIMEOUT"],
+        help: "seconds to send a complete request head",
+        apply: |c, v| {
+            c.server.request_head_timeout_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_KEEP_ALIVE"],
+        help: "seconds an idle connection stays open (0 = close after each response)",
+        apply: |c, v| {
+            c.server.keep_alive_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_TRANSFER_TIMEOUT"],
+        help: "seconds a body or response may take, plus 1 s per min-transfer-rate bytes",
+        apply: |c, v| {
+            c.server.transfer_timeout_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_MIN_TRANSFER_RATE"],
+        help: "bytes per second a body or response must average",
+        apply: |c, v| {
+            c.server.min_transfer_rate = parse(v, "bytes per second")?;
+            Ok(())
+        },
+    },
+    EnvVar {
+        names: &["COFFER_DISCONNECT_TIMEOUT"],
+        help: "seconds a closing connection may linger",
+        apply: |c, v| {
+            c.server.disconnect_timeout_secs = parse(v, "seconds")?;
+            Ok(())
+        },
+    },
+    EnvVar {
         names: &["COFFER_IP_POLICY"],
         help: "off | keyed-hash | full: what logs and the anomaly report may show of client IPs",
         apply: |c, v| {
@@ -810,6 +971,7 @@ impl Config {
                 ));
             }
         }
+        self.validate_server()?;
         let a = &self.anomalies;
         if a.window_minutes == 0 || a.window_minutes > 7 * 24 * 60 {
             return Err(invalid(
@@ -824,6 +986,74 @@ impl Config {
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ranges of `[server]`: no limit may be switched off by accident (a zero timeout would
+    /// mean "wait forever" to actix).
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let ranges: [(&'static str, u64, u64, u64); 11] = [
+            ("server.workers", s.workers as u64, 0, 1024),
+            (
+                "server.max_connections",
+                s.max_connections as u64,
+                1,
+                1_000_000,
+            ),
+            (
+                "server.max_connections_per_ip",
+                s.max_connections_per_ip as u64,
+                0,
+                1_000_000,
+            ),
+            (
+                "server.max_tls_handshakes",
+                s.max_tls_handshakes as u64,
+                1,
+                1_000_000,
+            ),
+            ("server.backlog", u64::from(s.backlog), 1, 65_535),
+            (
+                "server.tls_handshake_timeout_secs",
+                s.tls_handshake_timeout_secs,
+                1,
+                300,
+            ),
+            (
+                "server.request_head_timeout_secs",
+                s.request_head_timeout_secs,
+                1,
+                300,
+            ),
+            ("server.keep_alive_secs", s.keep_alive_secs, 0, 3600),
+            (
+                "server.transfer_timeout_secs",
+                s.transfer_timeout_secs,
+                1,
+                3600,
+            ),
+            (
+                "server.min_transfer_rate",
+                s.min_transfer_rate,
+                1,
+                1_000_000_000,
+            ),
+            (
+                "server.disconnect_timeout_secs",
+                s.disconnect_timeout_secs,
+                1,
+                300,
+            ),
+        ];
+        for (key, value, min, max) in ranges {
+            if value < min || value > max {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: format!("must be between {min} and {max}"),
+                });
             }
         }
         Ok(())

@@ -139,3 +139,70 @@ fn validation() {
     assert!(c.validate().is_err());
     assert!(env_help().contains("PLURALLOG_RATE_UNAUTH"));
 }
+
+#[test]
+fn server_limits() {
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("COFFER_WORKERS", "3"),
+        ("COFFER_MAX_CONNECTIONS", "10"),
+        ("COFFER_MAX_CONNECTIONS_PER_IP", "0"),
+        ("COFFER_MAX_TLS_HANDSHAKES", "5"),
+        ("COFFER_BACKLOG", "64"),
+        ("COFFER_TLS_HANDSHAKE_TIMEOUT", "2"),
+        ("COFFER_REQUEST_HEAD_TIMEOUT", "3"),
+        ("COFFER_KEEP_ALIVE", "0"),
+        ("COFFER_TRANSFER_TIMEOUT", "7"),
+        ("COFFER_MIN_TRANSFER_RATE", "100"),
+        ("COFFER_DISCONNECT_TIMEOUT", "1"),
+    ]))
+    .unwrap();
+    c.validate().unwrap();
+    let s = &c.server;
+    assert_eq!(
+        (s.workers, s.max_connections, s.max_connections_per_ip),
+        (3, 10, 0)
+    );
+    assert_eq!((s.max_tls_handshakes, s.backlog), (5, 64));
+    assert_eq!(
+        (
+            s.tls_handshake_timeout_secs,
+            s.request_head_timeout_secs,
+            s.keep_alive_secs
+        ),
+        (2, 3, 0)
+    );
+    assert_eq!(
+        (
+            s.transfer_timeout_secs,
+            s.min_transfer_rate,
+            s.disconnect_timeout_secs
+        ),
+        (7, 100, 1)
+    );
+    // Totals are divided among the workers, rounded up, never to zero.
+    assert_eq!(s.effective_workers(), 3);
+    assert_eq!(s.per_worker(10), 4);
+    assert_eq!(s.per_worker(1), 1);
+
+    // No limit can be switched off by a zero (actix would wait forever).
+    for key in [
+        "max_connections",
+        "max_tls_handshakes",
+        "backlog",
+        "tls_handshake_timeout_secs",
+        "request_head_timeout_secs",
+        "transfer_timeout_secs",
+        "min_transfer_rate",
+        "disconnect_timeout_secs",
+    ] {
+        let c = Config::from_toml(&format!("[server]\n{key} = 0")).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(&format!("server.{key}")), "{key}: {err}");
+    }
+    let err = Config::default()
+        .apply_env(env(&[("COFFER_KEEP_ALIVE", "soon")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("COFFER_KEEP_ALIVE"));
+    assert!(env_help().contains("COFFER_MAX_CONNECTIONS_PER_IP"));
+}

@@ -58,6 +58,9 @@ pub enum ApiError {
         /// The stored sequence.
         current: u64,
     },
+    /// 408: the request body did not arrive in time (`[server]` transfer timeout).
+    #[error("{0}")]
+    RequestTimeout(&'static str),
     /// 410: an invite that was used or has expired.
     #[error("{0}")]
     Gone(&'static str),
@@ -94,6 +97,7 @@ impl ApiError {
             | Self::StaleVersion { .. }
             | Self::StaleV2 { .. }
             | Self::StaleGrant { .. } => "conflict",
+            Self::RequestTimeout(_) => "request_timeout",
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UpgradeRequired(_) => "upgrade_required",
@@ -121,6 +125,7 @@ impl ResponseError for ApiError {
             | Self::StaleVersion { .. }
             | Self::StaleV2 { .. }
             | Self::StaleGrant { .. } => StatusCode::CONFLICT,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,

@@ -4,18 +4,24 @@
 //! upload can be in flight yet), load or generate the certificate, bind, print the banner. On
 //! SIGINT/SIGTERM actix stops accepting, lets in-flight requests finish (a write is answered only
 //! after it is durable), then the WAL is checkpointed.
+//!
+//! Every connection limit and timeout comes from `[server]` (applied in [`run`]); what actix
+//! does not bound itself is bounded in [`connections`] (docs/adr/0011).
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::KeepAlive;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
+pub mod connections;
+
 use crate::api;
-use crate::config::{Config, TlsMode};
+use crate::config::{Config, ServerLimits, TlsMode};
 use crate::ip_policy::{IpKeyError, IpLabels};
 use crate::state::{AppState, Pins};
 use crate::store::blobs::BlobStore;
@@ -216,6 +222,43 @@ fn origins(config: &Config, bound: std::net::SocketAddr) -> Vec<String> {
     out
 }
 
+/// Descriptors one connection needs: its socket and the watch's duplicate of it.
+const FDS_PER_CONNECTION: u64 = 2;
+/// Descriptors for everything else: database and WAL, reader pool, blob files, listeners, logs.
+const FDS_RESERVED: u64 = 128;
+
+/// The soft limit on open files, from `/proc/self/limits` (Linux; `None` elsewhere or when
+/// unlimited).
+fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Warns when `max_connections` could exhaust the descriptors: accepting would then pause,
+/// and the database and blob files could fail to open (500s) while connections are at the limit.
+fn warn_if_descriptors_short(limits: &ServerLimits) {
+    let needed = (limits.max_connections as u64)
+        .saturating_mul(FDS_PER_CONNECTION)
+        .saturating_add(FDS_RESERVED);
+    if let Some(soft) = open_files_limit()
+        && soft < needed
+    {
+        // Numbers in the message, not as fields: the log's fields are an inventory of what the
+        // relay records (docs/metadata-inventory.md), and these are no one's metadata.
+        tracing::warn!(
+            "the open-files limit ({soft}) is below what server.max_connections = {} needs \
+             ({needed}): raise it (ulimit -n, systemd LimitNOFILE) or lower \
+             server.max_connections",
+            limits.max_connections
+        );
+    }
+}
+
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
@@ -256,16 +299,35 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     ));
 
     let app_state = state.clone();
+    let limits = &state.config.server;
+    let secs = Duration::from_secs;
+    warn_if_descriptors_short(limits);
+    let policy = connections::ConnectionPolicy::new(limits, &state.config.trusted_proxies);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app_state.clone())
             .wrap(from_fn(api::edge))
+            // Outermost: sees every request the app answers, early refusals included.
+            .wrap(from_fn(connections::track))
             .configure(api::configure)
     })
-    .client_request_timeout(Duration::from_secs(10))
-    .client_disconnect_timeout(Duration::from_secs(5))
-    .keep_alive(Duration::from_secs(30))
-    .shutdown_timeout(30);
+    .on_connect(move |io, ext| policy.on_connect(io, ext))
+    .shutdown_timeout(30)
+    // actix counts per worker: the configured totals are divided among the workers.
+    .workers(limits.effective_workers())
+    .backlog(limits.backlog)
+    .max_connections(limits.per_worker(limits.max_connections))
+    .max_connection_rate(limits.per_worker(limits.max_tls_handshakes))
+    .tls_handshake_timeout(secs(limits.tls_handshake_timeout_secs))
+    .client_request_timeout(secs(limits.request_head_timeout_secs))
+    .keep_alive(match limits.keep_alive_secs {
+        0 => KeepAlive::Disabled,
+        n => KeepAlive::Timeout(secs(n)),
+    })
+    .client_disconnect_timeout(secs(limits.disconnect_timeout_secs))
+    // Answers go out in one write per flush; Nagle's algorithm would hold the second segment
+    // of one (e.g. a 413 sent before closing) for the client's delayed ACK, ~40 ms.
+    .tcp_nodelay(true);
     let server = match &tls {
         Some(tls) => server.bind_rustls_0_23(addr, tls.config.clone()),
         None => server.bind(addr),
@@ -359,4 +421,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_open_files_limit() {
+        // Linux only (where the relay runs); the value is whatever the test runner has.
+        let limit = open_files_limit().expect("Max open files in /proc/self/limits");
+        assert!(limit > 0);
+    }
 }

@@ -343,7 +343,8 @@ pub async fn raw_exchange(base: &str, pin: SpkiPin, head: &str, body: Vec<u8>) -
     }
 }
 
-async fn read_response<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Result<RawResp, String> {
+/// Reads one HTTP/1.1 response (Content-Length, chunked or close-delimited body) from `r`.
+pub async fn read_response<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> Result<RawResp, String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {

@@ -3,7 +3,11 @@
 //! Responses are serialised like Flask's `jsonify` (the reference relay): compact, keys sorted
 //! alphabetically (serde_json's map is a BTreeMap as long as nobody enables `preserve_order`; a
 //! test below fails if someone does), and a trailing newline. Request bodies are read with a
-//! limit that is checked against `Content-Length` before a single byte is buffered.
+//! limit that is checked against `Content-Length` before a single byte is buffered, and with a
+//! deadline that grows with the bytes received (`[server]` transfer timeout and minimum rate),
+//! so a body trickled at 1 byte/s is answered 408 instead of holding its connection.
+
+use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -13,6 +17,13 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::server::connections::{self, Timeouts};
+use crate::state::AppState;
+
+/// Most bytes reserved ahead from a declared `Content-Length`: beyond it the buffer grows as
+/// bytes actually arrive, so a client declaring 13 MiB on many connections and sending nothing
+/// costs the relay nothing.
+const MAX_PREALLOCATION: usize = 256 * 1024;
 
 /// Serialises `body` with sorted keys and a trailing newline.
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
@@ -55,19 +66,43 @@ pub fn content_length(req: &HttpRequest) -> Option<u64> {
 }
 
 /// Reads a request body of at most `limit` bytes: refused from `Content-Length` before reading,
-/// and again while streaming (chunked bodies have no length).
+/// and again while streaming (chunked bodies have no length). The body must keep up with the
+/// transfer deadline ([`Timeouts::transfer_allowance`] of the bytes received so far, counted
+/// from the first read); a late body is answered 408 and its connection closed after the answer.
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, ApiError> {
-    let too_large = || ApiError::PayloadTooLarge(format!("Request body exceeds {limit} bytes"));
+    // The rest of a refused body is never read: the connection closes once the answer is out
+    // (actix would otherwise drain a chunked body for as long as the client sends it).
+    let too_large = || {
+        connections::close_after_response(req);
+        ApiError::PayloadTooLarge(format!("Request body exceeds {limit} bytes"))
+    };
     let declared = content_length(req);
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
-    while let Some(chunk) = payload.next().await {
+    let timeouts = req.app_data::<web::Data<AppState>>().map_or_else(
+        || Timeouts::from_config(&crate::config::ServerLimits::default()),
+        |state| Timeouts::from_config(&state.config.server),
+    );
+    let started = Instant::now();
+    let capacity = declared.map_or(0, |l| usize::try_from(l).unwrap_or(usize::MAX));
+    let mut body = web::BytesMut::with_capacity(capacity.min(MAX_PREALLOCATION));
+    loop {
+        let deadline = started + timeouts.transfer_allowance(body.len() as u64);
+        let next = match tokio::time::timeout_at(deadline.into(), payload.next()).await {
+            Ok(next) => next,
+            Err(_) => {
+                connections::close_after_response(req);
+                return Err(ApiError::RequestTimeout(
+                    "The request body did not arrive in time",
+                ));
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|_| ApiError::bad("Could not read the request body"))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());

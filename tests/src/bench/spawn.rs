@@ -19,8 +19,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a graceful stop may take before SIGKILL.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Rate limits for a spawned relay: far above anything one machine can send.
+/// Rate limits for a spawned relay: far above anything one machine can send. Every simulated
+/// client comes from 127.0.0.1, so the per-address connection cap is off too.
 pub const RELAY_ENV: &[(&str, &str)] = &[
+    ("COFFER_MAX_CONNECTIONS_PER_IP", "0"),
     ("COFFER_RATE_REGISTER", "100000000"),
     ("COFFER_RATE_AUTH", "100000000"),
     ("COFFER_RATE_UPLOAD", "100000000"),
