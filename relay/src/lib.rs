@@ -30,5 +30,6 @@ pub mod limits;
 pub mod metrics;
 pub mod paillier;
 pub mod server;
+pub mod session_cache;
 pub mod state;
 pub mod store;

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::ip_policy::IpLabels;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::session_cache::SessionCache;
 use crate::store::blobs::BlobStore;
 use crate::store::{Db, now};
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub pins: Pins,
     /// The bound address of the loopback admin listener, when `admin.listen` is set.
     pub admin_listener: OnceLock<SocketAddr>,
+    /// Sessions held in memory (checked against the database's auth generation).
+    pub sessions: SessionCache,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             ip_labels,
             pins,
             admin_listener: OnceLock::new(),
+            sessions: SessionCache::default(),
         }
     }
 

@@ -201,3 +201,60 @@ fn coffer_bench_runs_every_workload_and_reports_json() {
         ]
     );
 }
+
+/// `--soak`: a few short windows of `mixed`, then the relay's data checked; the report says it
+/// passed and the process exits 0 (a failed soak exits 1).
+#[test]
+fn coffer_bench_soak_runs_windows_and_checks_the_data() {
+    let relay = coffer_tests::relay::relay_binary();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("soak.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_coffer-bench"))
+        .arg("--relay-bin")
+        .arg(&relay)
+        .args(["--concurrency", "4", "--pairs", "2", "--warmup", "0.3"])
+        .args(["--soak", "6", "--soak-window", "2"])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run coffer-bench");
+    assert!(
+        output.status.success(),
+        "the soak failed: {}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("the report is JSON");
+    let soak = &report["soak"];
+    assert_eq!(soak["passed"], true, "{soak:#}");
+    assert_eq!(soak["workload"], "mixed");
+    let windows = soak["windows"].as_array().expect("windows");
+    assert!(windows.len() >= 2, "{soak:#}");
+    for w in windows {
+        assert!(number(&w["ops"], "ops") > 0.0, "{w}");
+        assert_eq!(w["ops"], w["ok_ops"], "{w}");
+        assert!(number(&w["open_fds"], "open_fds") > 0.0, "{w}");
+        assert!(number(&w["rss_peak_mib"], "rss_peak_mib") > 0.0, "{w}");
+    }
+    let checks: Vec<(&str, bool)> = soak["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| (c["name"].as_str().expect("name"), c["held"] == true))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("no-errors", true),
+            ("rss-bounded", true),
+            ("fds-bounded", true),
+            ("data-consistent", true)
+        ]
+    );
+    assert_eq!(soak["consistency"]["integrity"], "ok");
+    assert!(number(&soak["consistency"]["volume_rows"], "volume_rows") > 0.0);
+}

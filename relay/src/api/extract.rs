@@ -93,14 +93,24 @@ async fn authenticate(
         ))?;
     let hash = token_hash(token);
     let now = now();
+    // The generation first: a session read from the database is cached under the generation
+    // that was current *before* the read (`store::auth_watch`).
+    let generation = state.db.auth_generation();
+    if let Some(user) = state.sessions.get(&hash, now, generation) {
+        return Ok((state, user));
+    }
     match state
         .db
         .read(move |c| sessions::lookup(c, &hash, now))
         .await?
     {
-        Lookup::Valid(user) => Ok((state, user)),
+        Lookup::Valid(user) => {
+            state.sessions.insert(hash, user.clone(), generation);
+            Ok((state, user))
+        }
         Lookup::Unknown => Err(ApiError::Unauthorized("Invalid session token")),
         Lookup::Expired => {
+            state.sessions.remove(&hash);
             state
                 .db
                 .write(move |tx| sessions::delete(tx, &hash))

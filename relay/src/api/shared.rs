@@ -9,13 +9,39 @@ use serde_json::json;
 use super::extract::{Friend, General, state};
 use super::json::ok;
 use super::profile::feature_names;
-use super::volumes::{headers, serve, volume_name};
+use super::volumes::{headers, own_volume, serve, volume_name};
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::sharing::{self, Relationship};
 use crate::store::volumes;
 
 const NO_RELATIONSHIP: &str = "No active sharing relationship";
+
+/// The path's system id (a malformed one is simply not a relationship of the caller).
+fn path_system(req: &HttpRequest) -> Result<String, ApiError> {
+    req.match_info()
+        .get("system_user_id")
+        .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        .map(|u| u.to_string())
+        .ok_or(ApiError::Forbidden(NO_RELATIONSHIP))
+}
+
+/// The active relationship between `system` and `friend`, with its permissions.
+fn active_between(
+    c: &rusqlite::Connection,
+    system: &str,
+    friend: &str,
+) -> Result<Result<(Relationship, Permissions), ApiError>, StoreError> {
+    let Some(rel) = sharing::active_between(c, system, friend)? else {
+        return Ok(Err(ApiError::Forbidden(NO_RELATIONSHIP)));
+    };
+    let permissions = serde_json::from_str(&rel.permissions)
+        .ok()
+        .and_then(|v| Permissions::from_json(&v).ok())
+        .unwrap_or_default();
+    Ok(Ok((rel, permissions)))
+}
 
 /// The active relationship between the path's system and the calling friend.
 async fn active(
@@ -23,22 +49,9 @@ async fn active(
     req: &HttpRequest,
     friend: &str,
 ) -> Result<(String, Relationship, Permissions), ApiError> {
-    let system = req
-        .match_info()
-        .get("system_user_id")
-        .and_then(|s| uuid::Uuid::parse_str(s).ok())
-        .ok_or(ApiError::Forbidden(NO_RELATIONSHIP))?
-        .to_string();
+    let system = path_system(req)?;
     let (s, f) = (system.clone(), friend.to_owned());
-    let rel = state
-        .db
-        .read(move |c| sharing::active_between(c, &s, &f))
-        .await?
-        .ok_or(ApiError::Forbidden(NO_RELATIONSHIP))?;
-    let permissions = serde_json::from_str(&rel.permissions)
-        .ok()
-        .and_then(|v| Permissions::from_json(&v).ok())
-        .unwrap_or_default();
+    let (rel, permissions) = state.db.read(move |c| active_between(c, &s, &f)).await??;
     Ok((system, rel, permissions))
 }
 
@@ -83,24 +96,30 @@ pub async fn list(
 }
 
 /// `GET /api/v1/shared/{system_user_id}/volumes/{name}`: the volume and this relationship's
-/// wrapped VEK.
+/// wrapped VEK. Relationship, permission, row and blob are read in one blocking trip.
 pub async fn get(
     req: HttpRequest,
     Friend(caller): Friend<General>,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let name = volume_name(&req)?;
-    let (system, rel, permissions) = active(&state, &req, &caller.user_id).await?;
-    if !permissions.allows(name) {
-        return Err(ApiError::Forbidden("This volume is not shared with you"));
-    }
-    let vek = rel.encrypted_vek_blob.as_deref().map(b64::encode);
-    serve(
-        &state,
-        &req,
-        system,
-        name,
-        Some(("encrypted_vek_blob", json!(vek))),
-    )
+    let system = path_system(&req)?;
+    let friend = caller.user_id;
+    serve(&state, &req, move |c| {
+        let (rel, permissions) = match active_between(c, &system, &friend)? {
+            Ok(found) => found,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if !permissions.allows(name) {
+            return Ok(Err(ApiError::Forbidden(
+                "This volume is not shared with you",
+            )));
+        }
+        let vek = rel.encrypted_vek_blob.as_deref().map(b64::encode);
+        Ok(
+            own_volume(c, &system, name)?
+                .map(|row| (row, Some(("encrypted_vek_blob", json!(vek))))),
+        )
+    })
     .await
 }

@@ -35,13 +35,13 @@ pub fn volume_name(req: &HttpRequest) -> Result<VolumeName, ApiError> {
         .ok_or_else(|| ApiError::bad("Invalid volume name"))
 }
 
-/// `If-None-Match: <integer>` — v1's conditional GET (a quoted ETag is ignored, as in v1).
-pub fn not_modified(req: &HttpRequest, version: u64) -> bool {
+/// `If-None-Match: <integer>` — v1's (and v2's) conditional GET: the version the client has
+/// (a quoted ETag or anything else is ignored, as in v1).
+pub fn if_none_match(req: &HttpRequest) -> Option<u64> {
     req.headers()
         .get("if-none-match")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|seen| seen >= version)
 }
 
 /// The outcome of a commit after a durable blob write.
@@ -94,48 +94,116 @@ pub async fn store_durably<T: Send + 'static>(
     }
 }
 
-/// Reads a blob file on the blocking pool; `None` if it vanished (replaced meanwhile).
-pub async fn read_blob(state: &AppState, file: &str) -> Result<Option<Vec<u8>>, ApiError> {
-    let blobs = state.blobs.clone();
-    let (file, max) = (file.to_owned(), state.config.limits.max_volume_size);
-    Ok(web::block(move || blobs.read(&file, max)).await??)
+/// Where a looked-up volume's payload is: its version (for `If-None-Match`) and blob file.
+#[derive(Debug)]
+pub struct StoredBlob {
+    /// The stored version.
+    pub version: u64,
+    /// The blob file name (relative to the blob directory).
+    pub file: String,
 }
 
-/// Reads a volume's blob and builds the v1 download body. `extra` adds fields (friends get their
-/// wrapped VEK). Retries once if an upload replaced the blob between the row read and the file
-/// read.
+/// What a download sends: nothing new, or the payload bytes.
+#[derive(Debug)]
+pub enum Payload {
+    /// The client's `If-None-Match` version is current: 304.
+    NotModified,
+    /// The blob's bytes.
+    Bytes(Vec<u8>),
+}
+
+/// One download in **one** trip to the blocking pool: `lookup` authorises and finds the row
+/// (an `Err(ApiError)` answers as is), then the blob it names is read, unless `since` (the
+/// client's `If-None-Match`) is already current. Each trip costs thread hand-offs that
+/// dominated a small download's CPU (docs/BENCHMARKS.md), so they are not split.
+///
+/// If an upload replaced the blob between the row read and the file read, the lookup runs
+/// once more; a row still pointing at a missing file is a 500 (and logged).
+pub async fn read_with_blob<R: Send + 'static>(
+    state: &AppState,
+    since: Option<u64>,
+    lookup: impl Fn(&rusqlite::Connection) -> Result<Result<(R, StoredBlob), ApiError>, StoreError>
+    + Send
+    + 'static,
+) -> Result<(R, Payload), ApiError> {
+    let blobs = state.blobs.clone();
+    let max = state.config.limits.max_volume_size;
+    state
+        .db
+        .read(move |c| {
+            for _ in 0..2 {
+                let (found, blob) = match lookup(c)? {
+                    Ok(found) => found,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                if since.is_some_and(|seen| seen >= blob.version) {
+                    return Ok(Ok((found, Payload::NotModified)));
+                }
+                if let Some(bytes) = blobs.read(&blob.file, max)? {
+                    return Ok(Ok((found, Payload::Bytes(bytes))));
+                }
+            }
+            tracing::error!("a volume row points at a missing blob file");
+            Ok(Err(ApiError::Internal))
+        })
+        .await?
+}
+
+/// The v1 download body of `row` with its `blob`; `extra` adds a field (friends get their
+/// wrapped VEK).
+fn v1_body(
+    row: &VolumeRow,
+    payload: Payload,
+    extra: Option<(&'static str, Value)>,
+) -> Result<HttpResponse, ApiError> {
+    let Payload::Bytes(blob) = payload else {
+        return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
+    };
+    let header: Value =
+        serde_json::from_str(&row.control_header).map_err(|_| ApiError::Internal)?;
+    let mut body = json!({
+        "control_header": header,
+        "encrypted_payload": b64::encode(&blob),
+        "signature": b64::encode(&row.signature),
+    });
+    if let Some((key, value)) = extra {
+        body[key] = value;
+    }
+    Ok(ok(&body))
+}
+
+/// Serves a v1 volume that `lookup` authorises and finds (with an optional extra field), in
+/// one blocking trip ([`read_with_blob`]), honouring `If-None-Match`.
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    owner: String,
-    name: VolumeName,
-    extra: Option<(&'static str, Value)>,
+    lookup: impl Fn(
+        &rusqlite::Connection,
+    )
+        -> Result<Result<(VolumeRow, Option<(&'static str, Value)>), ApiError>, StoreError>
+    + Send
+    + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    for _ in 0..2 {
-        let (o, n) = (owner.clone(), name.as_str());
-        let Some(row) = state.db.read(move |c| volumes::get(c, &o, n)).await? else {
-            return Err(ApiError::NotFound("Volume not found"));
-        };
-        if not_modified(req, row.version) {
-            return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
-        }
-        let Some(blob) = read_blob(state, &row.blob_file).await? else {
-            continue;
-        };
-        let header: Value =
-            serde_json::from_str(&row.control_header).map_err(|_| ApiError::Internal)?;
-        let mut body = json!({
-            "control_header": header,
-            "encrypted_payload": b64::encode(&blob),
-            "signature": b64::encode(&row.signature),
-        });
-        if let Some((key, value)) = extra.clone() {
-            body[key] = value;
-        }
-        return Ok(ok(&body));
-    }
-    tracing::error!("a volume row points at a missing blob file");
-    Err(ApiError::Internal)
+    let ((row, extra), payload) = read_with_blob(state, if_none_match(req), move |c| {
+        Ok(lookup(c)?.map(|(row, extra)| {
+            let blob = StoredBlob {
+                version: row.version,
+                file: row.blob_file.clone(),
+            };
+            ((row, extra), blob)
+        }))
+    })
+    .await?;
+    v1_body(&row, payload, extra)
+}
+
+/// A volume of `owner` by name, or 404.
+pub fn own_volume(
+    c: &rusqlite::Connection,
+    owner: &str,
+    name: VolumeName,
+) -> Result<Result<VolumeRow, ApiError>, StoreError> {
+    Ok(volumes::get(c, owner, name.as_str())?.ok_or(ApiError::NotFound("Volume not found")))
 }
 
 /// Parses the stored header texts of `rows` back into JSON values.
@@ -166,7 +234,11 @@ pub async fn download(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let name = volume_name(&req)?;
-    serve(&state, &req, caller.user_id, name, None).await
+    let owner = caller.user_id;
+    serve(&state, &req, move |c| {
+        Ok(own_volume(c, &owner, name)?.map(|row| (row, None)))
+    })
+    .await
 }
 
 /// The parsed, verified parts of an upload.

@@ -5,12 +5,18 @@
 //! database row that points at it commits. So after a crash at any instant the database points at
 //! a complete file (the old version or the new one); files no row points at are orphans, removed
 //! by [`BlobStore::sweep`] at start-up and by maintenance.
+//!
+//! While the relay runs, a sweep must never take a file whose row is about to commit. Its
+//! modification time alone cannot tell: a wall-clock step forward (NTP) or a file server whose
+//! clock lags (NFS) makes a blob renamed into place a moment ago look old. So the store also
+//! remembers, by the monotonic clock, the names it wrote itself ([`RECENT_WRITES_KEPT`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::path::{Component, Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::RngExt as _;
 
@@ -19,10 +25,50 @@ use super::StoreError;
 /// Prefix of files being written.
 const TMP_PREFIX: &str = ".tmp-";
 
+/// How long the store remembers the names it wrote: at least the minimum age of a sweep while
+/// the relay runs (`maintenance::ORPHAN_MIN_AGE`, checked at compile time there).
+pub const RECENT_WRITES_KEPT: Duration = Duration::from_secs(600);
+
 /// The blob directory.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
+    recent: Arc<Mutex<RecentWrites>>,
+}
+
+/// Names this store wrote within [`RECENT_WRITES_KEPT`], with when (monotonic), oldest first.
+#[derive(Debug, Default)]
+struct RecentWrites {
+    order: VecDeque<(Instant, String)>,
+    at: HashMap<String, Instant>,
+}
+
+impl RecentWrites {
+    fn record(&mut self, names: [String; 2]) {
+        self.forget_old();
+        let now = Instant::now();
+        for name in names {
+            self.at.insert(name.clone(), now);
+            self.order.push_back((now, name));
+        }
+    }
+
+    fn forget_old(&mut self) {
+        while self
+            .order
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() >= RECENT_WRITES_KEPT)
+        {
+            if let Some((_, name)) = self.order.pop_front() {
+                self.at.remove(&name);
+            }
+        }
+    }
+
+    /// Whether this store wrote `name` less than `age` ago.
+    fn within(&self, name: &str, age: Duration) -> bool {
+        self.at.get(name).is_some_and(|at| at.elapsed() < age)
+    }
 }
 
 /// What a sweep removed.
@@ -50,7 +96,13 @@ impl BlobStore {
         fs::create_dir_all(root)?;
         Ok(Self {
             root: root.to_owned(),
+            recent: Arc::default(),
         })
+    }
+
+    fn recent(&self) -> MutexGuard<'_, RecentWrites> {
+        // Only names and instants: a panic elsewhere cannot leave it inconsistent.
+        self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The directory.
@@ -83,6 +135,11 @@ impl BlobStore {
         let suffix = random_suffix();
         let tmp = dir.join(format!("{TMP_PREFIX}{suffix}"));
         let file_name = format!("{volume}.v{version}.{suffix}.bin");
+        // Before the files exist, so a sweep never sees them unrecorded.
+        self.recent().record([
+            format!("{user}/{TMP_PREFIX}{suffix}"),
+            format!("{user}/{file_name}"),
+        ]);
         let result = (|| {
             let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             file.write_all(bytes)?;
@@ -142,9 +199,9 @@ impl BlobStore {
         }
     }
 
-    /// Removes every file that is not in `referenced` and was last modified more than `min_age`
-    /// ago (so an upload between its rename and its commit is never swept), and empty user
-    /// directories.
+    /// Removes every file that is not in `referenced`, was last modified more than `min_age`
+    /// ago and was not written by this store within `min_age` (so an upload between its rename
+    /// and its commit is never swept, whatever the clocks do), and empty user directories.
     pub fn sweep(
         &self,
         referenced: &HashSet<String>,
@@ -158,7 +215,15 @@ impl BlobStore {
                 continue;
             }
             let user = user_dir.file_name().to_string_lossy().into_owned();
-            sweep_dir(&user_dir.path(), &user, referenced, cutoff, &mut report)?;
+            let young = |name: &str| self.recent().within(name, min_age);
+            sweep_dir(
+                &user_dir.path(),
+                &user,
+                referenced,
+                cutoff,
+                young,
+                &mut report,
+            )?;
         }
         if report.files_removed > 0 {
             sync_dir(&self.root)?;
@@ -190,7 +255,15 @@ impl BlobStore {
         let cutoff = cutoff(min_age);
         for user in &page {
             let set = referenced(user)?;
-            sweep_dir(&self.root.join(user), user, &set, cutoff, &mut report)?;
+            let young = |name: &str| self.recent().within(name, min_age);
+            sweep_dir(
+                &self.root.join(user),
+                user,
+                &set,
+                cutoff,
+                young,
+                &mut report,
+            )?;
         }
         if report.files_removed > 0 {
             sync_dir(&self.root)?;
@@ -228,12 +301,14 @@ fn cutoff(min_age: Duration) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// Sweeps one user directory (see [`BlobStore::sweep`]).
+/// Sweeps one user directory (see [`BlobStore::sweep`]); `written_recently` says which names
+/// this store wrote too recently to sweep.
 fn sweep_dir(
     dir: &Path,
     user: &str,
     referenced: &HashSet<String>,
     cutoff: SystemTime,
+    written_recently: impl Fn(&str) -> bool,
     report: &mut SweepReport,
 ) -> Result<(), StoreError> {
     let entries = match fs::read_dir(dir) {
@@ -246,8 +321,15 @@ fn sweep_dir(
     for entry in entries {
         let entry = entry?;
         let name = format!("{user}/{}", entry.file_name().to_string_lossy());
-        let meta = entry.metadata()?;
-        let old_enough = meta.modified().map_or(true, |m| m <= cutoff);
+        let meta = match entry.metadata() {
+            Ok(meta) => meta,
+            // Renamed (an upload's temporary file moving into place) or removed (a replaced
+            // blob) since the directory was read: nothing left to sweep under this name. Not
+            // an error: a sweep runs beside uploads, and one race must not abort it.
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let old_enough = meta.modified().map_or(true, |m| m <= cutoff) && !written_recently(&name);
         if meta.is_file() && !referenced.contains(&name) && old_enough {
             match fs::remove_file(entry.path()) {
                 Ok(()) => {
@@ -344,6 +426,89 @@ mod tests {
             .sweep_page(Some("z"), 2, Duration::ZERO, |_| Ok(HashSet::new()))
             .unwrap();
         assert_eq!((page.dirs, page.remaining, page.next), (0, 0, None));
+    }
+
+    /// A sweep beside uploads: temporary files are renamed and replaced blobs removed between
+    /// the sweep's directory read and its look at each entry. That is not a failure (it was:
+    /// the whole maintenance run answered 500 under upload load).
+    #[test]
+    fn sweep_tolerates_files_vanishing_under_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let keep: HashSet<String> = [store.write("u1", "meta", 1, b"kept").unwrap()].into();
+        // Many young files, removed while sweeps list them: most sweeps see entries vanish
+        // between reading the directory and looking at them.
+        let churn: Vec<PathBuf> = (0..5_000)
+            .map(|i| {
+                dir.path()
+                    .join("u1")
+                    .join(format!("journal.v{i}.churn.bin"))
+            })
+            .collect();
+        for f in &churn {
+            fs::write(f, b"old version").unwrap();
+        }
+        let remover = std::thread::spawn(move || {
+            for f in churn {
+                fs::remove_file(f).unwrap();
+            }
+        });
+        let mut results = Vec::new();
+        while !remover.is_finished() {
+            // Young files are never removed, but every entry is looked at.
+            results.push(store.sweep(&keep, Duration::from_secs(600)));
+        }
+        remover.join().unwrap();
+        assert!(!results.is_empty());
+        for result in results {
+            assert!(result.is_ok(), "sweep failed beside removals: {result:?}");
+        }
+        for f in &keep {
+            assert_eq!(store.read(f, 10).unwrap().unwrap(), b"kept");
+        }
+    }
+
+    /// A file this store just wrote is not swept even when its modification time looks old (a
+    /// wall-clock step forward, a lagging file server): its row may be about to commit. It was:
+    /// an acknowledged upload lost its blob (tests/tests/faults_clock.rs).
+    #[test]
+    fn a_fresh_write_is_never_swept_whatever_its_time_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let name = store.write("u1", "meta", 1, b"new").unwrap();
+        File::options()
+            .write(true)
+            .open(dir.path().join(&name))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        let minute = Duration::from_secs(60);
+        assert_eq!(
+            store.sweep(&HashSet::new(), minute).unwrap().files_removed,
+            0
+        );
+        let page = store
+            .sweep_page(None, 10, minute, |_| Ok(HashSet::new()))
+            .unwrap();
+        assert_eq!(page.report.files_removed, 0);
+        assert_eq!(store.read(&name, 10).unwrap().unwrap(), b"new");
+        // Once it is older than the sweep's minimum age by the monotonic clock too, or for a
+        // store that did not write it (after a restart), the old time is believed.
+        std::thread::sleep(Duration::from_millis(20));
+        let swept = store
+            .sweep(&HashSet::new(), Duration::from_millis(10))
+            .unwrap();
+        assert_eq!(swept.files_removed, 1);
+        let name = store.write("u1", "meta", 2, b"new").unwrap();
+        File::options()
+            .write(true)
+            .open(dir.path().join(&name))
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        let restarted = BlobStore::open(dir.path()).unwrap();
+        let swept = restarted.sweep(&HashSet::new(), minute).unwrap();
+        assert_eq!(swept.files_removed, 1);
     }
 
     #[test]

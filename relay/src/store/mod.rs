@@ -8,8 +8,11 @@
 //! fsynced and renamed into place *before* the transaction that points at it commits
 //! ([`blobs`]). The store never sees plaintext: payloads are opaque bytes.
 
+mod auth_watch;
 pub mod blobs;
 pub mod challenges;
+pub mod check;
+mod group;
 pub mod invites;
 pub mod maintenance;
 pub mod migrations;
@@ -44,6 +47,10 @@ pub enum StoreError {
     /// The disk (or the database) is full.
     #[error("storage is full")]
     DiskFull,
+    /// Another connection (an operator's `sqlite3` shell, a backup tool) held the database's
+    /// write lock for longer than the busy timeout. Nothing was written; retrying later works.
+    #[error("the database is locked by another connection")]
+    Busy,
     /// The database was written by a newer relay.
     #[error("database schema version {found} is newer than this relay supports ({supported})")]
     TooNew {
@@ -58,13 +65,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Maps "no space left" from SQLite or the OS to [`StoreError::DiskFull`].
+    /// Maps "no space left" from SQLite or the OS to [`StoreError::DiskFull`], and a lock
+    /// held elsewhere past the busy timeout to [`StoreError::Busy`], so the HTTP edge can
+    /// answer 507 or 503 instead of a bare 500.
     pub fn classify(self) -> Self {
         match &self {
             Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DiskFull =>
             {
                 Self::DiskFull
+            }
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Self::Busy
             }
             Self::Io(e) if e.raw_os_error() == Some(libc_enospc()) => Self::DiskFull,
             _ => self,
@@ -87,9 +104,11 @@ pub struct Db {
     readers_opened: AtomicUsize,
     /// Async reads wait here (not in a blocking thread) for one of the pooled connections.
     read_slots: tokio::sync::Semaphore,
-    /// Async writes wait here for the one writer connection, so waiting writers do not each
-    /// hold a blocking-pool thread parked on the writer's mutex.
-    write_slot: tokio::sync::Semaphore,
+    /// Async writes queue here; one blocking thread at a time commits them in groups
+    /// (`group.rs`: one fsync for every write queued meanwhile).
+    queue: group::Queue,
+    /// Marks changes to sessions (and the user columns they carry) for the session cache.
+    auth: auth_watch::AuthWatch,
 }
 
 impl std::fmt::Debug for Db {
@@ -100,8 +119,13 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// How long a connection waits for a lock held by another connection (WAL: only writers wait,
+/// for another writer outside the relay, e.g. an operator's `sqlite3` shell) before the request
+/// fails with [`StoreError::Busy`], answered as a retryable 503.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(())
@@ -115,13 +139,15 @@ impl Db {
         configure(&writer)?;
         let mut writer = writer;
         migrations::migrate(&mut writer)?;
+        let auth = auth_watch::AuthWatch::install(&writer)?;
         Ok(Arc::new(Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
             readers_opened: AtomicUsize::new(0),
             read_slots: tokio::sync::Semaphore::new(MAX_IDLE_READERS),
-            write_slot: tokio::sync::Semaphore::new(1),
+            queue: group::Queue::default(),
+            auth,
         }))
     }
 
@@ -172,10 +198,23 @@ impl Db {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = Self::lock(&self.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx).map_err(StoreError::classify)?;
-        tx.commit().map_err(|e| StoreError::from(e).classify())?;
-        Ok(value)
+        let result = (|| {
+            // BEGIN IMMEDIATE is where a lock held elsewhere shows (after the busy timeout).
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| StoreError::from(e).classify())?;
+            let value = f(&tx).map_err(StoreError::classify)?;
+            tx.commit().map_err(|e| StoreError::from(e).classify())?;
+            Ok(value)
+        })();
+        // Committed or rolled back: cached sessions learn of it before the caller does.
+        self.auth.transaction_ended();
+        result
+    }
+
+    /// The auth generation: cached sessions read under an older one are stale (`auth_watch`).
+    pub fn auth_generation(&self) -> u64 {
+        self.auth.generation()
     }
 
     /// Reader connections opened since [`Self::open`] (at most the pool size under async
@@ -200,20 +239,26 @@ impl Db {
             .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
     }
 
-    /// [`Self::write_blocking`] on the blocking pool, once the writer is free.
+    /// Runs `f` in a write transaction on the blocking pool and answers once it is durable.
+    /// Writes queued while another group commits are committed together, each in its own
+    /// savepoint (`group.rs`): `f` sees every earlier write, fails alone, and its result is
+    /// returned only after the COMMIT that made it durable.
     pub async fn write<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _slot = self
-            .write_slot
-            .acquire()
+        let (job, answer) = group::Job::new(f);
+        if self.queue.push(job) {
+            let db = Arc::clone(self);
+            // Not awaited: the drainer answers through each job's channel. Dropping the
+            // handle does not stop it.
+            drop(tokio::task::spawn_blocking(move || {
+                db.queue.drain(&db.writer, || db.auth.transaction_ended());
+            }));
+        }
+        answer
             .await
-            .map_err(|_| StoreError::Corrupt("database write slot closed"))?;
-        let db = Arc::clone(self);
-        actix_web::web::block(move || db.write_blocking(f))
-            .await
-            .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
+            .map_err(|_| StoreError::Corrupt("a write was abandoned (it panicked)"))?
     }
 
     /// Checkpoints the WAL into the main file (at shutdown).

@@ -16,6 +16,8 @@ pub struct SessionUser {
     pub feature_set: String,
     /// Whether the account was registered through v2.
     pub is_v2: bool,
+    /// When the session ends (Unix seconds).
+    pub expires_at: i64,
 }
 
 /// Result of looking up a token digest.
@@ -64,13 +66,16 @@ pub fn lookup(conn: &Connection, token_hash: &[u8; 32], now: i64) -> Result<Look
     Ok(match row {
         None => Lookup::Unknown,
         Some((_, expires_at, _, _, _)) if expires_at <= now => Lookup::Expired,
-        Some((user_id, _, client_type, feature_set, is_v2)) => Lookup::Valid(SessionUser {
-            user_id,
-            client_type: ClientType::parse(&client_type)
-                .ok_or(StoreError::Corrupt("unknown client type"))?,
-            feature_set,
-            is_v2,
-        }),
+        Some((user_id, expires_at, client_type, feature_set, is_v2)) => {
+            Lookup::Valid(SessionUser {
+                user_id,
+                client_type: ClientType::parse(&client_type)
+                    .ok_or(StoreError::Corrupt("unknown client type"))?,
+                feature_set,
+                is_v2,
+                expires_at,
+            })
+        }
     })
 }
 

@@ -106,6 +106,18 @@ pub struct RunArgs {
     /// is reported either way (`machine.other_cpu_percent`).
     #[arg(long, default_value_t = 0.0, value_name = "SECS")]
     pub wait_idle: f64,
+    /// Soak instead of benchmarking: run `--soak-workload` for this many seconds against a
+    /// relay started here, in windows of `--soak-window` seconds, then stop the relay and check
+    /// its data. Fails (exit 1) on any error, RSS or file-descriptor growth past the stated
+    /// bounds, or inconsistent stored data (see docs/BENCHMARKS.md).
+    #[arg(long, value_name = "SECS")]
+    pub soak: Option<f64>,
+    /// Window length of `--soak`, seconds.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub soak_window: f64,
+    /// Workload of `--soak`.
+    #[arg(long, default_value = "mixed", value_name = "NAME")]
+    pub soak_workload: String,
     /// Write the report as JSON to this file (`-` = stdout, then no table is printed).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

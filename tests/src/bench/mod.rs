@@ -22,6 +22,7 @@ pub mod report;
 pub mod runner;
 pub mod seed;
 pub mod setup;
+pub mod soak;
 pub mod spawn;
 pub mod workload;
 
@@ -144,6 +145,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         _work_guard: guard,
         relay_env,
     };
+    if let Some(seconds) = session.args.soak {
+        return session.run_soak(seconds).await;
+    }
     session
         .run(spawned, &workloads, &growth_workloads, &growth_levels)
         .await
@@ -304,6 +308,39 @@ impl Session {
         Ok(report)
     }
 
+    /// `--soak`: the soak instead of the workloads.
+    async fn run_soak(&self, secs: f64) -> anyhow::Result<Report> {
+        if self.relay_bin.is_none() {
+            bail!(
+                "--soak starts the relay itself and checks its data afterwards: it needs --spawn"
+            );
+        }
+        let workload = Workload::parse(&self.args.soak_workload)?;
+        let total = seconds(secs, "--soak")?;
+        let soak = self.soak(workload, total).await?;
+        Ok(Report {
+            tool: "coffer-bench",
+            version: env!("CARGO_PKG_VERSION"),
+            started_unix: setup::now_unix(),
+            machine: Machine {
+                cpus: procfs::cpus(),
+                loadavg_end: procfs::loadavg(),
+                ..Machine::default()
+            },
+            settings: Settings {
+                concurrency: self.args.concurrency,
+                pairs: self.pairs,
+                duration_s: secs,
+                warmup_s: self.settings.warmup.as_secs_f64(),
+                max_ops: self.settings.max_ops,
+                spawned: true,
+                baseline: false,
+            },
+            soak: Some(soak),
+            ..Report::default()
+        })
+    }
+
     fn start_relay(&self, data: &Path, label: &str) -> anyhow::Result<Server> {
         let bin = self
             .relay_bin
@@ -325,6 +362,17 @@ impl Session {
         w: &Workload,
         pid: Option<u32>,
     ) -> anyhow::Result<(Figures, workload::ShapeBook)> {
+        self.run_relay_with(world, w, pid, self.settings).await
+    }
+
+    /// [`Self::run_relay`] with other time and count bounds.
+    async fn run_relay_with(
+        &self,
+        world: &Arc<World>,
+        w: &Workload,
+        pid: Option<u32>,
+        settings: RunSettings,
+    ) -> anyhow::Result<(Figures, workload::ShapeBook)> {
         progress(format!("{}: preparing", w.name()));
         let budget = self.presign_budget(world, w)?;
         let per_worker = workload::prepare(world, w, self.args.concurrency, budget).await?;
@@ -334,11 +382,10 @@ impl Session {
             "{}: running {} clients for {:.0} s (+{:.0} s warm-up)",
             w.name(),
             self.args.concurrency,
-            self.settings.duration.as_secs_f64(),
-            self.settings.warmup.as_secs_f64()
+            settings.duration.as_secs_f64(),
+            settings.warmup.as_secs_f64()
         ));
-        let (out, workers) =
-            runner::run(Arc::clone(&world.target), workers, self.settings, pid).await?;
+        let (out, workers) = runner::run(Arc::clone(&world.target), workers, settings, pid).await?;
         let mut figures = out.figures;
         let inline: u64 = workers.iter().map(RelayWorker::inline_signed).sum();
         if per_worker > 0 {

@@ -34,6 +34,8 @@ pub struct Report {
     pub growth: Vec<GrowthLevel>,
     /// The targets, checked on this run's figures.
     pub targets: Vec<TargetCheck>,
+    /// The soak (`--soak`), instead of workloads.
+    pub soak: Option<super::soak::SoakReport>,
 }
 
 /// The machine.
@@ -203,6 +205,10 @@ fn errors(f: &Figures) -> String {
 /// The report as text.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
+    if let Some(soak) = &report.soak {
+        soak_table(&mut out, report, soak);
+        return out;
+    }
     let _ = writeln!(
         out,
         "coffer-bench {} — {} CPUs, kernel {}, load {:?} → {:?}; {} clients, {} pairs, {} s per workload",
@@ -355,4 +361,53 @@ pub fn table(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The soak's windows and checks.
+fn soak_table(out: &mut String, report: &Report, soak: &super::soak::SoakReport) {
+    let _ = writeln!(
+        out,
+        "coffer-bench {} — {} CPUs, load at the end {:?}; {} clients, {} pairs",
+        report.version,
+        report.machine.cpus,
+        report.machine.loadavg_end.unwrap_or_default(),
+        report.settings.concurrency,
+        report.settings.pairs,
+    );
+    let _ = writeln!(
+        out,
+        "soak: {} for {:.0} s in {:.0} s windows",
+        soak.workload, soak.seconds, soak.window_s
+    );
+    let _ = writeln!(
+        out,
+        "{:>8} {:>10} {:>9} {:>8} {:>8} {:>6} | errors",
+        "at s", "ops", "ops/s", "p99 ms", "RSS MiB", "fds"
+    );
+    for w in &soak.windows {
+        let _ = writeln!(
+            out,
+            "{:>8.0} {:>10} {:>9.0} {:>8.1} {:>8.1} {:>6} | {}",
+            w.at_s,
+            w.ops,
+            w.ops_per_s,
+            w.p99_ms,
+            w.rss_peak_mib,
+            w.open_fds,
+            if w.errors.is_empty() {
+                "-".to_owned()
+            } else {
+                format!("{:?}", w.errors)
+            }
+        );
+    }
+    for c in &soak.checks {
+        let verdict = if c.held { "held  " } else { "FAILED" };
+        let _ = writeln!(out, "  [{verdict}] {:<16} {} — {}", c.name, c.rule, c.seen);
+    }
+    let _ = writeln!(
+        out,
+        "soak {}",
+        if soak.passed { "passed" } else { "FAILED" }
+    );
 }

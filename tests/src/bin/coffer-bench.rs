@@ -28,6 +28,7 @@ fn run(args: bench::cli::RunArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let report = runtime.block_on(bench::run(args))?;
+    let soak_failed = report.soak.as_ref().is_some_and(|s| !s.passed);
     let text = serde_json::to_string_pretty(&report)?;
     match json.as_deref() {
         Some(path) if path.as_os_str() == "-" => {
@@ -41,6 +42,9 @@ fn run(args: bench::cli::RunArgs) -> anyhow::Result<()> {
                 std::fs::write(path, text + "\n")?;
             }
         }
+    }
+    if soak_failed {
+        anyhow::bail!("the soak failed: see its checks above");
     }
     Ok(())
 }

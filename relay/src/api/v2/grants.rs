@@ -7,7 +7,7 @@ use coffer_wire::v2::{Grant, Label, VolumeName, labelled};
 use ed25519_dalek::VerifyingKey;
 use serde_json::{Value, json};
 
-use super::volumes::{list_entry, path_volume, serve};
+use super::volumes::{list_entry, own_volume, path_volume, serve};
 use super::{own_id_bytes, uuid_bytes};
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
@@ -125,29 +125,37 @@ async fn live_grant(
     state: &AppState,
     owner: &str,
     friend: &str,
-) -> Result<(StoredGrant, Grant, Vec<(String, u32, [u8; 60])>), ApiError> {
-    const NONE: &str = "No live grant from this system";
+) -> Result<(StoredGrant, Grant, WrappedKeys), ApiError> {
     let (o, fr) = (owner.to_owned(), friend.to_owned());
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(p) = store::pairing_between(c, &o, &fr)? else {
-                return Ok(None);
-            };
-            let Some(g) = store::grant(c, &p.id)? else {
-                return Ok(None);
-            };
-            Ok(Some((g, store::grant_keys(c, &p.id)?)))
-        })
-        .await?;
-    let (stored, keys) = found.ok_or(ApiError::Forbidden(NONE))?;
+    state.db.read(move |c| live_grant_in(c, &o, &fr)).await?
+}
+
+/// The wrapped keys of a grant: (volume, epoch, wrapped key).
+type WrappedKeys = Vec<(String, u32, [u8; 60])>;
+
+/// The live (stored, unexpired) grant from `owner` to `friend`, parsed, with its wrapped keys.
+fn live_grant_in(
+    c: &rusqlite::Connection,
+    owner: &str,
+    friend: &str,
+) -> Result<Result<(StoredGrant, Grant, WrappedKeys), ApiError>, StoreError> {
+    const NONE: &str = "No live grant from this system";
+    let Some(p) = store::pairing_between(c, owner, friend)? else {
+        return Ok(Err(ApiError::Forbidden(NONE)));
+    };
+    let Some(stored) = store::grant(c, &p.id)? else {
+        return Ok(Err(ApiError::Forbidden(NONE)));
+    };
     if stored.expires_at != 0 && stored.expires_at <= now() as u64 {
-        return Err(ApiError::Forbidden(
+        return Ok(Err(ApiError::Forbidden(
             "The grant from this system has expired",
-        ));
+        )));
     }
-    let grant = Grant::parse(&stored.grant_bytes).map_err(|_| ApiError::Internal)?;
-    Ok((stored, grant, keys))
+    let keys = store::grant_keys(c, &p.id)?;
+    let Ok(grant) = Grant::parse(&stored.grant_bytes) else {
+        return Ok(Err(ApiError::Internal));
+    };
+    Ok(Ok((stored, grant, keys)))
 }
 
 fn path_owner(req: &HttpRequest) -> Result<String, ApiError> {
@@ -202,11 +210,25 @@ pub async fn get_shared(
     let state = state(&req)?;
     let owner = path_owner(&req)?;
     let name = path_volume(&req)?;
-    let (_, grant, keys) = live_grant(&state, &owner, &caller.user_id).await?;
-    serve(&state, &req, &owner, &name, |v| {
-        let epoch = grant.epoch_of(&v.volume_name).filter(|e| *e == v.epoch)?;
-        let key = keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch)?;
-        Some(Some(("wrapped_key", json!(b64::encode(&key.2)))))
+    let friend = caller.user_id;
+    // Grant, wrapped key, row and blob in one blocking trip.
+    serve(&state, &req, move |c| {
+        let (_, grant, keys) = match live_grant_in(c, &owner, &friend)? {
+            Ok(live) => live,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let v = match own_volume(c, &owner, &name)? {
+            Ok(v) => v,
+            Err(missing) => return Ok(Err(missing)),
+        };
+        let key = grant
+            .epoch_of(&v.volume_name)
+            .filter(|e| *e == v.epoch)
+            .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
+        Ok(match key {
+            Some(key) => Ok((v, Some(("wrapped_key", json!(b64::encode(&key.2)))))),
+            None => Err(ApiError::Forbidden("This volume is not shared with you")),
+        })
     })
     .await
 }

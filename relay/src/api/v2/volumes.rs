@@ -13,12 +13,13 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, Upload, V2System, state};
 use crate::api::json::{Fields, ok, parse_object, read_body};
 use crate::api::volumes::{
-    Committed, not_modified, over_quota, precheck_size, read_blob, store_durably, too_large_volume,
+    Committed, Payload, StoredBlob, if_none_match, over_quota, precheck_size, read_with_blob,
+    store_durably, too_large_volume,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::v2::{self as store, PutOutcome, VolumeV2};
-use crate::store::{hour, now, users};
+use crate::store::{StoreError, hour, now, users};
 
 /// Largest header accepted, bytes.
 pub const MAX_HEADER: usize = 512;
@@ -42,41 +43,50 @@ pub fn list_entry(v: &VolumeV2) -> Value {
     })
 }
 
-/// Serves one stored v2 volume (`extra` adds fields, e.g. the friend's wrapped key), honouring
-/// `If-None-Match: <version>`; retries once if an upload replaced the blob meanwhile.
+/// A v2 volume of `owner` by name, or 404.
+pub fn own_volume(
+    c: &rusqlite::Connection,
+    owner: &str,
+    name: &VolumeName,
+) -> Result<Result<VolumeV2, ApiError>, StoreError> {
+    Ok(store::volume(c, owner, name.as_str())?.ok_or(ApiError::NotFound("Volume not found")))
+}
+
+/// Serves one stored v2 volume that `lookup` authorises and finds (with an optional extra
+/// field, e.g. the friend's wrapped key), honouring `If-None-Match: <version>`, in one
+/// blocking trip (`read_with_blob`).
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    owner: &str,
-    name: &VolumeName,
-    allowed: impl Fn(&VolumeV2) -> Option<Option<(&'static str, Value)>>,
+    lookup: impl Fn(
+        &rusqlite::Connection,
+    )
+        -> Result<Result<(VolumeV2, Option<(&'static str, Value)>), ApiError>, StoreError>
+    + Send
+    + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    for _ in 0..2 {
-        let (o, n) = (owner.to_owned(), name.as_str().to_owned());
-        let Some(v) = state.db.read(move |c| store::volume(c, &o, &n)).await? else {
-            return Err(ApiError::NotFound("Volume not found"));
-        };
-        let Some(extra) = allowed(&v) else {
-            return Err(ApiError::Forbidden("This volume is not shared with you"));
-        };
-        if not_modified(req, v.version) {
-            return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
-        }
-        let Some(payload) = read_blob(state, &v.blob_file).await? else {
-            continue;
-        };
-        let mut body = json!({
-            "header": b64::encode(&v.header),
-            "signature": b64::encode(&v.signature),
-            "payload": b64::encode(&payload),
-        });
-        if let Some((key, value)) = extra {
-            body[key] = value;
-        }
-        return Ok(ok(&body));
+    let ((v, extra), payload) = read_with_blob(state, if_none_match(req), move |c| {
+        Ok(lookup(c)?.map(|(v, extra)| {
+            let blob = StoredBlob {
+                version: v.version,
+                file: v.blob_file.clone(),
+            };
+            ((v, extra), blob)
+        }))
+    })
+    .await?;
+    let Payload::Bytes(payload) = payload else {
+        return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
+    };
+    let mut body = json!({
+        "header": b64::encode(&v.header),
+        "signature": b64::encode(&v.signature),
+        "payload": b64::encode(&payload),
+    });
+    if let Some((key, value)) = extra {
+        body[key] = value;
     }
-    tracing::error!("a v2 volume row points at a missing blob file");
-    Err(ApiError::Internal)
+    Ok(ok(&body))
 }
 
 struct Checked {
@@ -275,5 +285,9 @@ pub async fn get_own(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let name = path_volume(&req)?;
-    serve(&state, &req, &caller.user_id, &name, |_| Some(None)).await
+    let owner = caller.user_id;
+    serve(&state, &req, move |c| {
+        Ok(own_volume(c, &owner, &name)?.map(|v| (v, None)))
+    })
+    .await
 }
