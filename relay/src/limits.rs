@@ -61,6 +61,19 @@ impl Class {
     }
 }
 
+/// What identifies one client by address: the address itself, or for IPv6 its /64 (one IPv6
+/// host usually holds a whole /64, so a limit per single address would bound nothing: a client
+/// could rotate addresses for fresh buckets). IPv4-mapped IPv6 addresses count as IPv4.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
 /// The key of a bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
@@ -126,6 +139,10 @@ impl RateLimits {
 
     /// Takes one token from `key`'s bucket in `class`, or says how long to wait.
     pub fn check(&self, class: Class, key: Key) -> Result<(), ApiError> {
+        let key = match key {
+            Key::Ip(ip) => Key::Ip(client_key(ip)),
+            user => user,
+        };
         self.limiter(class).check_key(&key).map_err(|not_until| {
             self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -202,6 +219,28 @@ mod tests {
         config.rate.auth = std::num::NonZeroU32::new(2).unwrap();
         config.trusted_proxies = proxies.iter().map(|p| p.parse().unwrap()).collect();
         RateLimits::new(&config)
+    }
+
+    #[test]
+    fn an_ipv6_client_is_its_slash_64() {
+        // Auth: 2 per minute (see `limits`).
+        let l = limits(&[]);
+        let a = |ip: &str| Key::Ip(ip.parse().unwrap());
+        assert!(l.check(Class::Auth, a("2001:db8:1:2::1")).is_ok());
+        assert!(l.check(Class::Auth, a("2001:db8:1:2::ffff")).is_ok());
+        assert!(
+            l.check(Class::Auth, a("2001:db8:1:2:dead:beef::7"))
+                .is_err(),
+            "a third address of the same /64 shares its bucket"
+        );
+        assert!(
+            l.check(Class::Auth, a("2001:db8:1:3::1")).is_ok(),
+            "the next /64"
+        );
+        // An IPv4-mapped address is the IPv4 client.
+        assert!(l.check(Class::Auth, a("10.9.9.9")).is_ok());
+        assert!(l.check(Class::Auth, a("::ffff:10.9.9.9")).is_ok());
+        assert!(l.check(Class::Auth, a("::ffff:10.9.9.9")).is_err());
     }
 
     #[test]

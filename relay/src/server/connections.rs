@@ -23,7 +23,7 @@
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr, Shutdown};
+use std::net::{IpAddr, Shutdown};
 use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -44,16 +44,10 @@ use crate::config::ServerLimits;
 /// The TLS stream type actix hands to `on_connect` for rustls 0.23 listeners.
 type RustlsStream = actix_tls::accept::rustls_0_23::TlsStream<TcpStream>;
 
-/// The key of an address's connection budget: the address, or its /64 for IPv6 (one IPv6
-/// host usually holds a whole /64, so counting single addresses would bound nothing).
+/// The key of an address's connection budget: the client as rate limits see it (the address,
+/// or its /64 for IPv6).
 fn budget_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-        }
-        v4 => v4,
-    }
+    crate::limits::client_key(ip)
 }
 
 /// Open connections per client address, shared by all workers.
