@@ -76,6 +76,13 @@ pub enum ApiError {
         /// How long until a request of this class will be accepted again.
         retry_after: Duration,
     },
+    /// 503: the database's write lock was held elsewhere past the busy timeout (an operator's
+    /// tool); nothing was written, and the same request succeeds once the lock is released.
+    #[error("The relay's database is busy. Please try again shortly.")]
+    Unavailable {
+        /// When to try again (sent as `Retry-After`).
+        retry_after: Duration,
+    },
     /// 507: the disk is full.
     #[error("The relay is out of storage space. Please try again later.")]
     InsufficientStorage,
@@ -102,6 +109,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UpgradeRequired(_) => "upgrade_required",
             Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
             Self::InsufficientStorage => "insufficient_storage",
             Self::Internal => "internal",
         }
@@ -130,6 +138,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -151,7 +160,7 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = json_response(self.status_code(), &body);
-        if let Self::RateLimited { retry_after } = self {
+        if let Self::RateLimited { retry_after } | Self::Unavailable { retry_after } = self {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
@@ -161,12 +170,24 @@ impl ResponseError for ApiError {
     }
 }
 
+/// `Retry-After` of a 503 for a busy database: about one busy timeout, by which an operator's
+/// short transaction is normally over.
+const BUSY_RETRY_AFTER: Duration = crate::store::BUSY_TIMEOUT;
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
+        // Classified here too: not every path (directory creation, reads) classifies its own
+        // errors, and a full disk or a held lock must never surface as a bare 500.
+        match err.classify() {
             StoreError::DiskFull => {
                 tracing::warn!("storage full: refused a write");
                 Self::InsufficientStorage
+            }
+            StoreError::Busy => {
+                tracing::warn!("database locked by another connection past the busy timeout");
+                Self::Unavailable {
+                    retry_after: BUSY_RETRY_AFTER,
+                }
             }
             other => {
                 tracing::error!(error = %other, "storage failure");
@@ -211,5 +232,50 @@ mod tests {
             Some(&b"2"[..])
         );
         assert_eq!(body(&ApiError::Internal)["error"], "internal");
+    }
+
+    fn sqlite_failure(code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(code),
+            None,
+        ))
+    }
+
+    /// SQLITE_FULL, ENOSPC and a lock held elsewhere are told apart from other failures at the
+    /// edge, whichever store path produced them (unclassified on purpose here).
+    #[test]
+    fn storage_failures_map_to_retryable_statuses() {
+        for full in [
+            sqlite_failure(rusqlite::ffi::SQLITE_FULL),
+            StoreError::Io(std::io::Error::from_raw_os_error(28)),
+            StoreError::DiskFull,
+        ] {
+            let err = ApiError::from(full);
+            assert_eq!(err.status_code(), StatusCode::INSUFFICIENT_STORAGE);
+            assert_eq!(body(&err)["error"], "insufficient_storage");
+        }
+        for busy in [
+            sqlite_failure(rusqlite::ffi::SQLITE_BUSY),
+            sqlite_failure(rusqlite::ffi::SQLITE_LOCKED),
+            StoreError::Busy,
+        ] {
+            let err = ApiError::from(busy);
+            let resp = err.error_response();
+            assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
+                Some(&b"10"[..])
+            );
+            assert_eq!(body(&err)["error"], "unavailable");
+        }
+        for other in [
+            sqlite_failure(rusqlite::ffi::SQLITE_CORRUPT),
+            StoreError::Io(std::io::Error::from_raw_os_error(5)),
+        ] {
+            assert_eq!(
+                ApiError::from(other).status_code(),
+                StatusCode::INTERNAL_SERVER_ERROR
+            );
+        }
     }
 }

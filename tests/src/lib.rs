@@ -4,6 +4,7 @@ pub mod abuse;
 pub mod bench;
 pub mod client;
 pub mod docs;
+pub mod faults;
 pub mod http;
 pub mod malicious;
 pub mod mitm;

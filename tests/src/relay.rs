@@ -103,6 +103,7 @@ impl RelayBuilder {
             pin: None,
             stdout: Arc::new(Mutex::new(Vec::new())),
             starts: 0,
+            listen: "127.0.0.1:0".to_owned(),
         };
         relay.spawn().await;
         relay
@@ -120,6 +121,8 @@ pub struct RelayProcess {
     pin: Option<SpkiPin>,
     stdout: Arc<Mutex<Vec<String>>>,
     starts: u32,
+    /// `--listen`: port 0 until [`RelayProcess::restart_on_same_port`] pins the port.
+    listen: String,
 }
 
 impl RelayProcess {
@@ -154,6 +157,29 @@ impl RelayProcess {
     /// The relay's data directory (absolute, canonical).
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The database file: `COFFER_DATABASE` if the test set it, else `<data>/coffer.db`.
+    pub fn database_path(&self) -> PathBuf {
+        self.env
+            .get("COFFER_DATABASE")
+            .map_or_else(|| self.data_dir.join("coffer.db"), PathBuf::from)
+    }
+
+    /// The blob directory: `COFFER_BLOB_DIR` if the test set it, else `<data>/blobs`.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.env
+            .get("COFFER_BLOB_DIR")
+            .map_or_else(|| self.data_dir.join("blobs"), PathBuf::from)
+    }
+
+    /// The port of the current (or last) process.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the relay has started at least once")
     }
 
     /// The admin token the relay was started with.
@@ -256,6 +282,13 @@ impl RelayProcess {
         );
     }
 
+    /// [`Self::restart`] on the port the relay had, as a real relay restarts: clients that name
+    /// the port in their origin (v2 accounts, invite links, pins) keep working unchanged.
+    pub async fn restart_on_same_port(&mut self) {
+        self.listen = format!("127.0.0.1:{}", self.port());
+        self.restart().await;
+    }
+
     /// Everything the relay printed, for failure messages.
     pub fn diagnostics(&self) -> String {
         format!(
@@ -283,7 +316,7 @@ impl RelayProcess {
         cmd.arg("--data-dir")
             .arg(&self.data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(&self.listen)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))

@@ -13,6 +13,10 @@ use super::{Db, StoreError, volumes};
 /// file into place a moment before its row commits.
 pub const ORPHAN_MIN_AGE: Duration = Duration::from_secs(600);
 
+// The blob store remembers its own writes at least this long (by the monotonic clock), so a
+// clock step cannot make a sweep take a file whose row is about to commit.
+const _: () = assert!(ORPHAN_MIN_AGE.as_secs() <= super::blobs::RECENT_WRITES_KEPT.as_secs());
+
 /// What a maintenance run removed.
 #[derive(Debug, Default, Serialize)]
 pub struct MaintenanceReport {

@@ -1,0 +1,172 @@
+//! What a stopped relay left on disk, checked from outside: the database opened read-only
+//! (`PRAGMA integrity_check`, foreign keys), every volume row's blob file present with its
+//! recorded size, every user's `storage_used_bytes` equal to what its rows hold, and the blob
+//! files no row points at (orphans, temporary files).
+//!
+//! Run it only while the relay is stopped: a read-only connection must not race the relay's
+//! writer, and after a graceful stop the WAL is checkpointed into the main file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::relay::files_under;
+
+/// The result of [`check_store`].
+#[derive(Debug, Clone)]
+pub struct StoreReport {
+    /// v1 and v2 volume rows.
+    pub volume_rows: usize,
+    /// Blob files the rows point at (relative to the blob directory).
+    pub referenced: BTreeSet<String>,
+    /// Files under the blob directory no row points at (temporary files included).
+    pub unreferenced: Vec<PathBuf>,
+    /// Rows of the expiring tables: challenges, sessions, unredeemed invites.
+    pub expiring_rows: u64,
+}
+
+/// Opens the database read-only and checks it against the blob directory; `Err` lists every
+/// inconsistency found.
+pub fn check_store(db: &Path, blobs: &Path) -> Result<StoreReport, String> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("open {} read-only: {e}", db.display()))?;
+    let mut problems = Vec::new();
+    let sql = |e: rusqlite::Error| format!("query {}: {e}", db.display());
+
+    let integrity: Vec<String> = conn
+        .prepare("PRAGMA integrity_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(sql)?;
+    if integrity != ["ok"] {
+        problems.push(format!("PRAGMA integrity_check: {integrity:?}"));
+    }
+    let fk_violations: usize = conn
+        .prepare("PRAGMA foreign_key_check")
+        .and_then(|mut s| Ok(s.query_map([], |_| Ok(()))?.count()))
+        .map_err(sql)?;
+    if fk_violations > 0 {
+        problems.push(format!("{fk_violations} foreign key violations"));
+    }
+
+    let rows: Vec<(String, String, i64, String, i64)> = conn
+        .prepare(
+            "SELECT 'v1', user_id, size_bytes, blob_file, version FROM volumes \
+             UNION ALL SELECT 'v2', user_id, size_bytes, blob_file, version FROM volumes_v2",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+        .map_err(sql)?;
+    let mut referenced = BTreeSet::new();
+    let mut held: BTreeMap<String, i64> = BTreeMap::new();
+    for (api, user, size, file, version) in &rows {
+        *held.entry(user.clone()).or_default() += size;
+        referenced.insert(file.clone());
+        match std::fs::metadata(blobs.join(file)) {
+            Ok(m) if m.len() == *size as u64 => {}
+            Ok(m) => problems.push(format!(
+                "{api} row {user} v{version} says {size} bytes, its blob file has {}",
+                m.len()
+            )),
+            Err(e) => problems.push(format!(
+                "{api} row {user} v{version} points at a missing blob file {file}: {e}"
+            )),
+        }
+    }
+    let used: Vec<(String, i64)> = conn
+        .prepare("SELECT id, storage_used_bytes FROM users")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(sql)?;
+    for (user, bytes) in used {
+        let expected = held.get(&user).copied().unwrap_or(0);
+        if bytes != expected {
+            problems.push(format!(
+                "user {user}: storage_used_bytes {bytes}, its volumes hold {expected}"
+            ));
+        }
+    }
+    let expiring_rows: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM auth_challenges) + (SELECT count(*) FROM auth_sessions) \
+             + (SELECT count(*) FROM invite_codes WHERE redeemed_at IS NULL)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql)?;
+
+    let unreferenced: Vec<PathBuf> = files_under(blobs)
+        .into_iter()
+        .filter(|p| {
+            p.strip_prefix(blobs)
+                .ok()
+                .and_then(Path::to_str)
+                .is_none_or(|rel| !referenced.contains(rel))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(StoreReport {
+            volume_rows: rows.len(),
+            referenced,
+            unreferenced,
+            expiring_rows: expiring_rows as u64,
+        })
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The database's write lock, held by another connection (as an operator's `sqlite3` shell
+/// holds it inside a transaction) until [`WriteLock::release`] or drop. In WAL mode readers go
+/// on; the relay's writes wait for it (up to their busy timeout).
+#[derive(Debug)]
+pub struct WriteLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteLock {
+    /// Takes the write lock of the database at `db` (`BEGIN EXCLUSIVE`); returns once it is held.
+    pub fn hold(db: &Path) -> WriteLock {
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let db = db.to_owned();
+        let thread = std::thread::spawn(move || {
+            let conn = Connection::open(&db).expect("open the relay's database");
+            conn.execute_batch("BEGIN EXCLUSIVE")
+                .expect("take the database's write lock");
+            taken_tx.send(()).expect("the test waits for the lock");
+            let _ = release_rx.recv();
+            conn.execute_batch("ROLLBACK")
+                .expect("end the locking transaction");
+        });
+        taken_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the write lock was taken within 30 s");
+        WriteLock {
+            release: Some(release_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Releases the lock and waits until it is released.
+    pub fn release(mut self) {
+        self.end();
+    }
+
+    fn end(&mut self) {
+        drop(self.release.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
