@@ -133,6 +133,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// Offline: restore a backup into an empty data directory, verifying every file first.
     Restore(RestoreArgs),
+    /// Offline: check a relay's stored data: SQLite integrity and foreign keys, every volume
+    /// row's blob file present with the size the row records, per-user storage adding up;
+    /// orphan and temporary files are counted (harmless, swept at start-up). Read-only; run it
+    /// with the relay stopped (a running relay's uploads in flight show as orphans).
+    /// Exit 0: consistent; 6: not.
+    CheckData(CheckDataArgs),
     /// Offline: check a relay configuration file.
     Config {
         /// What to do.
@@ -190,6 +196,14 @@ pub struct BackupArgs {
     /// certificate, and every client must pair again).
     #[arg(long)]
     pub without_tls: bool,
+}
+
+/// `check-data`.
+#[derive(Debug, Args)]
+pub struct CheckDataArgs {
+    /// Where the relay's data is.
+    #[command(flatten)]
+    pub relay: RelayPaths,
 }
 
 /// `restore`.

@@ -78,6 +78,22 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
             let report = backup::restore(&args.backup, &paths, &mut progress)?;
             return emit(json, &report, RestoreReport::human);
         }
+        Command::CheckData(args) => {
+            let paths = offline::data_paths(&args.relay)?;
+            let report = offline::check_data(&paths)?;
+            emit(json, &report, offline::consistency_human)?;
+            return if report.is_consistent() {
+                Ok(())
+            } else {
+                Err(AdminError::Inconsistent {
+                    problems: report.foreign_key_violations
+                        + report.missing_blobs
+                        + report.wrong_sizes
+                        + report.wrong_quotas
+                        + u64::from(report.integrity != "ok"),
+                })
+            };
+        }
         Command::Config {
             action: ConfigCommand::Check { file, env },
         } => {
@@ -182,6 +198,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         Command::Token { .. }
         | Command::Backup(_)
         | Command::Restore(_)
+        | Command::CheckData(_)
         | Command::Config { .. }
         | Command::Cert { .. } => Ok(()),
     }

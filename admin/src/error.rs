@@ -310,6 +310,13 @@ pub enum AdminError {
     /// The admin token could not be hashed or written.
     #[error("{0}")]
     TokenTool(String),
+
+    /// `check-data` found the database and the blob files disagreeing.
+    #[error("the relay's stored data is not consistent: {problems} problem(s), see above")]
+    Inconsistent {
+        /// How many problems were found.
+        problems: u64,
+    },
 }
 
 impl AdminError {
@@ -338,7 +345,7 @@ impl AdminError {
                 _ => Exit::Local,
             },
             AdminError::Backup(err) => err.exit(),
-            AdminError::TokenTool(_) => Exit::Local,
+            AdminError::TokenTool(_) | AdminError::Inconsistent { .. } => Exit::Local,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use coffer_certs::rotation::{self, Pins};
 use coffer_certs::{QrColors, RelayPairing, SpkiPin};
 use coffer_relay::config::{Config, IpPolicy, TlsMode};
+use coffer_relay::store::check::Consistency;
 use serde::Serialize;
 
 use crate::backup::DataPaths;
@@ -148,6 +149,53 @@ pub fn data_paths(relay: &RelayPaths) -> Result<DataPaths, AdminError> {
         }
     })?;
     Ok(DataPaths::from_config(&config))
+}
+
+/// `check-data`: the relay's own consistency check of its database against its blob files.
+pub fn check_data(paths: &DataPaths) -> Result<Consistency, AdminError> {
+    if !paths.database.exists() {
+        return Err(AdminError::InvalidConfig {
+            message: format!("no relay database at {}", paths.database.display()),
+        });
+    }
+    coffer_relay::store::check::check(&paths.database, &paths.blob_dir).map_err(|e| {
+        AdminError::InvalidConfig {
+            message: format!("cannot check {}: {e}", paths.database.display()),
+        }
+    })
+}
+
+/// `check-data` for a person.
+pub fn consistency_human(c: &Consistency) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "integrity check:        {}", c.integrity);
+    let _ = writeln!(out, "foreign key violations: {}", c.foreign_key_violations);
+    let _ = writeln!(out, "volume rows:            {}", c.volume_rows);
+    let _ = writeln!(out, "missing blob files:     {}", c.missing_blobs);
+    let _ = writeln!(out, "blob files of the wrong size: {}", c.wrong_sizes);
+    let _ = writeln!(
+        out,
+        "users whose storage does not add up: {}",
+        c.wrong_quotas
+    );
+    let _ = writeln!(
+        out,
+        "orphan files: {}, temporary files: {} (harmless: the relay sweeps them at start-up)",
+        c.orphan_files, c.temporary_files
+    );
+    for p in &c.problems {
+        let _ = writeln!(out, "  - {}", clean(p));
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if c.is_consistent() {
+            "consistent"
+        } else {
+            "NOT CONSISTENT: restore from a backup, or see docs/adr/0002 for what each problem means"
+        }
+    );
+    out
 }
 
 /// The settings `config check` shows (never a secret).

@@ -239,3 +239,97 @@ fn a_tampered_backup_is_refused_with_exit_6() {
     // No data directory given: a usage error before anything happens.
     admin(&[], [OsStr::new("restore"), out.as_os_str()]).assert_code(2);
 }
+
+/// `check-data`: consistent after real uploads and a graceful stop (exit 0); a blob file torn
+/// behind the relay's back and a missing one are found and named (exit 6, `--json` counts).
+#[test]
+fn check_data_finds_torn_and_missing_blobs() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    let Some(mut relay) = Relay::start(&data, &[]) else {
+        return;
+    };
+    let api = relay.api();
+    let mut sys = User::register(&api, 21, "system", None);
+    sys.login(&api);
+    sys.upload(&api, "members", 1, &payload(1, 1));
+    sys.upload(&api, "members", 2, &payload(2, 2));
+    sys.upload(&api, "journal", 1, &payload(3, 1));
+    relay.stop();
+    let check = |json: bool| {
+        let mut args = vec![
+            OsStr::new("check-data"),
+            OsStr::new("--data-dir"),
+            data.as_os_str(),
+        ];
+        if json {
+            args.insert(0, OsStr::new("--json"));
+        }
+        admin(&[], args)
+    };
+
+    let run = check(false);
+    run.assert_code(0);
+    assert!(run.stdout.contains("consistent"), "{run:?}");
+    let report = check(true).json();
+    assert_eq!(report["volume_rows"], 2);
+    assert_eq!(report["integrity"], "ok");
+    assert_eq!(
+        report["orphan_files"], 0,
+        "the replaced version's file was removed"
+    );
+
+    // Tear one blob file and remove the other.
+    let mut blobs: Vec<_> = walk(&data.join("blobs"));
+    blobs.sort();
+    assert_eq!(blobs.len(), 2, "{blobs:?}");
+    let torn = std::fs::read(&blobs[0]).unwrap();
+    std::fs::write(&blobs[0], &torn[..torn.len() / 2]).unwrap();
+    std::fs::remove_file(&blobs[1]).unwrap();
+
+    let run = check(false);
+    run.assert_code(6);
+    assert!(run.stdout.contains("NOT CONSISTENT"), "{run:?}");
+    let name = blobs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        run.stdout.contains(&name),
+        "the torn file is named: {run:?}"
+    );
+    let report = check(true);
+    report.assert_code(6);
+    let report = report.json();
+    assert_eq!(
+        (
+            report["wrong_sizes"].as_u64(),
+            report["missing_blobs"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["wrong_quotas"], 0);
+
+    // No database there: a usage error, not a crash.
+    let empty = work.path().join("empty");
+    admin(
+        &[],
+        [
+            OsStr::new("check-data"),
+            OsStr::new("--data-dir"),
+            empty.as_os_str(),
+        ],
+    )
+    .assert_code(2);
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
