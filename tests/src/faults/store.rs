@@ -1,12 +1,13 @@
-//! What a stopped relay left on disk, checked from outside: the database opened read-only
-//! (`PRAGMA integrity_check`, foreign keys), every volume row's blob file present with its
-//! recorded size, every user's `storage_used_bytes` equal to what its rows hold, and the blob
-//! files no row points at (orphans, temporary files).
+//! What a stopped relay left on disk, checked from outside: the relay's own consistency check
+//! (`coffer_relay::store::check`: `PRAGMA integrity_check`, foreign keys, every volume row's
+//! blob file present with its recorded size, every user's `storage_used_bytes` equal to what
+//! its rows hold), plus what the fault tests look at besides: the files no row points at, by
+//! path (orphans, temporary files), and how many expiring rows are left.
 //!
 //! Run it only while the relay is stopped: a read-only connection must not race the relay's
 //! writer, and after a graceful stop the WAL is checkpointed into the main file.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
@@ -26,69 +27,20 @@ pub struct StoreReport {
     pub expiring_rows: u64,
 }
 
-/// Opens the database read-only and checks it against the blob directory; `Err` lists every
-/// inconsistency found.
+/// Checks the database against the blob directory; `Err` lists every inconsistency found.
 pub fn check_store(db: &Path, blobs: &Path) -> Result<StoreReport, String> {
+    let consistency = coffer_relay::store::check::check(db, blobs)
+        .map_err(|e| format!("check {}: {e}", db.display()))?;
+    if !consistency.is_consistent() {
+        return Err(format!("{consistency:#?}"));
+    }
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("open {} read-only: {e}", db.display()))?;
-    let mut problems = Vec::new();
     let sql = |e: rusqlite::Error| format!("query {}: {e}", db.display());
-
-    let integrity: Vec<String> = conn
-        .prepare("PRAGMA integrity_check")
+    let referenced: BTreeSet<String> = conn
+        .prepare("SELECT blob_file FROM volumes UNION ALL SELECT blob_file FROM volumes_v2")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(sql)?;
-    if integrity != ["ok"] {
-        problems.push(format!("PRAGMA integrity_check: {integrity:?}"));
-    }
-    let fk_violations: usize = conn
-        .prepare("PRAGMA foreign_key_check")
-        .and_then(|mut s| Ok(s.query_map([], |_| Ok(()))?.count()))
-        .map_err(sql)?;
-    if fk_violations > 0 {
-        problems.push(format!("{fk_violations} foreign key violations"));
-    }
-
-    let rows: Vec<(String, String, i64, String, i64)> = conn
-        .prepare(
-            "SELECT 'v1', user_id, size_bytes, blob_file, version FROM volumes \
-             UNION ALL SELECT 'v2', user_id, size_bytes, blob_file, version FROM volumes_v2",
-        )
-        .and_then(|mut s| {
-            s.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect()
-        })
-        .map_err(sql)?;
-    let mut referenced = BTreeSet::new();
-    let mut held: BTreeMap<String, i64> = BTreeMap::new();
-    for (api, user, size, file, version) in &rows {
-        *held.entry(user.clone()).or_default() += size;
-        referenced.insert(file.clone());
-        match std::fs::metadata(blobs.join(file)) {
-            Ok(m) if m.len() == *size as u64 => {}
-            Ok(m) => problems.push(format!(
-                "{api} row {user} v{version} says {size} bytes, its blob file has {}",
-                m.len()
-            )),
-            Err(e) => problems.push(format!(
-                "{api} row {user} v{version} points at a missing blob file {file}: {e}"
-            )),
-        }
-    }
-    let used: Vec<(String, i64)> = conn
-        .prepare("SELECT id, storage_used_bytes FROM users")
-        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-        .map_err(sql)?;
-    for (user, bytes) in used {
-        let expected = held.get(&user).copied().unwrap_or(0);
-        if bytes != expected {
-            problems.push(format!(
-                "user {user}: storage_used_bytes {bytes}, its volumes hold {expected}"
-            ));
-        }
-    }
     let expiring_rows: i64 = conn
         .query_row(
             "SELECT (SELECT count(*) FROM auth_challenges) + (SELECT count(*) FROM auth_sessions) \
@@ -97,7 +49,6 @@ pub fn check_store(db: &Path, blobs: &Path) -> Result<StoreReport, String> {
             |r| r.get(0),
         )
         .map_err(sql)?;
-
     let unreferenced: Vec<PathBuf> = files_under(blobs)
         .into_iter()
         .filter(|p| {
@@ -107,16 +58,12 @@ pub fn check_store(db: &Path, blobs: &Path) -> Result<StoreReport, String> {
                 .is_none_or(|rel| !referenced.contains(rel))
         })
         .collect();
-    if problems.is_empty() {
-        Ok(StoreReport {
-            volume_rows: rows.len(),
-            referenced,
-            unreferenced,
-            expiring_rows: expiring_rows as u64,
-        })
-    } else {
-        Err(problems.join("\n"))
-    }
+    Ok(StoreReport {
+        volume_rows: usize::try_from(consistency.volume_rows).unwrap_or(usize::MAX),
+        referenced,
+        unreferenced,
+        expiring_rows: u64::try_from(expiring_rows).unwrap_or(0),
+    })
 }
 
 /// The database's write lock, held by another connection (as an operator's `sqlite3` shell
