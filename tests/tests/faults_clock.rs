@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used)]
 //! Clock steps (issue 7, faults): the relay runs under libfaketime and its wall clock is stepped
 //! forward and back while it runs, as NTP steps a server's clock; monotonic time is left alone.
-//! The tests install nothing: without libfaketime (Debian package `faketime`) they fail and say
-//! so.
+//! The tests install nothing: they are `#[ignore]`d so that `cargo test` works on a machine
+//! without libfaketime (Debian package `faketime`); `.ci/run` installs it and runs them with
+//! `--ignored`, and without the library they fail and say so.
 //!
 //! What the tests prove:
 //! - the relay really runs on the moved clock (its challenge expiry shows it), so nothing here
@@ -79,6 +80,7 @@ async fn upload(ledger: &Ledger, client: &V1Client, version: u64) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs libfaketime (Debian: faketime): cargo test -p coffer-tests --test faults_clock -- --ignored (CI runs it)"]
 async fn v1_challenges_and_sessions_across_clock_steps() {
     let mut clock = FakeClock::starting_at(0);
     let mut relay = relay_on(&clock).await;
@@ -166,6 +168,7 @@ async fn v1_challenges_and_sessions_across_clock_steps() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs libfaketime (Debian: faketime): cargo test -p coffer-tests --test faults_clock -- --ignored (CI runs it)"]
 async fn v2_clients_carry_on_across_clock_steps() {
     let mut clock = FakeClock::starting_at(0);
     let mut relay = relay_on(&clock).await;
@@ -228,6 +231,7 @@ async fn v2_clients_carry_on_across_clock_steps() {
 /// the orphan sweep. The sweep must leave the blob alone: once the lock is released the upload
 /// is acknowledged, and an acknowledged volume whose blob was swept would be lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs libfaketime (Debian: faketime): cargo test -p coffer-tests --test faults_clock -- --ignored (CI runs it)"]
 async fn forward_step_never_sweeps_an_upload_in_flight() {
     let mut clock = FakeClock::starting_at(0);
     let mut relay = relay_on(&clock).await;
