@@ -94,13 +94,30 @@ pub async fn store_durably<T: Send + 'static>(
     }
 }
 
-/// Where a looked-up volume's payload is: its version (for `If-None-Match`) and blob file.
-#[derive(Debug)]
-pub struct StoredBlob {
-    /// The stored version.
-    pub version: u64,
+/// A stored volume row, as far as serving its payload goes (v1 and v2 rows).
+pub trait StoredPayload {
+    /// The stored version (for `If-None-Match`).
+    fn version(&self) -> u64;
     /// The blob file name (relative to the blob directory).
-    pub file: String,
+    fn blob_file(&self) -> &str;
+}
+
+impl StoredPayload for VolumeRow {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn blob_file(&self) -> &str {
+        &self.blob_file
+    }
+}
+
+impl StoredPayload for crate::store::v2::VolumeV2 {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn blob_file(&self) -> &str {
+        &self.blob_file
+    }
 }
 
 /// What a download sends: nothing new, or the payload bytes.
@@ -113,34 +130,35 @@ pub enum Payload {
 }
 
 /// One download in **one** trip to the blocking pool: `lookup` authorises and finds the row
-/// (an `Err(ApiError)` answers as is), then the blob it names is read, unless `since` (the
+/// and anything to send with it (an `Err(ApiError)` answers as is), then the blob it names is
+/// read, unless `since` (the
 /// client's `If-None-Match`) is already current. Each trip costs thread hand-offs that
 /// dominated a small download's CPU (docs/BENCHMARKS.md), so they are not split.
 ///
 /// If an upload replaced the blob between the row read and the file read, the lookup runs
 /// once more; a row still pointing at a missing file is a 500 (and logged).
-pub async fn read_with_blob<R: Send + 'static>(
+pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static>(
     state: &AppState,
     since: Option<u64>,
-    lookup: impl Fn(&rusqlite::Connection) -> Result<Result<(R, StoredBlob), ApiError>, StoreError>
+    lookup: impl Fn(&rusqlite::Connection) -> Result<Result<(R, E), ApiError>, StoreError>
     + Send
     + 'static,
-) -> Result<(R, Payload), ApiError> {
+) -> Result<(R, E, Payload), ApiError> {
     let blobs = state.blobs.clone();
     let max = state.config.limits.max_volume_size;
     state
         .db
         .read(move |c| {
             for _ in 0..2 {
-                let (found, blob) = match lookup(c)? {
+                let (row, extra) = match lookup(c)? {
                     Ok(found) => found,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                if since.is_some_and(|seen| seen >= blob.version) {
-                    return Ok(Ok((found, Payload::NotModified)));
+                if since.is_some_and(|seen| seen >= row.version()) {
+                    return Ok(Ok((row, extra, Payload::NotModified)));
                 }
-                if let Some(bytes) = blobs.read(&blob.file, max)? {
-                    return Ok(Ok((found, Payload::Bytes(bytes))));
+                if let Some(bytes) = blobs.read(row.blob_file(), max)? {
+                    return Ok(Ok((row, extra, Payload::Bytes(bytes))));
                 }
             }
             tracing::error!("a volume row points at a missing blob file");
@@ -184,16 +202,7 @@ pub async fn serve(
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let ((row, extra), payload) = read_with_blob(state, if_none_match(req), move |c| {
-        Ok(lookup(c)?.map(|(row, extra)| {
-            let blob = StoredBlob {
-                version: row.version,
-                file: row.blob_file.clone(),
-            };
-            ((row, extra), blob)
-        }))
-    })
-    .await?;
+    let (row, extra, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
     v1_body(&row, payload, extra)
 }
 

@@ -79,23 +79,9 @@ impl AuthWatch {
 mod tests {
     use std::sync::Arc;
 
+    use super::super::tests::user;
     use super::super::volumes::{self, VolumeRow};
     use super::super::{ClientType, Db, sessions, users};
-
-    fn user(id: &str) -> users::User {
-        users::User {
-            id: id.into(),
-            public_signing_key: [1; 32],
-            public_exchange_key: [2; 32],
-            handle: None,
-            client_type: ClientType::System,
-            protocol_version: 1,
-            feature_set: "[]".into(),
-            storage_used_bytes: 0,
-            created_at: 0,
-            key_binding_signature: None,
-        }
-    }
 
     /// A database with users `a` and `b`, each with one session.
     fn two_users() -> (tempfile::TempDir, Arc<Db>) {
@@ -103,7 +89,7 @@ mod tests {
         let db = Db::open(&dir.path().join("t.db")).unwrap();
         db.write_blocking(|tx| {
             for (id, digest) in [("a", [1u8; 32]), ("b", [2u8; 32])] {
-                users::insert(tx, &user(id))?;
+                users::insert(tx, &user(id, id, ClientType::System))?;
                 sessions::create(tx, &digest, id, i64::MAX)?;
             }
             Ok(())

@@ -149,6 +149,7 @@ pub fn check(db_path: &Path, blob_dir: &Path) -> Result<Consistency, StoreError>
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::blobs::BlobStore;
+    use super::super::tests::user;
     use super::super::volumes::{self, VolumeRow};
     use super::super::{ClientType, Db, users};
     use super::*;
@@ -171,21 +172,7 @@ mod tests {
             updated_at: 0,
         };
         db.write_blocking(|tx| {
-            users::insert(
-                tx,
-                &users::User {
-                    id: "u".into(),
-                    public_signing_key: [1; 32],
-                    public_exchange_key: [2; 32],
-                    handle: None,
-                    client_type: ClientType::System,
-                    protocol_version: 1,
-                    feature_set: "[]".into(),
-                    storage_used_bytes: 0,
-                    created_at: 0,
-                    key_binding_signature: None,
-                },
-            )?;
+            users::insert(tx, &user("u", "u", ClientType::System))?;
             volumes::put(tx, &row, u64::MAX).map(drop)
         })
         .unwrap();

@@ -12,7 +12,8 @@ fn db() -> (tempfile::TempDir, Arc<Db>) {
     (dir, db)
 }
 
-fn user(id: &str, handle: &str, client_type: ClientType) -> users::User {
+/// A user with fixed keys (shared with the other store modules' tests).
+pub(super) fn user(id: &str, handle: &str, client_type: ClientType) -> users::User {
     users::User {
         id: id.into(),
         public_signing_key: [1; 32],

@@ -13,8 +13,8 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, Upload, V2System, state};
 use crate::api::json::{Fields, ok, parse_object, read_body};
 use crate::api::volumes::{
-    Committed, Payload, StoredBlob, if_none_match, over_quota, precheck_size, read_with_blob,
-    store_durably, too_large_volume,
+    Committed, Payload, if_none_match, over_quota, precheck_size, read_with_blob, store_durably,
+    too_large_volume,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -65,16 +65,7 @@ pub async fn serve(
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let ((v, extra), payload) = read_with_blob(state, if_none_match(req), move |c| {
-        Ok(lookup(c)?.map(|(v, extra)| {
-            let blob = StoredBlob {
-                version: v.version,
-                file: v.blob_file.clone(),
-            };
-            ((v, extra), blob)
-        }))
-    })
-    .await?;
+    let (v, extra, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
     let Payload::Bytes(payload) = payload else {
         return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
     };
