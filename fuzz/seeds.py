@@ -212,6 +212,15 @@ write("transport_responses", "time-iso", "2026-03-27T16:57:46.123456+02:00")
 
 # ---- relay_requests (fuzz/src/request.rs format; placeholders of fuzz/src/relay.rs) -------
 
+# A python-paillier style public key and ciphertexts (the relay only multiplies them).
+PAILLIER_N = (1 << 127) - 1  # odd, 127 bits: within the relay's 64-4096 bit range
+
+
+def paillier(ciphertext, exponent):
+    text = json.dumps({"ciphertext": str(ciphertext), "exponent": exponent})
+    return b64(text.encode())
+
+
 V1H = "Content-Type: application/json\nX-Protocol-Version: 1\n"
 V2H = "Content-Type: application/json\nX-Protocol-Version: 2\n"
 AUTH = "Authorization: Bearer {tok:%s}\n"
@@ -268,8 +277,9 @@ requests = {
                                   json.dumps({"permissions": {"share_vault": True}})),
     "v1-sharing-delete": req("DELETE", "/api/v1/sharing/{share1}", V1H + AUTH % "sys1"),
     "v1-aggregate": req("POST", "/api/v1/analytics/aggregate", V1H + AUTH % "fr1", json.dumps({
-        "system_user_id": "{sys1}", "public_key": {"n": "323", "g": "324"},
-        "counters": {"mood": ["5", "7"], "fronts": [["11"]]}})),
+        "system_user_id": "{sys1}", "public_key": {"n": str(PAILLIER_N)},
+        "counters": {"mood": [paillier(5, 0), paillier(7, -2)], "fronts": [paillier(11, 1)],
+                     "empty": []}})),
     # v1: admin
     "admin-maintenance-legacy": req("POST", "/api/v1/_maintenance", ADMIN),
     "admin-stats": req("GET", "/api/v1/admin/stats", ADMIN),

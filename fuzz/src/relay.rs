@@ -444,7 +444,12 @@ impl Harness {
                 "request_id": share1,
                 "accepted": true,
                 "encrypted_vek_blob": b64::encode(&[7u8; 60]),
-                "permissions": {"share_front_status": true, "share_members": true},
+                // Everything shared, so the friend's routes (analytics too) pass authorisation.
+                "permissions": {
+                    "share_front_status": true, "share_members": true,
+                    "share_front_history": true, "share_journal": true,
+                    "share_mood_trends": true, "share_polls": true, "share_vault": true,
+                },
             }),
         );
 
@@ -1069,5 +1074,55 @@ pub fn check(outcome: &Outcome) {
             "error {status} with content type {:?}",
             outcome.content_type
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+
+    use super::{Outcome, check};
+
+    fn outcome(status: u16, content_type: &str, body: &str) -> Outcome {
+        Outcome {
+            status: StatusCode::from_u16(status).expect("a valid status"),
+            content_type: Some(content_type.to_owned()),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    const JSON: &str = "application/json";
+
+    #[test]
+    fn check_accepts_what_the_relay_should_answer() {
+        check(&outcome(200, "text/plain", "anything"));
+        check(&outcome(
+            404,
+            JSON,
+            r#"{"error":"not_found","message":"Not found"}"#,
+        ));
+        check(&outcome(
+            507,
+            JSON,
+            r#"{"error":"insufficient_storage","message":"full"}"#,
+        ));
+    }
+
+    #[test]
+    #[should_panic(expected = "server error 500")]
+    fn check_refuses_a_500() {
+        check(&outcome(500, JSON, r#"{"error":"internal","message":"x"}"#));
+    }
+
+    #[test]
+    #[should_panic(expected = "without a JSON body")]
+    fn check_refuses_a_text_error() {
+        check(&outcome(400, "text/plain", "Bad Request"));
+    }
+
+    #[test]
+    #[should_panic(expected = "is not {\"error\",\"message\"}")]
+    fn check_refuses_another_json_shape() {
+        check(&outcome(401, JSON, r#"{"detail":"no"}"#));
     }
 }
