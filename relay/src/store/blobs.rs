@@ -171,7 +171,7 @@ impl BlobStore {
             ));
         }
         let mut bytes = Vec::with_capacity(len as usize);
-        file.take(max + 1).read_to_end(&mut bytes)?;
+        file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
         Ok(Some(bytes))
     }
 
@@ -354,6 +354,16 @@ fn sweep_dir(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// `max + 1` overflowed (and read nothing) when a caller passed `u64::MAX` as "no limit".
+    #[test]
+    fn read_without_a_limit_reads_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let name = store.write("u1", "meta", 1, b"all of it").unwrap();
+        assert_eq!(store.read(&name, u64::MAX).unwrap().as_deref(), Some(&b"all of it"[..]));
+        assert!(store.read(&name, 3).is_err(), "larger than the limit");
+    }
 
     #[test]
     fn write_read_sweep() {
