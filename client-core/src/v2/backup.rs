@@ -38,6 +38,10 @@ const MAX_M_COST_KIB: u32 = 1024 * 1024;
 const MAX_T_COST: u32 = 100;
 /// Most lanes an imported file may ask for.
 const MAX_P_COST: u32 = 16;
+/// Most memory × passes an imported file may ask for: 4 GiB·passes (1 GiB × 4, 256 MiB × 16,
+/// the default 64 MiB × 3 is 1/21 of it). Each bound alone allowed 1 GiB × 100 passes: over a
+/// minute of a phone's CPU per import attempt (measured: 64 MiB × 3 takes 134 ms here).
+const MAX_WORK_KIB_PASSES: u64 = 4 * 1024 * 1024;
 /// Least memory a new backup uses: OWASP's 19 MiB floor.
 const MIN_EXPORT_M_COST_KIB: u32 = 19 * 1024;
 /// Least memory × passes a new backup uses: OWASP's minimum (19 MiB, t = 2).
@@ -57,8 +61,8 @@ pub enum BackupError {
     #[error("backup format version is not supported by this app")]
     UnsupportedVersion,
     /// Argon2 cost parameters outside what this app accepts (on import: above 1 GiB, 100
-    /// passes or 16 lanes, so a hostile file cannot exhaust the device; on export: below the
-    /// OWASP minimum).
+    /// passes, 16 lanes or 4 GiB × passes in all, so a hostile file cannot exhaust the device;
+    /// on export: below the OWASP minimum).
     #[error("backup key-derivation parameters are out of range")]
     ParametersOutOfRange,
     /// Export refuses an empty passphrase.
@@ -93,7 +97,7 @@ impl Default for BackupParams {
 
 impl BackupParams {
     /// Custom parameters for new backups: at least 19 MiB and 19 MiB × 2 passes of work, at most
-    /// what import accepts (1 GiB, 100 passes, 16 lanes).
+    /// what import accepts (1 GiB, 100 passes, 16 lanes, 4 GiB × passes).
     ///
     /// # Errors
     /// [`BackupError::ParametersOutOfRange`].
@@ -144,6 +148,7 @@ impl BackupParams {
         (1..=MAX_P_COST).contains(&self.p_cost)
             && (1..=MAX_T_COST).contains(&self.t_cost)
             && (8 * self.p_cost..=MAX_M_COST_KIB).contains(&self.m_cost_kib)
+            && u64::from(self.m_cost_kib) * u64::from(self.t_cost) <= MAX_WORK_KIB_PASSES
     }
 
     fn derive_key(

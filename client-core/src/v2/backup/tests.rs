@@ -96,6 +96,40 @@ fn hostile_parameters_are_refused_before_argon2() {
     }
 }
 
+/// Each bound alone allowed 1 GiB × 100 passes (over a minute per attempt); memory × passes is
+/// bounded too. Refused before Argon2 runs, so this test is fast.
+#[test]
+fn hostile_total_work_is_refused_before_argon2() {
+    let file = export_backup(b"x", "pw", &fast()).expect("exports");
+    for (m, t) in [
+        (MAX_M_COST_KIB, MAX_T_COST),
+        (MAX_M_COST_KIB, 5),
+        (256 * 1024, 17),
+    ] {
+        let mut bad = file.clone();
+        bad[5..9].copy_from_slice(&m.to_be_bytes());
+        bad[9..13].copy_from_slice(&t.to_be_bytes());
+        fix_checksum(&mut bad);
+        assert_eq!(
+            import_backup(&bad, "pw").err(),
+            Some(BackupError::ParametersOutOfRange),
+            "m {m} t {t}"
+        );
+    }
+    assert!(
+        BackupParams::new(MAX_M_COST_KIB, 4, 1).is_ok(),
+        "1 GiB × 4 is allowed"
+    );
+    assert!(
+        BackupParams::new(256 * 1024, 16, 1).is_ok(),
+        "256 MiB × 16 is allowed"
+    );
+    assert_eq!(
+        BackupParams::new(256 * 1024, 17, 1),
+        Err(BackupError::ParametersOutOfRange)
+    );
+}
+
 #[test]
 fn export_parameters() {
     assert_eq!(
