@@ -1463,3 +1463,41 @@ async fn disk_and_logs_hold_no_secrets() {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Volumes above the relay's streaming threshold (256 KiB) are sent from the blob file chunk
+/// by chunk: the answer is still exactly the Flask-shaped JSON, with a `Content-Length` that
+/// matches, and opens to what was uploaded; a conditional request is still a 304.
+#[tokio::test]
+async fn large_volumes_are_streamed_exactly() {
+    let relay = RelayProcess::start().await;
+    let mut sys = V1Client::new(&relay, Kind::System);
+    sys.register_ok().await;
+    sys.login().await;
+    // Sizes around the relay's 192 KiB chunks: the payload is padded to the 4 KiB grid + 28.
+    for (version, len) in [(1, 300_000), (2, 3 * 65536 * 2 + 5), (3, 1_100_000)] {
+        let document = json!({ "entries": "x".repeat(len) });
+        sys.upload_ok(VolumeName::Journal, version, &document).await;
+        let resp = sys.download_own("journal", None).await;
+        resp.assert_flask_json();
+        assert_eq!(
+            resp.headers
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok()),
+            Some(resp.body.len()),
+            "{}",
+            resp.describe()
+        );
+        let opened = open_volume(
+            resp.expect_json(200),
+            "journal",
+            &sys.vek,
+            &sys.signing_key_b64(),
+        );
+        assert_eq!(opened.document, document, "version {version}");
+        assert!(opened.blob.len() > 256 * 1024);
+        sys.download_own("journal", Some(&version.to_string()))
+            .await
+            .expect_status(304);
+    }
+}

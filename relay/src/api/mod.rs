@@ -17,6 +17,7 @@ pub mod profile;
 pub mod random;
 pub mod shared;
 pub mod sharing;
+pub mod stream;
 pub mod users;
 pub mod v2;
 pub mod volumes;

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::extract::{Caller, General, System, Upload, state};
 use super::json::{Fields, content_length, ok, parse_object, read_body};
+use super::stream::{STREAM_ABOVE, json_with_streamed_field};
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -125,8 +126,10 @@ impl StoredPayload for crate::store::v2::VolumeV2 {
 pub enum Payload {
     /// The client's `If-None-Match` version is current: 304.
     NotModified,
-    /// The blob's bytes.
+    /// The blob's bytes (at most `stream::STREAM_ABOVE`).
     Bytes(Vec<u8>),
+    /// A larger blob, open, with its length: streamed (`stream.rs`).
+    File(std::fs::File, u64),
 }
 
 /// One download in **one** trip to the blocking pool: `lookup` authorises and finds the row
@@ -157,8 +160,18 @@ pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static
                 if since.is_some_and(|seen| seen >= row.version()) {
                     return Ok(Ok((row, extra, Payload::NotModified)));
                 }
-                if let Some(bytes) = blobs.read(row.blob_file(), max)? {
-                    return Ok(Ok((row, extra, Payload::Bytes(bytes))));
+                if let Some((file, len)) = blobs.open_blob(row.blob_file(), max)? {
+                    let payload = if len > STREAM_ABOVE {
+                        Payload::File(file, len)
+                    } else {
+                        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                        std::io::Read::read_to_end(
+                            &mut std::io::Read::take(file, len),
+                            &mut bytes,
+                        )?;
+                        Payload::Bytes(bytes)
+                    };
+                    return Ok(Ok((row, extra, payload)));
                 }
             }
             tracing::error!("a volume row points at a missing blob file");
@@ -174,20 +187,33 @@ fn v1_body(
     payload: Payload,
     extra: Option<(&'static str, Value)>,
 ) -> Result<HttpResponse, ApiError> {
-    let Payload::Bytes(blob) = payload else {
-        return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
-    };
     let header: Value =
         serde_json::from_str(&row.control_header).map_err(|_| ApiError::Internal)?;
     let mut body = json!({
         "control_header": header,
-        "encrypted_payload": b64::encode(&blob),
         "signature": b64::encode(&row.signature),
     });
     if let Some((key, value)) = extra {
         body[key] = value;
     }
-    Ok(ok(&body))
+    with_payload(body, "encrypted_payload", payload)
+}
+
+/// `body` with its payload field (`field`) added: 304 when not modified, in memory when small,
+/// streamed from the blob file when large.
+pub fn with_payload(
+    mut body: Value,
+    field: &str,
+    payload: Payload,
+) -> Result<HttpResponse, ApiError> {
+    match payload {
+        Payload::NotModified => Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish()),
+        Payload::Bytes(bytes) => {
+            body[field] = Value::String(b64::encode(&bytes));
+            Ok(ok(&body))
+        }
+        Payload::File(file, len) => json_with_streamed_field(body, field, file, len),
+    }
 }
 
 /// Serves a v1 volume that `lookup` authorises and finds (with an optional extra field), in

@@ -156,8 +156,9 @@ impl BlobStore {
         Ok(format!("{user}/{file_name}"))
     }
 
-    /// Reads a blob, refusing files larger than `max` bytes.
-    pub fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Opens a blob for reading, with its length; refuses files larger than `max` bytes. The
+    /// open file stays readable even if the blob is replaced (and unlinked) meanwhile.
+    pub fn open_blob(&self, name: &str, max: u64) -> Result<Option<(File, u64)>, StoreError> {
         let path = self.resolve(name)?;
         let file = match File::open(&path) {
             Ok(f) => f,
@@ -170,7 +171,15 @@ impl BlobStore {
                 "stored blob is larger than the volume limit",
             ));
         }
-        let mut bytes = Vec::with_capacity(len as usize);
+        Ok(Some((file, len)))
+    }
+
+    /// Reads a blob, refusing files larger than `max` bytes.
+    pub fn read(&self, name: &str, max: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((file, len)) = self.open_blob(name, max)? else {
+            return Ok(None);
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
         file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
         Ok(Some(bytes))
     }
@@ -361,7 +370,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let name = store.write("u1", "meta", 1, b"all of it").unwrap();
-        assert_eq!(store.read(&name, u64::MAX).unwrap().as_deref(), Some(&b"all of it"[..]));
+        assert_eq!(
+            store.read(&name, u64::MAX).unwrap().as_deref(),
+            Some(&b"all of it"[..])
+        );
         assert!(store.read(&name, 3).is_err(), "larger than the limit");
     }
 

@@ -1,6 +1,5 @@
 //! v2 volumes: upload of signed header bytes + payload, the owner's own list and download.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::b64;
 use coffer_wire::v2::{Header, Label, VolumeName, labelled, payload_len_is_valid};
@@ -13,8 +12,8 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, Upload, V2System, state};
 use crate::api::json::{Fields, ok, parse_object, read_body};
 use crate::api::volumes::{
-    Committed, Payload, if_none_match, over_quota, precheck_size, read_with_blob, store_durably,
-    too_large_volume,
+    Committed, if_none_match, over_quota, precheck_size, read_with_blob, store_durably,
+    too_large_volume, with_payload,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -66,18 +65,14 @@ pub async fn serve(
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let (v, extra, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
-    let Payload::Bytes(payload) = payload else {
-        return Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish());
-    };
     let mut body = json!({
         "header": b64::encode(&v.header),
         "signature": b64::encode(&v.signature),
-        "payload": b64::encode(&payload),
     });
     if let Some((key, value)) = extra {
         body[key] = value;
     }
-    Ok(ok(&body))
+    with_payload(body, "payload", payload)
 }
 
 struct Checked {
