@@ -9,7 +9,7 @@ use serde_json::json;
 use super::extract::{Friend, General, state};
 use super::json::ok;
 use super::profile::feature_names;
-use super::volumes::{headers, own_volume, serve, volume_name};
+use super::volumes::{headers, serve, volume_name};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -36,11 +36,16 @@ fn active_between(
     let Some(rel) = sharing::active_between(c, system, friend)? else {
         return Ok(Err(ApiError::Forbidden(NO_RELATIONSHIP)));
     };
-    let permissions = serde_json::from_str(&rel.permissions)
+    let permissions = permissions_of(&rel.permissions);
+    Ok(Ok((rel, permissions)))
+}
+
+/// A relationship's stored permissions (none if unreadable).
+fn permissions_of(stored: &str) -> Permissions {
+    serde_json::from_str(stored)
         .ok()
         .and_then(|v| Permissions::from_json(&v).ok())
-        .unwrap_or_default();
-    Ok(Ok((rel, permissions)))
+        .unwrap_or_default()
 }
 
 /// The active relationship between the path's system and the calling friend.
@@ -106,20 +111,19 @@ pub async fn get(
     let system = path_system(&req)?;
     let friend = caller.user_id;
     serve(&state, &req, move |c| {
-        let (rel, permissions) = match active_between(c, &system, &friend)? {
-            Ok(found) => found,
-            Err(refused) => return Ok(Err(refused)),
+        let Some(found) = volumes::friend_download(c, &system, &friend, name.as_str())? else {
+            return Ok(Err(ApiError::Forbidden(NO_RELATIONSHIP)));
         };
-        if !permissions.allows(name) {
+        if !permissions_of(&found.permissions).allows(name) {
             return Ok(Err(ApiError::Forbidden(
                 "This volume is not shared with you",
             )));
         }
-        let vek = rel.encrypted_vek_blob.as_deref().map(b64::encode);
-        Ok(
-            own_volume(c, &system, name)?
-                .map(|row| (row, Some(("encrypted_vek_blob", json!(vek))))),
-        )
+        let Some(row) = found.volume else {
+            return Ok(Err(ApiError::NotFound("Volume not found")));
+        };
+        let vek = found.encrypted_vek_blob.as_deref().map(b64::encode);
+        Ok(Ok((row, Some(("encrypted_vek_blob", json!(vek))))))
     })
     .await
 }

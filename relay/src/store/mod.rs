@@ -178,16 +178,28 @@ impl Db {
         Ok(conn)
     }
 
-    /// Runs `f` with a reader connection, synchronously (for start-up and tests).
+    /// Runs `f` with a reader connection in one read transaction, synchronously (the async
+    /// [`Self::read`] runs this on the blocking pool). One transaction: every statement of `f`
+    /// sees the same snapshot, and the shared lock is taken once, not per statement (each
+    /// cycle cost several `fcntl` calls: docs/BENCHMARKS.md).
     pub fn read_blocking<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let conn = self.reader()?;
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
         let result = f(&conn);
-        let mut pool = Self::lock(&self.readers);
-        if pool.len() < MAX_IDLE_READERS {
-            pool.push(conn);
+        // Ending a read transaction has nothing to fail on; if it did, the connection is not
+        // reused (it might still hold the snapshot).
+        let ended = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut end| end.execute([]))
+            .is_ok();
+        if ended && conn.is_autocommit() {
+            let mut pool = Self::lock(&self.readers);
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
         }
         result
     }

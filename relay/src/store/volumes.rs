@@ -31,15 +31,20 @@ const COLUMNS: &str =
     "user_id, volume_name, version, control_header, blob_file, signature, size_bytes, updated_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<VolumeRow, StoreError>> {
-    let signature: Vec<u8> = row.get(5)?;
-    let version: i64 = row.get(2)?;
-    let size: i64 = row.get(6)?;
+    from_row_at(row, 0)
+}
+
+/// A row whose volume columns ([`COLUMNS`], in order) start at column `at`.
+fn from_row_at(row: &Row<'_>, at: usize) -> rusqlite::Result<Result<VolumeRow, StoreError>> {
+    let signature: Vec<u8> = row.get(at + 5)?;
+    let version: i64 = row.get(at + 2)?;
+    let size: i64 = row.get(at + 6)?;
     let (user_id, volume_name, control_header, blob_file, updated_at) = (
-        row.get(0)?,
-        row.get(1)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(7)?,
+        row.get(at)?,
+        row.get(at + 1)?,
+        row.get(at + 3)?,
+        row.get(at + 4)?,
+        row.get(at + 7)?,
     );
     Ok(fixed(signature).map(|signature| VolumeRow {
         user_id,
@@ -51,6 +56,56 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<VolumeRow, StoreError>> {
         size_bytes: size as u64,
         updated_at,
     }))
+}
+
+/// What a friend's download of one volume needs: the active relationship's permissions and
+/// wrapped VEK, and the volume's row if it exists.
+#[derive(Debug)]
+pub struct FriendDownload {
+    /// The relationship's permissions JSON.
+    pub permissions: String,
+    /// The VEK wrapped for this friend.
+    pub encrypted_vek_blob: Option<Vec<u8>>,
+    /// The volume, if the system has published it.
+    pub volume: Option<VolumeRow>,
+}
+
+/// [`FriendDownload`] in one statement (one read lock, one snapshot); `None` without an active
+/// relationship. Runs on every v1 friend download (`CAST`: see `sessions::LOOKUP_SQL`).
+pub fn friend_download(
+    conn: &Connection,
+    system: &str,
+    friend: &str,
+    name: &str,
+) -> Result<Option<FriendDownload>, StoreError> {
+    let v = COLUMNS.replace(", ", ", v.");
+    conn.prepare_cached(&format!(
+        "SELECT s.permissions, s.encrypted_vek_blob, v.{v} FROM sharing s \
+         LEFT JOIN volumes v ON v.user_id = s.system_user_id AND v.volume_name = CAST(?3 AS TEXT) \
+         WHERE s.system_user_id = CAST(?1 AS TEXT) AND s.friend_user_id = CAST(?2 AS TEXT) \
+         AND s.status = 'active'"
+    ))?
+    .query_row([system, friend, name], |r| {
+        let has_volume = r.get::<_, Option<String>>(2)?.is_some();
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            if has_volume {
+                Some(from_row_at(r, 2)?)
+            } else {
+                None
+            },
+        ))
+    })
+    .optional()?
+    .map(|(permissions, encrypted_vek_blob, volume)| {
+        Ok(FriendDownload {
+            permissions,
+            encrypted_vek_blob,
+            volume: volume.transpose()?,
+        })
+    })
+    .transpose()
 }
 
 /// One volume of a user.
