@@ -216,6 +216,17 @@ impl BlobStore {
         referenced: &HashSet<String>,
         min_age: Duration,
     ) -> Result<SweepReport, StoreError> {
+        self.sweep_by_user(min_age, |_| Ok(referenced))
+    }
+
+    /// [`Self::sweep`] with the referenced names asked for one user directory at a time, so
+    /// that a sweep over a million files never holds a million names (it did: 190 MiB at
+    /// start-up, docs/BENCHMARKS.md).
+    pub fn sweep_by_user<R: std::borrow::Borrow<HashSet<String>>>(
+        &self,
+        min_age: Duration,
+        mut referenced: impl FnMut(&str) -> Result<R, StoreError>,
+    ) -> Result<SweepReport, StoreError> {
         let mut report = SweepReport::default();
         let cutoff = cutoff(min_age);
         for user_dir in fs::read_dir(&self.root)? {
@@ -224,11 +235,12 @@ impl BlobStore {
                 continue;
             }
             let user = user_dir.file_name().to_string_lossy().into_owned();
+            let set = referenced(&user)?;
             let young = |name: &str| self.recent().within(name, min_age);
             sweep_dir(
                 &user_dir.path(),
                 &user,
-                referenced,
+                set.borrow(),
                 cutoff,
                 young,
                 &mut report,

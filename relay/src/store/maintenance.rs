@@ -54,10 +54,10 @@ pub fn sweep_orphans(
     blobs: &BlobStore,
     min_age: Duration,
 ) -> Result<SweepReport, StoreError> {
-    // Read the referenced set first: a file committed after this read is younger than
-    // `min_age` (during operation) or does not exist yet (at start-up), so it is never removed.
-    let referenced = db.read_blocking(volumes::all_blob_files)?;
-    blobs.sweep(&referenced, min_age)
+    // One read transaction, each user's referenced names read before their directory is
+    // looked at: a file committed after the snapshot is younger than `min_age` (during
+    // operation) or does not exist yet (at start-up), so it is never removed.
+    db.read_blocking(|c| blobs.sweep_by_user(min_age, |user| volumes::blob_files_of(c, user)))
 }
 
 /// A full run: expired rows, then orphans.

@@ -239,11 +239,3 @@ pub fn blob_files_of(conn: &Connection, user: &str) -> Result<HashSet<String>, S
     let rows = stmt.query_map([user], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
-
-/// Every blob file a row points at (for the orphan sweep).
-pub fn all_blob_files(conn: &Connection) -> Result<HashSet<String>, StoreError> {
-    let mut stmt =
-        conn.prepare("SELECT blob_file FROM volumes UNION ALL SELECT blob_file FROM volumes_v2")?;
-    let rows = stmt.query_map([], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
