@@ -53,17 +53,11 @@ fn all_closed(what: &str, endings: &[Ending]) {
     eprintln!("{what}: {endings:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn slowloris_heads_are_cut_off_and_the_slots_serve_others() {
-    const SLOTS: usize = 6;
-    let relay = relay_with_slots(SLOTS, &[]).await;
+/// Trickles a request head on each of `conns` (250 ms per byte, never finished) while every
+/// slot is taken, checks that a normal client is still served (the relay frees slots), and that
+/// every trickling connection was closed.
+async fn slow_heads_are_cut_off(relay: &RelayProcess, conns: Vec<RawConn>, label: &str) {
     let trickle = vec![b'a'; 400];
-
-    // 1. The first request's head, trickled: 250 ms per byte, never finished.
-    let mut conns = Vec::new();
-    for _ in 0..SLOTS {
-        conns.push(RawConn::open(&relay, LOCALHOST).await);
-    }
     let attackers: Vec<_> = conns
         .into_iter()
         .map(|mut c| {
@@ -79,13 +73,25 @@ async fn slowloris_heads_are_cut_off_and_the_slots_serve_others() {
         })
         .collect();
     // Every slot is taken: this client waits until the relay frees one.
-    let waited = normal_client_is_served(&relay).await;
+    let waited = normal_client_is_served(relay).await;
     let mut endings = Vec::new();
     for a in attackers {
         endings.push(a.await.expect("attacker task"));
     }
-    all_closed("first-request slowloris", &endings);
-    eprintln!("first-request slowloris: a normal client was served after {waited:?}");
+    all_closed(label, &endings);
+    eprintln!("{label}: a normal client was served after {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slowloris_heads_are_cut_off_and_the_slots_serve_others() {
+    const SLOTS: usize = 6;
+    let relay = relay_with_slots(SLOTS, &[]).await;
+    // 1. The first request's head, trickled: 250 ms per byte, never finished.
+    let mut conns = Vec::new();
+    for _ in 0..SLOTS {
+        conns.push(RawConn::open(&relay, LOCALHOST).await);
+    }
+    slow_heads_are_cut_off(&relay, conns, "first-request slowloris").await;
 
     // 2. The same on kept-alive connections: one quick request, then the next head trickled.
     //    (actix's own head timeout covers only the first request of a connection.)
@@ -95,27 +101,7 @@ async fn slowloris_heads_are_cut_off_and_the_slots_serve_others() {
         assert_eq!(c.health().await.expect("first request"), 200);
         conns.push(c);
     }
-    let attackers: Vec<_> = conns
-        .into_iter()
-        .map(|mut c| {
-            let trickle = trickle.clone();
-            tokio::spawn(async move {
-                let head = format!(
-                    "GET /api/v1/health HTTP/1.1\r\nHost: {}\r\nX-Slow: ",
-                    c.host()
-                );
-                c.trickle(head.as_bytes(), &trickle, Duration::from_millis(250), STUCK)
-                    .await
-            })
-        })
-        .collect();
-    let waited = normal_client_is_served(&relay).await;
-    let mut endings = Vec::new();
-    for a in attackers {
-        endings.push(a.await.expect("attacker task"));
-    }
-    all_closed("kept-alive slowloris", &endings);
-    eprintln!("kept-alive slowloris: a normal client was served after {waited:?}");
+    slow_heads_are_cut_off(&relay, conns, "kept-alive slowloris").await;
 
     // The relay is healthy afterwards.
     normal_client_is_served(&relay).await;

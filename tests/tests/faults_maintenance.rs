@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use coffer_tests::client::{Admin, Kind, V1Client, now_unix};
 use coffer_tests::docs;
-use coffer_tests::faults::{Ledger, check_store};
+use coffer_tests::faults::{Ledger, stop_and_check};
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::v1::VolumeName;
 use rand::RngExt as _;
@@ -198,16 +198,7 @@ fn plant_orphans(blobs: &Path, n: usize, age: Duration, tag: &str) -> Vec<PathBu
 /// Stops the relay gracefully, checks the store (no file without a row: the start-up sweep
 /// removed every orphan) and starts it again on the same port.
 async fn check_and_restart(relay: &mut RelayProcess, label: &str) -> u64 {
-    let status = relay.terminate().await;
-    assert!(status.success(), "{label}: relay exited with {status}");
-    let report = check_store(&relay.database_path(), &relay.blob_dir())
-        .unwrap_or_else(|e| panic!("{label}: inconsistent store:\n{e}"));
-    assert!(
-        report.unreferenced.is_empty(),
-        "{label}: {} files no row points at, e.g. {:?}",
-        report.unreferenced.len(),
-        report.unreferenced.first()
-    );
+    let report = stop_and_check(relay, label).await;
     assert!(report.volume_rows >= USERS * VOLUMES.len(), "{label}");
     relay.restart_on_same_port().await;
     report.expiring_rows

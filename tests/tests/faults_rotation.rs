@@ -31,7 +31,7 @@ use coffer_client_core::client::{
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::RelayHttp;
 use coffer_client_core::v2::{self, Side, WrapKey};
-use coffer_tests::faults::{FaultyRelay, KillAt, KillSwitch, Ledger, check_store};
+use coffer_tests::faults::{FaultyRelay, KillAt, KillSwitch, Ledger, stop_and_check};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{config_for, evil_friend, friend, identity_of, pair, system, uid, vol};
 use coffer_wire::v2::VolumeName;
@@ -92,15 +92,7 @@ where
 /// Stops the relay gracefully and checks its store from outside; no orphan may be left (the
 /// start-up sweep ran, and nothing was interrupted since).
 async fn stop_and_check_store(relay: &mut RelayProcess, label: &str) {
-    let status = relay.terminate().await;
-    assert!(status.success(), "{label}: relay exited with {status}");
-    let report = check_store(&relay.database_path(), &relay.blob_dir())
-        .unwrap_or_else(|e| panic!("{label}: inconsistent store:\n{e}"));
-    assert!(
-        report.unreferenced.is_empty(),
-        "{label}: files no row points at: {:?}",
-        report.unreferenced
-    );
+    let report = stop_and_check(relay, label).await;
     assert!(report.volume_rows > 0, "{label}: no volume rows at all");
 }
 

@@ -21,7 +21,7 @@ use crate::config::Limits;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::volumes::{self, PutOutcome, VolumeRow};
-use crate::store::{ClientType, StoreError, hour, now, users};
+use crate::store::{ClientType, Db, StoreError, hour, now, users};
 
 /// Largest stored control header (JSON text), bytes.
 const MAX_HEADER_LEN: usize = 4096;
@@ -139,7 +139,9 @@ pub enum Payload {
 /// dominated a small download's CPU (docs/BENCHMARKS.md), so they are not split.
 ///
 /// If an upload replaced the blob between the row read and the file read, the lookup runs
-/// once more; a row still pointing at a missing file is a 500 (and logged).
+/// once more on a fresh snapshot ([`Db::renew_snapshot`]: the closure's read transaction
+/// would otherwise show the same replaced row again); a row still pointing at a missing file
+/// is a 500 (and logged).
 pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static>(
     state: &AppState,
     since: Option<u64>,
@@ -152,7 +154,10 @@ pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static
     state
         .db
         .read(move |c| {
-            for _ in 0..2 {
+            for attempt in 0..2 {
+                if attempt > 0 {
+                    Db::renew_snapshot(c)?;
+                }
                 let (row, extra) = match lookup(c)? {
                     Ok(found) => found,
                     Err(refused) => return Ok(Err(refused)),
@@ -503,4 +508,106 @@ pub async fn upload(
         .anomalies
         .storage_growth(now(), &owner, size as i64 - old_size as i64);
     Ok(ok(&json!({ "status": "stored", "version": version })))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::config::{Config, IpPolicy};
+    use crate::ip_policy::IpLabels;
+    use crate::state::Pins;
+    use crate::store::blobs::BlobStore;
+
+    fn row(version: u64, blob_file: String, size_bytes: u64) -> VolumeRow {
+        VolumeRow {
+            user_id: "s".into(),
+            volume_name: "meta".into(),
+            version,
+            control_header: "{}".into(),
+            blob_file,
+            signature: [0; 64],
+            size_bytes,
+            updated_at: 0,
+        }
+    }
+
+    /// What an upload does: the new blob, the row committed, then the old blob removed.
+    fn upload(db: &Db, blobs: &BlobStore, version: u64, bytes: &[u8]) {
+        let file = blobs.write("s", "meta", version, bytes).unwrap();
+        let new = row(version, file, bytes.len() as u64);
+        let outcome = db
+            .write_blocking(|tx| volumes::put(tx, &new, u64::MAX))
+            .unwrap();
+        if let PutOutcome::Stored {
+            replaced_blob: Some(old),
+        } = outcome
+        {
+            blobs.remove(&old);
+        }
+    }
+
+    /// Caught by `coffer-bench`'s v2-mixed (a 500 among friends' fetches while their system
+    /// published): the row was read, an upload replaced it and removed its blob, and the retry
+    /// read the same row again from the read transaction's snapshot.
+    #[actix_web::test]
+    async fn a_blob_replaced_after_its_row_was_read_is_served_from_the_new_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let db = Db::open(&config.database_path()).unwrap();
+        let blobs = BlobStore::open(&config.blob_path()).unwrap();
+        db.write_blocking(|tx| {
+            users::insert(
+                tx,
+                &users::User {
+                    id: "s".into(),
+                    public_signing_key: [1; 32],
+                    public_exchange_key: [2; 32],
+                    handle: None,
+                    client_type: ClientType::System,
+                    protocol_version: 1,
+                    feature_set: "[]".into(),
+                    storage_used_bytes: 0,
+                    created_at: 0,
+                    key_binding_signature: None,
+                },
+            )
+        })
+        .unwrap();
+        upload(&db, &blobs, 1, b"first");
+        let state = AppState::new(
+            config,
+            Arc::clone(&db),
+            blobs.clone(),
+            IpLabels::ephemeral(IpPolicy::Off),
+            Pins::default(),
+        );
+
+        let raced = Arc::new(AtomicBool::new(false));
+        let lookup = {
+            let raced = Arc::clone(&raced);
+            move |c: &rusqlite::Connection| {
+                let found = volumes::get(c, "s", "meta")?.unwrap();
+                // The first time, an upload lands between the row read and the file read.
+                if !raced.swap(true, Ordering::SeqCst) {
+                    upload(&db, &blobs, 2, b"second");
+                }
+                Ok(Ok((found, ())))
+            }
+        };
+        let (found, (), payload) = read_with_blob(&state, None, lookup).await.unwrap();
+        assert!(raced.load(Ordering::SeqCst));
+        assert_eq!(found.version, 2);
+        match payload {
+            Payload::Bytes(bytes) => assert_eq!(bytes, b"second"),
+            other => panic!("expected the new blob's bytes, got {other:?}"),
+        }
+    }
 }

@@ -502,6 +502,16 @@ mod tests {
         }
     }
 
+    /// Sets a file's modification time two hours back.
+    fn age_by_two_hours(path: &Path) {
+        File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+    }
+
     /// A file this store just wrote is not swept even when its modification time looks old (a
     /// wall-clock step forward, a lagging file server): its row may be about to commit. It was:
     /// an acknowledged upload lost its blob (tests/tests/faults_clock.rs).
@@ -510,12 +520,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         let name = store.write("u1", "meta", 1, b"new").unwrap();
-        File::options()
-            .write(true)
-            .open(dir.path().join(&name))
-            .unwrap()
-            .set_modified(SystemTime::now() - Duration::from_secs(7200))
-            .unwrap();
+        age_by_two_hours(&dir.path().join(&name));
         let minute = Duration::from_secs(60);
         assert_eq!(
             store.sweep(&HashSet::new(), minute).unwrap().files_removed,
@@ -534,12 +539,7 @@ mod tests {
             .unwrap();
         assert_eq!(swept.files_removed, 1);
         let name = store.write("u1", "meta", 2, b"new").unwrap();
-        File::options()
-            .write(true)
-            .open(dir.path().join(&name))
-            .unwrap()
-            .set_modified(SystemTime::now() - Duration::from_secs(7200))
-            .unwrap();
+        age_by_two_hours(&dir.path().join(&name));
         let restarted = BlobStore::open(dir.path()).unwrap();
         let swept = restarted.sweep(&HashSet::new(), minute).unwrap();
         assert_eq!(swept.files_removed, 1);

@@ -204,6 +204,16 @@ impl Db {
         result
     }
 
+    /// Inside a [`Self::read`] or [`Self::read_blocking`] closure: ends its read transaction
+    /// and begins another, so that what follows sees every commit made since. For a reader that
+    /// finds what it read already replaced (a blob file removed after an upload overwrote the
+    /// row naming it): reading again in the same transaction would find the same stale row.
+    pub fn renew_snapshot(conn: &Connection) -> Result<(), StoreError> {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        Ok(())
+    }
+
     /// Runs `f` in an immediate write transaction, synchronously; commits if it returns `Ok`.
     pub fn write_blocking<T>(
         &self,

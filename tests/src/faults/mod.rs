@@ -16,5 +16,5 @@ pub mod tmpfs;
 pub use clock::{FakeClock, relay_clock};
 pub use kill::{FaultyRelay, KillAt, KillSwitch, sigkill};
 pub use ledger::Ledger;
-pub use store::{StoreReport, WriteLock, check_store};
+pub use store::{StoreReport, WriteLock, check_store, stop_and_check};
 pub use tmpfs::{Tmpfs, require_root};

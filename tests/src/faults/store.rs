@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::relay::files_under;
+use crate::relay::{RelayProcess, files_under};
 
 /// The result of [`check_store`].
 #[derive(Debug, Clone)]
@@ -25,6 +25,22 @@ pub struct StoreReport {
     pub unreferenced: Vec<PathBuf>,
     /// Rows of the expiring tables: challenges, sessions, unredeemed invites.
     pub expiring_rows: u64,
+}
+
+/// Stops `relay` gracefully and checks its store: consistent, and no file without a row (the
+/// start-up sweep ran, and nothing was interrupted since). Panics, naming `label`, otherwise.
+pub async fn stop_and_check(relay: &mut RelayProcess, label: &str) -> StoreReport {
+    let status = relay.terminate().await;
+    assert!(status.success(), "{label}: relay exited with {status}");
+    let report = check_store(&relay.database_path(), &relay.blob_dir())
+        .unwrap_or_else(|e| panic!("{label}: inconsistent store:\n{e}"));
+    assert!(
+        report.unreferenced.is_empty(),
+        "{label}: {} files no row points at, e.g. {:?}",
+        report.unreferenced.len(),
+        report.unreferenced.first()
+    );
+    report
 }
 
 /// Checks the database against the blob directory; `Err` lists every inconsistency found.

@@ -44,6 +44,21 @@ fn challenge(id: &'static str, tag: Tag) -> Operation {
     .err(404, "no such user")
 }
 
+/// What creating an invite code answers, in v1 and v2 alike (`op` names the route and says what
+/// the code is for).
+fn invite_created(op: Operation) -> Operation {
+    op.ignores_body(AppState::SMALL_BODY_LIMIT)
+        .ok(
+            201,
+            "The code.",
+            exact(json!({
+                "code": reference("InviteCode"),
+                "expires_at": reference("Time"),
+            })),
+        )
+        .err(409, "too many open invite codes")
+}
+
 /// The `{name}` segment of a v1 volume route.
 fn v1_name() -> Value {
     reference("V1VolumeName")

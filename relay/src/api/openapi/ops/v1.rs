@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::super::schema::{base64, count, exact, int64, nullable, reference, request, uuid_in};
 use super::super::{BodyLimit, Caller, Operation, Tag};
-use super::v1_name;
+use super::{invite_created, v1_name};
 use crate::api::auth::MAX_NONCE_LEN;
 use crate::api::discover::MAX_QUERY_CHARS;
 use crate::limits::Class;
@@ -457,23 +457,15 @@ pub fn sharing_respond() -> Operation {
 
 /// `POST /api/v1/sharing/invite`.
 pub fn sharing_invite() -> Operation {
-    op(
-        "v1SharingInvite",
-        "Create an invite code",
-        Caller::System,
-        Some(Class::General),
+    invite_created(
+        op(
+            "v1SharingInvite",
+            "Create an invite code",
+            Caller::System,
+            Some(Class::General),
+        )
+        .describe("A single-use code for a friend to redeem. The System app sends no body."),
     )
-    .describe("A single-use code for a friend to redeem. The System app sends no body.")
-    .ignores_body(AppState::SMALL_BODY_LIMIT)
-    .ok(
-        201,
-        "The code.",
-        exact(json!({
-            "code": reference("InviteCode"),
-            "expires_at": reference("Time"),
-        })),
-    )
-    .err(409, "too many open invite codes")
 }
 
 /// `POST /api/v1/sharing/redeem`.

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::super::schema::{base64, base64_exact, exact, nullable, reference, request, uuid_in};
 use super::super::{BodyLimit, Caller, Operation, Tag};
+use super::invite_created;
 use crate::api::v2::grants::GRANT_BODY_LIMIT;
 use crate::api::v2::volumes::MAX_HEADER;
 use crate::limits::Class;
@@ -272,23 +273,15 @@ pub fn get_volume() -> Operation {
 
 /// `POST /api/v2/invites`.
 pub fn create_invite() -> Operation {
-    op(
-        "v2CreateInvite",
-        "Create an invite code",
-        Caller::V2System,
-        Some(Class::General),
+    invite_created(
+        op(
+            "v2CreateInvite",
+            "Create an invite code",
+            Caller::V2System,
+            Some(Class::General),
+        )
+        .describe("The code for a pairing link; the link's secret never reaches the relay."),
     )
-    .describe("The code for a pairing link; the link's secret never reaches the relay.")
-    .ignores_body(AppState::SMALL_BODY_LIMIT)
-    .ok(
-        201,
-        "The code.",
-        exact(json!({
-            "code": reference("InviteCode"),
-            "expires_at": reference("Time"),
-        })),
-    )
-    .err(409, "too many open invite codes")
 }
 
 /// `POST /api/v2/invites/redeem`.
