@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use coffer_tests::client::{Kind, V1Client};
 use coffer_tests::docs;
-use coffer_tests::faults::{Ledger, Tmpfs, check_store};
+use coffer_tests::faults::{Ledger, Tmpfs, stop_and_check};
 use coffer_tests::http::Resp;
 use coffer_tests::relay::{RelayProcess, files_under};
 use coffer_wire::v1::VolumeName;
@@ -84,15 +84,7 @@ fn assert_no_temp_files(dir: &std::path::Path, what: &str) {
 /// Stops the relay, checks the store from outside, restarts it and checks every acknowledged
 /// upload of `clients`.
 async fn restart_and_verify(relay: &mut RelayProcess, ledger: &Ledger, clients: &[&V1Client]) {
-    let status = relay.terminate().await;
-    assert!(status.success(), "relay exited with {status}");
-    let report = check_store(&relay.database_path(), &relay.blob_dir())
-        .unwrap_or_else(|e| panic!("inconsistent store:\n{e}"));
-    assert!(
-        report.unreferenced.is_empty(),
-        "files no row points at: {:?}",
-        report.unreferenced
-    );
+    stop_and_check(relay, "after the disk filled").await;
     relay.restart_on_same_port().await;
     for c in clients {
         ledger
