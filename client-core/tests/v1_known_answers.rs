@@ -1,4 +1,4 @@
-//! Known answers from `shared/vectors/v1.json` through the public API, exactly as the
+//! Known answers from `docs/vectors/v1.json` through the public API, exactly as the
 //! end-to-end tests will call it.
 
 mod common;

@@ -8,10 +8,10 @@ use serde_json::Value;
 use crate::*;
 
 /// The project's v1 known answers, shared with client-core, the relay and the other clients.
-const V1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/v1.json");
+const V1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/v1.json");
 
 fn vectors() -> Value {
-    let text = std::fs::read_to_string(V1_VECTORS).expect("shared/vectors/v1.json is readable");
+    let text = std::fs::read_to_string(V1_VECTORS).expect("docs/vectors/v1.json is readable");
     serde_json::from_str(&text).expect("v1.json is JSON")
 }
 
@@ -91,7 +91,7 @@ fn seal_verify_decrypt_round_trip() {
 
 #[test]
 fn seal_and_login_match_the_v1_known_answers() {
-    // Same identity, VEK, volume and document as shared/vectors/v1.json: the glue passes every
+    // Same identity, VEK, volume and document as docs/vectors/v1.json: the glue passes every
     // argument to the right parameter, or the blob and signatures would differ.
     let v = vectors();
     let system = vector_system();

@@ -2,7 +2,7 @@
 //! PluralLog apps do. Every function is named `v1_…` (Kotlin `v1…`) so that code using it is
 //! visibly legacy; the hardened v2 protocol will be bound separately and be the default.
 //!
-//! v1's weaknesses are inherited, not fixed here (`shared/protocol/v1.md` §2.12). The ones an
+//! v1's weaknesses are inherited, not fixed here (`docs/protocol-v1.md` §2.12). The ones an
 //! app can trip over:
 //! - **Never seal two different plaintexts under the same VEK, volume name and version**: v1
 //!   derives the AES-GCM nonce from name and version, so doing so reuses a nonce (W1).

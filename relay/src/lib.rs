@@ -2,7 +2,7 @@
 //!
 //! The Coffer relay: an HTTPS server that authenticates users by public-key challenge, stores
 //! padded opaque encrypted volumes, enforces per-volume share grants, and shows operators only
-//! metadata. It serves wire protocol v1 (`shared/protocol/v1.md`) byte-for-byte for the existing
+//! metadata. It serves wire protocol v1 (`docs/protocol-v1.md`) byte-for-byte for the existing
 //! PluralLog apps.
 //!
 //! **What this crate must never do:** see plaintext, private keys or unwrapped VEKs, or link

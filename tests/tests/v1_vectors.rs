@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 //! The test client's own crypto path (what `V1Client` sends and how it reads) against the
-//! known answers in `shared/vectors/v1.json` (v1.md §2.11). No relay needed: if these fail, the
+//! known answers in `docs/vectors/v1.json` (v1.md §2.11). No relay needed: if these fail, the
 //! end-to-end tests would be testing the relay against a wrong client.
 
 use coffer_certs::SpkiPin;
@@ -15,7 +15,7 @@ use coffer_wire::v1::{ControlHeader, VolumeName};
 use serde_json::{Value, json};
 
 fn vectors() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/v1.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/v1.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

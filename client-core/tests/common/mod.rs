@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-/// `shared/vectors/v1.json`, the project's v1 known answers (a sibling of the repository).
-pub const V1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/v1.json");
+/// `docs/vectors/v1.json`, the project's v1 known answers (in the repository).
+pub const V1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/v1.json");
 
 pub fn v1_vectors() -> Value {
     let text =

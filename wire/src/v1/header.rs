@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn canonical_form_matches_vector() {
-        // shared/vectors/v1.json: ed25519.upload_header_json; sent here in a different key order.
+        // docs/vectors/v1.json: ed25519.upload_header_json; sent here in a different key order.
         let h = ControlHeader::from_json_object(&obj(serde_json::json!({
             "event_tags": ["meta"], "size_bytes": 4124, "modified_at": 1774609200,
             "version": 1, "volume_name": "meta", "extra": true

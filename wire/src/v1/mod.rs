@@ -1,4 +1,4 @@
-//! Wire protocol v1 (`shared/protocol/v1.md`): what the existing PluralLog apps speak.
+//! Wire protocol v1 (`docs/protocol-v1.md`): what the existing PluralLog apps speak.
 
 mod header;
 mod names;

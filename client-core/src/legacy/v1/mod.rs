@@ -2,8 +2,8 @@
 //! protocol (to come) is the default; nothing new should use this module.
 //!
 //! Reads and writes volumes, upload signatures, login signatures and wrapped volume keys
-//! byte-for-byte as the PluralLog System app does (`shared/protocol/v1.md` §2), checked against
-//! `shared/vectors/v1.json`. End-to-end tests use it to play a v1 System app and Friend app.
+//! byte-for-byte as the PluralLog System app does (`docs/protocol-v1.md` §2), checked against
+//! `docs/vectors/v1.json`. End-to-end tests use it to play a v1 System app and Friend app.
 //!
 //! What it must never do: invent its own variant of a v1 rule (every output must match the
 //! existing apps), or put key bytes, plaintext or ciphertext into errors or `Debug` output.

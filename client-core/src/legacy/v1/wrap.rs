@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn v1_shared_secret_both_directions() {
-        // shared/vectors/v1.json "x25519": the RFC 7748 §6.1 pairs (system = Alice).
+        // docs/vectors/v1.json "x25519": the RFC 7748 §6.1 pairs (system = Alice).
         let vectors = v1_vectors();
         let x = &vectors["x25519"];
         let system = Identity::from_secret_bytes(&[0u8; 32], &hex_array(&x["system_private"]));

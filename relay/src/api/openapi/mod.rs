@@ -55,7 +55,7 @@ impl Tag {
     const fn description(self) -> &'static str {
         match self {
             Self::V1 => {
-                "Wire protocol v1 (shared/protocol/v1.md), byte-compatible with the PluralLog apps."
+                "Wire protocol v1 (docs/protocol-v1.md), byte-compatible with the PluralLog apps."
             }
             Self::V2 => "Wire protocol v2 (docs/protocol-v2.md).",
             Self::Admin => {

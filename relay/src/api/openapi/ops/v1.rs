@@ -1,4 +1,4 @@
-//! Protocol v1 (`shared/protocol/v1.md`), byte-compatible with the PluralLog apps.
+//! Protocol v1 (`docs/protocol-v1.md`), byte-compatible with the PluralLog apps.
 
 use serde_json::json;
 
