@@ -1,7 +1,7 @@
 //! Where payloads should live: blob files (what the relay does) or BLOB columns in SQLite.
 //!
 //! ADR 0002 stored payloads as files and left "would small volumes be faster inside SQLite?"
-//! to a measurement; design.md §5 asks for the decision to be made by benchmark. This harness
+//! to a measurement; ADR 0002 asks for the decision to be made by benchmark. This harness
 //! is that measurement. It prints figures; it asserts nothing about speed.
 //!
 //! - `files`: exactly the relay's upload path — [`BlobStore::write`] (temp file, write, fsync,
