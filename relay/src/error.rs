@@ -1,7 +1,9 @@
 //! The HTTP edge error: one JSON shape, `{"error": code, "message": text}`, for every failure.
 //!
-//! Conversion from internal errors happens here and only here. Messages are fixed texts or
-//! describe the caller's own input; they never contain secrets, tokens, ciphertext or paths.
+//! Conversion from internal errors happens here and only here: the store's, the domain's
+//! refusals (`service::Refusal`), the rate limiter's and the admin-token verifier's. Messages
+//! are fixed texts or describe the caller's own input; they never contain secrets, tokens,
+//! ciphertext or paths.
 
 use std::time::Duration;
 
@@ -10,7 +12,10 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::api::json::json_response;
+use crate::admin_token::VerifyError;
+use crate::limits::RateLimited;
+use crate::response::json_response;
+use crate::service::{Refusal, ServiceError};
 use crate::store::StoreError;
 
 /// Everything a handler can answer besides success.
@@ -191,6 +196,58 @@ impl From<StoreError> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "storage failure");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::BadRequest(message) => Self::BadRequest(message),
+            Refusal::Unauthorized(message) => Self::Unauthorized(message),
+            Refusal::Forbidden(message) => Self::Forbidden(message),
+            Refusal::NotFound(message) => Self::NotFound(message),
+            Refusal::Conflict(message) => Self::Conflict(message),
+            Refusal::StaleVersion { current, got } => Self::StaleVersion { current, got },
+            Refusal::StaleV2 {
+                current_version,
+                current_epoch,
+                got,
+            } => Self::StaleV2 {
+                current_version,
+                current_epoch,
+                got,
+            },
+            Refusal::StaleGrant { current } => Self::StaleGrant { current },
+            Refusal::Gone(message) => Self::Gone(message),
+            Refusal::PayloadTooLarge(message) => Self::PayloadTooLarge(message),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Refused(refusal) => refusal.into(),
+            ServiceError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(RateLimited { retry_after }: RateLimited) -> Self {
+        Self::RateLimited { retry_after }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::Busy { retry_after } => Self::RateLimited { retry_after },
+            VerifyError::Unavailable => {
+                tracing::error!("admin token verification pool is gone");
                 Self::Internal
             }
         }
