@@ -291,6 +291,54 @@ mod tests {
         assert_eq!(body(&ApiError::Internal)["error"], "internal");
     }
 
+    /// Domain refusals, the rate limiter and the verifier keep their statuses and bodies.
+    #[test]
+    fn inner_errors_convert_once() {
+        let stale = ApiError::from(ServiceError::from(Refusal::StaleV2 {
+            current_version: 4,
+            current_epoch: 2,
+            got: 3,
+        }));
+        let v = body(&stale);
+        assert_eq!(v["error"], "conflict");
+        assert_eq!(v["current_version"], 4);
+        assert_eq!(v["current_epoch"], 2);
+        assert_eq!(
+            v["message"],
+            "Volume version must be > 4 (epoch ≥ 2), got 3"
+        );
+        for (refusal, status) in [
+            (Refusal::bad("x"), StatusCode::BAD_REQUEST),
+            (Refusal::Unauthorized("x"), StatusCode::UNAUTHORIZED),
+            (Refusal::Forbidden("x"), StatusCode::FORBIDDEN),
+            (Refusal::NotFound("x"), StatusCode::NOT_FOUND),
+            (Refusal::Conflict("x".into()), StatusCode::CONFLICT),
+            (Refusal::StaleGrant { current: 1 }, StatusCode::CONFLICT),
+            (Refusal::Gone("x"), StatusCode::GONE),
+            (
+                Refusal::PayloadTooLarge("x".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+        ] {
+            let text = refusal.to_string();
+            let err = ApiError::from(refusal);
+            assert_eq!(err.status_code(), status);
+            assert_eq!(err.to_string(), text);
+        }
+        let limited = ApiError::from(RateLimited {
+            retry_after: Duration::from_secs(3),
+        });
+        assert_eq!(limited.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        let busy = ApiError::from(VerifyError::Busy {
+            retry_after: Duration::from_secs(1),
+        });
+        assert_eq!(busy.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            ApiError::from(VerifyError::Unavailable).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
     fn sqlite_failure(code: i32) -> StoreError {
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(code),

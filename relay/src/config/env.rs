@@ -190,3 +190,23 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name in two lines would make the second one dead; every line has a `COFFER_*` name
+    /// first (the v1 aliases come after it) and says what it is for.
+    #[test]
+    fn the_table_is_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for var in ENV_VARS {
+            assert!(var.names[0].starts_with("COFFER_"), "{:?}", var.names);
+            assert!(!var.help.is_empty(), "{:?}", var.names);
+            for name in var.names {
+                assert!(seen.insert(*name), "{name} appears twice");
+            }
+        }
+        assert_eq!(ENV_VARS.len(), 39);
+    }
+}
