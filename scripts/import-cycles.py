@@ -5,15 +5,19 @@ Usage: scripts/import-cycles.py CRATE_SRC_DIR [--allow A,B,...]
 
 Reads every `*.rs` file under the directory, maps it to its module path (`src/a/b.rs` and
 `src/a/b/mod.rs` are `a::b`; `lib.rs`/`main.rs` are the crate root), and collects the edges
-`crate::x::y…` and `super::x…` written in its code (`use` items and paths alike; not in
-comments or doc comments, nor in a `#[cfg(test)]` module at the end of a file). A path is resolved to the longest
-module prefix that is a file of the crate. Edges to the crate root and to a module's own
-ancestors (a child naming its parent module is how Rust nests, not a circle we can break by
-moving code) are ignored, as are `*_tests.rs` / `tests.rs` files and `tests/` modules.
+`crate::x::y…` and `super::x…` written in its code (`use` items and paths alike; `use` trees
+with braces expanded; not in comments or doc comments, nor in a `#[cfg(test)]` module at the
+end of a file). A path is resolved to the longest module prefix that is a file of the crate.
+Edges to the crate root and to a module's own ancestors (a child naming its parent module is
+how Rust nests, not a circle we can break by moving code) are ignored, as are `*_tests.rs` /
+`tests.rs` files and `tests/` modules.
 
-Strongly connected components with more than one file are printed, one per line, and the
-script exits 1; `--allow` names a set of files (module paths, comma-separated) whose circle is
-documented and accepted: a component that is exactly a subset of it does not fail.
+Strongly connected components (Tarjan) with more than one file are printed with their edges,
+and the script exits 1. `--allow` names a set of files (module paths, comma-separated) whose
+circle is documented and accepted: a component that lies within it does not fail.
+
+CI: scripts/import-cycles.py relay/src && scripts/import-cycles.py admin/src &&
+    scripts/import-cycles.py client-core/src --allow client::rotation,client::system
 """
 
 import os
@@ -22,7 +26,7 @@ import sys
 
 USE_RE = re.compile(r"\bcrate((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 SUPER_RE = re.compile(r"\b((?:super::)+)([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)")
-USE_BLOCK_RE = re.compile(r"\buse\s+crate::\{(.*?)\};", re.S)
+USE_ITEM_RE = re.compile(r"\buse\s+([^;]*?);", re.S)
 
 
 def module_of(root, path):
@@ -44,32 +48,44 @@ def strip(text):
     return "\n".join(re.sub(r"//.*$", "", line) for line in text.splitlines())
 
 
-def expand_use_blocks(text):
-    """`use crate::{a::B, c::{d, e}}` -> ['a::B', 'c::d', 'c::e'] (one level of nesting)."""
+def split_top(text):
+    """Splits `a, b::{c, d}, e` at the commas outside braces."""
+    depth, cur, parts = 0, "", []
+    for ch in text:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p for p in parts if p]
+
+
+def expand_tree(tree):
+    """`a::{b::C, d::{e, f}}` -> ['a::b::C', 'a::d::e', 'a::d::f'] (any depth; `self` dropped)."""
+    tree = re.sub(r"\s+as\s+\w+", "", tree)
+    tree = re.sub(r"\s+", "", tree)
+    brace = tree.find("{")
+    if brace < 0:
+        return [tree]
+    head, inner = tree[:brace], tree[brace + 1 : tree.rfind("}")]
     out = []
-    for block in USE_BLOCK_RE.findall(text):
-        depth, cur, parts = 0, "", []
-        for ch in block:
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-            if ch == "," and depth == 0:
-                parts.append(cur)
-                cur = ""
-            else:
-                cur += ch
-        parts.append(cur)
-        for p in parts:
-            p = re.sub(r"\s+", "", p)
-            if not p:
-                continue
-            if "{" in p:
-                head, rest = p.split("{", 1)
-                for q in rest.rstrip("}").split(","):
-                    out.append(head + q)
-            else:
-                out.append(p)
+    for part in split_top(inner):
+        for tail in expand_tree(part):
+            out.append(head.rstrip(":") if tail == "self" else head + tail)
+    return out
+
+
+def use_paths(text):
+    """Every path named by a `use` item whose tree has braces, fully expanded."""
+    out = []
+    for tree in USE_ITEM_RE.findall(text):
+        if "{" in tree:
+            out.extend(expand_tree(tree))
     return out
 
 
@@ -101,9 +117,15 @@ def main():
         with open(p, encoding="utf-8") as f:
             text = strip(f.read())
         paths = [s.lstrip(":") for s in USE_RE.findall(text)]
-        paths += expand_use_blocks(text)
+        supers = SUPER_RE.findall(text)
+        for path in use_paths(text):
+            if path.startswith("crate::"):
+                paths.append(path[len("crate::") :])
+            elif path.startswith("super::"):
+                m2 = re.match(r"((?:super::)+)(.*)", path)
+                supers.append((m2.group(1), m2.group(2)))
         # `super::x` (possibly repeated) from module `a::b` is `a::x`.
-        for sup, rest in SUPER_RE.findall(text):
+        for sup, rest in supers:
             up = sup.count("super")
             base = m.split("::") if m else []
             if up > len(base):
