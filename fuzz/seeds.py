@@ -379,7 +379,7 @@ write_dict("relay_requests", relay_words)
 
 config_words = set(re.findall(r"^\s*#?\s*([a-z_]+)\s*=", example, re.M))
 config_words.update(re.findall(r"^\s*#?\s*\[([a-z_.]+)\]", example, re.M))
-config_src = open(os.path.join(ROOT, "relay", "src", "config.rs")).read()
+config_src = open(os.path.join(ROOT, "relay", "src", "config", "env.rs")).read()
 config_words.update(w + "=" for w in re.findall(r'"((?:COFFER|PLURALLOG|POLYLOG)_[A-Z_]+)"',
                                                 config_src))
 config_words.update(["%%env\n", "self-signed", "files", "off", "keyed-hash", "full", "[tls]",

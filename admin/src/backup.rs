@@ -32,7 +32,6 @@ use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::error::Exit;
 use crate::progress::Progress;
 
 /// The manifest's file name.
@@ -121,16 +120,6 @@ pub enum BackupError {
         /// What did not match (file names and sizes, never contents).
         detail: String,
     },
-}
-
-impl BackupError {
-    /// The exit status: 2 when the operator chose an unusable target, 6 otherwise.
-    pub fn exit(&self) -> Exit {
-        match self {
-            BackupError::NotEmpty { .. } => Exit::Usage,
-            _ => Exit::Local,
-        }
-    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {

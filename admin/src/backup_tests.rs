@@ -1,5 +1,6 @@
 //! Tests of `backup`: round trip, damaged backups, vanished blobs.
 use super::*;
+use crate::error::Exit;
 use coffer_relay::store::Db;
 use coffer_relay::store::blobs::BlobStore;
 

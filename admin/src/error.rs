@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use coffer_certs::SpkiPin;
 
-use crate::token::{TokenOrigin, TokenProblem};
+use crate::backup::BackupError;
+use crate::token_problem::{TokenOrigin, TokenProblem};
 
 /// The process exit statuses of `coffer-admin`. Stable: scripts rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,7 +306,7 @@ pub enum AdminError {
 
     /// A backup or restore failed.
     #[error("{0}")]
-    Backup(#[from] crate::backup::BackupError),
+    Backup(#[from] BackupError),
 
     /// The admin token could not be hashed or written.
     #[error("{0}")]
@@ -346,6 +347,18 @@ impl AdminError {
             },
             AdminError::Backup(err) => err.exit(),
             AdminError::TokenTool(_) | AdminError::Inconsistent { .. } => Exit::Local,
+        }
+    }
+}
+
+/// Here rather than in `backup.rs`, so that the backup code does not reach back into the
+/// CLI's error module (which wraps [`BackupError`]).
+impl BackupError {
+    /// The exit status: 2 when the operator chose an unusable target, 6 otherwise.
+    pub fn exit(&self) -> Exit {
+        match self {
+            BackupError::NotEmpty { .. } => Exit::Usage,
+            _ => Exit::Local,
         }
     }
 }

@@ -11,3 +11,4 @@ pub mod offline;
 pub mod output;
 pub mod progress;
 pub mod token;
+pub mod token_problem;

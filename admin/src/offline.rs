@@ -129,7 +129,9 @@ fn load_config(
         check_config: false,
         command: None,
     };
-    coffer_relay::cli::load(&cli, env).map_err(|message| AdminError::InvalidConfig { message })
+    coffer_relay::cli::load(&cli, env).map_err(|e| AdminError::InvalidConfig {
+        message: e.to_string(),
+    })
 }
 
 /// The relay's data paths from `--config` and/or `--data-dir` (environment applied as the relay

@@ -348,7 +348,7 @@ fn a_generated_token_hash_drives_the_relay() {
     )
     .json();
     assert_eq!(keys(&rehash), strs(&["token_hash"]));
-    assert!(coffer_relay::admin_token::verify_hash(
+    assert!(coffer_relay::config::admin::verify_hash(
         rehash["token_hash"].as_str().unwrap(),
         TOKEN.as_bytes()
     ));

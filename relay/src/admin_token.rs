@@ -1,29 +1,21 @@
-//! The admin token check: an Argon2id hash (preferred) or a plain token (v1 compatibility).
-//!
-//! This is the **only** module of the relay that links Argon2, and it hashes nothing but the
-//! operator's admin token: the relay still never derives or uses a key for volume data.
-//!
-//! - **Hash** (`admin.token_hash = "$argon2id$…"`, from `coffer-admin token generate`): the relay
-//!   holds only the PHC string; a leaked configuration does not reveal the token.
-//! - **Plain** (`admin.token`, `PLURALLOG_ADMIN_TOKEN`): kept for v1 deployments; held only as its
-//!   SHA-256 and compared in constant time.
+//! The runtime check of presented admin tokens against the configuration
+//! ([`crate::config::admin`]: a plain token's digest or an Argon2id hash).
 //!
 //! Argon2 is deliberately slow, and the admin rate limit is per IP, so many addresses could
 //! otherwise keep the CPU busy with verifications. Three things bound that: the result for a
 //! presented token is cached for [`CACHE_TTL`] (keyed by a salted SHA-256 of the token, never
 //! the token), at most [`MAX_CONCURRENT`] verifications run at once on the blocking pool (the
-//! rest wait briefly, then get a 429), and the cache has a fixed size.
+//! rest wait briefly, then are refused with [`VerifyError::Busy`]), and the cache has a fixed
+//! size. The Argon2 code itself stays in `config/admin.rs`, the relay's only file that links it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::{Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use crate::config::Admin;
-use crate::error::ApiError;
+use crate::config::admin::{Admin, verify_hash};
 
 /// How long the outcome for one presented token is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(60);
@@ -33,55 +25,21 @@ const CACHE_CAPACITY: usize = 1024;
 pub const MAX_CONCURRENT: usize = 2;
 /// How long a request waits for a verification slot before it is refused with 429.
 const QUEUE_WAIT: Duration = Duration::from_secs(10);
+/// What a refused request is told to wait before trying again.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// Largest accepted Argon2 memory cost (KiB): a configuration cannot make every verification
-/// allocate gigabytes.
-const MAX_M_COST: u32 = 256 * 1024;
-/// Largest accepted Argon2 time cost.
-const MAX_T_COST: u32 = 16;
-/// Largest accepted Argon2 parallelism.
-const MAX_P_COST: u32 = 8;
-
-/// Checks that `text` is an Argon2id PHC string with a salt, a hash and bounded parameters.
-/// The error says what is wrong, never the string.
-pub fn check_phc(text: &str) -> Result<(), String> {
-    let hash = PasswordHash::new(text).map_err(|_| {
-        "not a PHC string; expected $argon2id$v=19$m=…,t=…,p=…$<salt>$<hash> as printed by \
-         `coffer-admin token generate`"
-            .to_owned()
-    })?;
-    if hash.algorithm.as_str() != "argon2id" {
-        return Err("the hash must use argon2id".to_owned());
-    }
-    if hash.version != Some(0x13) {
-        return Err("the hash must be Argon2 version 19 (v=19)".to_owned());
-    }
-    if hash.salt.is_none() || hash.hash.is_none() {
-        return Err("the PHC string has no salt or no hash".to_owned());
-    }
-    let params =
-        Params::try_from(&hash).map_err(|_| "invalid Argon2 parameters (m, t, p)".to_owned())?;
-    if params.m_cost() > MAX_M_COST || params.t_cost() > MAX_T_COST || params.p_cost() > MAX_P_COST
-    {
-        return Err(format!(
-            "Argon2 parameters too large (at most m={MAX_M_COST}, t={MAX_T_COST}, p={MAX_P_COST})"
-        ));
-    }
-    Ok(())
-}
-
-/// Hashes an admin token to an Argon2id PHC string (m = 19 MiB, t = 2, p = 1, random salt):
-/// what `coffer-admin token generate` prints for `admin.token_hash`.
-pub fn hash_token(token: &[u8]) -> Result<String, String> {
-    Argon2::default()
-        .hash_password(token)
-        .map(|h| h.to_string())
-        .map_err(|e| format!("cannot hash the token: {e}"))
-}
-
-/// Whether `token` matches the PHC string `phc` (slow: call it on the blocking pool).
-pub fn verify_hash(phc: &str, token: &[u8]) -> bool {
-    Argon2::default().verify_password(token, phc).is_ok()
+/// Why a presented token could not be checked (a wrong token is `Ok(false)`, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// No verification slot came free in time; answered 429.
+    #[error("admin token verifications are busy")]
+    Busy {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The blocking pool or the slot semaphore is gone (shutting down); answered 500.
+    #[error("admin token verification pool unavailable")]
+    Unavailable,
 }
 
 #[derive(Debug, Clone)]
@@ -171,8 +129,8 @@ impl AdminVerifier {
 
     /// Whether `presented` is the admin token. Argon2 runs on the blocking pool, at most
     /// [`MAX_CONCURRENT`] at a time; a request that cannot get a slot within a few seconds is
-    /// answered 429.
-    pub async fn verify(&self, presented: &[u8]) -> Result<bool, ApiError> {
+    /// refused with [`VerifyError::Busy`] (429 at the edge).
+    pub async fn verify(&self, presented: &[u8]) -> Result<bool, VerifyError> {
         let phc = match &self.mode {
             Mode::Disabled => return Ok(false),
             Mode::Digest(expected) => {
@@ -185,13 +143,13 @@ impl AdminVerifier {
         if let Some(ok) = self.cached(&key) {
             return Ok(ok);
         }
-        let busy = || ApiError::RateLimited {
-            retry_after: Duration::from_secs(1),
+        let busy = || VerifyError::Busy {
+            retry_after: BUSY_RETRY_AFTER,
         };
         let _slot = tokio::time::timeout(QUEUE_WAIT, self.slots.acquire())
             .await
             .map_err(|_| busy())?
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|_| VerifyError::Unavailable)?;
         // Another request may have verified the same token while this one waited.
         if let Some(ok) = self.cached(&key) {
             return Ok(ok);
@@ -199,9 +157,9 @@ impl AdminVerifier {
         let token = zeroize::Zeroizing::new(presented.to_vec());
         self.verifications
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let ok = actix_web::web::block(move || verify_hash(&phc, &token))
+        let ok = tokio::task::spawn_blocking(move || verify_hash(&phc, &token))
             .await
-            .map_err(|_| ApiError::Internal)?;
+            .map_err(|_| VerifyError::Unavailable)?;
         self.remember(key, ok);
         Ok(ok)
     }
@@ -211,39 +169,7 @@ impl AdminVerifier {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::config::{AdminToken, AdminTokenHash};
-
-    /// Cheap parameters so the tests run fast (still a valid argon2id PHC string).
-    fn quick_hash(token: &[u8]) -> String {
-        let params = Params::new(64, 1, 1, None).unwrap();
-        Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-            .hash_password(token)
-            .unwrap()
-            .to_string()
-    }
-
-    #[test]
-    fn hashes_verify_and_are_checked() {
-        let phc = hash_token(b"correct horse").unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        check_phc(&phc).unwrap();
-        assert!(verify_hash(&phc, b"correct horse"));
-        assert!(!verify_hash(&phc, b"correct horse "));
-        assert_ne!(hash_token(b"correct horse").unwrap(), phc, "random salt");
-
-        for bad in [
-            "",
-            "plain-token",
-            "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "$argon2id$v=16$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "$argon2id$v=19$m=19456,t=2,p=1",
-            "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-            "$argon2id$v=19$m=19456,t=100,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
-        ] {
-            let err = check_phc(bad).unwrap_err();
-            assert!(!err.contains("c2FsdHNhbHQ"), "{err}");
-        }
-    }
+    use crate::config::admin::{AdminToken, AdminTokenHash, quick_hash};
 
     #[actix_web::test]
     async fn verifier_modes_and_cache() {

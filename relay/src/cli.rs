@@ -1,14 +1,20 @@
 //! Command line: `coffer-relay [--config FILE] [--data-dir DIR] [--listen ADDR:PORT]`, and
 //! `coffer-relay openapi` (the API description, see `docs/openapi.md`).
 
+#[cfg(feature = "server")]
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+#[cfg(feature = "server")]
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
+#[cfg(feature = "server")]
+use clap::{CommandFactory as _, FromArgMatches as _};
+use clap::{Parser, Subcommand};
 
-use crate::config::{Config, env_help};
+#[cfg(feature = "server")]
+use crate::config::env_help;
+use crate::config::{Config, ConfigError};
 
 /// Coffer relay: a zero-trust encrypted volume relay (serves PluralLog wire protocol v1).
 ///
@@ -44,12 +50,12 @@ pub enum Command {
 }
 
 /// Builds the effective configuration: defaults < file < environment < flags.
-pub fn load(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+pub fn load(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
     let mut config = match &cli.config {
-        Some(path) => Config::from_file(path).map_err(|e| e.to_string())?,
+        Some(path) => Config::from_file(path)?,
         None => Config::default(),
     };
-    config.apply_env(env).map_err(|e| e.to_string())?;
+    config.apply_env(env)?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir.clone_from(dir);
     }
@@ -57,10 +63,11 @@ pub fn load(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, S
         config.host = addr.ip();
         config.port = addr.port();
     }
-    config.validate().map_err(|e| e.to_string())?;
+    config.validate()?;
     Ok(config)
 }
 
+#[cfg(feature = "server")]
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -73,6 +80,7 @@ fn init_logging(filter: &str) {
 }
 
 /// Entry point of the binary.
+#[cfg(feature = "server")]
 pub fn main() -> ExitCode {
     let matches = Cli::command().after_long_help(env_help()).get_matches();
     let cli = match Cli::from_arg_matches(&matches) {

@@ -1,7 +1,9 @@
 //! The HTTP edge error: one JSON shape, `{"error": code, "message": text}`, for every failure.
 //!
-//! Conversion from internal errors happens here and only here. Messages are fixed texts or
-//! describe the caller's own input; they never contain secrets, tokens, ciphertext or paths.
+//! Conversion from internal errors happens here and only here: the store's, the domain's
+//! refusals (`service::Refusal`), the rate limiter's and the admin-token verifier's. Messages
+//! are fixed texts or describe the caller's own input; they never contain secrets, tokens,
+//! ciphertext or paths.
 
 use std::time::Duration;
 
@@ -10,7 +12,10 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
-use crate::api::json::json_response;
+use crate::admin_token::VerifyError;
+use crate::limits::RateLimited;
+use crate::response::json_response;
+use crate::service::{Refusal, ServiceError};
 use crate::store::StoreError;
 
 /// Everything a handler can answer besides success.
@@ -197,6 +202,58 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::BadRequest(message) => Self::BadRequest(message),
+            Refusal::Unauthorized(message) => Self::Unauthorized(message),
+            Refusal::Forbidden(message) => Self::Forbidden(message),
+            Refusal::NotFound(message) => Self::NotFound(message),
+            Refusal::Conflict(message) => Self::Conflict(message),
+            Refusal::StaleVersion { current, got } => Self::StaleVersion { current, got },
+            Refusal::StaleV2 {
+                current_version,
+                current_epoch,
+                got,
+            } => Self::StaleV2 {
+                current_version,
+                current_epoch,
+                got,
+            },
+            Refusal::StaleGrant { current } => Self::StaleGrant { current },
+            Refusal::Gone(message) => Self::Gone(message),
+            Refusal::PayloadTooLarge(message) => Self::PayloadTooLarge(message),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Refused(refusal) => refusal.into(),
+            ServiceError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<RateLimited> for ApiError {
+    fn from(RateLimited { retry_after }: RateLimited) -> Self {
+        Self::RateLimited { retry_after }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(err: VerifyError) -> Self {
+        match err {
+            VerifyError::Busy { retry_after } => Self::RateLimited { retry_after },
+            VerifyError::Unavailable => {
+                tracing::error!("admin token verification pool is gone");
+                Self::Internal
+            }
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         tracing::error!("blocking worker pool is gone");
@@ -232,6 +289,54 @@ mod tests {
             Some(&b"2"[..])
         );
         assert_eq!(body(&ApiError::Internal)["error"], "internal");
+    }
+
+    /// Domain refusals, the rate limiter and the verifier keep their statuses and bodies.
+    #[test]
+    fn inner_errors_convert_once() {
+        let stale = ApiError::from(ServiceError::from(Refusal::StaleV2 {
+            current_version: 4,
+            current_epoch: 2,
+            got: 3,
+        }));
+        let v = body(&stale);
+        assert_eq!(v["error"], "conflict");
+        assert_eq!(v["current_version"], 4);
+        assert_eq!(v["current_epoch"], 2);
+        assert_eq!(
+            v["message"],
+            "Volume version must be > 4 (epoch ≥ 2), got 3"
+        );
+        for (refusal, status) in [
+            (Refusal::bad("x"), StatusCode::BAD_REQUEST),
+            (Refusal::Unauthorized("x"), StatusCode::UNAUTHORIZED),
+            (Refusal::Forbidden("x"), StatusCode::FORBIDDEN),
+            (Refusal::NotFound("x"), StatusCode::NOT_FOUND),
+            (Refusal::Conflict("x".into()), StatusCode::CONFLICT),
+            (Refusal::StaleGrant { current: 1 }, StatusCode::CONFLICT),
+            (Refusal::Gone("x"), StatusCode::GONE),
+            (
+                Refusal::PayloadTooLarge("x".into()),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+        ] {
+            let text = refusal.to_string();
+            let err = ApiError::from(refusal);
+            assert_eq!(err.status_code(), status);
+            assert_eq!(err.to_string(), text);
+        }
+        let limited = ApiError::from(RateLimited {
+            retry_after: Duration::from_secs(3),
+        });
+        assert_eq!(limited.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        let busy = ApiError::from(VerifyError::Busy {
+            retry_after: Duration::from_secs(1),
+        });
+        assert_eq!(busy.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            ApiError::from(VerifyError::Unavailable).status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     fn sqlite_failure(code: i32) -> StoreError {

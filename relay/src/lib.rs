@@ -9,27 +9,43 @@
 //! volume AEAD code. Payloads and wrapped keys are opaque bytes here; the only cryptography is
 //! Ed25519 signature *verification*, SHA-256 of session tokens, TLS, HMAC-SHA-256 for the
 //! optional keyed IP labels, and Argon2id for the operator's admin token only
-//! ([`admin_token`]).
+//! ([`config::admin`]).
 //!
-//! Layout: [`config`] (file + env), [`server`] (TLS, binding, the loopback admin listener,
-//! shutdown), [`api`] (the route table and handlers), [`store`] (SQLite + blob files),
-//! [`limits`] (rate limits), and for the operator [`admin_token`] (hashed admin token),
-//! [`anomalies`] (in-memory anomaly counters), [`metrics`] (`/metrics`), [`ip_policy`] (what may
-//! be shown of client addresses). What the relay stores and logs is listed, and checked by a
-//! test, in `docs/metadata-inventory.md`.
+//! Layout: [`config`] (file + env), [`store`] (SQLite + blob files), and with the `server`
+//! feature (default) [`server`] (TLS, binding, the loopback admin listener, shutdown), [`api`]
+//! (the route table and handlers), `service` (what v1 and v2 handlers share), `limits` (rate
+//! limits), `admin_token` (checking presented admin tokens), `response` (JSON bodies), `error`
+//! (the HTTP edge error), `metrics` (`/metrics`); and for the operator [`anomalies`]
+//! (in-memory anomaly counters), [`ip_policy`] (what may be shown of client addresses). What
+//! the relay stores and logs is listed, and checked by a test, in `docs/metadata-inventory.md`.
+//!
+//! Without the `server` feature the crate is the library `coffer-admin` links for its offline
+//! commands: configuration, schema and store check, admin-token hashing — no actix-web,
+//! governor or jemalloc (docs/adr/0009-backup-and-restore.md).
 #![warn(missing_docs)]
 
+#[cfg(feature = "server")]
 pub mod admin_token;
 pub mod anomalies;
+#[cfg(feature = "server")]
 pub mod api;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "server")]
 pub mod error;
 pub mod ip_policy;
+#[cfg(feature = "server")]
 pub mod limits;
+#[cfg(feature = "server")]
 pub mod metrics;
 pub mod paillier;
+#[cfg(feature = "server")]
+pub mod response;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod service;
 pub mod session_cache;
+#[cfg(feature = "server")]
 pub mod state;
 pub mod store;

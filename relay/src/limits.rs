@@ -14,7 +14,14 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::{Config, Rates};
-use crate::error::ApiError;
+
+/// A request refused by its class's bucket (429 at the HTTP edge, `crate::error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("rate limited for {retry_after:?}")]
+pub struct RateLimited {
+    /// How long until a request of this class and key will be accepted again (at least 1 s).
+    pub retry_after: Duration,
+}
 
 /// A rate-limit class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +145,7 @@ impl RateLimits {
     }
 
     /// Takes one token from `key`'s bucket in `class`, or says how long to wait.
-    pub fn check(&self, class: Class, key: Key) -> Result<(), ApiError> {
+    pub fn check(&self, class: Class, key: Key) -> Result<(), RateLimited> {
         let key = match key {
             Key::Ip(ip) => Key::Ip(client_key(ip)),
             user => user,
@@ -146,7 +153,7 @@ impl RateLimits {
         self.limiter(class).check_key(&key).map_err(|not_until| {
             self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            ApiError::RateLimited {
+            RateLimited {
                 retry_after: wait.max(Duration::from_secs(1)),
             }
         })
@@ -250,7 +257,7 @@ mod tests {
         assert!(l.check(Class::Auth, ip.clone()).is_ok());
         assert!(l.check(Class::Auth, ip.clone()).is_ok());
         match l.check(Class::Auth, ip.clone()) {
-            Err(ApiError::RateLimited { retry_after }) => {
+            Err(RateLimited { retry_after }) => {
                 assert!(retry_after >= Duration::from_secs(1))
             }
             other => panic!("expected 429, got {other:?}"),

@@ -302,7 +302,7 @@ async fn the_admin_listener_is_the_only_door_when_configured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hashed_admin_token_is_verified_and_cached() {
-    let hash = coffer_relay::admin_token::hash_token(TOKEN.as_bytes()).unwrap();
+    let hash = coffer_relay::config::admin::hash_token(TOKEN.as_bytes()).unwrap();
     let relay = Relay::start(&[("COFFER_ADMIN_TOKEN_HASH", &hash)]);
     let good = [("x-admin-token", TOKEN)];
     for _ in 0..5 {

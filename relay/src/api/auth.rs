@@ -16,8 +16,9 @@ use super::extract::{Auth, ClientIp, Register, state, token_hash};
 use super::json::{Fields, created, ok, read_object};
 use super::{profile, random};
 use crate::error::ApiError;
+use crate::service::accounts::{self, NewAccount};
 use crate::state::AppState;
-use crate::store::{ClientType, challenges, hour, now, sessions, users};
+use crate::store::{ClientType, challenges, now, sessions, users};
 
 /// Longest nonce text accepted in `auth/token` (ours are 44 characters).
 pub const MAX_NONCE_LEN: usize = 128;
@@ -70,7 +71,7 @@ pub async fn register(
         .map_err(|_| ApiError::bad("public_signing_key is not a valid Ed25519 public key"))?;
 
     let id = random::uuid()?.to_string();
-    let user = users::User {
+    let account = NewAccount {
         id: id.clone(),
         public_signing_key: signing,
         public_exchange_key: exchange,
@@ -78,14 +79,9 @@ pub async fn register(
         client_type,
         protocol_version,
         feature_set,
-        storage_used_bytes: 0,
-        created_at: hour(now()),
         key_binding_signature: None,
     };
-    if !state.db.write(move |tx| users::insert(tx, &user)).await? {
-        return Err(ApiError::Conflict("Handle already taken".into()));
-    }
-    tracing::info!(client_type = client_type.as_str(), "user registered");
+    accounts::register(&state.db, account).await?;
     Ok(created(
         &json!({ "user_id": id, "server_min_version": min }),
     ))

@@ -245,7 +245,7 @@ async fn has_admin_token(state: &AppState, req: &HttpRequest) -> Result<bool, Ap
         return Ok(false);
     };
     let presented = zeroize::Zeroizing::new(presented);
-    state.admin_auth.verify(&presented).await
+    Ok(state.admin_auth.verify(&presented).await?)
 }
 
 /// A request carrying the admin token (`X-Admin-Token`), rate-limited per IP in the admin

@@ -1,19 +1,16 @@
 //! JSON in and out, the way v1 clients expect it.
 //!
-//! Responses are serialised like Flask's `jsonify` (the reference relay): compact, keys sorted
-//! alphabetically (serde_json's map is a BTreeMap as long as nobody enables `preserve_order`; a
-//! test below fails if someone does), and a trailing newline. Request bodies are read with a
+//! Responses are built by the leaf [`crate::response`] (Flask-compatible bytes), re-exported
+//! here for the handlers. Request bodies are read with a
 //! limit that is checked against `Content-Length` before a single byte is buffered, and with a
 //! deadline that grows with the bytes received (`[server]` transfer timeout and minimum rate),
 //! so a body trickled at 1 byte/s is answered 408 instead of holding its connection.
 
 use std::time::Instant;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::{HttpRequest, web};
 use futures_util::StreamExt as _;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -25,37 +22,7 @@ use crate::state::AppState;
 /// costs the relay nothing.
 const MAX_PREALLOCATION: usize = 256 * 1024;
 
-/// Serialises `body` with sorted keys and a trailing newline.
-pub fn json_response(status: StatusCode, body: &impl Serialize) -> HttpResponse {
-    // Going through `Value` sorts every object's keys, including nested ones.
-    let bytes = serde_json::to_value(body)
-        .and_then(|v| serde_json::to_vec(&v))
-        .map(|mut b| {
-            b.push(b'\n');
-            b
-        });
-    match bytes {
-        Ok(bytes) => HttpResponse::build(status)
-            .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-            .body(bytes),
-        Err(err) => {
-            tracing::error!(error = %err, "response serialisation failed");
-            HttpResponse::InternalServerError()
-                .insert_header((CONTENT_TYPE, HeaderValue::from_static("application/json")))
-                .body(&b"{\"error\":\"internal\",\"message\":\"Internal server error\"}\n"[..])
-        }
-    }
-}
-
-/// 200 with a JSON body.
-pub fn ok(body: &impl Serialize) -> HttpResponse {
-    json_response(StatusCode::OK, body)
-}
-
-/// 201 with a JSON body.
-pub fn created(body: &impl Serialize) -> HttpResponse {
-    json_response(StatusCode::CREATED, body)
-}
+pub use crate::response::{created, json_response, ok};
 
 /// The declared `Content-Length`, if any and well-formed.
 pub fn content_length(req: &HttpRequest) -> Option<u64> {
@@ -192,21 +159,6 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::body::MessageBody;
-
-    #[test]
-    fn sorted_compact_newline() {
-        // If serde_json's `preserve_order` feature gets unified in, this fails.
-        let body = serde_json::json!({"b": 1, "a": {"z": true, "c": [1, 2]}, "A": null});
-        let bytes = ok(&body)
-            .into_body()
-            .try_into_bytes()
-            .expect("in-memory body");
-        assert_eq!(
-            &bytes[..],
-            b"{\"A\":null,\"a\":{\"c\":[1,2],\"z\":true},\"b\":1}\n"
-        );
-    }
 
     #[test]
     fn object_parsing() {

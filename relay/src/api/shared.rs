@@ -11,8 +11,8 @@ use super::json::ok;
 use super::profile::feature_names;
 use super::volumes::{headers, serve, volume_name};
 use crate::error::ApiError;
+use crate::service::{Decision, Refusal};
 use crate::state::AppState;
-use crate::store::StoreError;
 use crate::store::sharing::{self, Relationship};
 use crate::store::volumes;
 
@@ -32,9 +32,9 @@ fn active_between(
     c: &rusqlite::Connection,
     system: &str,
     friend: &str,
-) -> Result<Result<(Relationship, Permissions), ApiError>, StoreError> {
+) -> Decision<(Relationship, Permissions)> {
     let Some(rel) = sharing::active_between(c, system, friend)? else {
-        return Ok(Err(ApiError::Forbidden(NO_RELATIONSHIP)));
+        return Ok(Err(Refusal::Forbidden(NO_RELATIONSHIP)));
     };
     let permissions = permissions_of(&rel.permissions);
     Ok(Ok((rel, permissions)))
@@ -112,15 +112,15 @@ pub async fn get(
     let friend = caller.user_id;
     serve(&state, &req, move |c| {
         let Some(found) = volumes::friend_download(c, &system, &friend, name.as_str())? else {
-            return Ok(Err(ApiError::Forbidden(NO_RELATIONSHIP)));
+            return Ok(Err(Refusal::Forbidden(NO_RELATIONSHIP)));
         };
         if !permissions_of(&found.permissions).allows(name) {
-            return Ok(Err(ApiError::Forbidden(
+            return Ok(Err(Refusal::Forbidden(
                 "This volume is not shared with you",
             )));
         }
         let Some(row) = found.volume else {
-            return Ok(Err(ApiError::NotFound("Volume not found")));
+            return Ok(Err(Refusal::NotFound("Volume not found")));
         };
         let vek = found.encrypted_vek_blob.as_deref().map(b64::encode);
         Ok(Ok((row, Some(("encrypted_vek_blob", json!(vek))))))

@@ -13,9 +13,14 @@ use super::extract::{Caller, General, System, state};
 use super::json::{Fields, created, ok, read_body, read_object};
 use super::random;
 use crate::error::ApiError;
+use crate::service::{self, Decision, Refusal};
 use crate::state::AppState;
 use crate::store::sharing::{self, Relationship, Status};
 use crate::store::{ClientType, StoreError, hour, invites, now, users};
+
+/// A relationship just created in the same transaction cannot be read back: the database is
+/// broken (answered 500, and the write rolled back).
+const NEW_MISSING: StoreError = StoreError::Corrupt("a new relationship cannot be read back");
 
 const EXISTS: &str = "A sharing relationship already exists";
 
@@ -90,20 +95,20 @@ pub async fn request(
     let now_hour = hour(now());
     let result = state
         .db
-        .write(move |tx| -> Result<Result<Relationship, ApiError>, StoreError> {
+        .write(move |tx| -> Decision<Relationship> {
             let Some(target) = users::get(tx, &to)? else {
-                return Ok(Err(ApiError::NotFound("User not found")));
+                return Ok(Err(Refusal::NotFound("User not found")));
             };
             if caller.client_type != ClientType::Friend || target.client_type != ClientType::System {
-                return Ok(Err(ApiError::bad(
+                return Ok(Err(Refusal::bad(
                     "Only friend → system requests are allowed (System→Friend, System→System, and Friend→Friend are not allowed)",
                 )));
             }
             if sharing::exists_between(tx, &to, &from)? {
-                return Ok(Err(ApiError::Conflict(EXISTS.into())));
+                return Ok(Err(Refusal::Conflict(EXISTS.into())));
             }
             sharing::create_pending(tx, &id, &to, &from, now_hour)?;
-            Ok(sharing::get(tx, &id)?.ok_or(ApiError::Internal))
+            Ok(Ok(sharing::get(tx, &id)?.ok_or(NEW_MISSING)?))
         })
         .await??;
     Ok(created(&sharing_object(&result)))
@@ -141,17 +146,17 @@ fn owned(
     id: &str,
     system: &str,
     want: Status,
-) -> Result<Result<Relationship, ApiError>, StoreError> {
+) -> Decision<Relationship> {
     let Some(rel) = sharing::get(conn, id)? else {
-        return Ok(Err(ApiError::NotFound("Sharing relationship not found")));
+        return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
     };
     if rel.system_user_id != system {
-        return Ok(Err(ApiError::Forbidden(
+        return Ok(Err(Refusal::Forbidden(
             "You are not the system of this relationship",
         )));
     }
     if rel.status != want.as_str() {
-        return Ok(Err(ApiError::bad(format!(
+        return Ok(Err(Refusal::bad(format!(
             "Relationship is not {}",
             want.as_str()
         ))));
@@ -248,10 +253,10 @@ pub async fn delete(req: HttpRequest, caller: Caller<General>) -> Result<HttpRes
         .db
         .write(move |tx| {
             let Some(rel) = sharing::get(tx, &id)? else {
-                return Ok(Err(ApiError::NotFound("Sharing relationship not found")));
+                return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
             };
             if rel.system_user_id != caller.user_id && rel.friend_user_id != caller.user_id {
-                return Ok(Err(ApiError::Forbidden(
+                return Ok(Err(Refusal::Forbidden(
                     "You are not a party to this relationship",
                 )));
             }
@@ -271,22 +276,7 @@ pub async fn invite(
     let state = state(&req)?;
     let _ignored = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
     let code = random::invite_code()?;
-    let now = now();
-    let lifetime = state.config.limits.invite_lifetime_hours as i64 * 3600;
-    let expires_at = now.saturating_add(lifetime);
-    let max_open = state.config.limits.max_open_invites;
-    let stored = code.clone();
-    let created_ok = state
-        .db
-        .write(move |tx| {
-            invites::create(tx, &stored, &caller.user_id, now, expires_at, max_open, 1)
-        })
-        .await?;
-    if !created_ok {
-        return Err(ApiError::Conflict(format!(
-            "Too many open invite codes (at most {max_open}); wait for some to expire"
-        )));
-    }
+    let expires_at = service::invites::create(&state, &caller.user_id, &code, 1).await?;
     Ok(created(
         &json!({ "code": code, "expires_at": isoformat(expires_at, 0) }),
     ))
@@ -312,36 +302,18 @@ pub async fn redeem(
     let now = now();
     let rel = state
         .db
-        .write(
-            move |tx| -> Result<Result<Relationship, ApiError>, StoreError> {
-                let Some(invite) = invites::get(tx, &code)?.filter(|i| i.protocol == 1) else {
-                    return Ok(Err(ApiError::NotFound("Invalid invite code")));
-                };
-                if invite.redeemed {
-                    return Ok(Err(ApiError::Gone("Invite code already redeemed")));
-                }
-                if invite.expires_at <= now {
-                    return Ok(Err(ApiError::Gone("Invite code expired")));
-                }
-                if caller.client_type != ClientType::Friend {
-                    return Ok(Err(ApiError::bad(
-                        "Only friend clients can redeem invite codes",
-                    )));
-                }
-                if sharing::exists_between(tx, &invite.system_user_id, &caller.user_id)? {
-                    return Ok(Err(ApiError::Conflict(EXISTS.into())));
-                }
-                invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
-                sharing::create_pending(
-                    tx,
-                    &id,
-                    &invite.system_user_id,
-                    &caller.user_id,
-                    hour(now),
-                )?;
-                Ok(sharing::get(tx, &id)?.ok_or(ApiError::Internal))
-            },
-        )
+        .write(move |tx| -> Decision<Relationship> {
+            let invite = match service::invites::open(tx, &code, 1, caller.client_type, now)? {
+                Ok(invite) => invite,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            if sharing::exists_between(tx, &invite.system_user_id, &caller.user_id)? {
+                return Ok(Err(Refusal::Conflict(EXISTS.into())));
+            }
+            invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
+            sharing::create_pending(tx, &id, &invite.system_user_id, &caller.user_id, hour(now))?;
+            Ok(Ok(sharing::get(tx, &id)?.ok_or(NEW_MISSING)?))
+        })
         .await??;
     Ok(created(&sharing_object(&rel)))
 }

@@ -22,8 +22,7 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 
-/// Payloads larger than this are streamed; smaller ones are read in one go.
-pub const STREAM_ABOVE: u64 = 256 * 1024;
+pub use crate::service::volumes::STREAM_ABOVE;
 
 /// Bytes read per chunk: a multiple of 3, so that each chunk encodes on its own (no padding
 /// but at the very end) and the encodings simply concatenate.

@@ -12,15 +12,16 @@ mod auth_watch;
 pub mod blobs;
 pub mod challenges;
 pub mod check;
+pub mod grants;
 mod group;
 pub mod invites;
 pub mod maintenance;
 pub mod migrations;
+pub mod pairings;
 pub mod sessions;
 pub mod sharing;
 pub mod stats;
 pub mod users;
-pub mod v2;
 pub mod volumes;
 
 use std::path::{Path, PathBuf};
@@ -256,7 +257,7 @@ impl Db {
             .await
             .map_err(|_| StoreError::Corrupt("database read slots closed"))?;
         let db = Arc::clone(self);
-        actix_web::web::block(move || db.read_blocking(f))
+        tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
             .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
     }

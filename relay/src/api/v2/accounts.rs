@@ -13,8 +13,9 @@ use crate::api::extract::{Auth, ClientIp, Discovery, General, Register, V2Caller
 use crate::api::json::{Fields, created, ok, read_object};
 use crate::api::{profile, random};
 use crate::error::ApiError;
+use crate::service::accounts::{self, NewAccount};
 use crate::state::AppState;
-use crate::store::{ClientType, hour, now, users};
+use crate::store::{ClientType, users};
 
 /// `POST /api/v2/register`.
 pub async fn register(
@@ -53,7 +54,7 @@ pub async fn register(
         ));
     }
     let id = random::uuid()?.to_string();
-    let user = users::User {
+    let account = NewAccount {
         id: id.clone(),
         public_signing_key: signing,
         public_exchange_key: exchange,
@@ -61,14 +62,9 @@ pub async fn register(
         client_type,
         protocol_version: 2,
         feature_set: "[]".into(),
-        storage_used_bytes: 0,
-        created_at: hour(now()),
         key_binding_signature: Some(binding.to_bytes()),
     };
-    if !state.db.write(move |tx| users::insert(tx, &user)).await? {
-        return Err(ApiError::Conflict("Handle already taken".into()));
-    }
-    tracing::info!(client_type = client_type.as_str(), "v2 user registered");
+    accounts::register(&state.db, account).await?;
     Ok(created(&json!({ "user_id": id })))
 }
 

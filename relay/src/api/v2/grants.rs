@@ -13,9 +13,11 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, ok, read_object};
 use crate::error::ApiError;
+use crate::service::{Decision, Refusal};
 use crate::state::AppState;
-use crate::store::v2::{self as store, StoredGrant};
-use crate::store::{StoreError, hour, now, users};
+use crate::store::grants::{self, StoredGrant};
+use crate::store::volumes::v2 as store;
+use crate::store::{StoreError, hour, now, pairings, users};
 
 /// Largest grant request body.
 pub const GRANT_BODY_LIMIT: usize = 256 * 1024;
@@ -96,12 +98,12 @@ pub async fn put(
     let sequence = grant.sequence;
     state
         .db
-        .write(move |tx| -> Result<Result<(), ApiError>, StoreError> {
-            let Some(pairing) = store::pairing_between(tx, &owner, &friend)? else {
-                return Ok(Err(ApiError::NotFound("Pairing not found")));
+        .write(move |tx| -> Decision<()> {
+            let Some(pairing) = pairings::pairing_between(tx, &owner, &friend)? else {
+                return Ok(Err(Refusal::NotFound("Pairing not found")));
             };
             let Some(user) = users::get(tx, &owner)? else {
-                return Ok(Err(ApiError::Unauthorized("User not found")));
+                return Ok(Err(Refusal::Unauthorized("User not found")));
             };
             let mut message = labelled(Label::Grant);
             message.extend_from_slice(&stored.grant_bytes);
@@ -109,11 +111,11 @@ pub async fn put(
                 .map(|k| k.verify_strict(&message, &signature).is_ok())
                 .unwrap_or(false);
             if !valid {
-                return Ok(Err(ApiError::Forbidden("Invalid grant signature")));
+                return Ok(Err(Refusal::Forbidden("Invalid grant signature")));
             }
             Ok(
-                store::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
-                    .map_err(|current| ApiError::StaleGrant { current }),
+                grants::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
+                    .map_err(|current| Refusal::StaleGrant { current }),
             )
         })
         .await??;
@@ -127,7 +129,7 @@ async fn live_grant(
     friend: &str,
 ) -> Result<(StoredGrant, Grant, WrappedKeys), ApiError> {
     let (o, fr) = (owner.to_owned(), friend.to_owned());
-    state.db.read(move |c| live_grant_in(c, &o, &fr)).await?
+    Ok(state.db.read(move |c| live_grant_in(c, &o, &fr)).await??)
 }
 
 /// The wrapped keys of a grant: (volume, epoch, wrapped key).
@@ -138,22 +140,22 @@ fn live_grant_in(
     c: &rusqlite::Connection,
     owner: &str,
     friend: &str,
-) -> Result<Result<(StoredGrant, Grant, WrappedKeys), ApiError>, StoreError> {
+) -> Decision<(StoredGrant, Grant, WrappedKeys)> {
     const NONE: &str = "No live grant from this system";
-    let Some(p) = store::pairing_between(c, owner, friend)? else {
-        return Ok(Err(ApiError::Forbidden(NONE)));
+    let Some(p) = pairings::pairing_between(c, owner, friend)? else {
+        return Ok(Err(Refusal::Forbidden(NONE)));
     };
-    let Some(stored) = store::grant(c, &p.id)? else {
-        return Ok(Err(ApiError::Forbidden(NONE)));
+    let Some(stored) = grants::grant(c, &p.id)? else {
+        return Ok(Err(Refusal::Forbidden(NONE)));
     };
     if stored.expires_at != 0 && stored.expires_at <= now() as u64 {
-        return Ok(Err(ApiError::Forbidden(
+        return Ok(Err(Refusal::Forbidden(
             "The grant from this system has expired",
         )));
     }
-    let keys = store::grant_keys(c, &p.id)?;
+    let keys = grants::grant_keys(c, &p.id)?;
     let Ok(grant) = Grant::parse(&stored.grant_bytes) else {
-        return Ok(Err(ApiError::Internal));
+        return Err(StoreError::Corrupt("a stored grant does not parse"));
     };
     Ok(Ok((stored, grant, keys)))
 }
@@ -227,7 +229,7 @@ pub async fn get_shared(
             .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
         Ok(match key {
             Some(key) => Ok((v, Some(("wrapped_key", json!(b64::encode(&key.2)))))),
-            None => Err(ApiError::Forbidden("This volume is not shared with you")),
+            None => Err(Refusal::Forbidden("This volume is not shared with you")),
         })
     })
     .await

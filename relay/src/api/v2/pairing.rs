@@ -11,9 +11,10 @@ use crate::api::extract::{General, V2Caller, V2System, state};
 use crate::api::json::{Fields, created, ok, read_body, read_object};
 use crate::api::random;
 use crate::error::ApiError;
+use crate::service::{self, Decision, Refusal};
 use crate::state::AppState;
-use crate::store::v2::{self as store, Pairing};
-use crate::store::{ClientType, StoreError, hour, invites, now, users};
+use crate::store::pairings::{self as store, Pairing};
+use crate::store::{StoreError, hour, invites, now, users};
 
 /// `POST /api/v2/invites` (system): a code for the link; the link's secret never reaches us.
 pub async fn create_invite(
@@ -24,21 +25,7 @@ pub async fn create_invite(
     let state = state(&req)?;
     let _ignored = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
     let code = random::invite_code()?;
-    let now = now();
-    let expires_at = now.saturating_add(state.config.limits.invite_lifetime_hours as i64 * 3600);
-    let max_open = state.config.limits.max_open_invites;
-    let stored = code.clone();
-    let fresh = state
-        .db
-        .write(move |tx| {
-            invites::create(tx, &stored, &caller.user_id, now, expires_at, max_open, 2)
-        })
-        .await?;
-    if !fresh {
-        return Err(ApiError::Conflict(format!(
-            "Too many open invite codes (at most {max_open}); wait for some to expire"
-        )));
-    }
+    let expires_at = service::invites::create(&state, &caller.user_id, &code, 2).await?;
     Ok(created(
         &json!({ "code": code, "expires_at": isoformat(expires_at, 0) }),
     ))
@@ -65,40 +52,28 @@ pub async fn redeem(
     let now = now();
     let result = state
         .db
-        .write(
-            move |tx| -> Result<Result<(String, String), ApiError>, StoreError> {
-                let Some(invite) = invites::get(tx, &code)?.filter(|i| i.protocol == 2) else {
-                    return Ok(Err(ApiError::NotFound("Invalid invite code")));
-                };
-                if invite.redeemed {
-                    return Ok(Err(ApiError::Gone("Invite code already redeemed")));
-                }
-                if invite.expires_at <= now {
-                    return Ok(Err(ApiError::Gone("Invite code expired")));
-                }
-                if caller.client_type != ClientType::Friend {
-                    return Ok(Err(ApiError::bad(
-                        "Only friend clients can redeem invite codes",
-                    )));
-                }
-                let pairing = Pairing {
-                    id: id.clone(),
-                    system_user_id: invite.system_user_id.clone(),
-                    friend_user_id: caller.user_id.clone(),
-                    status: "pending".into(),
-                    code: invite.code.clone(),
-                    proof,
-                    created_at: hour(now),
-                };
-                if !store::create_pairing(tx, &pairing)? {
-                    return Ok(Err(ApiError::Conflict(
-                        "You are already paired with this system".into(),
-                    )));
-                }
-                invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
-                Ok(Ok((id, invite.system_user_id)))
-            },
-        )
+        .write(move |tx| -> Decision<(String, String)> {
+            let invite = match service::invites::open(tx, &code, 2, caller.client_type, now)? {
+                Ok(invite) => invite,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let pairing = Pairing {
+                id: id.clone(),
+                system_user_id: invite.system_user_id.clone(),
+                friend_user_id: caller.user_id.clone(),
+                status: "pending".into(),
+                code: invite.code.clone(),
+                proof,
+                created_at: hour(now),
+            };
+            if !store::create_pairing(tx, &pairing)? {
+                return Ok(Err(Refusal::Conflict(
+                    "You are already paired with this system".into(),
+                )));
+            }
+            invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
+            Ok(Ok((id, invite.system_user_id)))
+        })
         .await??;
     Ok(created(
         &json!({ "pairing_id": result.0, "system_user_id": result.1 }),
@@ -165,10 +140,10 @@ pub async fn delete(
         .db
         .write(move |tx| {
             let Some(p) = store::pairing(tx, &id)? else {
-                return Ok(Err(ApiError::NotFound("Pairing not found")));
+                return Ok(Err(Refusal::NotFound("Pairing not found")));
             };
             if p.system_user_id != caller.user_id && p.friend_user_id != caller.user_id {
-                return Ok(Err(ApiError::Forbidden(
+                return Ok(Err(Refusal::Forbidden(
                     "You are not a party to this pairing",
                 )));
             }

@@ -10,15 +10,17 @@ use sha2::{Digest as _, Sha256};
 use super::own_id_bytes;
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, Upload, V2System, state};
+use crate::api::json::content_length;
 use crate::api::json::{Fields, ok, parse_object, read_body};
-use crate::api::volumes::{
-    Committed, if_none_match, over_quota, precheck_size, read_with_blob, store_durably,
-    too_large_volume, with_payload,
-};
+use crate::api::volumes::{if_none_match, with_payload};
 use crate::error::ApiError;
+use crate::service::volumes::{
+    NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
+};
+use crate::service::{Decision, Refusal};
 use crate::state::AppState;
-use crate::store::v2::{self as store, PutOutcome, VolumeV2};
-use crate::store::{StoreError, hour, now, users};
+use crate::store::volumes::v2::{self as store, VolumeV2};
+use crate::store::{hour, now, users};
 
 /// Largest header accepted, bytes.
 pub const MAX_HEADER: usize = 512;
@@ -43,12 +45,8 @@ pub fn list_entry(v: &VolumeV2) -> Value {
 }
 
 /// A v2 volume of `owner` by name, or 404.
-pub fn own_volume(
-    c: &rusqlite::Connection,
-    owner: &str,
-    name: &VolumeName,
-) -> Result<Result<VolumeV2, ApiError>, StoreError> {
-    Ok(store::volume(c, owner, name.as_str())?.ok_or(ApiError::NotFound("Volume not found")))
+pub fn own_volume(c: &rusqlite::Connection, owner: &str, name: &VolumeName) -> Decision<VolumeV2> {
+    Ok(store::volume(c, owner, name.as_str())?.ok_or(Refusal::NotFound("Volume not found")))
 }
 
 /// Serves one stored v2 volume that `lookup` authorises and finds (with an optional extra
@@ -57,10 +55,7 @@ pub fn own_volume(
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    lookup: impl Fn(
-        &rusqlite::Connection,
-    )
-        -> Result<Result<(VolumeV2, Option<(&'static str, Value)>), ApiError>, StoreError>
+    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, Option<(&'static str, Value)>)>
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
@@ -109,14 +104,15 @@ fn check_upload(
     if let Some((epoch, version)) = stored
         && (version >= header.version || epoch > header.epoch)
     {
-        return Err(ApiError::StaleV2 {
+        return Err(Refusal::StaleV2 {
             current_version: version,
             current_epoch: epoch,
             got: header.version,
-        });
+        }
+        .into());
     }
     let payload = b64::decode_bounded(f.str("payload")?, max as usize).map_err(|e| match e {
-        b64::B64Error::TooLong { .. } => too_large_volume(max),
+        b64::B64Error::TooLong { .. } => too_large_volume(max).into(),
         _ => ApiError::bad("payload is not valid standard base64"),
     })?;
     if header.payload_len != payload.len() as u64 {
@@ -166,12 +162,9 @@ pub async fn upload(
         .read(move |c| Ok((users::get(c, &uid)?, store::volume_state(c, &uid, &n)?)))
         .await?;
     let user = user.ok_or(ApiError::Unauthorized("User not found"))?;
-    precheck_size(
-        &req,
-        &limits,
-        user.storage_used_bytes,
-        stored.map_or(0, |s| s.2),
-    )?;
+    let replaced_size = stored.map_or(0, |s| s.2);
+    let used = user.storage_used_bytes;
+    precheck_size(content_length(&req), &limits, used, replaced_size)?;
     let body = read_body(&req, payload, state.upload_body_limit()).await?;
     let owner = own_id_bytes(&caller.user_id)?;
     let (key, max, name2) = (
@@ -183,69 +176,34 @@ pub async fn upload(
     let checked =
         web::block(move || check_upload(&body, owner, &name2, &key, max, current)).await??;
     let size = checked.payload.len() as u64;
-    if user
-        .storage_used_bytes
-        .saturating_sub(stored.map_or(0, |s| s.2))
-        .saturating_add(size)
-        > limits.max_user_storage
-    {
-        return Err(over_quota());
-    }
+    check_quota(&limits, used, replaced_size, size)?;
     let (epoch, version) = (checked.header.epoch, checked.header.version);
     let quota = limits.max_user_storage;
     let row_user = caller.user_id.clone();
     let (header_bytes, signature) = (checked.header_bytes, checked.signature.to_bytes());
     let volume_name = name.as_str().to_owned();
-    let result = store_durably(
-        &state,
-        &caller.user_id,
-        name.as_str(),
+    let new = NewVersion {
+        owner: &caller.user_id,
+        volume: name.as_str(),
         version,
-        checked.payload,
-        move |tx, file| {
-            let row = VolumeV2 {
-                user_id: row_user,
-                volume_name,
-                epoch,
-                version,
-                header: header_bytes,
-                signature,
-                blob_file: file.to_owned(),
-                size_bytes: size,
-                updated_at: hour(now()),
-            };
-            Ok(match store::put_volume(tx, &row, quota)? {
-                PutOutcome::Stored { replaced_blob } => Committed {
-                    value: Ok(()),
-                    stored: true,
-                    replaced: replaced_blob,
-                },
-                PutOutcome::Stale {
-                    current_version,
-                    current_epoch,
-                } => Committed {
-                    value: Err(ApiError::StaleV2 {
-                        current_version,
-                        current_epoch,
-                        got: version,
-                    }),
-                    stored: false,
-                    replaced: None,
-                },
-                PutOutcome::OverQuota => Committed {
-                    value: Err(over_quota()),
-                    stored: false,
-                    replaced: None,
-                },
-            })
-        },
-    )
+        blob: checked.payload,
+        replaced_size,
+    };
+    store_upload(&state, new, move |tx, file| {
+        let row = VolumeV2 {
+            user_id: row_user,
+            volume_name,
+            epoch,
+            version,
+            header: header_bytes,
+            signature,
+            blob_file: file.to_owned(),
+            size_bytes: size,
+            updated_at: hour(now()),
+        };
+        store::put_volume(tx, &row, quota)
+    })
     .await?;
-    result?;
-    let old_size = stored.map_or(0, |s| s.2);
-    state
-        .anomalies
-        .storage_growth(now(), &caller.user_id, size as i64 - old_size as i64);
     Ok(ok(
         &json!({ "status": "stored", "epoch": epoch, "version": version }),
     ))

@@ -1,10 +1,13 @@
-//! Volume rows: the latest version of each (user, volume name), pointing at its blob file.
+//! Volume rows: the latest version of each (user, volume name), pointing at its blob file;
+//! protocol v1 here, v2 (signed header bytes, epochs) in [`v2`].
 
 use std::collections::HashSet;
 
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
 use super::{StoreError, fixed};
+
+pub mod v2;
 
 /// One stored volume version.
 #[derive(Debug, Clone)]

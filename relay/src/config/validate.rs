@@ -1,0 +1,152 @@
+//! Checks of ranges and combinations, run after the file, the environment and the flags are
+//! applied. Plain ranges are tables (`key, value, min, max`); what cannot be said as a range
+//! (combinations, origins, the admin listener) is code.
+
+use super::error::ConfigError;
+use super::{Config, TlsMode};
+
+/// One range: the setting's key, its value, and the inclusive bounds.
+type Range = (&'static str, u64, u64, u64);
+
+/// Largest count of the `[limits]` counters (lifetimes, result and queue sizes).
+const MAX_COUNT: u64 = 10_000_000;
+
+fn invalid(key: &'static str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.to_owned(),
+    }
+}
+
+/// The first value of `ranges` outside its bounds.
+fn check_ranges(ranges: &[Range]) -> Result<(), ConfigError> {
+    for &(key, value, min, max) in ranges {
+        if value < min || value > max {
+            return Err(ConfigError::Invalid {
+                key,
+                message: format!("must be between {min} and {max}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The first value of `minimums` below 1.
+fn check_positive(minimums: &[(&'static str, u64)]) -> Result<(), ConfigError> {
+    match minimums.iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(invalid(key, "must be at least 1")),
+        None => Ok(()),
+    }
+}
+
+impl Config {
+    /// Checks ranges and combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err(invalid(
+                "tls",
+                "mode \"files\" needs both tls.cert and tls.key",
+            ));
+        }
+        if self.limits.max_volume_size == 0 || self.limits.max_volume_size > 1 << 30 {
+            return Err(invalid(
+                "limits.max_volume_size",
+                "must be between 1 byte and 1 GiB",
+            ));
+        }
+        if self.limits.max_user_storage < self.limits.max_volume_size {
+            return Err(invalid(
+                "limits.max_user_storage",
+                "must be at least limits.max_volume_size",
+            ));
+        }
+        let l = &self.limits;
+        #[rustfmt::skip]
+        let ranges: [Range; 6] = [
+            ("limits.session_lifetime_secs", l.session_lifetime_secs, 1, MAX_COUNT),
+            ("limits.challenge_lifetime_secs", l.challenge_lifetime_secs, 1, MAX_COUNT),
+            ("limits.invite_lifetime_hours", l.invite_lifetime_hours, 1, MAX_COUNT),
+            ("limits.max_discovery_results", l.max_discovery_results, 1, MAX_COUNT),
+            ("limits.max_challenges_per_user", l.max_challenges_per_user, 1, MAX_COUNT),
+            ("limits.max_open_invites", l.max_open_invites, 1, MAX_COUNT),
+        ];
+        check_ranges(&ranges)?;
+        for origin in &self.public_origins {
+            let ok = origin.starts_with("https://")
+                && !origin.ends_with('/')
+                && origin.len() <= 255
+                && !origin[8..].contains('/');
+            if !ok {
+                return Err(invalid(
+                    "public_origins",
+                    "each origin must look like https://host:port (no path, no trailing slash)",
+                ));
+            }
+        }
+        if self.protocol.min_version < 1 {
+            return Err(invalid("protocol.min_version", "must be at least 1"));
+        }
+        self.validate_admin()?;
+        self.validate_server()?;
+        let a = &self.anomalies;
+        if a.window_minutes == 0 || a.window_minutes > 7 * 24 * 60 {
+            return Err(invalid(
+                "anomalies.window_minutes",
+                "must be between 1 and 10080 (one week)",
+            ));
+        }
+        check_positive(&[
+            ("anomalies.failed_logins", a.failed_logins),
+            ("anomalies.challenges", a.challenges),
+            ("anomalies.storage_growth_bytes", a.storage_growth_bytes),
+        ])
+    }
+
+    /// `[admin]`: one way to give the token, and a loopback listener of its own.
+    fn validate_admin(&self) -> Result<(), ConfigError> {
+        if self.admin.token.is_set() && self.admin.token_hash.is_some() {
+            return Err(invalid(
+                "admin",
+                "set either admin.token (plain, e.g. PLURALLOG_ADMIN_TOKEN) or admin.token_hash, \
+                 not both; remove the plain token once the hash is configured",
+            ));
+        }
+        if let Some(listen) = self.admin.listen {
+            if !listen.ip().is_loopback() {
+                return Err(invalid(
+                    "admin.listen",
+                    "must be a loopback address (127.0.0.1:PORT or [::1]:PORT); reach it \
+                     remotely through an SSH tunnel",
+                ));
+            }
+            if listen.port() != 0 && listen == self.listen_addr() {
+                return Err(invalid(
+                    "admin.listen",
+                    "must differ from the main listen address",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ranges of `[server]`: no limit may be switched off by accident (a zero timeout would
+    /// mean "wait forever" to actix).
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        #[rustfmt::skip]
+        let ranges: [Range; 11] = [
+            ("server.workers", s.workers as u64, 0, 1024),
+            ("server.max_connections", s.max_connections as u64, 1, 1_000_000),
+            ("server.max_connections_per_ip", s.max_connections_per_ip as u64, 0, 1_000_000),
+            ("server.max_tls_handshakes", s.max_tls_handshakes as u64, 1, 1_000_000),
+            ("server.backlog", u64::from(s.backlog), 1, 65_535),
+            ("server.tls_handshake_timeout_secs", s.tls_handshake_timeout_secs, 1, 300),
+            ("server.request_head_timeout_secs", s.request_head_timeout_secs, 1, 300),
+            ("server.keep_alive_secs", s.keep_alive_secs, 0, 3600),
+            ("server.transfer_timeout_secs", s.transfer_timeout_secs, 1, 3600),
+            ("server.min_transfer_rate", s.min_transfer_rate, 1, 1_000_000_000),
+            ("server.disconnect_timeout_secs", s.disconnect_timeout_secs, 1, 300),
+        ];
+        check_ranges(&ranges)
+    }
+}

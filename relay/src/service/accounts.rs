@@ -1,0 +1,55 @@
+//! Registering an account: the part v1 and v2 share once each has checked its own fields
+//! (v1: protocol version and feature set; v2: the key-binding proof).
+
+use std::sync::Arc;
+
+use super::{Refusal, ServiceError};
+use crate::store::{ClientType, Db, hour, now, users};
+
+/// An account to create, checked by its protocol's handler.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// The new user id (random, from the handler).
+    pub id: String,
+    /// Ed25519 public key (a valid curve point).
+    pub public_signing_key: [u8; 32],
+    /// X25519 public key.
+    pub public_exchange_key: [u8; 32],
+    /// Optional handle, normalised.
+    pub handle: Option<String>,
+    /// System or friend.
+    pub client_type: ClientType,
+    /// 1 for v1 accounts (as sent), 2 for v2.
+    pub protocol_version: i64,
+    /// The v1 feature set, as stored JSON text (`[]` for v2).
+    pub feature_set: String,
+    /// The v2 key-binding signature (none for v1).
+    pub key_binding_signature: Option<[u8; 64]>,
+}
+
+/// Stores the account; a taken handle is refused (409), and nothing is written.
+pub async fn register(db: &Arc<Db>, account: NewAccount) -> Result<(), ServiceError> {
+    let client_type = account.client_type;
+    let v2 = account.key_binding_signature.is_some();
+    let user = users::User {
+        id: account.id,
+        public_signing_key: account.public_signing_key,
+        public_exchange_key: account.public_exchange_key,
+        handle: account.handle,
+        client_type,
+        protocol_version: account.protocol_version,
+        feature_set: account.feature_set,
+        storage_used_bytes: 0,
+        created_at: hour(now()),
+        key_binding_signature: account.key_binding_signature,
+    };
+    if !db.write(move |tx| users::insert(tx, &user)).await? {
+        return Err(Refusal::Conflict("Handle already taken".into()).into());
+    }
+    if v2 {
+        tracing::info!(client_type = client_type.as_str(), "v2 user registered");
+    } else {
+        tracing::info!(client_type = client_type.as_str(), "user registered");
+    }
+    Ok(())
+}

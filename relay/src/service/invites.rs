@@ -1,0 +1,62 @@
+//! Invite codes, shared by v1 (sharing relationships) and v2 (pairings): creating one within the
+//! open-invite limit, and opening one for redemption. A code works only with the protocol it
+//! was made for.
+
+use rusqlite::Connection;
+
+use super::{Decision, Refusal, ServiceError};
+use crate::state::AppState;
+use crate::store::invites::{self, Invite};
+use crate::store::{ClientType, now};
+
+/// Stores `code` for `system` under `protocol` (1 or 2); answers its expiry (Unix seconds).
+/// Refused (409) when the system already has `limits.max_open_invites` open codes.
+pub async fn create(
+    state: &AppState,
+    system: &str,
+    code: &str,
+    protocol: i64,
+) -> Result<i64, ServiceError> {
+    let now = now();
+    let lifetime = state.config.limits.invite_lifetime_hours as i64 * 3600;
+    let expires_at = now.saturating_add(lifetime);
+    let max_open = state.config.limits.max_open_invites;
+    let (code, system) = (code.to_owned(), system.to_owned());
+    let fresh = state
+        .db
+        .write(move |tx| invites::create(tx, &code, &system, now, expires_at, max_open, protocol))
+        .await?;
+    if !fresh {
+        return Err(Refusal::Conflict(format!(
+            "Too many open invite codes (at most {max_open}); wait for some to expire"
+        ))
+        .into());
+    }
+    Ok(expires_at)
+}
+
+/// The invite `code` of `protocol`, if a friend (`caller`) may redeem it at `now`: unknown
+/// (404), redeemed or expired (410), or a caller that is not a friend (400) are refused.
+pub fn open(
+    conn: &Connection,
+    code: &str,
+    protocol: i64,
+    caller: ClientType,
+    now: i64,
+) -> Decision<Invite> {
+    let Some(invite) = invites::get(conn, code)?.filter(|i| i.protocol == protocol) else {
+        return Ok(Err(Refusal::NotFound("Invalid invite code")));
+    };
+    if invite.redeemed {
+        return Ok(Err(Refusal::Gone("Invite code already redeemed")));
+    }
+    if invite.expires_at <= now {
+        return Ok(Err(Refusal::Gone("Invite code expired")));
+    }
+    if caller != ClientType::Friend {
+        return Ok(Err(Refusal::bad(
+            "Only friend clients can redeem invite codes",
+        )));
+    }
+    Ok(Ok(invite))
+}
