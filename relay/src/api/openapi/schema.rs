@@ -4,8 +4,10 @@
 //! limits the handlers enforce, taken from the constants that enforce them.
 
 use coffer_wire::v1::{MAX_EVENT_TAG_LEN, MAX_EVENT_TAGS, Permissions, VolumeName};
+use coffer_wire::v2::api::{UserRecord, VolumeEntry, WrappedKeyEntry};
 use serde_json::{Map, Value, json};
 
+use super::wire::Schema as _;
 use crate::api::profile::{MAX_FEATURE_LEN, MAX_FEATURES, MAX_HANDLE_CHARS};
 
 /// A `$ref` to a component schema.
@@ -297,35 +299,9 @@ pub fn components() -> Map<String, Value> {
             "updated_at": reference("Time"),
         })),
     );
-    add(
-        "V2UserRecord",
-        exact(json!({
-            "user_id": reference("Uuid"),
-            "handle": reference("Handle"),
-            "client_type": reference("ClientType"),
-            "public_signing_key": reference("Key32"),
-            "public_exchange_key": reference("Key32"),
-            "key_binding_signature": reference("Signature64"),
-        })),
-    );
-    add(
-        "V2VolumeEntry",
-        exact(json!({
-            "volume": reference("V2VolumeName"),
-            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-            "version": { "type": "integer", "minimum": 1 },
-            "header": base64(Some(512)),
-            "signature": reference("Signature64"),
-        })),
-    );
-    add(
-        "V2WrappedKey",
-        exact(json!({
-            "volume": reference("V2VolumeName"),
-            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-            "wrapped_key": reference("WrappedKey60"),
-        })),
-    );
+    add("V2UserRecord", UserRecord::schema());
+    add("V2VolumeEntry", VolumeEntry::schema());
+    add("V2WrappedKey", WrappedKeyEntry::schema());
     add(
         "AdminUser",
         exact(json!({

@@ -8,10 +8,11 @@ pub mod grants;
 pub mod pairing;
 pub mod volumes;
 
-use coffer_wire::b64;
-use serde_json::{Value, json};
+use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::v2::api::{self as wire, Handle, UserId, UserRecord};
 
 use crate::error::ApiError;
+use crate::store::ClientType;
 use crate::store::users::User;
 
 /// A path or body UUID as hyphenated text and raw bytes.
@@ -28,14 +29,40 @@ pub fn own_id_bytes(user_id: &str) -> Result<[u8; 16], ApiError> {
         .ok_or(ApiError::Internal)
 }
 
-/// The public record of a v2 account.
-pub fn user_record(u: &User) -> Value {
-    json!({
-        "user_id": u.id,
-        "handle": u.handle,
-        "client_type": u.client_type.as_str(),
-        "public_signing_key": b64::encode(&u.public_signing_key),
-        "public_exchange_key": b64::encode(&u.public_exchange_key),
-        "key_binding_signature": u.key_binding_signature.as_ref().map(|s| b64::encode(s)),
+/// A stored user id (UUID text, always valid: it comes from the database) as a wire id.
+pub fn stored_user_id(id: &str) -> Result<UserId, ApiError> {
+    id.parse().map_err(|_| ApiError::Internal)
+}
+
+/// The wire form of a client type.
+pub const fn wire_client_type(client_type: ClientType) -> wire::ClientType {
+    match client_type {
+        ClientType::System => wire::ClientType::System,
+        ClientType::Friend => wire::ClientType::Friend,
+    }
+}
+
+/// The stored form of a wire client type.
+pub const fn stored_client_type(client_type: wire::ClientType) -> ClientType {
+    match client_type {
+        wire::ClientType::System => ClientType::System,
+        wire::ClientType::Friend => ClientType::Friend,
+    }
+}
+
+/// The public record of a v2 account; `None` for an account that has none (a v1 account, whose
+/// keys are not bound, or a stored id or handle the v2 rules refuse).
+pub fn user_record(u: &User) -> Option<UserRecord> {
+    let handle = match u.handle.as_deref() {
+        Some(h) => Some(Handle::new(h).ok()?),
+        None => None,
+    };
+    Some(UserRecord {
+        user_id: u.id.parse().ok()?,
+        handle,
+        client_type: wire_client_type(u.client_type),
+        public_signing_key: PublicKey32::from_bytes(u.public_signing_key),
+        public_exchange_key: PublicKey32::from_bytes(u.public_exchange_key),
+        key_binding_signature: Signature64::from_bytes(u.key_binding_signature?),
     })
 }
