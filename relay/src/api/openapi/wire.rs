@@ -6,9 +6,9 @@
 //! relay's own checks.
 
 use coffer_wire::v2::api::{
-    GrantEnvelope, GrantStored, Pairing, PairingList, Pins, RedeemRequest, Redeemed,
-    RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry,
-    VolumeList, VolumeStored, WrappedKeyEntry,
+    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, Pairing, PairingList, Pins,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest,
+    UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
 };
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
@@ -158,6 +158,33 @@ impl Schema for SharedVolume {
             signature: reference("Signature64"),
             payload: base64(None),
             wrapped_key: reference("WrappedKey60"),
+        }))
+    }
+}
+
+impl RequestSchema for ChallengeRequest {
+    fn request_schema() -> Value {
+        request(
+            &["user_id"],
+            fields!(ChallengeRequest { user_id: uuid_in() }),
+        )
+    }
+}
+
+impl Schema for Challenge {
+    fn schema() -> Value {
+        exact(fields!(Challenge {
+            nonce: reference("Key32"),
+            expires_at: reference("Time"),
+        }))
+    }
+}
+
+impl Schema for Invite {
+    fn schema() -> Value {
+        exact(fields!(Invite {
+            code: reference("InviteCode"),
+            expires_at: reference("Time"),
         }))
     }
 }
