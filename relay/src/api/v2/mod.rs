@@ -66,3 +66,84 @@ pub fn user_record(u: &User) -> Option<UserRecord> {
         key_binding_signature: Signature64::from_bytes(u.key_binding_signature?),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody as _;
+    use coffer_wire::b64;
+    use serde_json::json;
+
+    use super::*;
+    use crate::api::json::ok;
+
+    fn bytes(body: &impl serde::Serialize) -> Vec<u8> {
+        ok(body)
+            .into_body()
+            .try_into_bytes()
+            .expect("in-memory body")
+            .to_vec()
+    }
+
+    fn user(handle: Option<&str>, binding: Option<[u8; 64]>) -> User {
+        User {
+            id: "6f1c2a3b-4d5e-4f60-8172-839405a6b7c8".into(),
+            public_signing_key: [1; 32],
+            public_exchange_key: [2; 32],
+            handle: handle.map(str::to_owned),
+            client_type: ClientType::Friend,
+            protocol_version: 2,
+            feature_set: "[]".into(),
+            storage_used_bytes: 0,
+            created_at: 0,
+            key_binding_signature: binding,
+        }
+    }
+
+    /// The wire type writes the bytes the hand-written `json!` body wrote before it.
+    #[test]
+    fn user_record_bytes_are_unchanged() {
+        for handle in [Some("Alice"), None] {
+            let u = user(handle, Some([3; 64]));
+            let before = json!({
+                "user_id": u.id,
+                "handle": u.handle,
+                "client_type": u.client_type.as_str(),
+                "public_signing_key": b64::encode(&u.public_signing_key),
+                "public_exchange_key": b64::encode(&u.public_exchange_key),
+                "key_binding_signature": u.key_binding_signature.as_ref().map(|s| b64::encode(s)),
+            });
+            let record = user_record(&u).expect("a v2 record");
+            assert_eq!(bytes(&record), bytes(&before));
+        }
+    }
+
+    #[test]
+    fn volume_entry_bytes_are_unchanged() {
+        let v = crate::store::v2::VolumeV2 {
+            user_id: "6f1c2a3b-4d5e-4f60-8172-839405a6b7c8".into(),
+            volume_name: "org.example.notes".into(),
+            epoch: 2,
+            version: 7,
+            header: vec![9; 110],
+            signature: [4; 64],
+            blob_file: "f".into(),
+            size_bytes: 1052,
+            updated_at: 0,
+        };
+        let before = json!({
+            "volume": v.volume_name,
+            "epoch": v.epoch,
+            "version": v.version,
+            "header": b64::encode(&v.header),
+            "signature": b64::encode(&v.signature),
+        });
+        let entry = volumes::list_entry(&v).expect("a valid name");
+        assert_eq!(bytes(&entry), bytes(&before));
+    }
+
+    #[test]
+    fn only_v2_accounts_have_a_record() {
+        assert!(user_record(&user(Some("Alice"), None)).is_none());
+        assert!(user_record(&user(Some(".."), Some([3; 64]))).is_none());
+    }
+}
