@@ -8,6 +8,7 @@ fn anomaly_table() {
         anomalies: vec![],
         ip_policy: "off".into(),
         window_minutes: 60,
+        thresholds: None,
         totals: AnomalyTotals {
             failed_logins: 20,
             challenges: 1,
@@ -230,6 +231,7 @@ fn renders_lists_with_totals() {
             status: "pending".into(),
             permissions: Some("{}".into()),
             created_at: "2026-03-27T16:00:00+00:00".into(),
+            updated_at: None,
         }],
     };
     assert!(sharing(&shares).ends_with("\n1 relationship (0 active, 1 pending)\n"));

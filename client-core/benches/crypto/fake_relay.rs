@@ -113,6 +113,7 @@ impl FakeRelay {
             },
             code: Some(p.code.clone()),
             proof: Some(p.proof),
+            created_at: None,
             peer: world.users.get(&peer_id)?.clone(),
         })
     }

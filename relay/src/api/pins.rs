@@ -4,7 +4,7 @@
 //! rotation (`coffer-admin cert rotate`) does not cut it off. Public: pins are not secrets.
 
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
+use coffer_wire::v2::api::Pins;
 
 use super::extract::state;
 use super::json::ok;
@@ -14,8 +14,8 @@ use crate::error::ApiError;
 pub async fn pins(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let pin = |p: Option<coffer_certs::SpkiPin>| p.map(|p| p.to_string());
-    Ok(ok(&json!({
-        "current": pin(state.pins.current),
-        "next": pin(state.pins.next),
-    })))
+    Ok(ok(&Pins {
+        current: pin(state.pins.current),
+        next: pin(state.pins.next),
+    }))
 }

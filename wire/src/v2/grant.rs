@@ -8,6 +8,8 @@ const MAGIC: &[u8; 4] = b"CFG2";
 const FORMAT: u8 = 1;
 /// Most entries in one grant.
 pub const MAX_GRANT_ENTRIES: usize = 256;
+/// Largest grant accepted, bytes (a fixed part plus the largest entry per granted volume).
+pub const MAX_GRANT_BYTES: usize = 128 + MAX_GRANT_ENTRIES * 70;
 
 /// Why grant bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +78,7 @@ impl Grant {
 
     /// Parses grant bytes, refusing anything but the canonical encoding.
     pub fn parse(bytes: &[u8]) -> Result<Self, GrantError> {
-        if bytes.len() > 128 + MAX_GRANT_ENTRIES * 70 {
+        if bytes.len() > MAX_GRANT_BYTES {
             return Err(GrantError::Length);
         }
         let mut r = Reader::new(bytes);

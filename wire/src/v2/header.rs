@@ -6,6 +6,9 @@ use super::reader::{Reader, put_str8};
 
 const MAGIC: &[u8; 4] = b"CFH2";
 const FORMAT: u8 = 1;
+/// Largest header accepted, bytes: the one definition of the limit ([`Header::parse`], the
+/// relay's upload check and the client's strict JSON parsing all use it).
+pub const MAX_HEADER_BYTES: usize = 512;
 /// Length of the trailing payload hash.
 pub const HEADER_HASH_LEN: usize = 32;
 
@@ -69,7 +72,7 @@ impl Header {
 
     /// Parses header bytes, refusing anything but the exact canonical encoding.
     pub fn parse(bytes: &[u8]) -> Result<Self, HeaderError> {
-        if bytes.len() > 512 {
+        if bytes.len() > MAX_HEADER_BYTES {
             return Err(HeaderError::Length);
         }
         let mut r = Reader::new(bytes);

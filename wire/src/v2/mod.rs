@@ -3,6 +3,7 @@
 //! Everything here is encoding and parsing — no keys, no AEAD. The relay uses it to check
 //! headers and grants before storing them verbatim; clients use it to build what they sign.
 
+pub mod api;
 mod grant;
 mod header;
 mod labels;
@@ -10,8 +11,8 @@ mod name;
 mod padding;
 mod reader;
 
-pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_ENTRIES};
-pub use header::{HEADER_HASH_LEN, Header, HeaderError};
+pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIES};
+pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
 pub use labels::{Label, labelled};
 pub use name::{VolumeName, VolumeNameError};
 pub use padding::{MIN_PADDED, padded_len, padme, payload_len_is_valid};

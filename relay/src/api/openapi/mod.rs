@@ -14,6 +14,7 @@
 
 pub mod ops;
 pub mod schema;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -3,9 +3,12 @@
 //! hyphenated UUIDs in answers, ISO 8601 times as Python's `isoformat()` writes them, and the
 //! limits the handlers enforce, taken from the constants that enforce them.
 
+use coffer_wire::admin::{MaintenanceReport, StatusOk};
 use coffer_wire::v1::{MAX_EVENT_TAG_LEN, MAX_EVENT_TAGS, Permissions, VolumeName};
+use coffer_wire::v2::api::{UserRecord, VolumeEntry, WrappedKeyEntry};
 use serde_json::{Map, Value, json};
 
+use super::wire::Schema as _;
 use crate::api::profile::{MAX_FEATURE_LEN, MAX_FEATURES, MAX_HANDLE_CHARS};
 
 /// A `$ref` to a component schema.
@@ -297,70 +300,11 @@ pub fn components() -> Map<String, Value> {
             "updated_at": reference("Time"),
         })),
     );
-    add(
-        "V2UserRecord",
-        exact(json!({
-            "user_id": reference("Uuid"),
-            "handle": reference("Handle"),
-            "client_type": reference("ClientType"),
-            "public_signing_key": reference("Key32"),
-            "public_exchange_key": reference("Key32"),
-            "key_binding_signature": reference("Signature64"),
-        })),
-    );
-    add(
-        "V2VolumeEntry",
-        exact(json!({
-            "volume": reference("V2VolumeName"),
-            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-            "version": { "type": "integer", "minimum": 1 },
-            "header": base64(Some(512)),
-            "signature": reference("Signature64"),
-        })),
-    );
-    add(
-        "V2WrappedKey",
-        exact(json!({
-            "volume": reference("V2VolumeName"),
-            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-            "wrapped_key": reference("WrappedKey60"),
-        })),
-    );
-    add(
-        "AdminUser",
-        exact(json!({
-            "id": reference("Uuid"),
-            "handle": reference("Handle"),
-            "client_type": reference("ClientType"),
-            "protocol_version": int64(),
-            "storage_used_bytes": count(),
-            "created_at": reference("Time"),
-            "feature_set": {
-                "type": "string",
-                "description": "The stored feature set as JSON text (v1's admin API).",
-            },
-        })),
-    );
-    add(
-        "AdminVolume",
-        exact(json!({
-            "user_id": reference("Uuid"),
-            "volume_name": reference("V1VolumeName"),
-            "version": { "type": "integer", "minimum": 1 },
-            "size_bytes": count(),
-            "updated_at": reference("Time"),
-        })),
-    );
-    add(
-        "MaintenanceReport",
-        exact(json!({
-            "status": constant("ok"),
-            "expired_challenges": count(),
-            "expired_sessions": count(),
-            "expired_invites": count(),
-            "orphan_blobs": count(),
-            "orphan_bytes": count(),
-        })),
-    );
+    add("V2UserRecord", UserRecord::schema());
+    add("V2VolumeEntry", VolumeEntry::schema());
+    add("V2WrappedKey", WrappedKeyEntry::schema());
+    add("AdminUser", coffer_wire::admin::User::schema());
+    add("AdminVolume", coffer_wire::admin::Volume::schema());
+    add("MaintenanceReport", StatusOk::<MaintenanceReport>::schema());
     c
 }

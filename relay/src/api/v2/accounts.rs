@@ -2,13 +2,13 @@
 //! the relay origin, and exact-handle lookup (no substring enumeration).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use coffer_wire::b64;
+use coffer_wire::b64::{self, PublicKey32, Signature64};
+use coffer_wire::v2::api::{Handle, RegisterRequest, Registered, TokenRequest, UserId};
 use coffer_wire::v2::{key_binding_message, login_transcript};
-use ed25519_dalek::VerifyingKey;
-use serde_json::json;
+use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::{own_id_bytes, user_record, uuid_bytes};
-use crate::api::auth::{LoginKind, body_uuid, issue_token, key32, signature_field};
+use super::{stored_client_type, user_record, uuid_bytes, wire_client_type};
+use crate::api::auth::{LoginKind, issue_token, key32, signature_field};
 use crate::api::extract::{Auth, ClientIp, Discovery, General, Register, V2Caller, state};
 use crate::api::json::{Fields, created, ok, read_object};
 use crate::api::{profile, random};
@@ -34,15 +34,12 @@ pub async fn register(
     ] {
         f.required(name)?;
     }
-    let client_type = ClientType::parse(f.str("client_type")?)
-        .ok_or_else(|| ApiError::bad("client_type must be 'system' or 'friend'"))?;
-    let handle = profile::handle(f.opt_str("handle")?)?;
-    if handle.as_ref().is_some_and(|h| h.chars().count() < 2) {
-        return Err(ApiError::bad("Handle must be 2 to 64 characters"));
-    }
-    let signing = key32(&f, "public_signing_key")?;
-    let exchange = key32(&f, "public_exchange_key")?;
-    let binding = signature_field(&f, "key_binding_signature")?;
+    let request = register_request(&f)?;
+    let (signing, exchange) = (
+        *request.public_signing_key.as_bytes(),
+        *request.public_exchange_key.as_bytes(),
+    );
+    let binding = Signature::from_bytes(request.key_binding_signature.as_bytes());
     let key = VerifyingKey::from_bytes(&signing)
         .map_err(|_| ApiError::bad("public_signing_key is not a valid Ed25519 public key"))?;
     if key
@@ -53,19 +50,44 @@ pub async fn register(
             "key_binding_signature does not verify: the keys are not bound",
         ));
     }
-    let id = random::uuid()?.to_string();
+    let id = random::uuid()?;
     let account = NewAccount {
-        id: id.clone(),
+        id: id.to_string(),
         public_signing_key: signing,
         public_exchange_key: exchange,
-        handle,
-        client_type,
+        handle: request.handle.map(|h| h.as_str().to_owned()),
+        client_type: stored_client_type(request.client_type),
         protocol_version: 2,
         feature_set: "[]".into(),
-        key_binding_signature: Some(binding.to_bytes()),
+        key_binding_signature: Some(*request.key_binding_signature.as_bytes()),
     };
     accounts::register(&state.db, account).await?;
-    Ok(created(&json!({ "user_id": id })))
+    Ok(created(&Registered {
+        user_id: UserId::from_uuid(id),
+    }))
+}
+
+/// The fields of a registration, checked one by one in v1's order and with its messages.
+fn register_request(f: &Fields<'_>) -> Result<RegisterRequest, ApiError> {
+    let client_type = ClientType::parse(f.str("client_type")?)
+        .ok_or_else(|| ApiError::bad("client_type must be 'system' or 'friend'"))?;
+    let handle = profile::handle(f.opt_str("handle")?)?;
+    if handle.as_ref().is_some_and(|h| h.chars().count() < 2) {
+        return Err(ApiError::bad("Handle must be 2 to 64 characters"));
+    }
+    let handle = handle
+        .map(|h| Handle::new(&h))
+        .transpose()
+        .map_err(|e| ApiError::bad(e.to_string()))?;
+    Ok(RegisterRequest {
+        client_type: wire_client_type(client_type),
+        handle,
+        public_signing_key: PublicKey32::from_bytes(key32(f, "public_signing_key")?),
+        public_exchange_key: PublicKey32::from_bytes(key32(f, "public_exchange_key")?),
+        key_binding_signature: Signature64::from_bytes(
+            signature_field(f, "key_binding_signature")?.to_bytes(),
+        ),
+    })
 }
 
 /// `POST /api/v2/auth/token`: the signature covers `label ‖ origin ‖ user id ‖ nonce`.
@@ -80,29 +102,42 @@ pub async fn token(
     for name in ["user_id", "nonce", "origin", "signature"] {
         f.required(name)?;
     }
-    let user_id = body_uuid(&f, "user_id")?;
-    let nonce_text = f.str("nonce")?.to_owned();
-    let origin = f.str("origin")?.to_owned();
-    let signature = signature_field(&f, "signature")?;
-    if !state.is_own_origin(&origin) {
+    let request = token_request(&f)?;
+    if !state.is_own_origin(&request.origin) {
         return Err(ApiError::Forbidden(
             "The signed origin is not this relay's (check the relay URL, or the relay's public_origins)",
         ));
     }
-    // A malformed nonce names no challenge; `issue_token` refuses it after consuming nothing.
-    let nonce = b64::decode_exact::<32>(&nonce_text).unwrap_or([0; 32]);
-    let id_bytes = own_id_bytes(&user_id)?;
-    let transcript =
-        login_transcript(&origin, &id_bytes, &nonce).ok_or(ApiError::bad("origin is too long"))?;
+    let transcript = login_transcript(&request.origin, request.user_id.as_bytes(), &request.nonce)
+        .ok_or(ApiError::bad("origin is too long"))?;
+    let signature = Signature::from_bytes(request.signature.as_bytes());
+    // The challenge is looked up by the nonce's text as sent (a malformed one names none).
+    let nonce_text = f.str("nonce")?.to_owned();
     issue_token(
         &state,
         ip.ip,
-        user_id,
+        request.user_id.to_string(),
         nonce_text,
         LoginKind::V2,
         move |key| key.verify_strict(&transcript, &signature).is_ok(),
     )
     .await
+}
+
+/// The fields of a login, checked one by one in v1's order and with its messages. A malformed
+/// nonce names no challenge: it is kept as zeros here, and `issue_token` refuses its text after
+/// consuming nothing.
+fn token_request(f: &Fields<'_>) -> Result<TokenRequest, ApiError> {
+    let user_id = UserId::from_uuid(f.uuid("user_id")?);
+    let nonce = b64::decode_exact::<32>(f.str("nonce")?).unwrap_or([0; 32]);
+    let origin = f.str("origin")?.to_owned();
+    let signature = signature_field(f, "signature")?;
+    Ok(TokenRequest {
+        user_id,
+        nonce,
+        origin,
+        signature: Signature64::from_bytes(signature.to_bytes()),
+    })
 }
 
 async fn lookup(
@@ -112,8 +147,10 @@ async fn lookup(
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
     match state.db.read(find).await? {
-        Some(user) if user.is_v2() => Ok(ok(&user_record(&user))),
-        _ => Err(ApiError::NotFound("User not found")),
+        Some(user) => user_record(&user)
+            .map(|record| ok(&record))
+            .ok_or(ApiError::NotFound("User not found")),
+        None => Err(ApiError::NotFound("User not found")),
     }
 }
 

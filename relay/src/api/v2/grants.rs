@@ -2,10 +2,11 @@
 //! the relay serves a friend only the volumes whose *current* epoch its live grant names.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use coffer_wire::b64::{self, WrappedVek60};
+use coffer_wire::b64::{self, Signature64, WrappedVek60};
+use coffer_wire::v2::api::{GrantEnvelope, GrantStored, UploadStatus, VolumeList, WrappedKeyEntry};
 use coffer_wire::v2::{Grant, Label, VolumeName, labelled};
 use ed25519_dalek::VerifyingKey;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::volumes::{list_entry, own_volume, path_volume, serve};
 use super::{own_id_bytes, uuid_bytes};
@@ -22,7 +23,7 @@ use crate::store::{StoreError, hour, now, pairings, users};
 /// Largest grant request body.
 pub const GRANT_BODY_LIMIT: usize = 256 * 1024;
 
-fn parse_wrapped(value: &Value) -> Result<Vec<(String, u32, [u8; 60])>, ApiError> {
+fn parse_wrapped(value: &Value) -> Result<Vec<WrappedKeyEntry>, ApiError> {
     let bad = || ApiError::bad("wrapped_keys must be a list of {volume, epoch, wrapped_key}");
     let items = value
         .as_array()
@@ -41,7 +42,11 @@ fn parse_wrapped(value: &Value) -> Result<Vec<(String, u32, [u8; 60])>, ApiError
                     "wrapped_key: {e}; expected standard base64 of 60 bytes"
                 ))
             })?;
-            Ok((volume.as_str().to_owned(), epoch, *wrapped.as_bytes()))
+            Ok(WrappedKeyEntry {
+                volume,
+                epoch,
+                wrapped_key: wrapped,
+            })
         })
         .collect()
 }
@@ -67,7 +72,11 @@ pub async fn put(
         .map_err(|_| ApiError::bad("grant must be standard base64"))?;
     let grant = Grant::parse(&bytes).map_err(|e| ApiError::bad(e.to_string()))?;
     let signature = signature_field(&f, "signature")?;
-    let mut keys = parse_wrapped(f.required("wrapped_keys")?)?;
+    let mut request = GrantEnvelope {
+        grant: bytes,
+        signature: Signature64::from_bytes(signature.to_bytes()),
+        wrapped_keys: parse_wrapped(f.required("wrapped_keys")?)?,
+    };
     if grant.owner != own_id_bytes(&caller.user_id)? || grant.friend != friend_bytes {
         return Err(ApiError::bad(
             "The grant's owner and friend must be you and the friend in the URL",
@@ -77,12 +86,13 @@ pub async fn put(
     if grant.expires_at != 0 && grant.expires_at <= now as u64 {
         return Err(ApiError::bad("The grant has already expired"));
     }
-    keys.sort_by(|a, b| a.0.cmp(&b.0));
-    let matches = keys.len() == grant.entries.len()
-        && keys
+    request.wrapped_keys.sort_by(|a, b| a.volume.cmp(&b.volume));
+    let matches = request.wrapped_keys.len() == grant.entries.len()
+        && request
+            .wrapped_keys
             .iter()
             .zip(&grant.entries)
-            .all(|(k, e)| k.0 == e.volume.as_str() && k.1 == e.epoch);
+            .all(|(k, e)| k.volume == e.volume && k.epoch == e.epoch);
     if !matches {
         return Err(ApiError::bad(
             "wrapped_keys must hold exactly one key per granted volume and epoch",
@@ -92,9 +102,20 @@ pub async fn put(
     let stored = StoredGrant {
         sequence: grant.sequence,
         expires_at: grant.expires_at,
-        grant_bytes: bytes,
+        grant_bytes: request.grant,
         signature: signature.to_bytes(),
     };
+    let keys: WrappedKeys = request
+        .wrapped_keys
+        .into_iter()
+        .map(|k| {
+            (
+                k.volume.as_str().to_owned(),
+                k.epoch,
+                *k.wrapped_key.as_bytes(),
+            )
+        })
+        .collect();
     let sequence = grant.sequence;
     state
         .db
@@ -119,7 +140,10 @@ pub async fn put(
             )
         })
         .await??;
-    Ok(ok(&json!({ "status": "stored", "sequence": sequence })))
+    Ok(ok(&GrantStored {
+        status: UploadStatus::Stored,
+        sequence,
+    }))
 }
 
 /// The live grant a friend holds from `owner`: pairing, parsed grant, wrapped keys.
@@ -168,8 +192,14 @@ fn path_owner(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or(ApiError::Forbidden("No live grant from this system"))
 }
 
-fn key_json((volume, epoch, wrapped): &(String, u32, [u8; 60])) -> Value {
-    json!({ "volume": volume, "epoch": epoch, "wrapped_key": b64::encode(wrapped) })
+/// A stored wrapped key in its wire shape (`None` for a stored name the v2 rules refuse; none
+/// is stored: uploads check the names).
+fn key_entry((volume, epoch, wrapped): &(String, u32, [u8; 60])) -> Option<WrappedKeyEntry> {
+    Some(WrappedKeyEntry {
+        volume: VolumeName::new(volume).ok()?,
+        epoch: *epoch,
+        wrapped_key: WrappedVek60::from_bytes(*wrapped),
+    })
 }
 
 /// `GET /api/v2/shared/{owner}/grant` (friend).
@@ -180,11 +210,11 @@ pub async fn get_grant(
     let state = state(&req)?;
     let owner = path_owner(&req)?;
     let (stored, _, keys) = live_grant(&state, &owner, &caller.user_id).await?;
-    Ok(ok(&json!({
-        "grant": b64::encode(&stored.grant_bytes),
-        "signature": b64::encode(&stored.signature),
-        "wrapped_keys": keys.iter().map(key_json).collect::<Vec<_>>(),
-    })))
+    Ok(ok(&GrantEnvelope {
+        grant: stored.grant_bytes,
+        signature: Signature64::from_bytes(stored.signature),
+        wrapped_keys: keys.iter().filter_map(key_entry).collect(),
+    }))
 }
 
 /// `GET /api/v2/shared/{owner}/volumes` (friend): volumes whose current epoch is granted.
@@ -196,12 +226,12 @@ pub async fn list_shared(
     let owner = path_owner(&req)?;
     let (_, grant, _) = live_grant(&state, &owner, &caller.user_id).await?;
     let rows = state.db.read(move |c| store::volumes_of(c, &owner)).await?;
-    let visible: Vec<Value> = rows
+    let volumes = rows
         .iter()
         .filter(|v| grant.epoch_of(&v.volume_name) == Some(v.epoch))
-        .map(list_entry)
+        .filter_map(list_entry)
         .collect();
-    Ok(ok(&json!({ "volumes": visible })))
+    Ok(ok(&VolumeList { volumes }))
 }
 
 /// `GET /api/v2/shared/{owner}/volumes/{name}` (friend): the volume and its wrapped key.
@@ -228,7 +258,7 @@ pub async fn get_shared(
             .filter(|e| *e == v.epoch)
             .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
         Ok(match key {
-            Some(key) => Ok((v, Some(("wrapped_key", json!(b64::encode(&key.2)))))),
+            Some(key) => Ok((v, Some(WrappedVek60::from_bytes(key.2)))),
             None => Err(Refusal::Forbidden("This volume is not shared with you")),
         })
     })

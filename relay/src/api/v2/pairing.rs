@@ -3,10 +3,12 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::b64;
-use coffer_wire::time::isoformat;
-use serde_json::{Value, json};
+use coffer_wire::v2::api::{
+    self as wire, Invite, InviteCode, PairingId, PairingList, PairingStatus, RedeemRequest,
+    Redeemed, RelayTime,
+};
 
-use super::{user_record, uuid_bytes};
+use super::{stored_user_id, user_record, uuid_bytes};
 use crate::api::extract::{General, V2Caller, V2System, state};
 use crate::api::json::{Fields, created, ok, read_body, read_object};
 use crate::api::random;
@@ -26,9 +28,10 @@ pub async fn create_invite(
     let _ignored = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
     let code = random::invite_code()?;
     let expires_at = service::invites::create(&state, &caller.user_id, &code, 2).await?;
-    Ok(created(
-        &json!({ "code": code, "expires_at": isoformat(expires_at, 0) }),
-    ))
+    Ok(created(&Invite {
+        code: InviteCode::new(&code).map_err(|_| ApiError::Internal)?,
+        expires_at: RelayTime::from_unix_seconds(expires_at),
+    }))
 }
 
 /// `POST /api/v2/invites/redeem` (friend) `{code, proof}`.
@@ -45,10 +48,13 @@ pub async fn redeem(
     let code = f.str("code")?.trim().to_ascii_uppercase();
     let proof = b64::decode_exact::<32>(f.str("proof")?)
         .map_err(|e| ApiError::bad(format!("proof: {e}; expected standard base64 of 32 bytes")))?;
-    if code.len() > 64 {
-        return Err(ApiError::NotFound("Invalid invite code"));
-    }
-    let id = random::uuid()?.to_string();
+    // A code outside the invite alphabet names no invite.
+    let request = RedeemRequest {
+        code: InviteCode::new(&code).map_err(|_| ApiError::NotFound("Invalid invite code"))?,
+        proof,
+    };
+    let (code, proof) = (request.code.as_str().to_owned(), request.proof);
+    let id = random::uuid()?;
     let now = now();
     let result = state
         .db
@@ -58,7 +64,7 @@ pub async fn redeem(
                 Err(refused) => return Ok(Err(refused)),
             };
             let pairing = Pairing {
-                id: id.clone(),
+                id: id.to_string(),
                 system_user_id: invite.system_user_id.clone(),
                 friend_user_id: caller.user_id.clone(),
                 status: "pending".into(),
@@ -72,12 +78,13 @@ pub async fn redeem(
                 )));
             }
             invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
-            Ok(Ok((id, invite.system_user_id)))
+            Ok(Ok((id.to_string(), invite.system_user_id)))
         })
         .await??;
-    Ok(created(
-        &json!({ "pairing_id": result.0, "system_user_id": result.1 }),
-    ))
+    Ok(created(&Redeemed {
+        pairing_id: PairingId::from_uuid(id),
+        system_user_id: stored_user_id(&result.1)?,
+    }))
 }
 
 /// `GET /api/v2/pairings`: the caller's pairings, with the peer's public record; the system also
@@ -104,24 +111,32 @@ pub async fn list(
                 .collect::<Result<Vec<_>, StoreError>>()
         })
         .await?;
-    let entries: Vec<Value> = rows
-        .into_iter()
-        .filter_map(|(peer, p)| {
-            let peer = peer?;
-            let system_view = p.system_user_id == caller.user_id;
-            Some(json!({
-                "pairing_id": p.id,
-                "system_user_id": p.system_user_id,
-                "friend_user_id": p.friend_user_id,
-                "status": p.status,
-                "code": system_view.then_some(&p.code),
-                "proof": system_view.then(|| b64::encode(&p.proof)),
-                "created_at": isoformat(p.created_at, 0),
-                "peer": user_record(&peer),
-            }))
-        })
-        .collect();
-    Ok(ok(&json!({ "pairings": entries })))
+    let mut pairings = Vec::with_capacity(rows.len());
+    for (peer, p) in rows {
+        let Some(peer) = peer.as_ref().and_then(user_record) else {
+            continue;
+        };
+        let system_view = p.system_user_id == caller.user_id;
+        pairings.push(wire::Pairing {
+            pairing_id: p.id.parse().map_err(|_| ApiError::Internal)?,
+            system_user_id: stored_user_id(&p.system_user_id)?,
+            friend_user_id: stored_user_id(&p.friend_user_id)?,
+            status: match p.status.as_str() {
+                "pending" => PairingStatus::Pending,
+                "active" => PairingStatus::Active,
+                _ => PairingStatus::Unknown,
+            },
+            code: if system_view {
+                Some(InviteCode::new(&p.code).map_err(|_| ApiError::Internal)?)
+            } else {
+                None
+            },
+            proof: system_view.then_some(p.proof),
+            created_at: Some(RelayTime::from_unix_seconds(p.created_at)),
+            peer,
+        });
+    }
+    Ok(ok(&PairingList { pairings }))
 }
 
 /// `DELETE /api/v2/pairings/{id}` (either side): unpair; the grant and wrapped keys go with it,

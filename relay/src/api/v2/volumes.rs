@@ -1,10 +1,14 @@
 //! v2 volumes: upload of signed header bytes + payload, the owner's own list and download.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use coffer_wire::b64;
-use coffer_wire::v2::{Header, Label, VolumeName, labelled, payload_len_is_valid};
-use ed25519_dalek::{Signature, VerifyingKey};
-use serde_json::{Value, json};
+use coffer_wire::b64::{self, Signature64, WrappedVek60};
+use coffer_wire::v2::api::{
+    PAYLOAD_FIELD, SharedVolume, SignedVolume, UploadStatus, VolumeEntry, VolumeList, VolumeStored,
+};
+use coffer_wire::v2::{
+    Header, Label, MAX_HEADER_BYTES, VolumeName, labelled, payload_len_is_valid,
+};
+use ed25519_dalek::VerifyingKey;
 use sha2::{Digest as _, Sha256};
 
 use super::own_id_bytes;
@@ -22,9 +26,6 @@ use crate::state::AppState;
 use crate::store::volumes::v2::{self as store, VolumeV2};
 use crate::store::{hour, now, users};
 
-/// Largest header accepted, bytes.
-pub const MAX_HEADER: usize = 512;
-
 /// The `{name}` path segment as a v2 volume name.
 pub fn path_volume(req: &HttpRequest) -> Result<VolumeName, ApiError> {
     req.match_info()
@@ -33,14 +34,15 @@ pub fn path_volume(req: &HttpRequest) -> Result<VolumeName, ApiError> {
         .ok_or_else(|| ApiError::bad("Invalid volume name"))
 }
 
-/// A volume's list entry: metadata plus the exact signed header.
-pub fn list_entry(v: &VolumeV2) -> Value {
-    json!({
-        "volume": v.volume_name,
-        "epoch": v.epoch,
-        "version": v.version,
-        "header": b64::encode(&v.header),
-        "signature": b64::encode(&v.signature),
+/// A volume's list entry: metadata plus the exact signed header. `None` for a stored name the
+/// v2 rules refuse (none is stored: uploads check the name).
+pub fn list_entry(v: &VolumeV2) -> Option<VolumeEntry> {
+    Some(VolumeEntry {
+        volume: VolumeName::new(&v.volume_name).ok()?,
+        epoch: v.epoch,
+        version: v.version,
+        header: v.header.clone(),
+        signature: Signature64::from_bytes(v.signature),
     })
 }
 
@@ -49,32 +51,42 @@ pub fn own_volume(c: &rusqlite::Connection, owner: &str, name: &VolumeName) -> D
     Ok(store::volume(c, owner, name.as_str())?.ok_or(Refusal::NotFound("Volume not found")))
 }
 
-/// Serves one stored v2 volume that `lookup` authorises and finds (with an optional extra
-/// field, e.g. the friend's wrapped key), honouring `If-None-Match: <version>`, in one
-/// blocking trip (`read_with_blob`).
+/// Serves one stored v2 volume that `lookup` authorises and finds, honouring
+/// `If-None-Match: <version>`, in one blocking trip (`read_with_blob`): a [`SignedVolume`] to
+/// its owner, a [`SharedVolume`] to a friend `lookup` found a wrapped key for. The payload is
+/// left empty in the serialised shape and put in by `with_payload` (streamed from its file when
+/// large).
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, Option<(&'static str, Value)>)>
+    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, Option<WrappedVek60>)>
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let (v, extra, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
-    let mut body = json!({
-        "header": b64::encode(&v.header),
-        "signature": b64::encode(&v.signature),
-    });
-    if let Some((key, value)) = extra {
-        body[key] = value;
-    }
-    with_payload(body, "payload", payload)
+    let (v, wrapped_key, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
+    let (header, signature) = (v.header, Signature64::from_bytes(v.signature));
+    let shape = match wrapped_key {
+        None => serde_json::to_value(SignedVolume {
+            header,
+            signature,
+            payload: Vec::new(),
+        }),
+        Some(wrapped_key) => serde_json::to_value(SharedVolume {
+            header,
+            signature,
+            payload: Vec::new(),
+            wrapped_key,
+        }),
+    };
+    let body = shape.map_err(|_| ApiError::Internal)?;
+    with_payload(body, PAYLOAD_FIELD, payload)
 }
 
+/// An upload whose every field was checked: the request as the wire shape, and its header
+/// parsed.
 struct Checked {
     header: Header,
-    header_bytes: Vec<u8>,
-    signature: Signature,
-    payload: Vec<u8>,
+    volume: SignedVolume,
 }
 
 /// Everything about an upload that needs no database: header shape, owner, name, size, grid,
@@ -92,8 +104,11 @@ fn check_upload(
     for field in ["header", "signature", "payload"] {
         f.required(field)?;
     }
-    let header_bytes = b64::decode_bounded(f.str("header")?, MAX_HEADER)
-        .map_err(|_| ApiError::bad("header must be standard base64 of at most 512 bytes"))?;
+    let header_bytes = b64::decode_bounded(f.str("header")?, MAX_HEADER_BYTES).map_err(|_| {
+        ApiError::bad(format!(
+            "header must be standard base64 of at most {MAX_HEADER_BYTES} bytes"
+        ))
+    })?;
     let header = Header::parse(&header_bytes).map_err(|e| ApiError::bad(e.to_string()))?;
     if header.owner != owner {
         return Err(ApiError::bad("header.owner is not your user id"));
@@ -141,9 +156,11 @@ fn check_upload(
     }
     Ok(Checked {
         header,
-        header_bytes,
-        signature,
-        payload,
+        volume: SignedVolume {
+            header: header_bytes,
+            signature: Signature64::from_bytes(signature.to_bytes()),
+            payload,
+        },
     })
 }
 
@@ -175,18 +192,18 @@ pub async fn upload(
     let current = stored.map(|(e, v, _)| (e, v));
     let checked =
         web::block(move || check_upload(&body, owner, &name2, &key, max, current)).await??;
-    let size = checked.payload.len() as u64;
+    let size = checked.volume.payload.len() as u64;
     check_quota(&limits, used, replaced_size, size)?;
     let (epoch, version) = (checked.header.epoch, checked.header.version);
     let quota = limits.max_user_storage;
     let row_user = caller.user_id.clone();
-    let (header_bytes, signature) = (checked.header_bytes, checked.signature.to_bytes());
+    let (header_bytes, signature) = (checked.volume.header, *checked.volume.signature.as_bytes());
     let volume_name = name.as_str().to_owned();
     let new = NewVersion {
         owner: &caller.user_id,
         volume: name.as_str(),
         version,
-        blob: checked.payload,
+        blob: checked.volume.payload,
         replaced_size,
     };
     store_upload(&state, new, move |tx, file| {
@@ -204,9 +221,11 @@ pub async fn upload(
         store::put_volume(tx, &row, quota)
     })
     .await?;
-    Ok(ok(
-        &json!({ "status": "stored", "epoch": epoch, "version": version }),
-    ))
+    Ok(ok(&VolumeStored {
+        status: UploadStatus::Stored,
+        epoch,
+        version,
+    }))
 }
 
 /// `GET /api/v2/volumes`: the caller's own volumes.
@@ -217,9 +236,9 @@ pub async fn list_own(
     let state = state(&req)?;
     let id = caller.user_id;
     let rows = state.db.read(move |c| store::volumes_of(c, &id)).await?;
-    Ok(ok(
-        &json!({ "volumes": rows.iter().map(list_entry).collect::<Vec<_>>() }),
-    ))
+    Ok(ok(&VolumeList {
+        volumes: rows.iter().filter_map(list_entry).collect(),
+    }))
 }
 
 /// `GET /api/v2/volumes/{name}`: the caller's own volume (second device, rotation).

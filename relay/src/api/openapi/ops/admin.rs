@@ -2,7 +2,13 @@
 
 use serde_json::json;
 
-use super::super::schema::{count, exact, nullable, reference, uuid_in};
+use coffer_wire::admin::{
+    AnomalyReport, Deleted, ExpireReport, ExpiredSessions, OrphanPage, SessionStats, ShareList,
+    Stats, StatusOk, UserDetail, UserList, VolumeList,
+};
+
+use super::super::schema::{reference, uuid_in};
+use super::super::wire::Schema as _;
 use super::super::{Caller, Operation, Tag};
 use crate::api::admin::MAX_SWEEP_PAGE;
 use crate::limits::Class;
@@ -31,36 +37,12 @@ pub fn legacy_maintenance() -> Operation {
 
 /// `GET /api/v1/admin/stats`.
 pub fn stats() -> Operation {
-    op("adminStats", "Overview counts").ok(
-        200,
-        "Counts and sizes.",
-        exact(json!({
-            "system_users": count(),
-            "friend_users": count(),
-            "total_volumes": count(),
-            "total_storage_bytes": count(),
-            "recent_registrations_30d": count(),
-            "active_shares": count(),
-            "pending_shares": count(),
-            "volume_breakdown": {
-                "type": "array",
-                "items": exact(json!({
-                    "volume_name": { "type": "string" },
-                    "count": count(),
-                    "total_bytes": count(),
-                })),
-            },
-        })),
-    )
+    op("adminStats", "Overview counts").ok(200, "Counts and sizes.", Stats::schema())
 }
 
 /// `GET /api/v1/admin/users`.
 pub fn users() -> Operation {
-    op("adminUsers", "List users").ok(
-        200,
-        "Every user's metadata.",
-        exact(json!({ "users": { "type": "array", "items": reference("AdminUser") } })),
-    )
+    op("adminUsers", "List users").ok(200, "Every user's metadata.", UserList::schema())
 }
 
 fn user_path(op: Operation) -> Operation {
@@ -69,15 +51,12 @@ fn user_path(op: Operation) -> Operation {
 
 /// `GET /api/v1/admin/users/{id}`.
 pub fn user() -> Operation {
-    let mut detail = super::super::schema::components()
-        .remove("AdminUser")
-        .unwrap_or_default();
-    detail["properties"]["volumes"] = json!({ "type": "array", "items": reference("AdminVolume") });
-    if let Some(required) = detail["required"].as_array_mut() {
-        required.push(json!("volumes"));
-    }
     user_path(op("adminUser", "One user and their volumes"))
-        .ok(200, "The user's metadata and v1 volumes.", detail)
+        .ok(
+            200,
+            "The user's metadata and v1 volumes.",
+            UserDetail::schema(),
+        )
         .err(404, "no such user (or the id is not a UUID)")
 }
 
@@ -86,11 +65,7 @@ pub fn delete_user() -> Operation {
     user_path(op("adminDeleteUser", "Delete a user"))
         .describe("Deletes the account like the user's own deletion does.")
         .writes()
-        .ok(
-            200,
-            "Deleted.",
-            exact(json!({ "status": { "const": "deleted" }, "id": reference("Uuid") })),
-        )
+        .ok(200, "Deleted.", Deleted::schema())
         .err(404, "no such user (or the id is not a UUID)")
 }
 
@@ -99,7 +74,7 @@ pub fn volumes() -> Operation {
     op("adminVolumes", "List v1 volumes").ok(
         200,
         "Every v1 volume's metadata.",
-        exact(json!({ "volumes": { "type": "array", "items": reference("AdminVolume") } })),
+        VolumeList::schema(),
     )
 }
 
@@ -107,27 +82,7 @@ pub fn volumes() -> Operation {
 pub fn sharing() -> Operation {
     op("adminSharing", "List sharing relationships")
         .describe("Existence, status and flags; never the wrapped VEK or keys.")
-        .ok(
-            200,
-            "Every relationship.",
-            exact(json!({
-                "sharing": {
-                    "type": "array",
-                    "items": exact(json!({
-                        "id": reference("Uuid"),
-                        "system_user_id": reference("Uuid"),
-                        "friend_user_id": reference("Uuid"),
-                        "status": { "type": "string", "enum": ["pending", "active"] },
-                        "permissions": {
-                            "type": "string",
-                            "description": "The stored permissions as JSON text.",
-                        },
-                        "created_at": reference("Time"),
-                        "updated_at": reference("Time"),
-                    })),
-                },
-            })),
-        )
+        .ok(200, "Every relationship.", ShareList::schema())
 }
 
 /// `GET /api/v1/admin/sessions`.
@@ -135,12 +90,7 @@ pub fn sessions() -> Operation {
     op("adminSessions", "Session, challenge and invite counts").ok(
         200,
         "The counts.",
-        exact(json!({
-            "active_sessions": count(),
-            "pending_challenges": count(),
-            "active_invites": count(),
-            "redeemed_invites": count(),
-        })),
+        SessionStats::schema(),
     )
 }
 
@@ -152,7 +102,7 @@ pub fn expire_all() -> Operation {
         .ok(
             200,
             "Sessions ended.",
-            exact(json!({ "status": { "const": "ok" }, "sessions_expired": count() })),
+            StatusOk::<ExpiredSessions>::schema(),
         )
 }
 
@@ -166,16 +116,7 @@ pub fn maintenance_expire() -> Operation {
     op("adminMaintenanceExpire", "Maintenance step 1: expire rows")
         .describe("Deletes expired challenges, sessions and unredeemed invites.")
         .writes()
-        .ok(
-            200,
-            "What was removed.",
-            exact(json!({
-                "status": { "const": "ok" },
-                "expired_challenges": count(),
-                "expired_sessions": count(),
-                "expired_invites": count(),
-            })),
-        )
+        .ok(200, "What was removed.", StatusOk::<ExpireReport>::schema())
 }
 
 /// `POST /api/v1/admin/maintenance/orphans`.
@@ -202,18 +143,7 @@ pub fn maintenance_orphans() -> Operation {
         "Directories per page (default 1000).",
     )
     .writes()
-    .ok(
-        200,
-        "The page.",
-        exact(json!({
-            "status": { "const": "ok" },
-            "orphan_blobs": count(),
-            "orphan_bytes": count(),
-            "dirs": count(),
-            "remaining": count(),
-            "next": nullable(json!({ "type": "string" })),
-        })),
-    )
+    .ok(200, "The page.", StatusOk::<OrphanPage>::schema())
     .err(
         400,
         "the query is malformed, limit is out of range, or after is not a directory name",
@@ -222,49 +152,12 @@ pub fn maintenance_orphans() -> Operation {
 
 /// `GET /api/v1/admin/anomalies`.
 pub fn anomalies() -> Operation {
-    let kinds = json!({
-        "failed_logins": count(),
-        "challenges": count(),
-        "storage_growth_bytes": count(),
-    });
     op("adminAnomalies", "Anomaly report")
         .describe(
             "Challenge floods, repeated failed logins and unusual storage growth in the sliding \
              window (in-memory counters); sources only as the IP policy allows.",
         )
-        .ok(
-            200,
-            "The report.",
-            exact(json!({
-                "anomalies": {
-                    "type": "array",
-                    "items": exact(json!({
-                        "kind": {
-                            "type": "string",
-                            "enum": ["failed_logins", "challenge_flood", "storage_growth"],
-                        },
-                        "scope": { "type": "string", "enum": ["user", "source"] },
-                        "user_id": nullable(reference("Uuid")),
-                        "source": nullable(json!({ "type": "string" })),
-                        "value": { "type": "integer" },
-                        "unit": { "type": "string", "enum": ["requests", "bytes"] },
-                        "threshold": count(),
-                        "first_seen": reference("Time"),
-                        "last_seen": reference("Time"),
-                    })),
-                },
-                "ip_policy": { "type": "string", "enum": ["off", "keyed-hash", "full"] },
-                "window_minutes": count(),
-                "thresholds": exact(kinds),
-                "totals": exact(json!({
-                    "failed_logins": { "type": "integer" },
-                    "challenges": { "type": "integer" },
-                    "storage_growth_bytes": { "type": "integer" },
-                })),
-                "tracking_since": reference("Time"),
-                "untracked": count(),
-            })),
-        )
+        .ok(200, "The report.", AnomalyReport::schema())
 }
 
 /// `GET /metrics`.

@@ -7,14 +7,18 @@ pub mod admin;
 pub mod v1;
 pub mod v2;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::schema::{exact, reference, request, uuid_in};
+use coffer_wire::v2::api::{Challenge, ChallengeRequest, Invite};
+
+use super::schema::reference;
+use super::wire::{RequestSchema as _, Schema as _};
 use super::{BodyLimit, Caller, Operation, Tag};
 use crate::limits::Class;
 use crate::state::AppState;
 
-/// `POST /api/v{1,2}/auth/challenge` (one handler for both).
+/// `POST /api/v{1,2}/auth/challenge` (one handler for both; the shapes are v2's wire types,
+/// which v1's answer matches).
 fn challenge(id: &'static str, tag: Tag) -> Operation {
     Operation::new(
         id,
@@ -29,17 +33,10 @@ fn challenge(id: &'static str, tag: Tag) -> Operation {
              relay's origin.",
     )
     .body(
-        request(&["user_id"], json!({ "user_id": uuid_in() })),
+        ChallengeRequest::request_schema(),
         BodyLimit::Bytes(AppState::SMALL_BODY_LIMIT),
     )
-    .ok(
-        200,
-        "The challenge.",
-        exact(json!({
-            "nonce": reference("Key32"),
-            "expires_at": reference("Time"),
-        })),
-    )
+    .ok(200, "The challenge.", Challenge::schema())
     .err(400, "user_id is missing or not a UUID")
     .err(404, "no such user")
 }
@@ -48,14 +45,7 @@ fn challenge(id: &'static str, tag: Tag) -> Operation {
 /// the code is for).
 fn invite_created(op: Operation) -> Operation {
     op.ignores_body(AppState::SMALL_BODY_LIMIT)
-        .ok(
-            201,
-            "The code.",
-            exact(json!({
-                "code": reference("InviteCode"),
-                "expires_at": reference("Time"),
-            })),
-        )
+        .ok(201, "The code.", Invite::schema())
         .err(409, "too many open invite codes")
 }
 

@@ -1,13 +1,16 @@
 //! Protocol v2 (`docs/protocol-v2.md`).
 
-use coffer_wire::v2::MAX_GRANT_ENTRIES;
+use coffer_wire::v2::api::{
+    GrantEnvelope, GrantStored, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest,
+    Registered, SharedVolume, SignedVolume, TokenRequest, VolumeList, VolumeStored,
+};
 use serde_json::json;
 
-use super::super::schema::{base64, base64_exact, exact, nullable, reference, request, uuid_in};
+use super::super::schema::{reference, uuid_in};
+use super::super::wire::{RequestSchema as _, Schema as _};
 use super::super::{BodyLimit, Caller, Operation, Tag};
 use super::invite_created;
 use crate::api::v2::grants::GRANT_BODY_LIMIT;
-use crate::api::v2::volumes::MAX_HEADER;
 use crate::limits::Class;
 use crate::state::AppState;
 
@@ -31,21 +34,13 @@ fn owner_path(op: Operation) -> Operation {
 
 /// `GET /api/v2/pins`.
 pub fn pins() -> Operation {
-    let pin = nullable(json!({
-        "type": "string",
-        "pattern": "^sha256/[A-Za-z0-9+/]{43}=$",
-    }));
     op("v2Pins", "Announced certificate pins", Caller::Public, None)
         .no_database()
         .describe(
             "The SPKI pins of the current certificate and, once the operator prepared one, of \
              the next; null without TLS or without a next certificate.",
         )
-        .ok(
-            200,
-            "The pins.",
-            exact(json!({ "current": pin, "next": pin })),
-        )
+        .ok(200, "The pins.", Pins::schema())
 }
 
 /// `POST /api/v2/register`.
@@ -57,29 +52,8 @@ pub fn register() -> Operation {
         Some(Class::Register),
     )
     .describe("With a key-binding signature: the signing key signs the labelled pair of keys.")
-    .body(
-        request(
-            &[
-                "client_type",
-                "public_signing_key",
-                "public_exchange_key",
-                "key_binding_signature",
-            ],
-            json!({
-                "client_type": reference("ClientType"),
-                "public_signing_key": reference("Key32"),
-                "public_exchange_key": reference("Key32"),
-                "key_binding_signature": reference("Signature64"),
-                "handle": reference("HandleIn"),
-            }),
-        ),
-        SMALL,
-    )
-    .ok(
-        201,
-        "Registered.",
-        exact(json!({ "user_id": reference("Uuid") })),
-    )
+    .body(RegisterRequest::request_schema(), SMALL)
+    .ok(201, "Registered.", Registered::schema())
     .err(
         400,
         "a field is missing or malformed, the handle is shorter than 2 characters, the \
@@ -105,21 +79,7 @@ pub fn token() -> Operation {
         "The signature covers the labelled transcript of the relay origin, the user id and \
              the nonce. The nonce is consumed by any attempt.",
     )
-    .body(
-        request(
-            &["user_id", "nonce", "origin", "signature"],
-            json!({
-                "user_id": uuid_in(),
-                "nonce": { "type": "string" },
-                "origin": {
-                    "type": "string",
-                    "description": "This relay's origin, e.g. https://127.0.0.1:8443.",
-                },
-                "signature": reference("Signature64"),
-            }),
-        ),
-        SMALL,
-    )
+    .body(TokenRequest::request_schema(), SMALL)
     .ok(200, "A session token.", reference("SessionToken"))
     .err(
         400,
@@ -193,9 +153,7 @@ pub fn list_volumes() -> Operation {
     .ok(
         200,
         "Metadata and the exact signed headers.",
-        exact(json!({
-            "volumes": { "type": "array", "items": reference("V2VolumeEntry") },
-        })),
+        VolumeList::schema(),
     )
 }
 
@@ -212,26 +170,8 @@ pub fn upload() -> Operation {
              SHA-256; the owner signs the labelled header. A new version must be newer, and \
              its epoch not older. The payload length is on the Padmé grid.",
     )
-    .body(
-        request(
-            &["header", "signature", "payload"],
-            json!({
-                "header": base64(Some(MAX_HEADER)),
-                "signature": reference("Signature64"),
-                "payload": base64(None),
-            }),
-        ),
-        BodyLimit::Upload,
-    )
-    .ok(
-        200,
-        "Stored.",
-        exact(json!({
-            "status": { "const": "stored" },
-            "epoch": { "type": "integer", "minimum": 1, "maximum": u32::MAX },
-            "version": { "type": "integer", "minimum": 1 },
-        })),
-    )
+    .body(SignedVolume::request_schema(), BodyLimit::Upload)
+    .ok(200, "Stored.", VolumeStored::schema())
     .err(
         400,
         "the name is invalid, or the header, payload or signature is malformed or does not \
@@ -249,14 +189,6 @@ pub fn upload() -> Operation {
     )
 }
 
-fn volume_body() -> serde_json::Value {
-    json!({
-        "header": base64(Some(MAX_HEADER)),
-        "signature": reference("Signature64"),
-        "payload": base64(None),
-    })
-}
-
 /// `GET /api/v2/volumes/{name}`.
 pub fn get_volume() -> Operation {
     volume_path(op(
@@ -266,7 +198,7 @@ pub fn get_volume() -> Operation {
         Some(Class::General),
     ))
     .conditional()
-    .ok(200, "The volume.", exact(volume_body()))
+    .ok(200, "The volume.", SignedVolume::schema())
     .err(400, "the name is invalid")
     .err(404, "no such volume")
 }
@@ -296,21 +228,8 @@ pub fn redeem() -> Operation {
         "With a proof keyed by the link's secret, which the system checks; creates a \
              pending pairing.",
     )
-    .body(
-        request(
-            &["code", "proof"],
-            json!({ "code": { "type": "string" }, "proof": base64_exact(32) }),
-        ),
-        SMALL,
-    )
-    .ok(
-        201,
-        "The pending pairing.",
-        exact(json!({
-            "pairing_id": reference("Uuid"),
-            "system_user_id": reference("Uuid"),
-        })),
-    )
+    .body(RedeemRequest::request_schema(), SMALL)
+    .ok(201, "The pending pairing.", Redeemed::schema())
     .err(
         400,
         "a field is missing or malformed, or the caller is not a friend",
@@ -332,25 +251,7 @@ pub fn pairings() -> Operation {
         "The caller's pairings with the peer's public record; the system also sees the code \
              and the friend's proof.",
     )
-    .ok(
-        200,
-        "The pairings.",
-        exact(json!({
-            "pairings": {
-                "type": "array",
-                "items": exact(json!({
-                    "pairing_id": reference("Uuid"),
-                    "system_user_id": reference("Uuid"),
-                    "friend_user_id": reference("Uuid"),
-                    "status": { "type": "string", "enum": ["pending", "active"] },
-                    "code": nullable(reference("InviteCode")),
-                    "proof": nullable(reference("Key32")),
-                    "created_at": reference("Time"),
-                    "peer": reference("V2UserRecord"),
-                })),
-            },
-        })),
-    )
+    .ok(200, "The pairings.", PairingList::schema())
 }
 
 /// `DELETE /api/v2/pairings/{id}`.
@@ -377,35 +278,10 @@ pub fn put_grant() -> Operation {
     )
     .path("friend_id", uuid_in(), "The paired friend.")
     .body(
-        request(
-            &["grant", "signature", "wrapped_keys"],
-            json!({
-                "grant": base64(Some(GRANT_BODY_LIMIT)),
-                "signature": reference("Signature64"),
-                "wrapped_keys": {
-                    "type": "array",
-                    "maxItems": MAX_GRANT_ENTRIES,
-                    "items": request(
-                        &["volume", "epoch", "wrapped_key"],
-                        json!({
-                            "volume": reference("V2VolumeName"),
-                            "epoch": { "type": "integer", "minimum": 0, "maximum": u32::MAX },
-                            "wrapped_key": reference("WrappedKey60"),
-                        }),
-                    ),
-                },
-            }),
-        ),
+        GrantEnvelope::request_schema(),
         BodyLimit::Bytes(GRANT_BODY_LIMIT),
     )
-    .ok(
-        200,
-        "Stored.",
-        exact(json!({
-            "status": { "const": "stored" },
-            "sequence": { "type": "integer", "minimum": 1 },
-        })),
-    )
+    .ok(200, "Stored.", GrantStored::schema())
     .err(
         400,
         "a field is malformed, the grant names others, has expired, or its entries differ \
@@ -431,11 +307,7 @@ pub fn get_grant() -> Operation {
     .ok(
         200,
         "The signed grant and the friend's wrapped keys.",
-        exact(json!({
-            "grant": base64(Some(GRANT_BODY_LIMIT)),
-            "signature": reference("Signature64"),
-            "wrapped_keys": { "type": "array", "items": reference("V2WrappedKey") },
-        })),
+        GrantEnvelope::schema(),
     )
     .err(403, "no live grant from that system")
 }
@@ -449,20 +321,12 @@ pub fn shared_list() -> Operation {
         Some(Class::General),
     ))
     .describe("The owner's volumes whose current epoch the live grant names.")
-    .ok(
-        200,
-        "The volumes.",
-        exact(json!({
-            "volumes": { "type": "array", "items": reference("V2VolumeEntry") },
-        })),
-    )
+    .ok(200, "The volumes.", VolumeList::schema())
     .err(403, "no live grant from that system")
 }
 
 /// `GET /api/v2/shared/{owner}/volumes/{name}`.
 pub fn shared_get() -> Operation {
-    let mut body = volume_body();
-    body["wrapped_key"] = reference("WrappedKey60");
     volume_path(owner_path(op(
         "v2SharedGet",
         "Download a granted volume",
@@ -471,7 +335,7 @@ pub fn shared_get() -> Operation {
     )))
     .describe("The volume and the friend's wrapped key for its current epoch.")
     .conditional()
-    .ok(200, "The volume.", exact(body))
+    .ok(200, "The volume.", SharedVolume::schema())
     .err(400, "the name is invalid")
     .err(
         403,

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::b64::{self, PublicKey32, Signature64};
 
 fn b64(bytes: &[u8]) -> String {
     b64::encode(bytes)
@@ -274,6 +275,59 @@ fn request_shapes() {
     );
 }
 
+/// The answers as the relay writes them (sorted keys): `null` for a friend's view of the code
+/// and proof and for a missing handle, the stored status, the v1 time text.
+#[test]
+fn answer_shapes() {
+    let peer: UserRecord = parse(&user_json()).expect("valid record");
+    let pairing = Pairing {
+        pairing_id: PairingId::from_bytes([1; 16]),
+        system_user_id: UserId::from_bytes([2; 16]),
+        friend_user_id: UserId::from_bytes([3; 16]),
+        status: PairingStatus::Active,
+        code: None,
+        proof: None,
+        created_at: Some(RelayTime::from_unix_seconds(1_774_627_200)),
+        peer: UserRecord {
+            handle: None,
+            ..peer
+        },
+    };
+    let text = serde_json::to_string(
+        &serde_json::to_value(PairingList {
+            pairings: vec![pairing],
+        })
+        .expect("serialises"),
+    )
+    .expect("serialises");
+    assert!(
+        text.contains(r#""code":null,"created_at":"2026-03-27T16:00:00+00:00","#),
+        "{text}"
+    );
+    assert!(text.contains(r#""handle":null,"#), "{text}");
+    assert!(
+        text.contains(r#""proof":null,"status":"active","#),
+        "{text}"
+    );
+    assert_eq!(
+        serde_json::to_value(VolumeStored {
+            status: UploadStatus::Stored,
+            epoch: 1,
+            version: 2
+        })
+        .expect("serialises"),
+        json!({"status": "stored", "epoch": 1, "version": 2})
+    );
+    assert_eq!(
+        serde_json::to_value(Pins {
+            current: Some("sha256/x".into()),
+            next: None
+        })
+        .expect("serialises"),
+        json!({"current": "sha256/x", "next": null})
+    );
+}
+
 #[test]
 fn handles_and_codes() {
     for ok in [
@@ -362,8 +416,8 @@ fn ids() {
 proptest::proptest! {
     #[test]
     fn iso_times_round_trip(seconds in -62_135_596_800i64..253_402_300_799) {
-        let text = coffer_wire::time::isoformat(seconds, 0);
-        proptest::prop_assert_eq!(RelayTime::parse_iso(&text), Some(RelayTime(seconds)));
+        let text = crate::time::isoformat(seconds, 0);
+        proptest::prop_assert_eq!(RelayTime::parse_iso(&text), Some(RelayTime::from_unix_seconds(seconds)));
     }
 
     #[test]
