@@ -12,6 +12,7 @@
 //! `coffer-relay openapi` prints the document; `docs/openapi.json` is its checked-in copy, kept
 //! equal by a test (`relay/tests/openapi.rs`).
 
+pub mod components;
 pub mod ops;
 pub mod schema;
 pub mod wire;
@@ -711,7 +712,7 @@ pub fn document() -> Value {
             .or_insert_with(|| json!({}));
         item[endpoint.verb.openapi_key()] = op.to_json();
     }
-    let mut schemas = schema::components();
+    let mut schemas = components::components();
     schemas.extend(error_schemas());
     json!({
         "openapi": "3.1.0",
