@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under fuzz/corpus/<target>/ from real, valid inputs.
 
-Sources: the project's known-answer vectors (shared/vectors/v1.json, docs/vectors/v2.json), the
+Sources: the project's known-answer vectors (docs/vectors/v1.json, docs/vectors/v2.json), the
 example relay configuration, and valid requests for every route of the relay's route table (in
 the text format of fuzz/src/request.rs, with the harness's placeholders). Deterministic: running
 it again rewrites the same files. Standard library only.
 
-    python3 fuzz/seeds.py            # from the repository root (shared/ beside the checkout)
+    python3 fuzz/seeds.py            # from the repository root
 """
 
 import base64
@@ -14,22 +14,12 @@ import hashlib
 import json
 import os
 import struct
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORPUS = os.path.join(ROOT, "fuzz", "corpus")
 
 
-def first_existing(*paths):
-    for p in paths:
-        if os.path.exists(p):
-            return p
-    sys.exit(f"none of {paths} exists")
-
-
-V1 = json.load(open(first_existing(
-    os.path.join(ROOT, "..", "shared", "vectors", "v1.json"),
-    "/work/shared/vectors/v1.json")))
+V1 = json.load(open(os.path.join(ROOT, "docs", "vectors", "v1.json")))
 V2 = json.load(open(os.path.join(ROOT, "docs", "vectors", "v2.json")))
 
 
