@@ -3,8 +3,7 @@
 use serde_json::Value;
 
 /// The project's v1 vectors, shared with the relay and the other clients.
-pub(crate) const V1_VECTORS: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/v1.json");
+pub(crate) const V1_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/v1.json");
 /// RFC 8032 / RFC 7748 / RFC 5869 vectors typed from the RFCs.
 pub(crate) const RFC_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/rfc.json");
 

@@ -55,7 +55,7 @@ async fn v1_account(api: &mut PinnedApi, kind: Kind, handle: &str) -> V1Account 
 }
 
 async fn v2_upload(api: &mut PinnedApi, system: &V2Account, name: &str) {
-    let payload = random_bytes(1024 + AEAD_OVERHEAD);
+    let payload = random_bytes(1024 + AEAD_OVERHEAD as usize);
     let header = Header {
         owner: system.id_bytes(),
         volume: VolumeName::new(name).unwrap(),
@@ -136,7 +136,14 @@ async fn main() {
     let v2_friend = V2Account::sign_up(api, Kind::Friend, Some("fuzz-v2-friend"))
         .await
         .unwrap();
-    let code = call(api, "POST", "/api/v2/invites", &v2_system.token, Value::Null).await["code"]
+    let code = call(
+        api,
+        "POST",
+        "/api/v2/invites",
+        &v2_system.token,
+        Value::Null,
+    )
+    .await["code"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -177,7 +184,14 @@ async fn main() {
         }),
     )
     .await;
-    let v2_invite = call(api, "POST", "/api/v2/invites", &v2_system.token, Value::Null).await;
+    let v2_invite = call(
+        api,
+        "POST",
+        "/api/v2/invites",
+        &v2_system.token,
+        Value::Null,
+    )
+    .await;
 
     let out = json!({
         "tokens": {

@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 use crate::http::{Http, Resp};
 use crate::relay::RelayProcess;
 
-pub use coffer_test_kit::{Kind, V1_FEATURES as FEATURE_SET_HEADER};
 use coffer_test_kit::{Api, KitError, V1Account};
+pub use coffer_test_kit::{Kind, V1_FEATURES as FEATURE_SET_HEADER};
 
 /// The template's registration `feature_set` (v1.md §5.2, the same order as the header).
 pub fn all_features() -> Vec<String> {

@@ -3,11 +3,10 @@
 //! into an empty directory, and a relay started on the restored data serves every volume
 //! byte-for-byte as before, under the same certificate pin, to the same accounts.
 
-
 use std::ffi::OsStr;
 
-use serde_json::Value;
 use crate::support::{Relay, User, admin, keys, payload};
+use serde_json::Value;
 
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()

@@ -2,12 +2,11 @@
 //! shape of each, plus anomalies, maintenance in steps, the hashed admin token and the loopback
 //! admin listener.
 
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Value, json};
 use crate::support::{Relay, TOKEN, User, admin, keys, payload};
+use serde_json::{Value, json};
 
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()

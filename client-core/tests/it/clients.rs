@@ -4,7 +4,6 @@
 //! that substitutes a friend's keys. (The full malicious-relay matrix lives in the `tests`
 //! crate.)
 
-
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -2,7 +2,6 @@
 //! revocation, a publish), and the account backup, against the real `coffer-relay` binary over
 //! TLS on 127.0.0.1.
 
-
 use std::sync::{Arc, Mutex};
 
 use coffer_client_core::client::{Cancel, ClientError, FriendClient, Progress, SystemClient};

@@ -1,11 +1,10 @@
 //! Known answers from `docs/vectors/v1.json` through the public API, exactly as the
 //! end-to-end tests will call it.
 
-
+use crate::common::{b64, b64_array, hex_array, text, v1_vectors};
 use coffer_client_core::identity::Identity;
 use coffer_client_core::legacy::v1::{self, Vek};
 use coffer_wire::v1::VolumeName;
-use crate::common::{b64, b64_array, hex_array, text, v1_vectors};
 use sha2::{Digest as _, Sha256};
 
 /// System = RFC 7748 "Alice", friend = "Bob"; the signing seeds are irrelevant here.

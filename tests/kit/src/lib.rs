@@ -120,7 +120,8 @@ impl Kind {
 
 /// The `X-Feature-Set` header the v1 template sends on every call (v1 §1.1, this order), also
 /// its registration `feature_set`.
-pub const V1_FEATURES: &str = "members:1,fronts:1,journal:1,chat:1,polls:1,analytics:1,meta:1,vault:1";
+pub const V1_FEATURES: &str =
+    "members:1,fronts:1,journal:1,chat:1,polls:1,analytics:1,meta:1,vault:1";
 
 /// Random secret bytes.
 pub fn random32() -> [u8; 32] {
@@ -466,9 +467,10 @@ mod tests {
         ) -> Result<(u16, Value), KitError> {
             self.calls.push(format!("{method} {path}"));
             Ok(match path {
-                "/api/v1/register" | "/api/v2/register" => {
-                    (201, json!({"user_id": "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"}))
-                }
+                "/api/v1/register" | "/api/v2/register" => (
+                    201,
+                    json!({"user_id": "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b"}),
+                ),
                 "/api/v1/auth/challenge" => (200, json!({"nonce": "n0nce"})),
                 "/api/v2/auth/challenge" => (200, json!({"nonce": b64::encode(&[7; 32])})),
                 _ => {
@@ -492,10 +494,8 @@ mod tests {
         assert_eq!(v1.token, "t0ken");
         assert_eq!(v2.id, "0b0b0b0b-0b0b-4b0b-8b0b-0b0b0b0b0b0b");
         assert_eq!(api.calls.len(), 6, "{:?}", api.calls);
-        let v1_sig = b64::decode_exact::<64>(
-            v1.token_body("n0nce")["signature"].as_str().unwrap(),
-        )
-        .unwrap();
+        let v1_sig =
+            b64::decode_exact::<64>(v1.token_body("n0nce")["signature"].as_str().unwrap()).unwrap();
         v1.signing_key()
             .verifying_key()
             .verify_strict(b"n0nce", &ed25519_dalek::Signature::from_bytes(&v1_sig))

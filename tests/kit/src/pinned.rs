@@ -75,7 +75,9 @@ impl PinnedApi {
         let method: reqwest::Method = method
             .parse()
             .map_err(|e| KitError(format!("method {method:?}: {e}")))?;
-        let mut req = self.http.request(method.clone(), format!("{}{path}", self.base));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
         for (name, value) in &self.headers {
             req = req.header(name, value);
         }

@@ -90,8 +90,8 @@ impl std::fmt::Debug for Account {
 impl Account {
     fn new(user_id: String, seed: [u8; 32], exchange: [u8; 32]) -> Account {
         let identity = Identity::from_secret_bytes(&seed, &exchange);
-        let exchange_public = b64::decode_exact::<32>(&identity.public_exchange_key_b64())
-            .unwrap_or_default();
+        let exchange_public =
+            b64::decode_exact::<32>(&identity.public_exchange_key_b64()).unwrap_or_default();
         let mut v1 = V1Account::from_secrets(Kind::System, &seed, exchange_public);
         let mut v2 = V2Account::from_secrets(Kind::System, &seed, exchange_public);
         user_id.clone_into(&mut v1.id);

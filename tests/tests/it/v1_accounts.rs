@@ -1,12 +1,12 @@
 //! v1 accounts: the account-deletion cascade, profile updates and the expiry fields.
 
+use crate::v1_story_support::{names, sorted};
 use coffer_tests::client::{Admin, Kind, V1Client, default_permissions};
 use coffer_tests::docs;
 use coffer_tests::relay::{RelayProcess, files_under, paths_containing};
 use coffer_wire::v1::VolumeName;
 use reqwest::Method;
 use serde_json::json;
-use crate::v1_story_support::{names, sorted};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_deletion_cascade() {

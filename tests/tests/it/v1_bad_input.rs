@@ -3,12 +3,12 @@
 //! Registration, login, expiry of challenges and sessions. The other `v1_bad_*` suites: uploads,
 //! sharing and ids, the HTTP edge.
 
+use crate::v1_bad_support::{bad_b64_variants, snapshot, url_safe_variant};
 use coffer_tests::client::{Admin, Kind, V1Client};
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::b64;
 use reqwest::Method;
 use serde_json::{Value, json};
-use crate::v1_bad_support::{snapshot, url_safe_variant, bad_b64_variants};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_refusals() {

@@ -1,13 +1,13 @@
 //! Malformed and hostile sharing requests, non-UUID ids, unknown routes and wrong methods: JSON
 //! errors with unchanged state.
 
+use crate::v1_bad_support::{bad_b64_variants, snapshot};
 use coffer_tests::client::{Admin, V1Client, default_permissions};
 use coffer_tests::docs;
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::v1::VolumeName;
 use reqwest::Method;
 use serde_json::{Value, json};
-use crate::v1_bad_support::{snapshot, bad_b64_variants};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sharing_refusals() {

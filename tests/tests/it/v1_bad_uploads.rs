@@ -1,6 +1,7 @@
 //! Malformed and hostile uploads: refusals as JSON errors with unchanged state, oversized bodies
 //! and the quota.
 
+use crate::v1_bad_support::{bad_b64_variants, snapshot, url_safe_variant};
 use coffer_tests::client::{Admin, Kind, V1Client, upload_body_text, upload_body_with_header};
 use coffer_tests::docs;
 use coffer_tests::http::raw_exchange;
@@ -8,7 +9,6 @@ use coffer_tests::relay::{RelayProcess, files_under};
 use coffer_wire::b64;
 use coffer_wire::v1::VolumeName;
 use serde_json::{Value, json};
-use crate::v1_bad_support::{snapshot, url_safe_variant, bad_b64_variants};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_refusals() {

@@ -1,12 +1,12 @@
 //! v1 discovery and the feature-set filter: who finds whom, and what a friend is served
 //! according to the system's registered features.
 
+use crate::v1_story_support::{names, sorted};
 use coffer_tests::client::{Kind, V1Client, default_permissions};
 use coffer_tests::docs;
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::v1::VolumeName;
 use serde_json::json;
-use crate::v1_story_support::{names, sorted};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discover_rules() {

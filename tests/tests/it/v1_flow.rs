@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::v1_story_support::{names, sorted};
 use coffer_tests::client::{Kind, SYNC_ORDER, V1Client, default_permissions, open_volume};
 use coffer_tests::docs;
 use coffer_tests::relay::RelayProcess;
@@ -12,7 +13,6 @@ use coffer_tests::util::assert_whole_hour_now;
 use coffer_wire::v1::VolumeName;
 use reqwest::Method;
 use serde_json::{Value, json};
-use crate::v1_story_support::{names, sorted};
 
 const INVITE_ALPHABET: &str = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 

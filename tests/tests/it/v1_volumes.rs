@@ -1,7 +1,9 @@
 //! v1 volumes end to end: every header variant the template may send verifies, Paillier
 //! aggregation over uploaded analytics, and large volumes streamed byte for byte.
 
-use coffer_tests::client::{Kind, V1Client, default_permissions, open_volume, upload_body_with_header};
+use coffer_tests::client::{
+    Kind, V1Client, default_permissions, open_volume, upload_body_with_header,
+};
 use coffer_tests::docs;
 use coffer_tests::paillier::{Paillier, decode_number, encode_number};
 use coffer_tests::relay::RelayProcess;

@@ -8,9 +8,9 @@ use coffer_client_core::v2::{
     Fingerprint, HeaderFields, InviteSecret, Side, VolumeKey, WrapKey, pairing_proof, seal,
     sign_grant,
 };
+use coffer_test_kit::{Kind, V2Account, random32};
 use coffer_tests::http::{Http, Resp};
 use coffer_tests::relay::RelayProcess;
-use coffer_test_kit::{Kind, V2Account, random32};
 use coffer_wire::b64;
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use reqwest::Method;
@@ -331,12 +331,47 @@ async fn uploads_are_checked_against_the_exact_signed_header() {
     let foreign = sealed_body(&other, &vek, "org.example.notes", 1, 2, b"x");
     let friends = sealed_body(&friend, &vek, "meta", 1, 1, b"x");
     let refusals = [
-        ("another owner's header", &sys, "org.example.notes", foreign, 400, "bad_request"),
-        ("another volume's header", &sys, "meta", notes(), 400, "bad_request"),
-        ("a forged signature", &sys, "org.example.notes", forged, 403, "forbidden"),
-        ("another payload", &sys, "org.example.notes", swapped, 400, "bad_request"),
+        (
+            "another owner's header",
+            &sys,
+            "org.example.notes",
+            foreign,
+            400,
+            "bad_request",
+        ),
+        (
+            "another volume's header",
+            &sys,
+            "meta",
+            notes(),
+            400,
+            "bad_request",
+        ),
+        (
+            "a forged signature",
+            &sys,
+            "org.example.notes",
+            forged,
+            403,
+            "forbidden",
+        ),
+        (
+            "another payload",
+            &sys,
+            "org.example.notes",
+            swapped,
+            400,
+            "bad_request",
+        ),
         ("a bad name", &sys, "pvsb.x", notes(), 400, "bad_request"),
-        ("a friend's upload", &friend, "meta", friends, 403, "forbidden"),
+        (
+            "a friend's upload",
+            &friend,
+            "meta",
+            friends,
+            403,
+            "forbidden",
+        ),
     ];
     for (what, who, name, body, status, code) in refusals {
         let resp = put_volume(&http, who, name, &body).await;

@@ -120,8 +120,8 @@ impl Relay {
         let mut all: Vec<(String, String)> = [("COFFER_ADMIN_TOKEN", TOKEN)]
             .iter()
             .chain(relay::TEST_ENV)
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         for (k, v) in env {
             all.retain(|(key, _)| key != k);
             if !v.is_empty() {
@@ -278,11 +278,11 @@ impl User {
         } else {
             Kind::Friend
         };
-        let mut account =
-            V1Account::from_secrets(kind, &[seed; 32], [seed.wrapping_add(100); 32])
-                .with_handle(handle)
-                .with_features(&["members:1", "fronts:1", "journal:1", "vault:1"]);
-        api.flow(|mut http| async move { account.register(&mut http).await.map(|_| account) });
+        let mut account = V1Account::from_secrets(kind, &[seed; 32], [seed.wrapping_add(100); 32])
+            .with_handle(handle)
+            .with_features(&["members:1", "fronts:1", "journal:1", "vault:1"]);
+        let account =
+            api.flow(|mut http| async move { account.register(&mut http).await.map(|_| account) });
         User {
             id: account.id.clone(),
             account,
