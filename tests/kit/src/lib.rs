@@ -91,6 +91,34 @@ pub fn block_ready<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// `POST /api/v<version>/register` with `body` (201); the new user id and the whole answer.
+async fn register_at<A: Api>(
+    api: &mut A,
+    version: u8,
+    body: &Value,
+) -> Result<(String, Value), KitError> {
+    let path = format!("/api/v{version}/register");
+    let answer = expect(api, "POST", &path, None, Some(body), 201).await?;
+    Ok((text(&answer, "user_id", "register")?, answer))
+}
+
+/// `POST /api/v<version>/auth/challenge` for `id`, then `/auth/token` with the body `answer`
+/// makes of the nonce text; the session token and the token answer.
+async fn log_in_at<A: Api>(
+    api: &mut A,
+    version: u8,
+    id: &str,
+    answer: impl FnOnce(&A, &str) -> Result<Value, KitError>,
+) -> Result<(String, Value), KitError> {
+    let challenge = json!({ "user_id": id });
+    let path = format!("/api/v{version}/auth/challenge");
+    let challenged = expect(api, "POST", &path, None, Some(&challenge), 200).await?;
+    let body = answer(&*api, &text(&challenged, "nonce", "challenge")?)?;
+    let path = format!("/api/v{version}/auth/token");
+    let answer = expect(api, "POST", &path, None, Some(&body), 200).await?;
+    Ok((text(&answer, "token", "token")?, answer))
+}
+
 /// A string field of an answer.
 fn text(answer: &Value, field: &str, what: &str) -> Result<String, KitError> {
     answer[field]
@@ -244,28 +272,16 @@ impl V1Account {
 
     /// `POST /api/v1/register` (201); keeps the user id. The whole answer.
     pub async fn register<A: Api>(&mut self, api: &mut A) -> Result<Value, KitError> {
-        let body = self.register_body();
-        let answer = expect(api, "POST", "/api/v1/register", None, Some(&body), 201).await?;
-        self.id = text(&answer, "user_id", "register")?;
+        let (id, answer) = register_at(api, 1, &self.register_body()).await?;
+        self.id = id;
         Ok(answer)
     }
 
     /// Challenge, sign the nonce text, token; keeps the token. The token answer.
     pub async fn login<A: Api>(&mut self, api: &mut A) -> Result<Value, KitError> {
-        let challenge = json!({ "user_id": self.id });
-        let answer = expect(
-            api,
-            "POST",
-            "/api/v1/auth/challenge",
-            None,
-            Some(&challenge),
-            200,
-        )
-        .await?;
-        let nonce = text(&answer, "nonce", "challenge")?;
-        let body = self.token_body(&nonce);
-        let answer = expect(api, "POST", "/api/v1/auth/token", None, Some(&body), 200).await?;
-        self.token = text(&answer, "token", "token")?;
+        let (token, answer) =
+            log_in_at(api, 1, &self.id, |_, nonce| Ok(self.token_body(nonce))).await?;
+        self.token = token;
         Ok(answer)
     }
 
@@ -402,28 +418,18 @@ impl V2Account {
 
     /// `POST /api/v2/register` (201); keeps the user id. The whole answer.
     pub async fn register<A: Api>(&mut self, api: &mut A) -> Result<Value, KitError> {
-        let body = self.register_body();
-        let answer = expect(api, "POST", "/api/v2/register", None, Some(&body), 201).await?;
-        self.id = text(&answer, "user_id", "register")?;
+        let (id, answer) = register_at(api, 2, &self.register_body()).await?;
+        self.id = id;
         Ok(answer)
     }
 
     /// Challenge, sign the login transcript for the transport's origin, token; keeps the token.
     pub async fn login<A: Api>(&mut self, api: &mut A) -> Result<Value, KitError> {
-        let challenge = json!({ "user_id": self.id });
-        let answer = expect(
-            api,
-            "POST",
-            "/api/v2/auth/challenge",
-            None,
-            Some(&challenge),
-            200,
-        )
+        let (token, answer) = log_in_at(api, 2, &self.id, |api, nonce| {
+            self.token_body(&api.origin(), nonce)
+        })
         .await?;
-        let nonce = text(&answer, "nonce", "challenge")?;
-        let body = self.token_body(&api.origin(), &nonce)?;
-        let answer = expect(api, "POST", "/api/v2/auth/token", None, Some(&body), 200).await?;
-        self.token = text(&answer, "token", "token")?;
+        self.token = token;
         Ok(answer)
     }
 

@@ -69,17 +69,7 @@ async fn register(http: &Http, client_type: &str, handle: &str) -> Account {
 }
 
 async fn login(http: &Http, id: &Identity, user_id: Uuid, signed_origin: &str) -> Resp {
-    let challenge = post(
-        http,
-        "/api/v2/auth/challenge",
-        None,
-        &json!({ "user_id": user_id }),
-    )
-    .await;
-    let nonce_text = challenge.expect_json(200)["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let nonce_text = challenge_nonce(http, 2, user_id).await;
     let nonce = b64::decode_exact::<32>(&nonce_text).unwrap();
     let signature = id.sign_login_v2(signed_origin, user_id, &nonce).unwrap();
     post(
@@ -89,6 +79,17 @@ async fn login(http: &Http, id: &Identity, user_id: Uuid, signed_origin: &str) -
         &json!({ "user_id": user_id, "nonce": nonce_text, "origin": signed_origin, "signature": b64::encode(&signature) }),
     )
     .await
+}
+
+/// A fresh login challenge's nonce text for `user_id` (`version` 1 or 2).
+async fn challenge_nonce(http: &Http, version: u8, user_id: Uuid) -> String {
+    let path = format!("/api/v{version}/auth/challenge");
+    post(http, &path, None, &json!({ "user_id": user_id }))
+        .await
+        .expect_json(200)["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn sealed_body(
@@ -218,17 +219,7 @@ async fn registration_needs_a_key_binding_proof_and_v1_login_is_refused() {
 
     let acct = register(&http, "system", "binder").await;
     // The v1 login path never gets this key to sign a bare nonce (W10).
-    let challenge = post(
-        &http,
-        "/api/v1/auth/challenge",
-        None,
-        &json!({ "user_id": acct.user_id }),
-    )
-    .await;
-    let nonce = challenge.expect_json(200)["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let nonce = challenge_nonce(&http, 1, acct.user_id).await;
     let resp = post(
         &http,
         "/api/v1/auth/token",
@@ -268,17 +259,7 @@ async fn login_signs_the_relay_origin_and_challenges_are_single_use() {
         .await
         .expect_error(403, "forbidden");
     // The right origin works; replaying its challenge does not.
-    let challenge = post(
-        &http,
-        "/api/v2/auth/challenge",
-        None,
-        &json!({ "user_id": acct.user_id }),
-    )
-    .await;
-    let nonce_text = challenge.expect_json(200)["nonce"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let nonce_text = challenge_nonce(&http, 2, acct.user_id).await;
     let nonce = b64::decode_exact::<32>(&nonce_text).unwrap();
     let sig = acct
         .id
