@@ -92,6 +92,12 @@ async fn scene(granted: &[&str]) -> Scene {
 }
 
 impl Scene {
+    /// The system publishes version `version` of `name` (its document says which).
+    async fn publish(&self, name: &str, version: u64) {
+        let doc = secret_doc(&format!("{name} {version}"));
+        self.system.publish(&vol(name), &doc).await.unwrap();
+    }
+
     /// After an attack: an honest relay again serves the friend the current version of
     /// `name` (the attack left no poisoned state behind).
     async fn honest_again(&self, name: &str, version: u64) {
@@ -244,10 +250,7 @@ async fn malicious_relay_substitutes_pinned_friend_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_serves_volume_under_another_name() {
     let s = scene(&["meta", "members"]).await;
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     s.evil.set(Attack::ServeOtherName {
         asked: vol("meta"),
         served: vol("members"),
@@ -358,10 +361,7 @@ async fn malicious_relay_serves_volume_of_another_owner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_splices_parts_of_another_version() {
     let s = scene(&["meta"]).await;
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     for part in [Part::Payload, Part::Header, Part::HeaderSignature] {
         s.evil.set(Attack::Splice {
             volume: vol("meta"),
@@ -387,10 +387,7 @@ async fn malicious_relay_splices_parts_of_another_version() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_replays_older_version() {
     let s = scene(&["meta"]).await;
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     let (version, _, _) = plaintext(s.friend.fetch(s.system.user_id(), &vol("meta")).await);
     assert_eq!(version, 2);
 
@@ -645,10 +642,7 @@ async fn malicious_relay_replays_login_challenge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_flips_bits_in_volume() {
     let s = scene(&["meta"]).await;
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     let cases = [
         (Part::Payload, [0, 200, 8 * 1024 + 3, usize::MAX - 7]),
         (Part::Header, [0, 33, 8 * 40 + 1, usize::MAX - 7]),
@@ -696,10 +690,7 @@ async fn malicious_relay_flips_bits_in_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_swaps_grant_and_header_signatures() {
     let s = scene(&["meta"]).await;
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     s.friend.grant(s.system.user_id()).await.unwrap();
     s.evil.set(Attack::GrantAsHeader);
     assert_refused!(
@@ -767,10 +758,7 @@ async fn malicious_relay_serves_another_friends_grant() {
 async fn malicious_relay_swaps_wrapped_keys_between_volumes() {
     let s = scene(&["meta", "members"]).await;
     let system_id = s.system.user_id();
-    s.system
-        .publish(&vol("meta"), &secret_doc("meta 2"))
-        .await
-        .unwrap();
+    s.publish("meta", 2).await;
     let members_key = s
         .evil
         .recorded_shared(uid(system_id), &vol("members"), 1)
