@@ -4,7 +4,7 @@
 //! wrapped VEK, and the friend's unwrap → list → download → verify → decrypt path.
 //!
 //! Every crypto step goes through `coffer_client_core::legacy::v1` (checked against
-//! `docs/vectors/v1.json` by `tests/v1_vectors.rs`). The only crypto of its own is
+//! `docs/vectors/v1.json` by `tests/it/v1_vectors.rs`). The only crypto of its own is
 //! [`V1Client::sign_raw`], an Ed25519 signature over arbitrary bytes with the same key, used
 //! only to build deliberately malformed uploads that still carry a valid signature.
 
