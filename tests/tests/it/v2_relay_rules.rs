@@ -410,65 +410,45 @@ async fn grants_are_verified_sequenced_and_enforced() {
     .await
     .expect_json(200);
     let grant_path = format!("/api/v2/grants/{}", friend.user_id);
+    // What this test does again and again: the friend reads, the system stores a grant.
+    let read = async |path: &str| call(&http, Method::GET, path, &friend.token, None).await;
+    let put_grant =
+        async |body: &Value| call(&http, Method::PUT, &grant_path, &sys.token, Some(body)).await;
     // No pairing yet.
-    call(
-        &http,
-        Method::PUT,
-        &grant_path,
-        &sys.token,
-        Some(&grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0)),
-    )
-    .await
-    .expect_error(404, "not_found");
+    put_grant(&grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0))
+        .await
+        .expect_error(404, "not_found");
     let pairing = pair(&http, &sys, &friend).await;
     let shared = format!("/api/v2/shared/{}/volumes", sys.user_id);
-    call(&http, Method::GET, &shared, &friend.token, None)
-        .await
-        .expect_error(403, "forbidden");
+    read(&shared).await.expect_error(403, "forbidden");
 
     // A grant signed by someone else, or with keys that do not match its entries, is refused.
     let mut forged = grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0);
     forged["signature"] = json!(b64::encode(&[1u8; 64]));
-    call(&http, Method::PUT, &grant_path, &sys.token, Some(&forged))
-        .await
-        .expect_error(403, "forbidden");
+    put_grant(&forged).await.expect_error(403, "forbidden");
     let mut widened = grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0);
     widened["wrapped_keys"]
         .as_array_mut()
         .unwrap()
         .push(json!({ "volume": "journal", "epoch": 1, "wrapped_key": b64::encode(&[0u8; 60]) }));
-    call(&http, Method::PUT, &grant_path, &sys.token, Some(&widened))
-        .await
-        .expect_error(400, "bad_request");
+    put_grant(&widened).await.expect_error(400, "bad_request");
 
-    call(
-        &http,
-        Method::PUT,
-        &grant_path,
-        &sys.token,
-        Some(&grant_body(&sys, &friend, 2, &[("meta", 1, &meta)], 0)),
-    )
-    .await
-    .expect_json(200);
+    put_grant(&grant_body(&sys, &friend, 2, &[("meta", 1, &meta)], 0))
+        .await
+        .expect_json(200);
     // Replaying an older (or the same) sequence: 409.
-    let replay = call(
-        &http,
-        Method::PUT,
-        &grant_path,
-        &sys.token,
-        Some(&grant_body(
-            &sys,
-            &friend,
-            2,
-            &[("meta", 1, &meta), ("journal", 1, &journal)],
-            0,
-        )),
-    )
+    let replay = put_grant(&grant_body(
+        &sys,
+        &friend,
+        2,
+        &[("meta", 1, &meta), ("journal", 1, &journal)],
+        0,
+    ))
     .await;
     assert_eq!(replay.expect_error(409, "conflict")["current_sequence"], 2);
 
     // Only granted volumes are listed and served, with their wrapped key.
-    let list = call(&http, Method::GET, &shared, &friend.token, None).await;
+    let list = read(&shared).await;
     let names: Vec<&str> = list.expect_json(200)["volumes"]
         .as_array()
         .unwrap()
@@ -476,29 +456,16 @@ async fn grants_are_verified_sequenced_and_enforced() {
         .map(|v| v["volume"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["meta"]);
-    let got = call(
-        &http,
-        Method::GET,
-        &format!("{shared}/meta"),
-        &friend.token,
-        None,
-    )
-    .await;
+    let got = read(&format!("{shared}/meta")).await;
     assert_eq!(
         b64::decode_strict(got.expect_json(200)["wrapped_key"].as_str().unwrap())
             .unwrap()
             .len(),
         60
     );
-    call(
-        &http,
-        Method::GET,
-        &format!("{shared}/journal"),
-        &friend.token,
-        None,
-    )
-    .await
-    .expect_error(403, "forbidden");
+    read(&format!("{shared}/journal"))
+        .await
+        .expect_error(403, "forbidden");
     let conditional = http
         .request(Method::GET, &format!("{shared}/meta"))
         .bearer_auth(&friend.token)
@@ -517,15 +484,9 @@ async fn grants_are_verified_sequenced_and_enforced() {
     )
     .await
     .expect_json(200);
-    call(
-        &http,
-        Method::GET,
-        &format!("{shared}/meta"),
-        &friend.token,
-        None,
-    )
-    .await
-    .expect_error(403, "forbidden");
+    read(&format!("{shared}/meta"))
+        .await
+        .expect_error(403, "forbidden");
 
     // Expired grants serve nothing; unpairing ends everything at once.
     let soon = std::time::SystemTime::now()
@@ -533,40 +494,20 @@ async fn grants_are_verified_sequenced_and_enforced() {
         .unwrap()
         .as_secs()
         + 2;
-    call(
-        &http,
-        Method::PUT,
-        &grant_path,
-        &sys.token,
-        Some(&grant_body(
-            &sys,
-            &friend,
-            3,
-            &[("journal", 1, &journal)],
-            soon,
-        )),
-    )
+    put_grant(&grant_body(
+        &sys,
+        &friend,
+        3,
+        &[("journal", 1, &journal)],
+        soon,
+    ))
     .await
     .expect_json(200);
-    call(
-        &http,
-        Method::GET,
-        &format!("{shared}/journal"),
-        &friend.token,
-        None,
-    )
-    .await
-    .expect_json(200);
+    read(&format!("{shared}/journal")).await.expect_json(200);
     tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
-    call(
-        &http,
-        Method::GET,
-        &format!("{shared}/journal"),
-        &friend.token,
-        None,
-    )
-    .await
-    .expect_error(403, "forbidden");
+    read(&format!("{shared}/journal"))
+        .await
+        .expect_error(403, "forbidden");
     call(
         &http,
         Method::DELETE,
