@@ -61,7 +61,10 @@ if [[ "$(cat "$venv/installed" 2>/dev/null)" != "$packages" ]]; then
 fi
 
 echo "== api-fuzz: build the relay and the fixture tool"
-cargo build --locked -q -p coffer-relay --bin coffer-relay --example api_fuzz_fixtures
+# CI sets COFFER_CARGO_SELECTION to the selection it built the workspace with (.ci/run): the
+# same features, so this build finds everything up to date instead of recompiling dependencies.
+# shellcheck disable=SC2086 # a list of flags
+cargo build --locked -q ${COFFER_CARGO_SELECTION:--p coffer-relay --bin coffer-relay --example api_fuzz_fixtures}
 relay_bin=target/debug/coffer-relay
 fixtures_bin=target/debug/examples/api_fuzz_fixtures
 

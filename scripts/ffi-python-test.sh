@@ -14,12 +14,15 @@ esac
 out=target/bindings/python
 
 echo "== ffi: build the library, the relay and uniffi-bindgen"
-cargo build --locked -p coffer-ffi -p coffer-relay -p coffer-uniffi-bindgen
+# CI sets COFFER_CARGO_SELECTION to the selection it built the workspace with (.ci/run): the
+# same features, so this build finds everything up to date instead of recompiling dependencies.
+# shellcheck disable=SC2086 # a list of flags
+cargo build --locked ${COFFER_CARGO_SELECTION:--p coffer-ffi -p coffer-relay -p coffer-uniffi-bindgen}
 
 echo "== ffi: generate the Python bindings from target/debug/$lib"
 rm -rf "$out"
 mkdir -p "$out"
-cargo run --locked -q -p coffer-uniffi-bindgen -- generate \
+target/debug/uniffi-bindgen generate \
   --library "target/debug/$lib" --language python --out-dir "$out"
 # The generated module loads the library from its own directory.
 cp "target/debug/$lib" "$out/"

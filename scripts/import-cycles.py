@@ -16,7 +16,7 @@ Strongly connected components (Tarjan) with more than one file are printed with 
 and the script exits 1. `--allow` names a set of files (module paths, comma-separated) whose
 circle is documented and accepted: a component that lies within it does not fail.
 
-CI: scripts/import-cycles.py relay/src && scripts/import-cycles.py admin/src &&
+CI (.ci/run, lint step) runs it on every crate of the workspace, e.g.
     scripts/import-cycles.py client-core/src --allow client::rotation,client::system
 """
 

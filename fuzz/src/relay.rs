@@ -35,6 +35,7 @@ use coffer_relay::ip_policy::IpLabels;
 use coffer_relay::state::{AppState, Pins};
 use coffer_relay::store::Db;
 use coffer_relay::store::blobs::BlobStore;
+use coffer_test_kit::{Api, Kind, KitError, V1Account, V2Account, block_ready};
 use coffer_wire::b64;
 use coffer_wire::v1::ControlHeader;
 use coffer_wire::v2::{self, Grant, GrantEntry, Header, Label, labelled};
@@ -138,6 +139,26 @@ impl std::fmt::Debug for Harness {
         f.debug_struct("Harness")
             .field("fixtures", &self.fixtures)
             .finish_non_exhaustive()
+    }
+}
+
+/// The test kit's [`Api`] straight into the app (answers are ready at once).
+impl Api for &Harness {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), KitError> {
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|e| KitError(format!("method {method:?}: {e}")))?;
+        let out = self.json_call(method, path, token, body.unwrap_or(&Value::Null));
+        Ok((out.status.as_u16(), out.json()))
+    }
+
+    fn origin(&self) -> String {
+        ORIGIN.to_owned()
     }
 }
 
@@ -317,97 +338,54 @@ impl Harness {
         out.json()
     }
 
-    fn register_v1(&self, who: &str, client_type: &str) -> Account {
+    /// The test kit's account flow on a fresh fixture key pair (the relay in process answers
+    /// synchronously, so the flow completes in one poll).
+    fn kit_account<T>(
+        &self,
+        who: &str,
+        flow: impl AsyncFnOnce(&mut &Harness, [u8; 32], [u8; 32]) -> Result<T, KitError>,
+    ) -> (T, [u8; 32], Identity) {
         let (seed, identity) = self.keys(who);
-        let generation = self.generation.get();
-        let body = json!({
-            "public_signing_key": identity.public_signing_key_b64(),
-            "public_exchange_key": identity.public_exchange_key_b64(),
-            "handle": format!("{who}-{generation}-{}", self.salt),
-            "client_type": client_type,
-            "protocol_version": 1,
-            "feature_set": ["members:1", "fronts:1", "meta:1", "vault:1"],
+        let exchange = b64::decode_exact::<32>(&identity.public_exchange_key_b64())
+            .expect("an identity's exchange key is 32 bytes");
+        let mut api = self;
+        let account = block_ready(flow(&mut api, seed, exchange))
+            .unwrap_or_else(|e| panic!("fixture account {who}: {e}"));
+        (account, seed, identity)
+    }
+
+    fn handle(&self, who: &str) -> String {
+        format!("{who}-{}-{}", self.generation.get(), self.salt)
+    }
+
+    fn register_v1(&self, who: &str, kind: Kind) -> Account {
+        let (account, seed, identity) = self.kit_account(who, async |api, seed, exchange| {
+            let mut account = V1Account::from_secrets(kind, &seed, exchange)
+                .with_handle(Some(&self.handle(who)))
+                .with_features(&["members:1", "fronts:1", "meta:1", "vault:1"]);
+            account.register(api).await?;
+            account.login(api).await?;
+            Ok(account)
         });
-        let id = self.must(201, Method::POST, "/api/v1/register", None, &body)["user_id"]
-            .as_str()
-            .expect("register answers a user_id")
-            .to_owned();
-        let nonce = self.must(
-            200,
-            Method::POST,
-            "/api/v1/auth/challenge",
-            None,
-            &json!({ "user_id": id }),
-        )["nonce"]
-            .as_str()
-            .expect("a challenge nonce")
-            .to_owned();
-        let signature = b64::encode(&legacy_v1::sign_login(&identity, &nonce));
-        let token = self.must(
-            200,
-            Method::POST,
-            "/api/v1/auth/token",
-            None,
-            &json!({ "user_id": id, "nonce": nonce, "signature": signature }),
-        )["token"]
-            .as_str()
-            .expect("a token")
-            .to_owned();
         Account {
-            id,
-            token,
+            id: account.id,
+            token: account.token,
             seed,
             identity,
         }
     }
 
-    fn v2_login(&self, id: &str, identity: &Identity) -> String {
-        let nonce_text = self.must(
-            200,
-            Method::POST,
-            "/api/v2/auth/challenge",
-            None,
-            &json!({ "user_id": id }),
-        )["nonce"]
-            .as_str()
-            .expect("a challenge nonce")
-            .to_owned();
-        let nonce = b64::decode_exact::<32>(&nonce_text).expect("a 32-byte nonce");
-        let uuid = uuid::Uuid::parse_str(id).expect("user ids are UUIDs");
-        let signature = identity
-            .sign_login_v2(ORIGIN, uuid, &nonce)
-            .expect("a valid origin");
-        self.must(
-            200,
-            Method::POST,
-            "/api/v2/auth/token",
-            None,
-            &json!({ "user_id": id, "nonce": nonce_text, "origin": ORIGIN,
-                     "signature": b64::encode(&signature) }),
-        )["token"]
-            .as_str()
-            .expect("a token")
-            .to_owned()
-    }
-
-    fn register_v2(&self, who: &str, client_type: &str) -> Account {
-        let (seed, identity) = self.keys(who);
-        let generation = self.generation.get();
-        let body = json!({
-            "client_type": client_type,
-            "handle": format!("{who}-{generation}-{}", self.salt),
-            "public_signing_key": identity.public_signing_key_b64(),
-            "public_exchange_key": identity.public_exchange_key_b64(),
-            "key_binding_signature": b64::encode(&identity.key_binding_signature()),
+    fn register_v2(&self, who: &str, kind: Kind) -> Account {
+        let (account, seed, identity) = self.kit_account(who, async |api, seed, exchange| {
+            let mut account =
+                V2Account::from_secrets(kind, &seed, exchange).with_handle(Some(&self.handle(who)));
+            account.register(api).await?;
+            account.login(api).await?;
+            Ok(account)
         });
-        let id = self.must(201, Method::POST, "/api/v2/register", None, &body)["user_id"]
-            .as_str()
-            .expect("register answers a user_id")
-            .to_owned();
-        let token = self.v2_login(&id, &identity);
         Account {
-            id,
-            token,
+            id: account.id,
+            token: account.token,
             seed,
             identity,
         }
@@ -415,8 +393,8 @@ impl Harness {
 
     /// Registers a fresh set of fixtures (see the module docs).
     fn refresh_fixtures(&mut self) {
-        let sys1 = self.register_v1("sys1", "system");
-        let fr1 = self.register_v1("fr1", "friend");
+        let sys1 = self.register_v1("sys1", Kind::System);
+        let fr1 = self.register_v1("fr1", Kind::Friend);
         self.must(
             201,
             Method::POST,
@@ -453,8 +431,8 @@ impl Harness {
             }),
         );
 
-        let sys2 = self.register_v2("sys2", "system");
-        let fr2 = self.register_v2("fr2", "friend");
+        let sys2 = self.register_v2("sys2", Kind::System);
+        let fr2 = self.register_v2("fr2", Kind::Friend);
         let code = self.must(
             201,
             Method::POST,

@@ -4,7 +4,7 @@
 //! wrapped VEK, and the friend's unwrap → list → download → verify → decrypt path.
 //!
 //! Every crypto step goes through `coffer_client_core::legacy::v1` (checked against
-//! `docs/vectors/v1.json` by `tests/v1_vectors.rs`). The only crypto of its own is
+//! `docs/vectors/v1.json` by `tests/it/v1_vectors.rs`). The only crypto of its own is
 //! [`V1Client::sign_raw`], an Ed25519 signature over arbitrary bytes with the same key, used
 //! only to build deliberately malformed uploads that still carry a valid signature.
 
@@ -19,9 +19,8 @@ use serde_json::{Value, json};
 use crate::http::{Http, Resp};
 use crate::relay::RelayProcess;
 
-/// The `X-Feature-Set` header the template sends on every call (v1.md §1.1, this order).
-pub const FEATURE_SET_HEADER: &str =
-    "members:1,fronts:1,journal:1,chat:1,polls:1,analytics:1,meta:1,vault:1";
+use coffer_test_kit::{Api, KitError, V1Account};
+pub use coffer_test_kit::{Kind, V1_FEATURES as FEATURE_SET_HEADER};
 
 /// The template's registration `feature_set` (v1.md §5.2, the same order as the header).
 pub fn all_features() -> Vec<String> {
@@ -62,22 +61,40 @@ pub fn now_unix() -> i64 {
         .expect("seconds fit in i64")
 }
 
-/// System (data owner) or Friend (reader).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// `client_type: "system"`.
-    System,
-    /// `client_type: "friend"`.
-    Friend,
-}
+/// The test kit's [`Api`] over an [`Http`] with the template's headers (what the app sends).
+#[derive(Debug)]
+struct Template<'a>(&'a Http);
 
-impl Kind {
-    /// The wire value of `client_type`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::System => "system",
-            Kind::Friend => "friend",
+impl Api for Template<'_> {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), KitError> {
+        let method: Method = method
+            .parse()
+            .map_err(|e| KitError(format!("method {method:?}: {e}")))?;
+        let mut rb = self
+            .0
+            .request(method, path)
+            .header("Content-Type", "application/json")
+            .header("X-Protocol-Version", "1")
+            .header("X-Feature-Set", FEATURE_SET_HEADER);
+        if let Some(token) = token {
+            rb = rb.header("Authorization", format!("Bearer {token}"));
         }
+        if let Some(body) = body {
+            rb = rb.body(body.to_string());
+        }
+        let resp = self.0.send(rb).await;
+        let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        Ok((resp.status, json))
+    }
+
+    fn origin(&self) -> String {
+        self.0.base().to_owned()
     }
 }
 
@@ -85,18 +102,11 @@ impl Kind {
 #[derive(Debug)]
 pub struct V1Client {
     http: Http,
-    /// System or friend.
-    pub kind: Kind,
+    /// The account (the test kit's: keys, handle, feature set, id, session).
+    pub account: V1Account,
     identity: Identity,
-    signer: ed25519_dalek::SigningKey,
     /// The volume key (used by systems; friends get theirs by unwrapping).
     pub vek: Vek,
-    /// The handle sent at registration (`null` when `None`).
-    pub handle: Option<String>,
-    /// The registration `feature_set`.
-    pub feature_set: Vec<String>,
-    user_id: Option<String>,
-    token: Option<String>,
 }
 
 impl V1Client {
@@ -109,16 +119,14 @@ impl V1Client {
 
     /// An app with given secrets (for known-answer tests).
     pub fn from_secrets(http: Http, kind: Kind, seed: &[u8; 32], exchange: &[u8; 32]) -> V1Client {
+        let identity = Identity::from_secret_bytes(seed, exchange);
+        let exchange_public = b64::decode_exact::<32>(&identity.public_exchange_key_b64())
+            .expect("the identity's exchange key is 32 bytes");
         V1Client {
             http,
-            kind,
-            identity: Identity::from_secret_bytes(seed, exchange),
-            signer: ed25519_dalek::SigningKey::from_bytes(seed),
+            account: V1Account::from_secrets(kind, seed, exchange_public),
+            identity,
             vek: Vek::generate(),
-            handle: None,
-            feature_set: all_features(),
-            user_id: None,
-            token: None,
         }
     }
 
@@ -140,13 +148,13 @@ impl V1Client {
 
     /// Sets the handle sent at registration.
     pub fn with_handle(mut self, handle: Option<&str>) -> V1Client {
-        self.handle = handle.map(str::to_owned);
+        self.account = self.account.with_handle(handle);
         self
     }
 
     /// Sets the registration feature set.
     pub fn with_features(mut self, features: &[&str]) -> V1Client {
-        self.feature_set = features.iter().map(|f| (*f).to_owned()).collect();
+        self.account = self.account.with_features(features);
         self
     }
 
@@ -167,22 +175,23 @@ impl V1Client {
 
     /// The user id from registration.
     pub fn user_id(&self) -> &str {
-        self.user_id.as_deref().expect("the client has registered")
+        assert!(!self.account.id.is_empty(), "the client has registered");
+        &self.account.id
     }
 
     /// Sets the user id (for tests that register by hand).
     pub fn set_user_id(&mut self, id: &str) {
-        self.user_id = Some(id.to_owned());
+        id.clone_into(&mut self.account.id);
     }
 
     /// The session token, if logged in.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.account.session()
     }
 
     /// Replaces the session token (e.g. to replay an old one).
     pub fn set_token(&mut self, token: Option<String>) {
-        self.token = token;
+        self.account.token = token.unwrap_or_default();
     }
 
     /// `public_signing_key` as registered.
@@ -206,7 +215,7 @@ impl V1Client {
             .header("Content-Type", "application/json")
             .header("X-Protocol-Version", "1")
             .header("X-Feature-Set", FEATURE_SET_HEADER);
-        if let Some(token) = &self.token {
+        if let Some(token) = self.account.session() {
             rb = rb.header("Authorization", format!("Bearer {token}"));
         }
         rb
@@ -247,14 +256,7 @@ impl V1Client {
 
     /// The registration body exactly as the template builds it (all keys present).
     pub fn register_body(&self) -> Value {
-        json!({
-            "public_signing_key": self.signing_key_b64(),
-            "public_exchange_key": self.exchange_key_b64(),
-            "handle": self.handle,
-            "client_type": self.kind.as_str(),
-            "protocol_version": 1,
-            "feature_set": self.feature_set,
-        })
+        self.account.register_body()
     }
 
     /// `POST /api/v1/register`; remembers the user id on 201.
@@ -269,7 +271,7 @@ impl V1Client {
         if resp.status == 201
             && let Some(id) = resp.json()["user_id"].as_str()
         {
-            self.user_id = Some(id.to_owned());
+            id.clone_into(&mut self.account.id);
         }
         resp
     }
@@ -320,7 +322,7 @@ impl V1Client {
 
     /// The v1 login signature over the nonce text (v1.md §2.3), base64.
     pub fn sign_login_b64(&self, nonce: &str) -> String {
-        b64::encode(&crypto::sign_login(&self.identity, nonce))
+        b64::encode(&self.account.sign_login(nonce))
     }
 
     /// `POST /api/v1/auth/token` with the given fields.
@@ -332,21 +334,18 @@ impl V1Client {
         .await
     }
 
-    /// Challenge → sign the nonce text → token; asserts success and keeps the token.
+    /// Challenge → sign the nonce text → token (the test kit's flow, with the template's
+    /// headers); asserts success and keeps the token.
     pub async fn login(&mut self) {
-        let nonce = self.challenge_nonce().await;
-        let sig = self.sign_login_b64(&nonce);
-        let resp = self.token_request(self.user_id(), &nonce, &sig).await;
-        let body = resp.expect_json(200);
-        let token = body["token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("token answer without token: {}", resp.describe()));
+        let V1Client { http, account, .. } = self;
+        let answer = account
+            .login(&mut Template(http))
+            .await
+            .unwrap_or_else(|e| panic!("v1 login: {e}"));
         assert!(
-            body["expires_at"].is_string(),
-            "token answer without expires_at: {}",
-            resp.describe()
+            answer["expires_at"].is_string(),
+            "token answer without expires_at: {answer}"
         );
-        self.token = Some(token.to_owned());
     }
 
     /// `DELETE /api/v1/users/me` (no body).
@@ -357,7 +356,7 @@ impl V1Client {
     /// Ed25519 with this client's signing key over arbitrary bytes — only for building
     /// malformed uploads whose signature is nevertheless valid.
     pub fn sign_raw(&self, msg: &[u8]) -> [u8; 64] {
-        self.signer.sign(msg).to_bytes()
+        self.account.signing_key().sign(msg).to_bytes()
     }
 
     // ---- volumes --------------------------------------------------------------------------

@@ -449,6 +449,36 @@ fn dechunk(data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// The test kit's [`coffer_test_kit::Api`] over a pinned client: JSON in and out, no other
+/// headers (the v2 apps' requests; the v1 template's go through `client::V1Client`).
+impl coffer_test_kit::Api for &Http {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), coffer_test_kit::KitError> {
+        let method: Method = method
+            .parse()
+            .map_err(|e| coffer_test_kit::KitError(format!("method {method:?}: {e}")))?;
+        let mut rb = self.request(method, path);
+        if let Some(token) = token {
+            rb = rb.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            rb = rb.json(body);
+        }
+        let resp = self.send(rb).await;
+        let json = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        Ok((resp.status, json))
+    }
+
+    fn origin(&self) -> String {
+        self.base().trim_end_matches('/').to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,41 +27,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a graceful shutdown may take.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Settings every test relay gets unless the test overrides them: a known admin token and rate
-/// limits so high that only the dedicated rate-limit tests ever hit them.
-const DEFAULT_ENV: &[(&str, &str)] = &[
-    ("COFFER_RATE_REGISTER", "100000"),
-    ("COFFER_RATE_AUTH", "100000"),
-    ("COFFER_RATE_UPLOAD", "100000"),
-    ("COFFER_RATE_GENERAL", "100000"),
-    ("COFFER_RATE_DISCOVERY", "100000"),
-    ("COFFER_RATE_ADMIN", "100000"),
-];
-
-/// Environment variables removed from the inherited environment, so a developer's shell cannot
-/// change what a test relay does.
-const SCRUBBED_PREFIXES: &[&str] = &["COFFER_", "PLURALLOG_", "POLYLOG_"];
-
-/// Where the relay binary is: `$COFFER_RELAY_BIN`, else `coffer-relay` in the cargo target
-/// directory that holds this test executable (`target/<profile>/deps/<test>` → `target/<profile>/`).
-pub fn relay_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("COFFER_RELAY_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test executable lives in target/<profile>/deps/");
-    let bin = profile_dir.join("coffer-relay");
-    assert!(
-        bin.is_file(),
-        "relay binary not found at {} — run `cargo build -p coffer-relay` first \
-         (or set COFFER_RELAY_BIN)",
-        bin.display()
-    );
-    bin
-}
+pub use coffer_test_kit::relay::relay_binary;
+use coffer_test_kit::relay::{self, Banner};
 
 /// Configures a relay before starting it.
 #[derive(Debug, Clone)]
@@ -128,7 +95,7 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// A builder with the test defaults (random admin token, rate limits out of the way).
     pub fn builder() -> RelayBuilder {
-        let mut env: BTreeMap<String, String> = DEFAULT_ENV
+        let mut env: BTreeMap<String, String> = relay::TEST_ENV
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
@@ -321,12 +288,8 @@ impl RelayProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
-        for (key, _) in std::env::vars_os() {
-            if let Some(key) = key.to_str()
-                && SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p))
-            {
-                cmd.env_remove(key);
-            }
+        for key in relay::scrubbed_vars() {
+            cmd.env_remove(key);
         }
         cmd.envs(&self.env);
         let mut child = cmd
@@ -346,22 +309,11 @@ impl RelayProcess {
         });
         self.child = Some(child);
 
-        let mut url = None;
-        let mut pin = None;
-        let mut data = None;
+        let mut banner = Banner::default();
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        while url.is_none() || pin.is_none() || data.is_none() {
+        while !banner.is_complete(false) {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(line)) => {
-                    let line = line.trim();
-                    if let Some(v) = line.strip_prefix("url:") {
-                        url = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("pin:") {
-                        pin = Some(v.trim().to_owned());
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data = Some(v.trim().to_owned());
-                    }
-                }
+                Ok(Some(line)) => banner.feed(&line),
                 Ok(None) => {
                     let status = match self.child.as_mut() {
                         Some(c) => tokio::time::timeout(Duration::from_secs(5), c.wait())
@@ -382,9 +334,9 @@ impl RelayProcess {
                 ),
             }
         }
-        let url = url.expect("loop ends with a url");
-        let pin_text = pin.expect("loop ends with a pin");
-        let data = data.expect("loop ends with a data line");
+        let url = banner.url.expect("loop ends with a url");
+        let pin_text = banner.pin.expect("loop ends with a pin");
+        let data = banner.data.expect("loop ends with a data line");
 
         assert!(
             url.starts_with("https://127.0.0.1:"),

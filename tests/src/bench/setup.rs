@@ -31,7 +31,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::conn::{Client, Req, Target, TrustSpec};
-use crate::client::{FEATURE_SET_HEADER, all_features};
+use crate::client::FEATURE_SET_HEADER;
+use coffer_test_kit::{Api, Kind, KitError, V1Account, V2Account};
 
 /// Which protocol a world (and a workload) speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +65,9 @@ const SETUP_PARALLEL: usize = 8;
 
 /// One account: its keys and a session token.
 pub struct Account {
+    /// The test kit's v1 and v2 views of the same keys (logins and their bodies).
+    v1: V1Account,
+    v2: V2Account,
     /// Hyphenated UUID.
     pub user_id: String,
     /// The identity (for v1 login signatures, v2 transcripts, key exchange).
@@ -85,9 +89,18 @@ impl std::fmt::Debug for Account {
 
 impl Account {
     fn new(user_id: String, seed: [u8; 32], exchange: [u8; 32]) -> Account {
+        let identity = Identity::from_secret_bytes(&seed, &exchange);
+        let exchange_public =
+            b64::decode_exact::<32>(&identity.public_exchange_key_b64()).unwrap_or_default();
+        let mut v1 = V1Account::from_secrets(Kind::System, &seed, exchange_public);
+        let mut v2 = V2Account::from_secrets(Kind::System, &seed, exchange_public);
+        user_id.clone_into(&mut v1.id);
+        user_id.clone_into(&mut v2.id);
         Account {
+            v1,
+            v2,
             user_id,
-            identity: Identity::from_secret_bytes(&seed, &exchange),
+            identity,
             signer: ed25519_dalek::SigningKey::from_bytes(&seed),
             token: String::new(),
         }
@@ -219,104 +232,75 @@ pub fn v1_token_body(account: &Account, challenge: &Value) -> anyhow::Result<Byt
     let nonce = challenge["nonce"]
         .as_str()
         .ok_or_else(|| anyhow!("challenge answer without nonce"))?;
-    let signature = b64::encode(&crypto::sign_login(&account.identity, nonce));
-    Ok(json_body(
-        &json!({ "user_id": account.user_id, "nonce": nonce, "signature": signature }),
-    ))
+    Ok(json_body(&account.v1.token_body(nonce)))
 }
 
 /// v2 `token` request body for a challenge answer (`origin` as dialled).
 pub fn v2_token_body(account: &Account, origin: &str, challenge: &Value) -> anyhow::Result<Bytes> {
-    let nonce_text = challenge["nonce"]
+    let nonce = challenge["nonce"]
         .as_str()
         .ok_or_else(|| anyhow!("challenge answer without nonce"))?;
-    let nonce = b64::decode_exact::<32>(nonce_text).map_err(|e| anyhow!("nonce: {e}"))?;
-    let uuid = uuid::Uuid::parse_str(&account.user_id)?;
-    let signature = account
-        .identity
-        .sign_login_v2(origin, uuid, &nonce)
-        .map_err(|e| anyhow!("v2 login signature: {e}"))?;
-    Ok(json_body(&json!({
-        "user_id": account.user_id,
-        "nonce": nonce_text,
-        "origin": origin,
-        "signature": b64::encode(&signature),
-    })))
+    Ok(json_body(&account.v2.token_body(origin, nonce)?))
+}
+
+/// The test kit's [`Api`] over a bench [`Client`] (the v1 template's headers on `/api/v1`).
+struct KitApi<'a>(&'a mut Client);
+
+impl Api for KitApi<'_> {
+    async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), KitError> {
+        let err = |e: anyhow::Error| KitError(format!("{method} {path}: {e:#}"));
+        let method: Method = method
+            .parse()
+            .map_err(|e| KitError(format!("method {method:?}: {e}")))?;
+        let body = body.map_or_else(Bytes::new, json_body);
+        let mut req = if path.starts_with("/api/v1/") {
+            v1_request(method, path, body).map_err(err)?
+        } else {
+            Req::new(method, path, body)
+        };
+        if let Some(token) = token {
+            req = req
+                .header(AUTHORIZATION, &format!("Bearer {token}"))
+                .map_err(err)?;
+        }
+        let reply = self.0.send(&req).await.map_err(err)?;
+        Ok((
+            reply.status,
+            serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+        ))
+    }
+
+    fn origin(&self) -> String {
+        self.0.target().origin.clone()
+    }
 }
 
 async fn v1_login(client: &mut Client, account: &mut Account) -> anyhow::Result<()> {
-    let challenge = client
-        .send(&v1_request(
-            Method::POST,
-            "/api/v1/auth/challenge",
-            v1_challenge_body(&account.user_id),
-        )?)
-        .await?
-        .expect(200)?;
-    let token = client
-        .send(&v1_request(
-            Method::POST,
-            "/api/v1/auth/token",
-            v1_token_body(account, &challenge)?,
-        )?)
-        .await?
-        .expect(200)?;
-    account.token = token["token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("token answer without token"))?
-        .to_owned();
+    account.v1.login(&mut KitApi(client)).await?;
+    account.v1.token.clone_into(&mut account.token);
     Ok(())
 }
 
 async fn v2_login(client: &mut Client, account: &mut Account) -> anyhow::Result<()> {
-    let origin = client.target().origin.clone();
-    let challenge = client
-        .send(&Req::new(
-            Method::POST,
-            "/api/v2/auth/challenge",
-            v1_challenge_body(&account.user_id),
-        ))
-        .await?
-        .expect(200)?;
-    let token = client
-        .send(&Req::new(
-            Method::POST,
-            "/api/v2/auth/token",
-            v2_token_body(account, &origin, &challenge)?,
-        ))
-        .await?
-        .expect(200)?;
-    account.token = token["token"]
-        .as_str()
-        .ok_or_else(|| anyhow!("token answer without token"))?
-        .to_owned();
+    account.v2.login(&mut KitApi(client)).await?;
+    account.v2.token.clone_into(&mut account.token);
     Ok(())
 }
 
-async fn v1_register(client: &mut Client, kind: &str) -> anyhow::Result<Account> {
+async fn v1_register(client: &mut Client, kind: Kind) -> anyhow::Result<Account> {
     let seed: [u8; 32] = rand::random();
     let exchange: [u8; 32] = rand::random();
     let mut account = Account::new(String::new(), seed, exchange);
-    let body = json!({
-        "public_signing_key": account.identity.public_signing_key_b64(),
-        "public_exchange_key": account.identity.public_exchange_key_b64(),
-        "handle": Value::Null,
-        "client_type": kind,
-        "protocol_version": 1,
-        "feature_set": all_features(),
-    });
-    let answer = client
-        .send(&v1_request(
-            Method::POST,
-            "/api/v1/register",
-            json_body(&body),
-        )?)
-        .await?
-        .expect(201)?;
-    account.user_id = answer["user_id"]
-        .as_str()
-        .ok_or_else(|| anyhow!("register answer without user_id"))?
-        .to_owned();
+    account.v1.kind = kind;
+    account.v1.register(&mut KitApi(client)).await?;
+    account.v1.id.clone_into(&mut account.user_id);
+    account.v1.id.clone_into(&mut account.v2.id);
     v1_login(client, &mut account).await?;
     Ok(account)
 }
@@ -324,8 +308,8 @@ async fn v1_register(client: &mut Client, kind: &str) -> anyhow::Result<Account>
 /// One v1 pair: register and log in both, invite, redeem, accept with the wrapped VEK.
 async fn v1_pair(target: Arc<Target>) -> anyhow::Result<Pair> {
     let mut client = Client::new(target);
-    let system = v1_register(&mut client, "system").await?;
-    let friend = v1_register(&mut client, "friend").await?;
+    let system = v1_register(&mut client, Kind::System).await?;
+    let friend = v1_register(&mut client, Kind::Friend).await?;
     let vek = Vek::generate();
     let invite = client
         .send(&v1_authed(

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use coffer_certs::SpkiPin;
+use coffer_test_kit::relay::Banner;
 
 /// How long a server may take from spawn to a complete banner (a relay on 10^6 volumes sweeps
 /// its blob directory first).
@@ -30,9 +31,6 @@ pub const RELAY_ENV: &[(&str, &str)] = &[
     ("COFFER_RATE_DISCOVERY", "100000000"),
     ("COFFER_RATE_ADMIN", "100000000"),
 ];
-
-/// Variables never inherited by a spawned relay (a developer's shell must not change it).
-const SCRUBBED_PREFIXES: &[&str] = &["COFFER_", "PLURALLOG_", "POLYLOG_"];
 
 /// A running server process.
 #[derive(Debug)]
@@ -123,12 +121,8 @@ pub fn start_relay(
         .arg(data_dir)
         .arg("--listen")
         .arg("127.0.0.1:0");
-    for (key, _) in std::env::vars_os() {
-        if let Some(key) = key.to_str()
-            && SCRUBBED_PREFIXES.iter().any(|p| key.starts_with(p))
-        {
-            cmd.env_remove(key);
-        }
+    for key in coffer_test_kit::relay::scrubbed_vars() {
+        cmd.env_remove(key);
     }
     cmd.envs(RELAY_ENV.iter().copied());
     cmd.envs(extra_env);
@@ -161,22 +155,12 @@ fn start(mut cmd: Command, log: &Path) -> anyhow::Result<Server> {
             let _ = tx.send(line);
         }
     });
-    let (mut url, mut pin) = (None, None);
-    while url.is_none() || pin.is_none() {
+    // The relay's banner and the baseline's (which has no data directory): url and pin.
+    let mut banner = Banner::default();
+    while banner.url.is_none() || banner.pin.is_none() {
         let left = START_TIMEOUT.saturating_sub(started.elapsed());
         match rx.recv_timeout(left) {
-            Ok(line) => {
-                let line = line.trim();
-                if let Some(v) = line.strip_prefix("url:") {
-                    url = Some(v.trim().trim_end_matches('/').to_owned());
-                } else if let Some(v) = line.strip_prefix("pin:") {
-                    pin = Some(
-                        v.trim()
-                            .parse::<SpkiPin>()
-                            .map_err(|e| anyhow!("pin: {e}"))?,
-                    );
-                }
-            }
+            Ok(line) => banner.feed(&line),
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -188,7 +172,16 @@ fn start(mut cmd: Command, log: &Path) -> anyhow::Result<Server> {
             }
         }
     }
-    let url = url.ok_or_else(|| anyhow!("banner without url"))?;
+    let url = banner
+        .url
+        .ok_or_else(|| anyhow!("banner without url"))?
+        .trim_end_matches('/')
+        .to_owned();
+    let pin: SpkiPin = banner
+        .pin
+        .ok_or_else(|| anyhow!("banner without pin"))?
+        .parse()
+        .map_err(|e| anyhow!("pin: {e}"))?;
     if !url.starts_with("https://127.0.0.1:") {
         let _ = child.kill();
         bail!("the server listens on {url}, not on 127.0.0.1");
@@ -196,7 +189,7 @@ fn start(mut cmd: Command, log: &Path) -> anyhow::Result<Server> {
     Ok(Server {
         child,
         url,
-        pin: pin.ok_or_else(|| anyhow!("banner without pin"))?,
+        pin,
         startup: started.elapsed(),
         log: log.to_owned(),
     })

@@ -17,8 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use clap::Parser;
 use coffer_certs::SpkiPin;
@@ -355,16 +353,10 @@ async fn prepare(
 
 /// A valid v1 registration (fresh keys; the signing key is a real Ed25519 point).
 fn registration_body(handle: Option<&str>) -> anyhow::Result<String> {
-    let signing = ed25519_dalek::SigningKey::from_bytes(&rand::random());
-    let exchange: [u8; 32] = rand::random();
-    Ok(serde_json::to_string(&json!({
-        "public_signing_key": STANDARD.encode(signing.verifying_key().as_bytes()),
-        "public_exchange_key": STANDARD.encode(exchange),
-        "handle": handle,
-        "client_type": "system",
-        "protocol_version": 1,
-        "feature_set": [],
-    }))?)
+    let account = coffer_test_kit::V1Account::new(coffer_test_kit::Kind::System)
+        .with_handle(handle)
+        .with_features(&[]);
+    Ok(serde_json::to_string(&account.register_body())?)
 }
 
 /// One client's tally.

@@ -19,7 +19,7 @@ pub fn require_root(what: &str) {
         uid, "0",
         "{what} mounts a small tmpfs and must run as root (uid is {uid:?}). CI runs it as root; \
          locally: `cargo build -p coffer-relay && sudo -E $(which cargo) test -p coffer-tests \
-         --test faults_disk -- --ignored`"
+         --test it -- --ignored faults_disk::`"
     );
 }
 

@@ -1,0 +1,8 @@
+//! coffer-admin's integration tests in one test binary (ADR 0013). One module per suite;
+//! `cargo test -p coffer-admin --test it <module>::`.
+#![allow(clippy::unwrap_used)]
+
+mod backup_restore;
+mod cli;
+mod operator;
+mod support;

@@ -1,0 +1,123 @@
+//! The `coffer-relay` binary's command line: help, configuration checking, start-up errors.
+//! (The HTTP API is tested end to end in the `tests` crate against this same binary.)
+
+use std::process::Command;
+
+fn relay() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer-relay"));
+    // A clean environment: no COFFER_* / PLURALLOG_* from the developer's shell.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("COFFER_")
+            || key.starts_with("PLURALLOG_")
+            || key.starts_with("POLYLOG_")
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+#[test]
+fn help_explains_options_and_environment() {
+    let out = relay().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for needle in [
+        "--config",
+        "--data-dir",
+        "--listen",
+        "--check-config",
+        "COFFER_ADMIN_TOKEN",
+        "PLURALLOG_RATE_UNAUTH",
+        "PLURALLOG_DB_PATH",
+    ] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn example_config_checks_out() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/coffer-relay.example.toml");
+    let out = relay()
+        .args(["--config", example, "--check-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("configuration is valid"));
+    assert!(text.contains("AdminToken(<unset>)"));
+}
+
+#[test]
+fn secrets_are_never_printed() {
+    let out = relay()
+        .arg("--check-config")
+        .env("PLURALLOG_ADMIN_TOKEN", "very-secret-admin-token")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let all = [out.stdout, out.stderr].concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(!text.contains("very-secret-admin-token"));
+    assert!(text.contains("AdminToken(<set>)"));
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[limits]\nmax_volume = 5\n").unwrap();
+    let out = relay()
+        .args(["--config", bad.to_str().unwrap(), "--check-config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("bad.toml") && err.contains("max_volume"),
+        "{err}"
+    );
+
+    let out = relay()
+        .arg("--check-config")
+        .env("COFFER_RATE_AUTH", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("COFFER_RATE_AUTH")
+    );
+
+    let out = relay()
+        .args(["--check-config"])
+        .env("COFFER_TLS_MODE", "files")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unusable_certificate_files_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let out = relay()
+        .args([
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("PLURALLOG_TLS_CERT", &cert)
+        .env("PLURALLOG_TLS_KEY", &cert)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("cert.pem"));
+}
