@@ -3,7 +3,12 @@
 //! Start-up order: open the database (migrations), open the blob store and sweep orphans (no
 //! upload can be in flight yet), load or generate the certificate, bind, print the banner. On
 //! SIGINT/SIGTERM actix stops accepting, lets in-flight requests finish (a write is answered only
-//! after it is durable), then the WAL is checkpointed.
+//! after it is durable), then the WAL is checkpointed. Both signals stop gracefully (actix's own
+//! handling treats SIGINT as a forced stop, so it is disabled and [`stop_on_signal`] does it); a
+//! second SIGINT while stopping forces the stop.
+//!
+//! The data directory is locked for the life of the process ([`lock`]): a second relay on the
+//! same directory exits with an error naming the first one's PID.
 //!
 //! Every connection limit and timeout comes from `[server]` (applied in [`run`]); what actix
 //! does not bound itself is bounded in [`connections`] (docs/adr/0011).
@@ -19,6 +24,7 @@ use actix_web::{App, HttpServer, web};
 use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
 pub mod connections;
+pub mod lock;
 
 use crate::api;
 use crate::config::{Config, ServerLimits, TlsMode};
@@ -65,6 +71,9 @@ pub enum StartError {
     /// The keyed-hash secret for `ip_policy = "keyed-hash"` is unusable.
     #[error("IP policy: {0}")]
     IpKey(#[from] IpKeyError),
+    /// Another relay uses the data directory, or its lock file is unusable.
+    #[error("{0}")]
+    Lock(#[from] lock::LockError),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -262,6 +271,8 @@ fn warn_if_descriptors_short(limits: &ServerLimits) {
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
+    // Before anything touches the database or blobs (the start-up sweep deletes files).
+    let _lock = lock::lock(&config.data_dir)?;
     let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
     let db = Db::open(&config.database_path())?;
     let blobs = BlobStore::open(&config.blob_path())?;
@@ -327,7 +338,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     .client_disconnect_timeout(secs(limits.disconnect_timeout_secs))
     // Answers go out in one write per flush; Nagle's algorithm would hold the second segment
     // of one (e.g. a 413 sent before closing) for the client's delayed ACK, ~40 ms.
-    .tcp_nodelay(true);
+    .tcp_nodelay(true)
+    .disable_signals();
     let server = match &tls {
         Some(tls) => server.bind_rustls_0_23(addr, tls.config.clone()),
         None => server.bind(addr),
@@ -415,12 +427,47 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
     });
 
-    server.run().await.map_err(StartError::Serve)?;
+    let server = server.run();
+    actix_web::rt::spawn(stop_on_signal(server.handle()));
+    server.await.map_err(StartError::Serve)?;
     tracing::info!("stopped accepting; in-flight requests finished");
     if let Err(err) = db.checkpoint() {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
     Ok(())
+}
+
+/// Stops the server gracefully on the first SIGINT or SIGTERM: no new connections, in-flight
+/// requests answered (up to the 30 s shutdown timeout). A second SIGINT (an impatient Ctrl-C)
+/// while stopping forces the stop.
+async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(int), Ok(term)) => (int, term),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(%err, "cannot install the SIGINT/SIGTERM handlers; stopping");
+            handle.stop(false).await;
+            return;
+        }
+    };
+    let name = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(
+        "{name}: stopping gracefully; in-flight requests are answered (Ctrl-C again to force)"
+    );
+    let graceful = handle.stop(true);
+    tokio::select! {
+        () = graceful => {}
+        _ = int.recv() => {
+            tracing::warn!("SIGINT again: forcing the stop; in-flight requests are cut off");
+            handle.stop(false).await;
+        }
+    }
 }
 
 #[cfg(test)]
