@@ -25,6 +25,7 @@ use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
 pub mod connections;
 pub mod lock;
+pub mod origins;
 
 use crate::api;
 use crate::config::{Config, ServerLimits, TlsMode};
@@ -94,17 +95,41 @@ struct Tls {
     pin: SpkiPin,
     /// The prepared next certificate's pin (self-signed mode), announced ahead of a rotation.
     next: Option<SpkiPin>,
+    /// The DNS names and IP addresses in the serving certificate.
+    names: Vec<String>,
 }
 
-/// The names a generated certificate always covers.
+/// The names a generated certificate covers: loopback, the listen address, and — on a
+/// wildcard listen address — the machine's LAN addresses and host name (`<name>` and
+/// `<name>.local`), so that a phone dialling any of them finds them in the certificate. Names
+/// that are not valid certificate names are left out rather than failing the start.
 fn default_names(config: &Config) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if !config.host.is_unspecified() && !names.contains(&config.host.to_string()) {
-        names.push(config.host.to_string());
+    let mut add = |name: String| {
+        if !names.contains(&name) && rustls::pki_types::ServerName::try_from(name.as_str()).is_ok()
+        {
+            names.push(name);
+        }
+    };
+    if config.host.is_unspecified() {
+        let reach = origins::Reach {
+            listen: Some(config.host),
+            interfaces: origins::interface_addresses(),
+            ..origins::Reach::default()
+        };
+        for ip in reach.wildcard_lan_addresses() {
+            add(ip.to_string());
+        }
+        if let Some(host) = origins::host_name() {
+            add(format!("{host}.local"));
+            add(host);
+        }
+    } else {
+        add(config.host.to_string());
     }
     names
 }
@@ -155,10 +180,16 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         TlsMode::SelfSigned => next_pin(config),
         _ => None,
     };
+    let names = material
+        .cert_chain
+        .first()
+        .map(|der| origins::cert_names(der))
+        .unwrap_or_default();
     Ok(Some(Tls {
         config: coffer_certs::server_config(&material)?,
         pin,
         next,
+        names,
     }))
 }
 
@@ -176,59 +207,31 @@ fn admin_tls(
     Ok((coffer_certs::server_config(&material)?, material.pin))
 }
 
-/// The origin a phone should dial, for the banner's pairing string: the first public origin,
-/// else the first non-loopback certificate name, else the listen address.
-fn pairing_origin(config: &Config, bound: std::net::SocketAddr) -> String {
-    if let Some(origin) = config.public_origins.first() {
-        return origin.clone();
+/// Warns when names the operator configured (`tls.hostnames`, the hosts of `public_origins`)
+/// are not in the certificate: clients pin the key, so pinned apps still connect, but tools that
+/// check names (a browser, `curl` without `--insecure`, Web PKI clients) refuse them.
+fn warn_if_names_missing(config: &Config, reach: &origins::Reach) {
+    let missing = reach.names_missing_from_cert();
+    if missing.is_empty() {
+        return;
     }
-    let named = config.tls.hostnames.iter().find(|h| {
-        h.parse::<std::net::IpAddr>()
-            .map_or(h.as_str() != "localhost", |ip| !ip.is_loopback())
-    });
-    let host = match (named, bound.ip()) {
-        (Some(name), _) => match name.parse::<std::net::Ipv6Addr>() {
-            Ok(v6) => format!("[{v6}]"),
-            Err(_) => name.to_ascii_lowercase(),
-        },
-        (None, ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
-        (None, std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
-        (None, std::net::IpAddr::V4(v4)) => v4.to_string(),
-    };
-    format!("https://{host}:{}", bound.port())
-}
-
-/// The origins v2 logins may sign: configured, or derived from the bound port.
-fn origins(config: &Config, bound: std::net::SocketAddr) -> Vec<String> {
-    if !config.public_origins.is_empty() {
-        return config.public_origins.clone();
+    let missing = missing.join(", ");
+    match config.tls.mode {
+        TlsMode::SelfSigned => tracing::warn!(
+            "the certificate in {} does not cover {missing} (it was generated before these names \
+             were configured; an existing certificate is never changed). Pinned apps still \
+             connect; to add the names, make a new certificate with `coffer-admin cert next` \
+             (with the names) and `coffer-admin cert rotate` after apps have seen the announced \
+             next pin — a certificate made any other way (`coffer-admin cert generate`, or \
+             deleting tls/) has a NEW PIN and every app must pair again",
+            config.tls_dir().display()
+        ),
+        _ => tracing::warn!(
+            "the certificate in tls.cert does not cover {missing}: clients that check names \
+             will refuse it; get a certificate for these names (a certificate with a new key \
+             changes the pin pinned apps trust)"
+        ),
     }
-    let port = bound.port();
-    let mut hosts = vec![
-        "127.0.0.1".to_owned(),
-        "localhost".to_owned(),
-        "[::1]".to_owned(),
-    ];
-    if !config.host.is_unspecified() {
-        hosts.push(match config.host {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            std::net::IpAddr::V4(ip) => ip.to_string(),
-        });
-    }
-    hosts.extend(config.tls.hostnames.iter().cloned());
-    let mut out: Vec<String> = hosts
-        .into_iter()
-        .map(|h| format!("https://{h}:{port}"))
-        .collect();
-    if port == 443 {
-        out.extend(
-            out.clone()
-                .iter()
-                .map(|o| o.trim_end_matches(":443").to_owned()),
-        );
-    }
-    out.dedup();
-    out
 }
 
 /// Descriptors one connection needs: its socket and the watch's duplicate of it.
@@ -346,7 +349,22 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     .map_err(|source| StartError::Bind { addr, source })?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
-    let _ = state.origins.set(origins(&state.config, bound));
+    let reach = origins::Reach {
+        public_origins: state.config.public_origins.clone(),
+        hostnames: state.config.tls.hostnames.clone(),
+        cert_names: tls.as_ref().map(|t| t.names.clone()).unwrap_or_default(),
+        listen: Some(state.config.host),
+        interfaces: if state.config.host.is_unspecified() {
+            origins::interface_addresses()
+        } else {
+            Vec::new()
+        },
+        port: bound.port(),
+    };
+    let _ = state.origins.set(reach.accepted_origins());
+    if tls.is_some() {
+        warn_if_names_missing(&state.config, &reach);
+    }
     let (server, admin_line) = match admin {
         Some((listener, (admin_config, admin_pin))) => {
             let admin_addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -372,10 +390,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = std::fs::canonicalize(&state.config.data_dir)
         .unwrap_or_else(|_| state.config.data_dir.clone());
-    let mut banner = format!(
-        "coffer-relay {}\n  url:  {scheme}://{bound}\n",
-        env!("CARGO_PKG_VERSION")
+    // Every URL that reaches the listener (never 0.0.0.0), then the configured public ones.
+    let mut urls: Vec<String> = reach
+        .listen_urls()
+        .iter()
+        .map(|u| u.replacen("https://", &format!("{scheme}://"), 1))
+        .collect();
+    urls.extend(
+        state
+            .config
+            .public_origins
+            .iter()
+            .filter(|o| !urls.contains(o))
+            .cloned()
+            .collect::<Vec<_>>(),
     );
+    let mut banner = format!("coffer-relay {}\n", env!("CARGO_PKG_VERSION"));
+    for (i, url) in urls.iter().enumerate() {
+        banner.push_str(if i == 0 { "  url:  " } else { "  also: " });
+        banner.push_str(url);
+        banner.push('\n');
+    }
     let mut qr = None;
     match &tls {
         Some(tls) => {
@@ -383,7 +418,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             if let Some(next) = tls.next {
                 banner.push_str(&format!("  next pin: {next}\n"));
             }
-            match RelayPairing::new(&pairing_origin(&state.config, bound), tls.pin, tls.next) {
+            match RelayPairing::new(&reach.pairing_origin(), tls.pin, tls.next) {
                 Ok(pairing) => {
                     banner.push_str(&format!("  pair: {pairing}\n"));
                     qr = Some(pairing.to_string());
