@@ -217,15 +217,35 @@ fn warn_if_names_missing(config: &Config, reach: &origins::Reach) {
     }
     let missing = missing.join(", ");
     match config.tls.mode {
-        TlsMode::SelfSigned => tracing::warn!(
-            "the certificate in {} does not cover {missing} (it was generated before these names \
-             were configured; an existing certificate is never changed). Pinned apps still \
-             connect; to add the names, make a new certificate with `coffer-admin cert next` \
-             (with the names) and `coffer-admin cert rotate` after apps have seen the announced \
-             next pin — a certificate made any other way (`coffer-admin cert generate`, or \
-             deleting tls/) has a NEW PIN and every app must pair again",
-            config.tls_dir().display()
-        ),
+        TlsMode::SelfSigned => {
+            let dir = config.tls_dir();
+            // The names the certificate has (coffer-admin adds the loopback ones itself), then
+            // the missing ones.
+            let names: String = reach
+                .cert_names
+                .iter()
+                .filter(|n| !matches!(n.as_str(), "localhost" | "127.0.0.1" | "::1"))
+                .cloned()
+                .chain(reach.names_missing_from_cert())
+                .map(|n| {
+                    format!(
+                        " --name {}",
+                        n.trim_start_matches('[').trim_end_matches(']')
+                    )
+                })
+                .collect();
+            tracing::warn!(
+                "the certificate in {dir} does not cover {missing}: it was made before these \
+                 names were configured, and an existing certificate is never changed. Pinned \
+                 apps still connect; tools that check names do not. To add them without \
+                 re-pairing every app, rotate: `coffer-admin cert next --dir {dir}{names}`, \
+                 restart the relay (it announces the next pin), let the apps see it, then \
+                 `coffer-admin cert rotate --dir {dir}` and restart. A new certificate made any \
+                 other way (`coffer-admin cert generate`, deleting {dir}) has a NEW PIN: every \
+                 app must pair again",
+                dir = dir.display()
+            );
+        }
         _ => tracing::warn!(
             "the certificate in tls.cert does not cover {missing}: clients that check names \
              will refuse it; get a certificate for these names (a certificate with a new key \
