@@ -278,3 +278,76 @@ async fn wildcard_relay_story() {
     let _ = relay.start_kill();
     let _ = relay.wait().await;
 }
+
+/// One household's pairing, counted: a system phone and a friend phone (behind one NAT, so one
+/// address to the relay) register, the system publishes, they pair, the friend reads. The
+/// counts are what docs/adr/0003-rate-limits.md argues the defaults from; the relay runs with
+/// its own default limits, and none of it may be refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_household_pairing_fits_the_default_limits() {
+    let mut builder = RelayProcess::builder();
+    for var in [
+        "COFFER_RATE_REGISTER",
+        "COFFER_RATE_AUTH",
+        "COFFER_RATE_UPLOAD",
+        "COFFER_RATE_GENERAL",
+        "COFFER_RATE_DISCOVERY",
+    ] {
+        builder = builder.without(var);
+    }
+    let relay = builder.start().await;
+    let config = config_for(relay.url(), relay.pin());
+    let (alice, _) = system(&config).await;
+    let (bob, _) = friend(&config).await;
+    let notes = vol("org.example.notes");
+    alice.publish(&notes, b"{\"text\":\"hi\"}").await.unwrap();
+    pair(&alice, &bob, std::slice::from_ref(&notes)).await;
+    let (_, _, text) = plaintext(bob.fetch(alice.user_id(), &notes).await);
+    assert_eq!(text, b"{\"text\":\"hi\"}");
+
+    let log = relay.stderr_log();
+    let count = |route: &str| {
+        log.lines()
+            .filter(|l| l.contains(&format!("route={route} ")))
+            .count()
+    };
+    let register = count("/api/v2/register");
+    let auth = count("/api/v2/auth/challenge") + count("/api/v2/auth/token");
+    println!("one pairing from one address: {register} registrations, {auth} auth requests");
+    assert!(!log.contains("status=429"), "{log}");
+    // Two phones: one registration and one login (challenge + token) each.
+    assert_eq!(register, 2);
+    assert_eq!(auth, 4);
+}
+
+/// A 429 names the limit that was hit and the setting that raises it (header), while v1's body
+/// stays word for word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_names_the_limit_and_the_setting_that_raises_it() {
+    let relay = RelayProcess::builder()
+        .env("COFFER_RATE_AUTH", "2")
+        .start()
+        .await;
+    let http = relay.http();
+    let challenge = || {
+        http.request(reqwest::Method::POST, "/api/v1/auth/challenge")
+            .json(&serde_json::json!({ "user_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301" }))
+    };
+    for _ in 0..2 {
+        let resp = http.send(challenge()).await;
+        assert_ne!(resp.status, 429, "{}", resp.describe());
+    }
+    let resp = http.send(challenge()).await;
+    resp.expect_error_message(
+        429,
+        "rate_limited",
+        "Too many requests. Please wait and try again.",
+    );
+    assert_eq!(
+        resp.header("coffer-rate-limit"),
+        Some("auth; limit=2/min; per=address; setting=rate.auth; env=COFFER_RATE_AUTH"),
+        "{}",
+        resp.describe()
+    );
+    assert!(resp.header("retry-after").is_some());
+}

@@ -454,6 +454,26 @@ async fn v2_pair(
     ))
 }
 
+/// Adds what to do to a set-up error that is a 429: set-up registers two accounts and logs both
+/// in for every pair, all from this one address, which a relay's default `rate.register` and
+/// `rate.auth` (per address) refuse past a few pairs.
+fn rate_limit_hint(err: anyhow::Error, pairs: usize) -> anyhow::Error {
+    let text = format!("{err:#}");
+    if !(text.contains("429") || text.contains("rate limited") || text.contains("rate_limited")) {
+        return err;
+    }
+    err.context(format!(
+        "the relay rate-limited set-up (HTTP 429): {pairs} pairs need {} registrations and {} \
+         auth requests (challenge + token) from this one address, beyond the relay's per-address \
+         limits rate.register / rate.auth. For a benchmark, start the relay with higher ones, \
+         e.g. COFFER_RATE_REGISTER=100000 COFFER_RATE_AUTH=100000 (and COFFER_RATE_UPLOAD, \
+         COFFER_RATE_GENERAL for the run itself); the 429's Coffer-Rate-Limit header names the \
+         limit that was hit",
+        pairs * 2,
+        pairs * 4
+    ))
+}
+
 /// One pair made during setup: its index, its accounts, and (v2) the clients that paired it.
 type MadePair = (usize, Pair, Option<(SystemClient, FriendClient)>);
 
@@ -482,7 +502,11 @@ impl World {
                 });
             }
             while let Some(joined) = set.join_next().await {
-                made.push(joined.context("setup task")??);
+                made.push(
+                    joined
+                        .context("setup task")?
+                        .map_err(|e| rate_limit_hint(e, pairs))?,
+                );
             }
         }
         made.sort_by_key(|(i, _, _)| *i);
