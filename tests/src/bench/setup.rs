@@ -783,4 +783,21 @@ mod tests {
         assert_eq!(f.len(), 5000);
         assert!(f.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
     }
+
+    #[test]
+    fn a_429_at_set_up_says_which_limits_to_raise() {
+        let err = rate_limit_hint(
+            anyhow!("expected HTTP 200, got 429: {{\"error\":\"rate_limited\"}}"),
+            8,
+        );
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("16 registrations and 32 auth requests")
+                && text.contains("COFFER_RATE_AUTH")
+                && text.contains("COFFER_RATE_REGISTER"),
+            "{text}"
+        );
+        let other = rate_limit_hint(anyhow!("expected HTTP 200, got 500"), 8);
+        assert_eq!(format!("{other:#}"), "expected HTTP 200, got 500");
+    }
 }
