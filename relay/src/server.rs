@@ -5,7 +5,7 @@
 //! SIGINT/SIGTERM actix stops accepting, lets in-flight requests finish (a write is answered only
 //! after it is durable), then the WAL is checkpointed. Both signals stop gracefully (actix's own
 //! handling treats SIGINT as a forced stop, so it is disabled and [`stop_on_signal`] does it); a
-//! second SIGINT while stopping forces the stop.
+//! second SIGINT while stopping ends the process at once (exit status 130).
 //!
 //! The data directory is locked for the life of the process ([`lock`]): a second relay on the
 //! same directory exits with an error naming the first one's PID.
@@ -483,9 +483,14 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     });
 
     let server = server.run();
-    actix_web::rt::spawn(stop_on_signal(server.handle()));
+    let forced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    actix_web::rt::spawn(stop_on_signal(server.handle(), Arc::clone(&forced)));
     server.await.map_err(StartError::Serve)?;
-    tracing::info!("stopped accepting; in-flight requests finished");
+    if forced.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("stopped by force; requests in flight were cut off");
+    } else {
+        tracing::info!("stopped accepting; in-flight requests finished");
+    }
     if let Err(err) = db.checkpoint() {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
@@ -494,8 +499,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
 /// Stops the server gracefully on the first SIGINT or SIGTERM: no new connections, in-flight
 /// requests answered (up to the 30 s shutdown timeout). A second SIGINT (an impatient Ctrl-C)
-/// while stopping forces the stop.
-async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
+/// while stopping ends the process at once (exit status 130).
+async fn stop_on_signal(
+    handle: actix_web::dev::ServerHandle,
+    forced: Arc<std::sync::atomic::AtomicBool>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let (mut int, mut term) = match (
         signal(SignalKind::interrupt()),
@@ -504,6 +512,7 @@ async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
         (Ok(int), Ok(term)) => (int, term),
         (Err(err), _) | (_, Err(err)) => {
             tracing::error!(%err, "cannot install the SIGINT/SIGTERM handlers; stopping");
+            forced.store(true, std::sync::atomic::Ordering::Relaxed);
             handle.stop(false).await;
             return;
         }
@@ -519,8 +528,12 @@ async fn stop_on_signal(handle: actix_web::dev::ServerHandle) {
     tokio::select! {
         () = graceful => {}
         _ = int.recv() => {
-            tracing::warn!("SIGINT again: forcing the stop; in-flight requests are cut off");
-            handle.stop(false).await;
+            // actix does not act on a second stop command while a graceful one is under way, so
+            // the process ends here. Nothing is lost that a crash would not keep: every answered
+            // write is durable, SQLite replays its WAL at the next start, and the kernel releases
+            // the data-directory lock. 130 = 128 + SIGINT, as a shell reports an interrupted job.
+            tracing::warn!("SIGINT again: stopping now; requests in flight are cut off");
+            std::process::exit(130);
         }
     }
 }
