@@ -58,6 +58,32 @@ async fn sigint_mid_body_still_answers_the_request_and_exits_zero() {
     assert!(!log.contains("forcing the stop"), "{log}");
 }
 
+/// An impatient second Ctrl-C while a request holds the graceful stop ends the relay at once,
+/// with 130 (128 + SIGINT) as a shell reports an interrupted job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigint_ends_a_graceful_stop_at_once() {
+    let mut relay = RelayProcess::start().await;
+    let mut conn = RawConn::open(&relay, LOCALHOST).await;
+    let head = format!(
+        "POST /api/v1/register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{",
+        conn.host()
+    );
+    conn.write(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.signal("INT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        relay.is_running(),
+        "the body still in flight holds the graceful stop"
+    );
+    relay.signal("INT");
+    // A relay that already exited is a zombie until reaped: this SIGTERM still lands.
+    let status = relay.stop_with("TERM").await;
+    assert_eq!(status.code(), Some(130), "{}", relay.diagnostics());
+    assert!(relay.stderr_log().contains("SIGINT again: stopping now"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_relay_on_the_same_data_directory_exits_with_a_clear_error() {
     let relay = RelayProcess::start().await;
