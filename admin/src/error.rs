@@ -254,8 +254,13 @@ pub enum AdminError {
         message: String,
     },
 
-    /// The relay answered 429.
-    #[error("rate limited by the relay: {message} (Retry-After: {})", retry_after.as_deref().unwrap_or("not given"))]
+    /// The relay answered 429. The admin API's limit is `rate.admin` per address.
+    #[error(
+        "rate limited by the relay: {message} (Retry-After: {}). The admin API allows \
+         rate.admin requests per minute per address (env COFFER_RATE_ADMIN, default 60): wait, \
+         or raise it in the relay's configuration if a script needs more",
+        retry_after.as_deref().unwrap_or("not given")
+    )]
     RateLimited {
         /// The `Retry-After` header (seconds, as sent), if any.
         retry_after: Option<String>,
@@ -507,6 +512,10 @@ mod tests {
         }
         .to_string();
         assert!(limited.contains("Retry-After: 42"), "{limited}");
+        assert!(
+            limited.contains("rate.admin") && limited.contains("COFFER_RATE_ADMIN"),
+            "{limited}"
+        );
 
         let relay = AdminError::Relay {
             status: 404,

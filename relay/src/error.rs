@@ -8,15 +8,20 @@
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{HeaderName, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use crate::admin_token::VerifyError;
-use crate::limits::RateLimited;
+use crate::limits::{Limit, RateLimited};
 use crate::response::json_response;
 use crate::service::{Refusal, ServiceError};
 use crate::store::StoreError;
+
+/// The header of a 429 that names the limit hit and the setting that raises it, e.g.
+/// `auth; limit=30/min; per=address; setting=rate.auth; env=COFFER_RATE_AUTH`. A header, not
+/// the message, so v1's error body stays word for word (docs/adr/0003-rate-limits.md).
+pub const RATE_LIMIT_HEADER: &str = "coffer-rate-limit";
 
 /// Everything a handler can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +80,14 @@ pub enum ApiError {
     /// 426: the client's protocol version is below the relay's minimum.
     #[error("{0}")]
     UpgradeRequired(String),
-    /// 429: a rate limit was hit.
+    /// 429: a rate limit was hit. The body is v1's, word for word; the limit and the setting
+    /// that raises it go in the `Coffer-Rate-Limit` header.
     #[error("Too many requests. Please wait and try again.")]
     RateLimited {
         /// How long until a request of this class will be accepted again.
         retry_after: Duration,
+        /// The configured limit that was hit (`None`: the admin-token verifier was busy).
+        limit: Option<Limit>,
     },
     /// 503: the database's write lock was held elsewhere past the busy timeout (an operator's
     /// tool); nothing was written, and the same request succeeds once the lock is released.
@@ -165,7 +173,16 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let mut response = json_response(self.status_code(), &body);
-        if let Self::RateLimited { retry_after } | Self::Unavailable { retry_after } = self {
+        if let Self::RateLimited {
+            limit: Some(limit), ..
+        } = self
+            && let Ok(value) = HeaderValue::from_str(&limit.hint())
+        {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(RATE_LIMIT_HEADER), value);
+        }
+        if let Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after } = self {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
             if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
                 response.headers_mut().insert(RETRY_AFTER, value);
@@ -237,15 +254,21 @@ impl From<ServiceError> for ApiError {
 }
 
 impl From<RateLimited> for ApiError {
-    fn from(RateLimited { retry_after }: RateLimited) -> Self {
-        Self::RateLimited { retry_after }
+    fn from(RateLimited { retry_after, limit }: RateLimited) -> Self {
+        Self::RateLimited {
+            retry_after,
+            limit: Some(limit),
+        }
     }
 }
 
 impl From<VerifyError> for ApiError {
     fn from(err: VerifyError) -> Self {
         match err {
-            VerifyError::Busy { retry_after } => Self::RateLimited { retry_after },
+            VerifyError::Busy { retry_after } => Self::RateLimited {
+                retry_after,
+                limit: None,
+            },
             VerifyError::Unavailable => {
                 tracing::error!("admin token verification pool is gone");
                 Self::Internal
@@ -281,8 +304,10 @@ mod tests {
         assert_eq!(v["current_version"], 3);
         let resp = ApiError::RateLimited {
             retry_after: Duration::from_millis(1500),
+            limit: None,
         }
         .error_response();
+        assert!(resp.headers().get(RATE_LIMIT_HEADER).is_none());
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(
             resp.headers().get(RETRY_AFTER).map(|v| v.as_bytes()),
@@ -327,8 +352,26 @@ mod tests {
         }
         let limited = ApiError::from(RateLimited {
             retry_after: Duration::from_secs(3),
+            limit: Limit {
+                class: crate::limits::Class::Register,
+                per_minute: 10,
+            },
         });
         assert_eq!(limited.status_code(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            body(&limited)["message"],
+            "Too many requests. Please wait and try again."
+        );
+        let resp = limited.error_response();
+        assert_eq!(
+            resp.headers()
+                .get(RATE_LIMIT_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some(
+                "register; limit=10/min; per=address; setting=rate.register; \
+                 env=COFFER_RATE_REGISTER"
+            )
+        );
         let busy = ApiError::from(VerifyError::Busy {
             retry_after: Duration::from_secs(1),
         });

@@ -17,10 +17,37 @@ use crate::config::{Config, Rates};
 
 /// A request refused by its class's bucket (429 at the HTTP edge, `crate::error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("rate limited for {retry_after:?}")]
+#[error("rate limited for {retry_after:?} ({})", limit.hint())]
 pub struct RateLimited {
     /// How long until a request of this class and key will be accepted again (at least 1 s).
     pub retry_after: Duration,
+    /// The limit that was hit.
+    pub limit: Limit,
+}
+
+/// A class's configured limit: what a 429 names, so that the person who hits it knows which
+/// setting raises it (`Coffer-Rate-Limit` header, docs/adr/0003-rate-limits.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// The class.
+    pub class: Class,
+    /// Its configured rate (and burst).
+    pub per_minute: u32,
+}
+
+impl Limit {
+    /// `auth; limit=30/min; per=address; setting=rate.auth; env=COFFER_RATE_AUTH`: the value of
+    /// the `Coffer-Rate-Limit` header of a 429.
+    pub fn hint(&self) -> String {
+        format!(
+            "{}; limit={}/min; per={}; setting=rate.{}; env={}",
+            self.class.name(),
+            self.per_minute,
+            self.class.per(),
+            self.class.name(),
+            self.class.env_name()
+        )
+    }
 }
 
 /// A rate-limit class.
@@ -63,6 +90,26 @@ impl Class {
         }
     }
 
+    /// What a bucket of this class belongs to: a client `address` (IPv6: its /64) or a `user`.
+    pub const fn per(self) -> &'static str {
+        match self {
+            Class::Register | Class::Auth | Class::Admin => "address",
+            Class::Upload | Class::General | Class::Discovery => "user",
+        }
+    }
+
+    /// The environment variable that sets the class's rate (relay/src/config/env.rs).
+    pub const fn env_name(self) -> &'static str {
+        match self {
+            Class::Register => "COFFER_RATE_REGISTER",
+            Class::Auth => "COFFER_RATE_AUTH",
+            Class::Upload => "COFFER_RATE_UPLOAD",
+            Class::General => "COFFER_RATE_GENERAL",
+            Class::Discovery => "COFFER_RATE_DISCOVERY",
+            Class::Admin => "COFFER_RATE_ADMIN",
+        }
+    }
+
     const fn index(self) -> usize {
         self as usize
     }
@@ -99,6 +146,8 @@ pub struct RateLimits {
     discovery: DefaultKeyedRateLimiter<Key>,
     admin: DefaultKeyedRateLimiter<Key>,
     trusted_proxies: Vec<IpAddr>,
+    /// The configured rates, per class (for the 429's hint).
+    per_minute: [u32; 6],
     /// Refusals per class, for `/metrics`.
     refused: [AtomicU64; 6],
 }
@@ -129,6 +178,7 @@ impl RateLimits {
             discovery: keyed(discovery),
             admin: keyed(admin),
             trusted_proxies: config.trusted_proxies.clone(),
+            per_minute: [register, auth, upload, general, discovery, admin].map(|n| n.get()),
             refused: Default::default(),
         }
     }
@@ -155,6 +205,10 @@ impl RateLimits {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             RateLimited {
                 retry_after: wait.max(Duration::from_secs(1)),
+                limit: Limit {
+                    class,
+                    per_minute: self.per_minute[class.index()],
+                },
             }
         })
     }
@@ -257,7 +311,11 @@ mod tests {
         assert!(l.check(Class::Auth, ip.clone()).is_ok());
         assert!(l.check(Class::Auth, ip.clone()).is_ok());
         match l.check(Class::Auth, ip.clone()) {
-            Err(RateLimited { retry_after }) => {
+            Err(RateLimited { retry_after, limit }) => {
+                assert_eq!(
+                    limit.hint(),
+                    "auth; limit=2/min; per=address; setting=rate.auth; env=COFFER_RATE_AUTH"
+                );
                 assert!(retry_after >= Duration::from_secs(1))
             }
             other => panic!("expected 429, got {other:?}"),

@@ -3,7 +3,12 @@
 //! Start-up order: open the database (migrations), open the blob store and sweep orphans (no
 //! upload can be in flight yet), load or generate the certificate, bind, print the banner. On
 //! SIGINT/SIGTERM actix stops accepting, lets in-flight requests finish (a write is answered only
-//! after it is durable), then the WAL is checkpointed.
+//! after it is durable), then the WAL is checkpointed. Both signals stop gracefully (actix's own
+//! handling treats SIGINT as a forced stop, so it is disabled and [`stop_on_signal`] does it); a
+//! second SIGINT while stopping ends the process at once (exit status 130).
+//!
+//! The data directory is locked for the life of the process ([`lock`]): a second relay on the
+//! same directory exits with an error naming the first one's PID.
 //!
 //! Every connection limit and timeout comes from `[server]` (applied in [`run`]); what actix
 //! does not bound itself is bounded in [`connections`] (docs/adr/0011).
@@ -19,6 +24,8 @@ use actix_web::{App, HttpServer, web};
 use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
 pub mod connections;
+pub mod lock;
+pub mod origins;
 
 use crate::api;
 use crate::config::{Config, ServerLimits, TlsMode};
@@ -65,6 +72,9 @@ pub enum StartError {
     /// The keyed-hash secret for `ip_policy = "keyed-hash"` is unusable.
     #[error("IP policy: {0}")]
     IpKey(#[from] IpKeyError),
+    /// Another relay uses the data directory, or its lock file is unusable.
+    #[error("{0}")]
+    Lock(#[from] lock::LockError),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -85,17 +95,41 @@ struct Tls {
     pin: SpkiPin,
     /// The prepared next certificate's pin (self-signed mode), announced ahead of a rotation.
     next: Option<SpkiPin>,
+    /// The DNS names and IP addresses in the serving certificate.
+    names: Vec<String>,
 }
 
-/// The names a generated certificate always covers.
+/// The names a generated certificate covers: loopback, the listen address, and — on a
+/// wildcard listen address — the machine's LAN addresses and host name (`<name>` and
+/// `<name>.local`), so that a phone dialling any of them finds them in the certificate. Names
+/// that are not valid certificate names are left out rather than failing the start.
 fn default_names(config: &Config) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if !config.host.is_unspecified() && !names.contains(&config.host.to_string()) {
-        names.push(config.host.to_string());
+    let mut add = |name: String| {
+        if !names.contains(&name) && rustls::pki_types::ServerName::try_from(name.as_str()).is_ok()
+        {
+            names.push(name);
+        }
+    };
+    if config.host.is_unspecified() {
+        let reach = origins::Reach {
+            listen: Some(config.host),
+            interfaces: origins::interface_addresses(),
+            ..origins::Reach::default()
+        };
+        for ip in reach.wildcard_lan_addresses() {
+            add(ip.to_string());
+        }
+        if let Some(host) = origins::host_name() {
+            add(format!("{host}.local"));
+            add(host);
+        }
+    } else {
+        add(config.host.to_string());
     }
     names
 }
@@ -146,10 +180,16 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         TlsMode::SelfSigned => next_pin(config),
         _ => None,
     };
+    let names = material
+        .cert_chain
+        .first()
+        .map(|der| origins::cert_names(der))
+        .unwrap_or_default();
     Ok(Some(Tls {
         config: coffer_certs::server_config(&material)?,
         pin,
         next,
+        names,
     }))
 }
 
@@ -167,59 +207,51 @@ fn admin_tls(
     Ok((coffer_certs::server_config(&material)?, material.pin))
 }
 
-/// The origin a phone should dial, for the banner's pairing string: the first public origin,
-/// else the first non-loopback certificate name, else the listen address.
-fn pairing_origin(config: &Config, bound: std::net::SocketAddr) -> String {
-    if let Some(origin) = config.public_origins.first() {
-        return origin.clone();
+/// Warns when names the operator configured (`tls.hostnames`, the hosts of `public_origins`)
+/// are not in the certificate: clients pin the key, so pinned apps still connect, but tools that
+/// check names (a browser, `curl` without `--insecure`, Web PKI clients) refuse them.
+fn warn_if_names_missing(config: &Config, reach: &origins::Reach) {
+    let missing = reach.names_missing_from_cert();
+    if missing.is_empty() {
+        return;
     }
-    let named = config.tls.hostnames.iter().find(|h| {
-        h.parse::<std::net::IpAddr>()
-            .map_or(h.as_str() != "localhost", |ip| !ip.is_loopback())
-    });
-    let host = match (named, bound.ip()) {
-        (Some(name), _) => match name.parse::<std::net::Ipv6Addr>() {
-            Ok(v6) => format!("[{v6}]"),
-            Err(_) => name.to_ascii_lowercase(),
-        },
-        (None, ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
-        (None, std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
-        (None, std::net::IpAddr::V4(v4)) => v4.to_string(),
-    };
-    format!("https://{host}:{}", bound.port())
-}
-
-/// The origins v2 logins may sign: configured, or derived from the bound port.
-fn origins(config: &Config, bound: std::net::SocketAddr) -> Vec<String> {
-    if !config.public_origins.is_empty() {
-        return config.public_origins.clone();
-    }
-    let port = bound.port();
-    let mut hosts = vec![
-        "127.0.0.1".to_owned(),
-        "localhost".to_owned(),
-        "[::1]".to_owned(),
-    ];
-    if !config.host.is_unspecified() {
-        hosts.push(match config.host {
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            std::net::IpAddr::V4(ip) => ip.to_string(),
-        });
-    }
-    hosts.extend(config.tls.hostnames.iter().cloned());
-    let mut out: Vec<String> = hosts
-        .into_iter()
-        .map(|h| format!("https://{h}:{port}"))
-        .collect();
-    if port == 443 {
-        out.extend(
-            out.clone()
+    let missing = missing.join(", ");
+    match config.tls.mode {
+        TlsMode::SelfSigned => {
+            let dir = config.tls_dir();
+            // The names the certificate has (coffer-admin adds the loopback ones itself), then
+            // the missing ones.
+            let names: String = reach
+                .cert_names
                 .iter()
-                .map(|o| o.trim_end_matches(":443").to_owned()),
-        );
+                .filter(|n| !matches!(n.as_str(), "localhost" | "127.0.0.1" | "::1"))
+                .cloned()
+                .chain(reach.names_missing_from_cert())
+                .map(|n| {
+                    format!(
+                        " --name {}",
+                        n.trim_start_matches('[').trim_end_matches(']')
+                    )
+                })
+                .collect();
+            tracing::warn!(
+                "the certificate in {dir} does not cover {missing}: it was made before these \
+                 names were configured, and an existing certificate is never changed. Pinned \
+                 apps still connect; tools that check names do not. To add them without \
+                 re-pairing every app, rotate: `coffer-admin cert next --dir {dir}{names}`, \
+                 restart the relay (it announces the next pin), let the apps see it, then \
+                 `coffer-admin cert rotate --dir {dir}` and restart. A new certificate made any \
+                 other way (`coffer-admin cert generate`, deleting {dir}) has a NEW PIN: every \
+                 app must pair again",
+                dir = dir.display()
+            );
+        }
+        _ => tracing::warn!(
+            "the certificate in tls.cert does not cover {missing}: clients that check names \
+             will refuse it; get a certificate for these names (a certificate with a new key \
+             changes the pin pinned apps trust)"
+        ),
     }
-    out.dedup();
-    out
 }
 
 /// Descriptors one connection needs: its socket and the watch's duplicate of it.
@@ -262,6 +294,8 @@ fn warn_if_descriptors_short(limits: &ServerLimits) {
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
+    // Before anything touches the database or blobs (the start-up sweep deletes files).
+    let _lock = lock::lock(&config.data_dir)?;
     let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
     let db = Db::open(&config.database_path())?;
     let blobs = BlobStore::open(&config.blob_path())?;
@@ -327,14 +361,30 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     .client_disconnect_timeout(secs(limits.disconnect_timeout_secs))
     // Answers go out in one write per flush; Nagle's algorithm would hold the second segment
     // of one (e.g. a 413 sent before closing) for the client's delayed ACK, ~40 ms.
-    .tcp_nodelay(true);
+    .tcp_nodelay(true)
+    .disable_signals();
     let server = match &tls {
         Some(tls) => server.bind_rustls_0_23(addr, tls.config.clone()),
         None => server.bind(addr),
     }
     .map_err(|source| StartError::Bind { addr, source })?;
     let bound = server.addrs().first().copied().unwrap_or(addr);
-    let _ = state.origins.set(origins(&state.config, bound));
+    let reach = origins::Reach {
+        public_origins: state.config.public_origins.clone(),
+        hostnames: state.config.tls.hostnames.clone(),
+        cert_names: tls.as_ref().map(|t| t.names.clone()).unwrap_or_default(),
+        listen: Some(state.config.host),
+        interfaces: if state.config.host.is_unspecified() {
+            origins::interface_addresses()
+        } else {
+            Vec::new()
+        },
+        port: bound.port(),
+    };
+    let _ = state.origins.set(reach.accepted_origins());
+    if tls.is_some() {
+        warn_if_names_missing(&state.config, &reach);
+    }
     let (server, admin_line) = match admin {
         Some((listener, (admin_config, admin_pin))) => {
             let admin_addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -360,10 +410,27 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = std::fs::canonicalize(&state.config.data_dir)
         .unwrap_or_else(|_| state.config.data_dir.clone());
-    let mut banner = format!(
-        "coffer-relay {}\n  url:  {scheme}://{bound}\n",
-        env!("CARGO_PKG_VERSION")
+    // Every URL that reaches the listener (never 0.0.0.0), then the configured public ones.
+    let mut urls: Vec<String> = reach
+        .listen_urls()
+        .iter()
+        .map(|u| u.replacen("https://", &format!("{scheme}://"), 1))
+        .collect();
+    urls.extend(
+        state
+            .config
+            .public_origins
+            .iter()
+            .filter(|o| !urls.contains(o))
+            .cloned()
+            .collect::<Vec<_>>(),
     );
+    let mut banner = format!("coffer-relay {}\n", env!("CARGO_PKG_VERSION"));
+    for (i, url) in urls.iter().enumerate() {
+        banner.push_str(if i == 0 { "  url:  " } else { "  also: " });
+        banner.push_str(url);
+        banner.push('\n');
+    }
     let mut qr = None;
     match &tls {
         Some(tls) => {
@@ -371,7 +438,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             if let Some(next) = tls.next {
                 banner.push_str(&format!("  next pin: {next}\n"));
             }
-            match RelayPairing::new(&pairing_origin(&state.config, bound), tls.pin, tls.next) {
+            match RelayPairing::new(&reach.pairing_origin(), tls.pin, tls.next) {
                 Ok(pairing) => {
                     banner.push_str(&format!("  pair: {pairing}\n"));
                     qr = Some(pairing.to_string());
@@ -415,12 +482,60 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
     });
 
-    server.run().await.map_err(StartError::Serve)?;
-    tracing::info!("stopped accepting; in-flight requests finished");
+    let server = server.run();
+    let forced = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    actix_web::rt::spawn(stop_on_signal(server.handle(), Arc::clone(&forced)));
+    server.await.map_err(StartError::Serve)?;
+    if forced.load(std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!("stopped by force; requests in flight were cut off");
+    } else {
+        tracing::info!("stopped accepting; in-flight requests finished");
+    }
     if let Err(err) = db.checkpoint() {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
     Ok(())
+}
+
+/// Stops the server gracefully on the first SIGINT or SIGTERM: no new connections, in-flight
+/// requests answered (up to the 30 s shutdown timeout). A second SIGINT (an impatient Ctrl-C)
+/// while stopping ends the process at once (exit status 130).
+async fn stop_on_signal(
+    handle: actix_web::dev::ServerHandle,
+    forced: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(int), Ok(term)) => (int, term),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(%err, "cannot install the SIGINT/SIGTERM handlers; stopping");
+            forced.store(true, std::sync::atomic::Ordering::Relaxed);
+            handle.stop(false).await;
+            return;
+        }
+    };
+    let name = tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    };
+    tracing::info!(
+        "{name}: stopping gracefully; in-flight requests are answered (Ctrl-C again to force)"
+    );
+    let graceful = handle.stop(true);
+    tokio::select! {
+        () = graceful => {}
+        _ = int.recv() => {
+            // actix does not act on a second stop command while a graceful one is under way, so
+            // the process ends here. Nothing is lost that a crash would not keep: every answered
+            // write is durable, SQLite replays its WAL at the next start, and the kernel releases
+            // the data-directory lock. 130 = 128 + SIGINT, as a shell reports an interrupted job.
+            tracing::warn!("SIGINT again: stopping now; requests in flight are cut off");
+            std::process::exit(130);
+        }
+    }
 }
 
 #[cfg(test)]

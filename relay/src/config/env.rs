@@ -55,6 +55,7 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_TLS_KEY", "PLURALLOG_TLS_KEY"], "PEM private key (implies tls mode files)", apply(tls_key)),
     var!(["COFFER_TLS_HOSTNAMES"], "comma-separated names/IPs for the generated certificate", tls.hostnames = with(list)),
     var!(["COFFER_TRUSTED_PROXIES"], "comma-separated proxy IPs whose X-Forwarded-For is believed", trusted_proxies = with(ip_list)),
+    var!(["COFFER_PUBLIC_ORIGINS"], "comma-separated origins (https://host:port) v2 logins may sign, besides loopback, the certificate's names and the interface addresses", public_origins = with(list)),
     var!(["COFFER_LOG"], "log filter, e.g. info or debug", log = text),
     var!(["COFFER_MAX_VOLUME_SIZE", "PLURALLOG_MAX_VOLUME_SIZE"], "largest volume payload, bytes", limits.max_volume_size = parse("a byte count")),
     var!(["COFFER_MAX_USER_STORAGE", "PLURALLOG_MAX_USER_STORAGE"], "per-user storage quota, bytes", limits.max_user_storage = parse("a byte count")),
@@ -207,6 +208,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 39);
+        assert_eq!(ENV_VARS.len(), 40);
     }
 }

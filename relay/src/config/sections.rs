@@ -103,7 +103,7 @@ impl Default for Rates {
         let n = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
         Self {
             register: n(10),
-            auth: n(6),
+            auth: n(30),
             upload: n(12),
             general: n(60),
             discovery: n(10),

@@ -206,3 +206,27 @@ fn server_limits() {
     assert!(err.to_string().contains("COFFER_KEEP_ALIVE"));
     assert!(env_help().contains("COFFER_MAX_CONNECTIONS_PER_IP"));
 }
+
+#[test]
+fn public_origins_from_the_environment_are_read_and_validated() {
+    let mut c = Config::default();
+    c.apply_env(env(&[(
+        "COFFER_PUBLIC_ORIGINS",
+        " https://relay.example.org , https://192.168.1.50:8443,",
+    )]))
+    .unwrap();
+    assert_eq!(
+        c.public_origins,
+        ["https://relay.example.org", "https://192.168.1.50:8443"]
+    );
+    c.validate().unwrap();
+    let mut bad = Config::default();
+    bad.apply_env(env(&[(
+        "COFFER_PUBLIC_ORIGINS",
+        "http://relay.example.org/",
+    )]))
+    .unwrap();
+    let err = bad.validate().unwrap_err().to_string();
+    assert!(err.contains("public_origins"), "{err}");
+    assert!(env_help().contains("COFFER_PUBLIC_ORIGINS"));
+}

@@ -438,6 +438,26 @@ async fn v2_pair(
     ))
 }
 
+/// Adds what to do to a set-up error that is a 429: set-up registers two accounts and logs both
+/// in for every pair, all from this one address, which a relay's default `rate.register` and
+/// `rate.auth` (per address) refuse past a few pairs.
+fn rate_limit_hint(err: anyhow::Error, pairs: usize) -> anyhow::Error {
+    let text = format!("{err:#}");
+    if !(text.contains("429") || text.contains("rate limited") || text.contains("rate_limited")) {
+        return err;
+    }
+    err.context(format!(
+        "the relay rate-limited set-up (HTTP 429): {pairs} pairs need {} registrations and {} \
+         auth requests (challenge + token) from this one address, beyond the relay's per-address \
+         limits rate.register / rate.auth. For a benchmark, start the relay with higher ones, \
+         e.g. COFFER_RATE_REGISTER=100000 COFFER_RATE_AUTH=100000 (and COFFER_RATE_UPLOAD, \
+         COFFER_RATE_GENERAL for the run itself); the 429's Coffer-Rate-Limit header names the \
+         limit that was hit",
+        pairs * 2,
+        pairs * 4
+    ))
+}
+
 /// One pair made during setup: its index, its accounts, and (v2) the clients that paired it.
 type MadePair = (usize, Pair, Option<(SystemClient, FriendClient)>);
 
@@ -466,7 +486,11 @@ impl World {
                 });
             }
             while let Some(joined) = set.join_next().await {
-                made.push(joined.context("setup task")??);
+                made.push(
+                    joined
+                        .context("setup task")?
+                        .map_err(|e| rate_limit_hint(e, pairs))?,
+                );
             }
         }
         made.sort_by_key(|(i, _, _)| *i);
@@ -742,5 +766,22 @@ mod tests {
         let f = filler(5000);
         assert_eq!(f.len(), 5000);
         assert!(f.iter().all(|b| b.is_ascii_graphic() || *b == b' '));
+    }
+
+    #[test]
+    fn a_429_at_set_up_says_which_limits_to_raise() {
+        let err = rate_limit_hint(
+            anyhow!("expected HTTP 200, got 429: {{\"error\":\"rate_limited\"}}"),
+            8,
+        );
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("16 registrations and 32 auth requests")
+                && text.contains("COFFER_RATE_AUTH")
+                && text.contains("COFFER_RATE_REGISTER"),
+            "{text}"
+        );
+        let other = rate_limit_hint(anyhow!("expected HTTP 200, got 500"), 8);
+        assert_eq!(format!("{other:#}"), "expected HTTP 200, got 500");
     }
 }

@@ -578,6 +578,7 @@ fn error_samples() -> Vec<ApiError> {
         ApiError::UpgradeRequired("x".into()),
         ApiError::RateLimited {
             retry_after: Duration::from_secs(1),
+            limit: None,
         },
         ApiError::Unavailable {
             retry_after: Duration::from_secs(10),
