@@ -563,7 +563,7 @@ mod tests {
 
     /// A file this store just wrote is not swept even when its modification time looks old (a
     /// wall-clock step forward, a lagging file server): its row may be about to commit. It was:
-    /// an acknowledged upload lost its blob (tests/tests/faults_clock.rs).
+    /// an acknowledged upload lost its blob (tests/tests/it/faults_clock.rs).
     #[test]
     fn a_fresh_write_is_never_swept_whatever_its_time_says() {
         let dir = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 //! [`ops`]; the fuzz run (`scripts/api-fuzz.sh`) checks them against the live relay.
 //!
 //! `coffer-relay openapi` prints the document; `docs/openapi.json` is its checked-in copy, kept
-//! equal by a test (`relay/tests/openapi.rs`).
+//! equal by a test (`relay/tests/it/openapi.rs`).
 
 pub mod components;
 pub mod ops;
