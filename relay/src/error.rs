@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::admin_token::VerifyError;
 use crate::limits::{Limit, RateLimited};
 use crate::response::json_response;
-use crate::service::{Refusal, ServiceError};
+use crate::service::{Refusal, ServiceError, Stale};
 use crate::store::StoreError;
 
 /// The header of a 429 that names the limit hit and the setting that raises it, e.g.
@@ -44,30 +44,10 @@ pub enum ApiError {
     /// 409: conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
-    /// 409 for a stale volume version; carries the stored version so clients can resume.
-    #[error("Volume version must be > {current}, got {got}")]
-    StaleVersion {
-        /// The version the relay holds.
-        current: u64,
-        /// The version the client sent.
-        got: u64,
-    },
-    /// 409 for a stale v2 upload; carries the stored epoch and version.
-    #[error("Volume version must be > {current_version} (epoch ≥ {current_epoch}), got {got}")]
-    StaleV2 {
-        /// The stored version.
-        current_version: u64,
-        /// The stored epoch.
-        current_epoch: u32,
-        /// The version the client sent.
-        got: u64,
-    },
-    /// 409 for a grant whose sequence is not newer than the stored one.
-    #[error("Grant sequence must be > {current}")]
-    StaleGrant {
-        /// The stored sequence.
-        current: u64,
-    },
+    /// 409 for a write not newer than the stored one; carries the stored position so clients
+    /// can resume.
+    #[error(transparent)]
+    Stale(Stale),
     /// 408: the request body did not arrive in time (`[server]` transfer timeout).
     #[error("{0}")]
     RequestTimeout(&'static str),
@@ -113,10 +93,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
-            Self::Conflict(_)
-            | Self::StaleVersion { .. }
-            | Self::StaleV2 { .. }
-            | Self::StaleGrant { .. } => "conflict",
+            Self::Conflict(_) | Self::Stale(_) => "conflict",
             Self::RequestTimeout(_) => "request_timeout",
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -142,10 +119,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_)
-            | Self::StaleVersion { .. }
-            | Self::StaleV2 { .. }
-            | Self::StaleGrant { .. } => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::Stale(_) => StatusCode::CONFLICT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -159,18 +133,10 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({ "error": self.code(), "message": self.to_string() });
-        match self {
-            Self::StaleVersion { current, .. } => body["current_version"] = json!(current),
-            Self::StaleV2 {
-                current_version,
-                current_epoch,
-                ..
-            } => {
-                body["current_version"] = json!(current_version);
-                body["current_epoch"] = json!(current_epoch);
+        if let Self::Stale(stale) = self {
+            for (field, value) in stale.current() {
+                body[field] = json!(value);
             }
-            Self::StaleGrant { current } => body["current_sequence"] = json!(current),
-            _ => {}
         }
         let mut response = json_response(self.status_code(), &body);
         if let Self::RateLimited {
@@ -227,17 +193,7 @@ impl From<Refusal> for ApiError {
             Refusal::Forbidden(message) => Self::Forbidden(message),
             Refusal::NotFound(message) => Self::NotFound(message),
             Refusal::Conflict(message) => Self::Conflict(message),
-            Refusal::StaleVersion { current, got } => Self::StaleVersion { current, got },
-            Refusal::StaleV2 {
-                current_version,
-                current_epoch,
-                got,
-            } => Self::StaleV2 {
-                current_version,
-                current_epoch,
-                got,
-            },
-            Refusal::StaleGrant { current } => Self::StaleGrant { current },
+            Refusal::Stale(stale) => Self::Stale(stale),
             Refusal::Gone(message) => Self::Gone(message),
             Refusal::PayloadTooLarge(message) => Self::PayloadTooLarge(message),
         }
@@ -298,7 +254,7 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let v = body(&ApiError::StaleVersion { current: 3, got: 2 });
+        let v = body(&ApiError::Stale(Stale::Version { current: 3, got: 2 }));
         assert_eq!(v["error"], "conflict");
         assert_eq!(v["message"], "Volume version must be > 3, got 2");
         assert_eq!(v["current_version"], 3);
@@ -319,11 +275,11 @@ mod tests {
     /// Domain refusals, the rate limiter and the verifier keep their statuses and bodies.
     #[test]
     fn inner_errors_convert_once() {
-        let stale = ApiError::from(ServiceError::from(Refusal::StaleV2 {
+        let stale = ApiError::from(ServiceError::from(Refusal::Stale(Stale::V2 {
             current_version: 4,
             current_epoch: 2,
             got: 3,
-        }));
+        })));
         let v = body(&stale);
         assert_eq!(v["error"], "conflict");
         assert_eq!(v["current_version"], 4);
@@ -338,7 +294,10 @@ mod tests {
             (Refusal::Forbidden("x"), StatusCode::FORBIDDEN),
             (Refusal::NotFound("x"), StatusCode::NOT_FOUND),
             (Refusal::Conflict("x".into()), StatusCode::CONFLICT),
-            (Refusal::StaleGrant { current: 1 }, StatusCode::CONFLICT),
+            (
+                Refusal::Stale(Stale::Grant { current: 1 }),
+                StatusCode::CONFLICT,
+            ),
             (Refusal::Gone("x"), StatusCode::GONE),
             (
                 Refusal::PayloadTooLarge("x".into()),

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::service::volumes::{
     NewVersion, Payload, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
 };
-use crate::service::{Decision, Refusal};
+use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::volumes::{self, VolumeRow};
 use crate::store::{ClientType, hour, now, users};
@@ -172,10 +172,10 @@ fn parse_upload(
     let header =
         ControlHeader::from_json_object(header_obj).map_err(|e| ApiError::bad(e.to_string()))?;
     if let Some(current) = stored.filter(|c| *c >= header.version) {
-        return Err(Refusal::StaleVersion {
+        return Err(Refusal::Stale(Stale::Version {
             current,
             got: header.version,
-        }
+        })
         .into());
     }
     let blob = b64::decode_bounded(f.str("encrypted_payload")?, max_volume as usize).map_err(

@@ -31,30 +31,9 @@ pub enum Refusal {
     /// Conflicts with stored state (409).
     #[error("{0}")]
     Conflict(String),
-    /// A v1 volume version not newer than the stored one (409 with `current_version`).
-    #[error("Volume version must be > {current}, got {got}")]
-    StaleVersion {
-        /// The stored version.
-        current: u64,
-        /// The version the client sent.
-        got: u64,
-    },
-    /// A v2 upload not newer than the stored epoch and version (409 with both).
-    #[error("Volume version must be > {current_version} (epoch ≥ {current_epoch}), got {got}")]
-    StaleV2 {
-        /// The stored version.
-        current_version: u64,
-        /// The stored epoch.
-        current_epoch: u32,
-        /// The version the client sent.
-        got: u64,
-    },
-    /// A grant sequence not newer than the stored one (409 with `current_sequence`).
-    #[error("Grant sequence must be > {current}")]
-    StaleGrant {
-        /// The stored sequence.
-        current: u64,
-    },
+    /// A write not newer than what the relay holds (409, with the stored position).
+    #[error(transparent)]
+    Stale(#[from] Stale),
     /// An invite that was used or has expired (410).
     #[error("{0}")]
     Gone(&'static str),
@@ -67,6 +46,54 @@ impl Refusal {
     /// Shorthand for a 400 with a message.
     pub fn bad(message: impl Into<String>) -> Self {
         Self::BadRequest(message.into())
+    }
+}
+
+/// A write that is not newer than what the relay holds: 409, with the stored position in the
+/// body so the client can resume (`current_version`, `current_epoch`, `current_sequence`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    /// A v1 volume version not newer than the stored one.
+    #[error("Volume version must be > {current}, got {got}")]
+    Version {
+        /// The stored version.
+        current: u64,
+        /// The version the client sent.
+        got: u64,
+    },
+    /// A v2 upload not newer than the stored epoch and version.
+    #[error("Volume version must be > {current_version} (epoch ≥ {current_epoch}), got {got}")]
+    V2 {
+        /// The stored version.
+        current_version: u64,
+        /// The stored epoch.
+        current_epoch: u32,
+        /// The version the client sent.
+        got: u64,
+    },
+    /// A grant sequence not newer than the stored one.
+    #[error("Grant sequence must be > {current}")]
+    Grant {
+        /// The stored sequence.
+        current: u64,
+    },
+}
+
+impl Stale {
+    /// The stored position, as the fields of the 409 body.
+    pub fn current(&self) -> Vec<(&'static str, u64)> {
+        match *self {
+            Self::Version { current, .. } => vec![("current_version", current)],
+            Self::V2 {
+                current_version,
+                current_epoch,
+                ..
+            } => vec![
+                ("current_version", current_version),
+                ("current_epoch", u64::from(current_epoch)),
+            ],
+            Self::Grant { current } => vec![("current_sequence", current)],
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use actix_web::web;
 
-use super::{Decision, Refusal, ServiceError};
+use super::{Decision, Refusal, ServiceError, Stale};
 use crate::config::Limits;
 use crate::state::AppState;
 use crate::store::volumes::{self, VolumeRow, v2};
@@ -121,7 +121,7 @@ impl PutDecision for volumes::PutOutcome {
     fn decide(self, got: u64) -> Result<Option<String>, Refusal> {
         match self {
             Self::Stored { replaced_blob } => Ok(replaced_blob),
-            Self::Stale { current } => Err(Refusal::StaleVersion { current, got }),
+            Self::Stale { current } => Err(Refusal::Stale(Stale::Version { current, got })),
             Self::OverQuota => Err(over_quota()),
         }
     }
@@ -134,11 +134,11 @@ impl PutDecision for v2::PutOutcome {
             Self::Stale {
                 current_version,
                 current_epoch,
-            } => Err(Refusal::StaleV2 {
+            } => Err(Refusal::Stale(Stale::V2 {
                 current_version,
                 current_epoch,
                 got,
-            }),
+            })),
             Self::OverQuota => Err(over_quota()),
         }
     }

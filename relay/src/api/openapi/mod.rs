@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use super::{Endpoint, ROUTES, version_gated};
 use crate::error::ApiError;
 use crate::limits::Class;
+use crate::service::Stale;
 
 /// Which part of the API an operation belongs to (the document's tags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -565,13 +566,13 @@ fn error_samples() -> Vec<ApiError> {
         ApiError::NotFound("x"),
         ApiError::MethodNotAllowed,
         ApiError::Conflict("x".into()),
-        ApiError::StaleVersion { current: 2, got: 1 },
-        ApiError::StaleV2 {
+        ApiError::Stale(Stale::Version { current: 2, got: 1 }),
+        ApiError::Stale(Stale::V2 {
             current_version: 2,
             current_epoch: 1,
             got: 1,
-        },
-        ApiError::StaleGrant { current: 2 },
+        }),
+        ApiError::Stale(Stale::Grant { current: 2 }),
         ApiError::RequestTimeout("x"),
         ApiError::Gone("x"),
         ApiError::PayloadTooLarge("x".into()),
@@ -596,9 +597,7 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
             | ApiError::Conflict(_)
-            | ApiError::StaleVersion { .. }
-            | ApiError::StaleV2 { .. }
-            | ApiError::StaleGrant { .. }
+            | ApiError::Stale(Stale::Version { .. } | Stale::V2 { .. } | Stale::Grant { .. })
             | ApiError::RequestTimeout(_)
             | ApiError::Gone(_)
             | ApiError::PayloadTooLarge(_)
@@ -616,9 +615,9 @@ fn error_samples() -> Vec<ApiError> {
 /// conflicts that carry extra fields.
 fn sample_schema_name(sample: &ApiError) -> String {
     match sample {
-        ApiError::StaleVersion { .. } => "StaleVersionError".into(),
-        ApiError::StaleV2 { .. } => "StaleV2Error".into(),
-        ApiError::StaleGrant { .. } => "StaleGrantError".into(),
+        ApiError::Stale(Stale::Version { .. }) => "StaleVersionError".into(),
+        ApiError::Stale(Stale::V2 { .. }) => "StaleV2Error".into(),
+        ApiError::Stale(Stale::Grant { .. }) => "StaleGrantError".into(),
         other => code_schema_name(other.code()),
     }
 }

@@ -14,7 +14,7 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, ok, read_object};
 use crate::error::ApiError;
-use crate::service::{Decision, Refusal};
+use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::grants::{self, StoredGrant};
 use crate::store::volumes::v2 as store;
@@ -136,7 +136,7 @@ pub async fn put(
             }
             Ok(
                 grants::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
-                    .map_err(|current| Refusal::StaleGrant { current }),
+                    .map_err(|current| Refusal::Stale(Stale::Grant { current })),
             )
         })
         .await??;

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::service::volumes::{
     NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
 };
-use crate::service::{Decision, Refusal};
+use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::volumes::v2::{self as store, VolumeV2};
 use crate::store::{hour, now, users};
@@ -119,11 +119,11 @@ fn check_upload(
     if let Some((epoch, version)) = stored
         && (version >= header.version || epoch > header.epoch)
     {
-        return Err(Refusal::StaleV2 {
+        return Err(Refusal::Stale(Stale::V2 {
             current_version: version,
             current_epoch: epoch,
             got: header.version,
-        }
+        })
         .into());
     }
     let payload = b64::decode_bounded(f.str("payload")?, max as usize).map_err(|e| match e {
