@@ -57,6 +57,19 @@ pub enum CofferError {
         reason: String,
     },
 
+    /// The text given to `ClientConfig.fromPairing` is not a relay pairing string
+    /// (`coffer://relay?v=2&relay=…&pin=…`). With `is_invite_link`, it is an invite link
+    /// (`coffer://pair?…`, shown by a system device): parse it with `InviteLink.parse` and use
+    /// `ClientConfig.fromInvite` instead. Otherwise ask the user to scan the relay's QR code
+    /// (its banner, or `coffer-admin cert pair --url`) again.
+    #[error("{reason}")]
+    NotAPairingString {
+        /// What is wrong and which API takes the text instead.
+        reason: String,
+        /// The text is an invite link.
+        is_invite_link: bool,
+    },
+
     // ---- The System and Friend clients (relay, pairing, grants, rotation, backups) ----
     /// The relay cannot be reached. `reason` names the cause — the host name does not resolve,
     /// the connection was refused (the relay is not running on that port), a timeout — with
