@@ -516,7 +516,10 @@ fn a_scanned_pairing_string_is_a_config_and_an_invite_link_is_named() {
 
     // The same string handed to the invite parser names the right API.
     let err = InviteLink::parse(text).expect_err("not an invite");
-    assert!(err.to_string().contains("ClientConfig.from_pairing"), "{err}");
+    assert!(
+        err.to_string().contains("ClientConfig.from_pairing"),
+        "{err}"
+    );
 
     // An invite link handed to from_pairing says so.
     let invite = "coffer://pair?v=2&relay=https%3A%2F%2F127.0.0.1%3A8443&code=abcd2345";
@@ -551,7 +554,10 @@ fn network_tls_and_size_errors_carry_their_cause() {
     let refused = CofferError::from(ClientError::Network {
         cause: "connection refused: is the relay running on that port?: Connection refused (os error 111)".into(),
     });
-    assert!(refused.to_string().contains("Connection refused"), "{refused}");
+    assert!(
+        refused.to_string().contains("Connection refused"),
+        "{refused}"
+    );
     let mismatch = CofferError::from(ClientError::Tls {
         pin_mismatch: true,
         detail: "expected sha256/A, the relay presented sha256/B".into(),

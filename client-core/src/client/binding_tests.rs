@@ -34,13 +34,10 @@ fn account(relay: &str, current: Option<&str>, next: Option<&str>, former: &[&st
 
 #[test]
 fn a_pairing_string_is_a_config() {
-    let with_next = coffer_certs::RelayPairing::new(
-        "https://192.168.1.50:8443",
-        pin(PIN_A),
-        Some(pin(PIN_B)),
-    )
-    .expect("pairing")
-    .to_string();
+    let with_next =
+        coffer_certs::RelayPairing::new("https://192.168.1.50:8443", pin(PIN_A), Some(pin(PIN_B)))
+            .expect("pairing")
+            .to_string();
     let config = ClientConfig::from_pairing(&with_next).expect("parses");
     assert_eq!(config.relay.as_str(), "https://192.168.1.50:8443");
     assert_eq!(config.trust.pins(), vec![pin(PIN_A), pin(PIN_B)]);
@@ -77,7 +74,10 @@ fn an_invite_link_or_garbage_is_not_a_pairing_string() {
         "coffer://relay?v=2&relay=http%3A%2F%2Fr.example&pin=sha256%2Fx",
     ] {
         let err = ClientConfig::from_pairing(bad).expect_err(bad);
-        assert!(matches!(err, PairingError::Invalid { .. }), "{bad}: {err:?}");
+        assert!(
+            matches!(err, PairingError::Invalid { .. }),
+            "{bad}: {err:?}"
+        );
         assert!(err.to_string().contains("coffer://relay?v=2"), "{err}");
     }
 }
@@ -85,7 +85,11 @@ fn an_invite_link_or_garbage_is_not_a_pairing_string() {
 #[test]
 fn the_same_key_at_another_address_is_the_same_relay() {
     let stored = account("https://127.0.0.1:8443", Some(PIN_A), None, &[]);
-    for origin in ["https://localhost:8443", "https://[::1]:8443", "https://10.0.0.2"] {
+    for origin in [
+        "https://localhost:8443",
+        "https://[::1]:8443",
+        "https://10.0.0.2",
+    ] {
         let trust = bind(&config(origin, Trust::Pinned(pin(PIN_A))), &stored).expect(origin);
         assert_eq!(trust.pins(), vec![pin(PIN_A)], "{origin}");
     }
@@ -131,14 +135,19 @@ fn another_key_at_another_address_is_another_relay() {
     .expect("re-pin");
     assert_eq!(trust.pins(), vec![pin(PIN_C)]);
     // Web PKI accounts stay bound to their name.
-    let roots = Trust::webpki_from_pem(
-        include_str!("../../../certs/tests/data/ec-sec1.crt").as_bytes(),
-    )
-    .expect("roots");
+    let roots =
+        Trust::webpki_from_pem(include_str!("../../../certs/tests/data/ec-sec1.crt").as_bytes())
+            .expect("roots");
     let web = account("https://relay.example", None, None, &[]);
     assert!(bind(&config("https://relay.example", roots.clone()), &web).is_ok());
     assert!(bind(&config("https://other.example", roots), &web).is_err());
-    assert!(bind(&config("https://other.example", Trust::Pinned(pin(PIN_A))), &web).is_err());
+    assert!(
+        bind(
+            &config("https://other.example", Trust::Pinned(pin(PIN_A))),
+            &web
+        )
+        .is_err()
+    );
 }
 
 #[test]

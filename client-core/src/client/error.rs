@@ -21,7 +21,9 @@ use crate::v2::{BackupError, V2Error};
 pub enum ClientError {
     /// The relay cannot be reached (DNS, connection, timeout). Retry later; nothing was lost:
     /// every step that was under way (a rotation, a publish) can simply be repeated.
-    #[error("cannot reach the relay ({cause}); check the network and the relay address, then retry")]
+    #[error(
+        "cannot reach the relay ({cause}); check the network and the relay address, then retry"
+    )]
     Network {
         /// What failed, e.g. "the relay's host name does not resolve: …" or "connection
         /// refused: …" (addresses only; never a token or a body).

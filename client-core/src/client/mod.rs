@@ -156,9 +156,8 @@ impl ClientConfig {
                 reason: "not a relay pairing string",
             },
         })?;
-        let relay = RelayOrigin::parse(pairing.origin()).map_err(|e| PairingError::Invalid {
-            reason: e.reason,
-        })?;
+        let relay = RelayOrigin::parse(pairing.origin())
+            .map_err(|e| PairingError::Invalid { reason: e.reason })?;
         let trust = match pairing.next_pin() {
             Some(next) => Trust::PinnedRotating {
                 current: pairing.pin(),
@@ -275,7 +274,8 @@ async fn refresh_relay(http: &RelayHttp, store: &Arc<dyn KeyStore>) -> Result<()
     let (current, next) = http.pins().await?;
     let state = State(store.as_ref());
     let mut account = state.account()?;
-    let before = serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
+    let before =
+        serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
     account.relay = http.origin().as_str().to_owned();
     if let Some(current) = current.filter(|c| http.trusted_pins().contains(c)) {
         let current_text = current.to_string();
@@ -297,7 +297,8 @@ async fn refresh_relay(http: &RelayHttp, store: &Arc<dyn KeyStore>) -> Result<()
         account.relay_pin = Some(current_text);
         account.relay_next_pin = next_text;
     }
-    let after = serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
+    let after =
+        serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
     if before != after {
         tracing::debug!(relay = %account.relay, "relay address and pins recorded");
         state.store_account(&account)?;

@@ -28,7 +28,9 @@ const MAX_MESSAGE_CHARS: usize = 200;
 pub enum TransportError {
     /// The relay could not be reached or the connection broke: name resolution, refused or
     /// reset connection, or a timeout. Check the network and the relay address; retry later.
-    #[error("cannot reach the relay ({kind}: {detail}); check the network and the relay address, then retry")]
+    #[error(
+        "cannot reach the relay ({kind}: {detail}); check the network and the relay address, then retry"
+    )]
     Network {
         /// What failed.
         kind: NetworkErrorKind,
@@ -610,7 +612,10 @@ mod tests {
             io::ErrorKind::ConnectionRefused,
             "Connection refused (os error 111)",
         ));
-        assert_eq!(find_io_kind(&refused), Some(io::ErrorKind::ConnectionRefused));
+        assert_eq!(
+            find_io_kind(&refused),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
         assert_eq!(
             innermost_description(&refused),
             "Connection refused (os error 111)"
@@ -632,6 +637,9 @@ mod tests {
             pin_mismatch_detail(&[pin], Some(pin)),
             format!("expected {pin}, the relay presented {pin}")
         );
-        assert_eq!(pin_mismatch_detail(&[pin, pin], None), format!("expected {pin} or {pin}"));
+        assert_eq!(
+            pin_mismatch_detail(&[pin, pin], None),
+            format!("expected {pin} or {pin}")
+        );
     }
 }

@@ -230,7 +230,9 @@ impl RelayHttp {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        builder.build().map_err(|e| from_reqwest(&e, self.verifier.as_deref()))
+        builder
+            .build()
+            .map_err(|e| from_reqwest(&e, self.verifier.as_deref()))
     }
 
     /// One attempt: `request` (cloned, its body shared) with `token`, answer mapped.

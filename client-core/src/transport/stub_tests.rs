@@ -300,7 +300,9 @@ async fn pin_mismatch_is_recognised() {
     // The message names both keys, so the user can compare them with the relay's banner.
     let message = err.to_string();
     assert!(
-        message.contains(&format!("expected {OTHER_PIN}, the relay presented {STUB_PIN}")),
+        message.contains(&format!(
+            "expected {OTHER_PIN}, the relay presented {STUB_PIN}"
+        )),
         "{message}"
     );
     assert!(
