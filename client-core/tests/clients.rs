@@ -122,6 +122,7 @@ impl RelayApi for Tampering {
         }
         Err(TransportError::Network {
             kind: NetworkErrorKind::Interrupted,
+            detail: "injected fault".to_owned(),
         })
     }
     fn list_volumes(
