@@ -35,11 +35,17 @@ pub fn server_config(material: &TlsMaterial) -> Result<ServerConfig, CertError> 
 /// A client configuration that trusts exactly one relay key: TLS 1.3 and 1.2, the
 /// [`PinnedServerVerifier`], ALPN `http/1.1`, no client certificate.
 pub fn client_config_pinned(pin: SpkiPin) -> ClientConfig {
+    client_config_verified_by(PinnedServerVerifier::new(pin))
+}
+
+/// As [`client_config_pinned`], with a given verifier (e.g. one trusting a relay's current and
+/// next pin, [`PinnedServerVerifier::with_pins`], whose refusals the caller wants to read).
+pub fn client_config_verified_by(verifier: Arc<PinnedServerVerifier>) -> ClientConfig {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&version::TLS13, &version::TLS12])
         .expect("the ring provider has cipher suites and key exchange groups for TLS 1.3 and 1.2")
         .dangerous()
-        .with_custom_certificate_verifier(PinnedServerVerifier::new(pin))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     config

@@ -14,7 +14,9 @@ pub mod rotation;
 mod store;
 mod verifier;
 
-pub use config::{client_config_pinned, client_config_webpki, server_config};
+pub use config::{
+    client_config_pinned, client_config_verified_by, client_config_webpki, server_config,
+};
 pub use error::CertError;
 #[cfg(feature = "generate")]
 pub use generate::{GeneratedCert, generate_self_signed};

@@ -1,4 +1,5 @@
-//! The client-side verifier for a paired relay: trust exactly one SPKI pin.
+//! The client-side verifier for a paired relay: trust exactly one SPKI pin, or the small set
+//! of a relay's current and announced next pin (ADR 0010, ADR 0015).
 //!
 //! This module must never offer a way to accept any certificate. Names and validity dates are
 //! deliberately not checked: the pin is the trust anchor, and it identifies the one key the
@@ -8,7 +9,7 @@
 //! a ten-year-old pairing into an outage. What remains fully checked is that the server proves,
 //! in the handshake, possession of the private key whose public key has the pinned hash.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{
@@ -21,30 +22,63 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use crate::SpkiPin;
 
 /// A rustls [`ServerCertVerifier`] that accepts a server if and only if its end-entity
-/// certificate's public key has the expected [`SpkiPin`], and its handshake signature verifies
-/// under that key.
+/// certificate's public key has one of the expected [`SpkiPin`]s, and its handshake signature
+/// verifies under that key.
 ///
 /// Intermediate certificates, OCSP responses, server names and validity dates are ignored (see
 /// the module documentation for why). Handshake signatures are verified with the ring provider's
 /// algorithms, for TLS 1.3 and TLS 1.2.
+///
+/// The pin of the last certificate refused is kept ([`last_refused`](Self::last_refused)), so a
+/// client can tell its user which key the relay presented (pins are public).
 #[derive(Debug)]
 pub struct PinnedServerVerifier {
-    pin: SpkiPin,
+    /// Every pin trusted; the first is the one reported by [`pin`](Self::pin).
+    pins: Vec<SpkiPin>,
+    first: SpkiPin,
     algorithms: WebPkiSupportedAlgorithms,
+    last_refused: Mutex<Option<SpkiPin>>,
 }
 
 impl PinnedServerVerifier {
     /// A verifier that trusts exactly `pin`.
     pub fn new(pin: SpkiPin) -> Arc<Self> {
+        Self::with_pins(pin, &[])
+    }
+
+    /// A verifier that trusts `pin` and each of `more` (e.g. a relay's announced next pin):
+    /// a relay holding any one of these keys is accepted.
+    pub fn with_pins(pin: SpkiPin, more: &[SpkiPin]) -> Arc<Self> {
+        let mut pins = vec![pin];
+        for extra in more {
+            if !pins.contains(extra) {
+                pins.push(*extra);
+            }
+        }
         Arc::new(PinnedServerVerifier {
-            pin,
+            pins,
+            first: pin,
             algorithms: ring::default_provider().signature_verification_algorithms,
+            last_refused: Mutex::new(None),
         })
     }
 
-    /// The pin this verifier trusts.
+    /// The (first) pin this verifier trusts.
     pub fn pin(&self) -> SpkiPin {
-        self.pin
+        self.first
+    }
+
+    /// Every pin this verifier trusts, the first one first.
+    pub fn pins(&self) -> &[SpkiPin] {
+        &self.pins
+    }
+
+    /// The pin of the last certificate this verifier refused, if any.
+    pub fn last_refused(&self) -> Option<SpkiPin> {
+        *self
+            .last_refused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -62,9 +96,13 @@ impl ServerCertVerifier for PinnedServerVerifier {
         // certificate, so pin and signature check can never be about two different keys.
         let parsed = ParsedCertificate::try_from(end_entity)?;
         let presented = SpkiPin::from_spki_der(parsed.subject_public_key_info().as_ref());
-        if presented == self.pin {
+        if self.pins.contains(&presented) {
             Ok(ServerCertVerified::assertion())
         } else {
+            *self
+                .last_refused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(presented);
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             ))

@@ -165,3 +165,28 @@ fn schemes_are_those_of_the_ring_provider() {
             .supported_schemes()
     );
 }
+
+#[test]
+fn a_set_of_pins_accepts_each_and_remembers_the_refused_one() {
+    let current = generate("current.example");
+    let next = generate("next.example");
+    let other = generate("other.example");
+    let name = ServerName::try_from("whatever.example").expect("name");
+    let verifier = PinnedServerVerifier::with_pins(current.pin, &[next.pin, current.pin]);
+    assert_eq!(verifier.pins(), &[current.pin, next.pin]);
+    assert_eq!(verifier.pin(), current.pin);
+    for accepted in [&current, &next] {
+        verifier
+            .verify_server_cert(&accepted.cert, &[], &name, &[], now())
+            .expect("a trusted pin");
+    }
+    assert_eq!(verifier.last_refused(), None);
+    let refused = verifier
+        .verify_server_cert(&other.cert, &[], &name, &[], now())
+        .expect_err("another key");
+    assert_eq!(
+        refused,
+        rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure)
+    );
+    assert_eq!(verifier.last_refused(), Some(other.pin));
+}

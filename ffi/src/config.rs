@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_client_core::client::ClientConfig as CoreConfig;
+use coffer_client_core::client::{ClientConfig as CoreConfig, PairingError};
 use coffer_client_core::transport::{RelayHttpConfig, RelayOrigin, Trust};
 
 use crate::error::CofferError;
@@ -52,6 +52,25 @@ impl ClientConfig {
             trust: Trust::Pinned(parse_pin(&pin)?),
             http: RelayHttpConfig::default(),
         })))
+    }
+
+    /// The relay a scanned pairing string names: what the relay's banner prints (also as a QR
+    /// code) and `coffer-admin cert pair --url` gives,
+    /// `coffer://relay?v=2&relay=https…&pin=sha256…[&next=sha256…]`. Trusts the relay's pin
+    /// and, when the string announces one, its next pin. Enough to register or open an
+    /// account (Kotlin `ClientConfig.fromPairing(text)`, Swift
+    /// `ClientConfig.fromPairing(text:)`, Python `ClientConfig.from_pairing(text)`).
+    ///
+    /// Throws `NotAPairingString`, with `isInviteLink` true when the text is an invite link
+    /// (`coffer://pair?…`: parse it with `InviteLink.parse` and use `fromInvite`).
+    #[uniffi::constructor]
+    pub fn from_pairing(text: String) -> Result<Arc<Self>, CofferError> {
+        CoreConfig::from_pairing(&text)
+            .map(|config| Arc::new(ClientConfig(config)))
+            .map_err(|e| CofferError::NotAPairingString {
+                is_invite_link: matches!(e, PairingError::InviteLink),
+                reason: e.to_string(),
+            })
     }
 
     /// A relay with a CA-signed certificate, trusted through the root certificates in
@@ -125,11 +144,17 @@ impl ClientConfig {
         self.0.relay.as_str().to_owned()
     }
 
-    /// The pin, for a pinned relay.
+    /// The pin (of the relay's current key), for a pinned relay.
     pub fn pin(&self) -> Option<String> {
+        self.0.trust.current_pin().map(|pin| pin.to_string())
+    }
+
+    /// The pin of the key the relay announced it will rotate to, if the pairing string
+    /// carried one (it is trusted too, so the rotation needs no re-pairing).
+    pub fn next_pin(&self) -> Option<String> {
         match &self.0.trust {
-            Trust::Pinned(pin) => Some(pin.to_string()),
-            Trust::WebPki(_) => None,
+            Trust::PinnedRotating { next, .. } => Some(next.to_string()),
+            _ => None,
         }
     }
 }

@@ -57,19 +57,44 @@ pub enum CofferError {
         reason: String,
     },
 
+    /// The text given to `ClientConfig.fromPairing` is not a relay pairing string
+    /// (`coffer://relay?v=2&relay=…&pin=…`). With `is_invite_link`, it is an invite link
+    /// (`coffer://pair?…`, shown by a system device): parse it with `InviteLink.parse` and use
+    /// `ClientConfig.fromInvite` instead. Otherwise ask the user to scan the relay's QR code
+    /// (its banner, or `coffer-admin cert pair --url`) again.
+    #[error("{reason}")]
+    NotAPairingString {
+        /// What is wrong and which API takes the text instead.
+        reason: String,
+        /// The text is an invite link.
+        is_invite_link: bool,
+    },
+
     // ---- The System and Friend clients (relay, pairing, grants, rotation, backups) ----
-    /// The relay cannot be reached (DNS, connection, timeout). Retry later; nothing was lost,
-    /// and an interrupted rotation or publish can simply be repeated.
-    #[error("cannot reach the relay; check the network and retry")]
-    Network,
+    /// The relay cannot be reached. `reason` names the cause — the host name does not resolve,
+    /// the connection was refused (the relay is not running on that port), a timeout — with
+    /// the system's own words. Retry later; nothing was lost, and an interrupted rotation or
+    /// publish can simply be repeated.
+    #[error("cannot reach the relay: {reason}")]
+    Network {
+        /// What failed (addresses and system messages only; never a token).
+        reason: String,
+    },
     /// The TLS handshake failed for another reason than the pin (not a TLS server, no common
     /// protocol version, an untrusted certificate under Web PKI). Check the relay address.
-    #[error("the TLS handshake with the relay failed")]
-    Tls,
+    #[error("the TLS handshake with the relay failed: {reason}")]
+    Tls {
+        /// The TLS library's description.
+        reason: String,
+    },
     /// The relay presented another key than the pinned one: the connection may be intercepted.
     /// Do not continue; confirm the new pin with the relay's operator before pairing again.
-    #[error("the relay's key does not match the pinned one")]
-    TlsPinMismatch,
+    #[error("the relay's key does not match the pinned one: {reason}")]
+    TlsPinMismatch {
+        /// The pins expected and the pin the relay presented (`expected sha256/… , the relay
+        /// presented sha256/…`), to compare with the relay's banner. Pins are public.
+        reason: String,
+    },
     /// The relay refused the login: the account was deleted, or this device's key is not the
     /// registered one. Register again or restore the right backup.
     #[error("the relay refused the login; the account may no longer exist")]
@@ -110,8 +135,11 @@ pub enum CofferError {
     #[error("this invite was already used or has expired")]
     InviteGone,
     /// The upload is larger than the relay accepts, or the account's quota is used up.
-    #[error("the relay refused the upload as too large or over quota")]
-    TooLarge,
+    #[error("the relay refused the upload as too large or over quota: {reason}")]
+    TooLarge {
+        /// The relay's explanation, naming its limit (untrusted text).
+        reason: String,
+    },
     /// The relay failed (HTTP 5xx) or is not a Coffer v2 relay. Retry later.
     #[error("the relay failed (HTTP {status})")]
     Server {
@@ -229,11 +257,15 @@ impl From<ClientError> for CofferError {
     fn from(err: ClientError) -> Self {
         // ClientError's messages are free of secrets (its documentation).
         match err {
-            ClientError::Network => CofferError::Network,
-            ClientError::Tls { pin_mismatch: true } => CofferError::TlsPinMismatch,
+            ClientError::Network { cause } => CofferError::Network { reason: cause },
+            ClientError::Tls {
+                pin_mismatch: true,
+                detail,
+            } => CofferError::TlsPinMismatch { reason: detail },
             ClientError::Tls {
                 pin_mismatch: false,
-            } => CofferError::Tls,
+                detail,
+            } => CofferError::Tls { reason: detail },
             ClientError::Unauthorized => CofferError::Unauthorized,
             ClientError::Forbidden { message } => CofferError::Forbidden { reason: message },
             ClientError::NotFound => CofferError::NotFound,
@@ -252,7 +284,7 @@ impl From<ClientError> for CofferError {
             },
             ClientError::BadRequest { message } => CofferError::BadRequest { reason: message },
             ClientError::InviteGone => CofferError::InviteGone,
-            ClientError::TooLarge => CofferError::TooLarge,
+            ClientError::TooLarge { limit } => CofferError::TooLarge { reason: limit },
             ClientError::Server { status } => CofferError::Server { status },
             ClientError::BadSignature => CofferError::BadSignature,
             ClientError::Tampered => CofferError::Tampered,
@@ -447,13 +479,25 @@ mod tests {
 
         let meta = VolumeName::new("meta").expect("valid");
         let cases: Vec<(ClientError, &str)> = vec![
-            (ClientError::Network, "Network"),
-            (ClientError::Tls { pin_mismatch: true }, "TlsPinMismatch"),
+            (
+                ClientError::Network {
+                    cause: "connection refused".into(),
+                },
+                "Network { reason: \"connection refused\" }",
+            ),
+            (
+                ClientError::Tls {
+                    pin_mismatch: true,
+                    detail: "expected sha256/A, the relay presented sha256/B".into(),
+                },
+                "TlsPinMismatch { reason: \"expected sha256/A, the relay presented sha256/B\" }",
+            ),
             (
                 ClientError::Tls {
                     pin_mismatch: false,
+                    detail: "peer is incompatible".into(),
                 },
-                "Tls",
+                "Tls { reason: \"peer is incompatible\" }",
             ),
             (ClientError::Unauthorized, "Unauthorized"),
             (
@@ -483,7 +527,12 @@ mod tests {
                 "BadRequest",
             ),
             (ClientError::InviteGone, "InviteGone"),
-            (ClientError::TooLarge, "TooLarge"),
+            (
+                ClientError::TooLarge {
+                    limit: "Request body exceeds 1048576 bytes".into(),
+                },
+                "TooLarge { reason: \"Request body exceeds 1048576 bytes\" }",
+            ),
             (
                 ClientError::Server { status: 503 },
                 "Server { status: 503 }",

@@ -501,3 +501,80 @@ fn client_glue_converts_arguments_and_redacts_secrets() {
     token.cancel();
     assert!(token.is_cancelled());
 }
+
+#[test]
+fn a_scanned_pairing_string_is_a_config_and_an_invite_link_is_named() {
+    let current = coffer_certs::SpkiPin::from_spki_der(b"the relay's key");
+    let next = coffer_certs::SpkiPin::from_spki_der(b"the relay's next key");
+    let text = coffer_certs::RelayPairing::new("https://192.168.1.50:8443", current, Some(next))
+        .expect("pairing")
+        .to_string();
+    let config = ClientConfig::from_pairing(text.clone()).expect("a pairing string");
+    assert_eq!(config.relay_url(), "https://192.168.1.50:8443");
+    assert_eq!(config.pin(), Some(current.to_string()));
+    assert_eq!(config.next_pin(), Some(next.to_string()));
+
+    // The same string handed to the invite parser names the right API.
+    let err = InviteLink::parse(text).expect_err("not an invite");
+    assert!(
+        err.to_string().contains("ClientConfig.from_pairing"),
+        "{err}"
+    );
+
+    // An invite link handed to from_pairing says so.
+    let invite = "coffer://pair?v=2&relay=https%3A%2F%2F127.0.0.1%3A8443&code=abcd2345";
+    let err = ClientConfig::from_pairing(invite.into()).expect_err("an invite");
+    let CofferError::NotAPairingString {
+        reason,
+        is_invite_link,
+    } = err
+    else {
+        panic!("NotAPairingString expected");
+    };
+    assert!(is_invite_link);
+    assert!(reason.contains("invite link"), "{reason}");
+    let err = ClientConfig::from_pairing("https://192.168.1.50:8443".into()).expect_err("a URL");
+    assert!(
+        matches!(
+            &err,
+            CofferError::NotAPairingString {
+                is_invite_link: false,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("coffer://relay?v=2"), "{err}");
+}
+
+#[test]
+fn network_tls_and_size_errors_carry_their_cause() {
+    use coffer_client_core::client::ClientError;
+
+    let refused = CofferError::from(ClientError::Network {
+        cause: "connection refused: is the relay running on that port?: Connection refused (os error 111)".into(),
+    });
+    assert!(
+        refused.to_string().contains("Connection refused"),
+        "{refused}"
+    );
+    let mismatch = CofferError::from(ClientError::Tls {
+        pin_mismatch: true,
+        detail: "expected sha256/A, the relay presented sha256/B".into(),
+    });
+    assert!(
+        mismatch
+            .to_string()
+            .contains("expected sha256/A, the relay presented sha256/B"),
+        "{mismatch}"
+    );
+    let tls = CofferError::from(ClientError::Tls {
+        pin_mismatch: false,
+        detail: "received fatal alert: ProtocolVersion".into(),
+    });
+    assert!(tls.to_string().contains("ProtocolVersion"), "{tls}");
+    let too_large = CofferError::from(ClientError::TooLarge {
+        limit: "Request body exceeds 1048576 bytes".into(),
+    });
+    assert!(too_large.to_string().contains("1048576"), "{too_large}");
+}

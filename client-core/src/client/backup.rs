@@ -310,6 +310,8 @@ mod tests {
                 role: Role::System,
                 relay: "https://relay.example:8443".to_owned(),
                 relay_pin: None,
+                relay_next_pin: None,
+                relay_former_pins: Vec::new(),
             })
             .expect("account");
         store.store("vek/meta/1", &[0x11; 32]).expect("vek");

@@ -21,15 +21,24 @@ use crate::v2::{BackupError, V2Error};
 pub enum ClientError {
     /// The relay cannot be reached (DNS, connection, timeout). Retry later; nothing was lost:
     /// every step that was under way (a rotation, a publish) can simply be repeated.
-    #[error("cannot reach the relay; check the network and retry")]
-    Network,
+    #[error(
+        "cannot reach the relay ({cause}); check the network and the relay address, then retry"
+    )]
+    Network {
+        /// What failed, e.g. "the relay's host name does not resolve: …" or "connection
+        /// refused: …" (addresses only; never a token or a body).
+        cause: String,
+    },
     /// The TLS handshake failed. With `pin_mismatch` the relay presented another key than the
     /// pinned one: the connection may be intercepted. Do not continue; confirm the new pin with
     /// the relay's operator before re-pairing.
-    #[error("TLS handshake with the relay failed (pin mismatch: {pin_mismatch})")]
+    #[error("TLS handshake with the relay failed (pin mismatch: {pin_mismatch}): {detail}")]
     Tls {
         /// The relay's key is not the pinned one.
         pin_mismatch: bool,
+        /// What failed: for a pin mismatch the pins expected and the one presented (pins are
+        /// public), otherwise the TLS library's description.
+        detail: String,
     },
     /// The relay refused the login: the account was deleted, or this device's key is not the
     /// registered one. Register again or restore the right identity.
@@ -75,8 +84,11 @@ pub enum ClientError {
     #[error("this invite was already used or has expired; ask for a new one")]
     InviteGone,
     /// The upload is larger than the relay accepts, or the account's quota is used up.
-    #[error("the relay refused the upload as too large or over quota")]
-    TooLarge,
+    #[error("the relay refused the upload as too large or over quota: {limit}")]
+    TooLarge {
+        /// The relay's explanation, naming its limit (untrusted text, bounded).
+        limit: String,
+    },
     /// The relay failed (5xx) or is not a Coffer v2 relay. Retry later or contact its operator.
     #[error("the relay failed (HTTP {status})")]
     Server {
@@ -173,8 +185,10 @@ impl ClientError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         match self {
-            ClientError::Network => "network",
-            ClientError::Tls { pin_mismatch: true } => "tls_pin_mismatch",
+            ClientError::Network { .. } => "network",
+            ClientError::Tls {
+                pin_mismatch: true, ..
+            } => "tls_pin_mismatch",
             ClientError::Tls { .. } => "tls",
             ClientError::Unauthorized => "unauthorized",
             ClientError::Forbidden { .. } => "forbidden",
@@ -183,7 +197,7 @@ impl ClientError {
             ClientError::Conflict { .. } => "conflict",
             ClientError::BadRequest { .. } => "bad_request",
             ClientError::InviteGone => "invite_gone",
-            ClientError::TooLarge => "too_large",
+            ClientError::TooLarge { .. } => "too_large",
             ClientError::Server { .. } => "server",
             ClientError::BadSignature => "bad_signature",
             ClientError::Tampered => "tampered",
@@ -210,11 +224,19 @@ impl ClientError {
 impl From<TransportError> for ClientError {
     fn from(e: TransportError) -> Self {
         match e {
-            TransportError::Network { kind } => {
-                tracing::debug!(%kind, "relay unreachable");
-                ClientError::Network
+            TransportError::Network { kind, detail } => {
+                tracing::debug!(%kind, %detail, "relay unreachable");
+                ClientError::Network {
+                    cause: format!("{kind}: {detail}"),
+                }
             }
-            TransportError::Tls { pin_mismatch, .. } => ClientError::Tls { pin_mismatch },
+            TransportError::Tls {
+                pin_mismatch,
+                detail,
+            } => ClientError::Tls {
+                pin_mismatch,
+                detail,
+            },
             TransportError::Unauthorized => ClientError::Unauthorized,
             TransportError::NoAuthenticator => ClientError::InvalidInput(
                 "the relay connection cannot log in: build it with client::relay_for",
@@ -230,7 +252,7 @@ impl From<TransportError> for ClientError {
                 current_epoch,
             },
             TransportError::RateLimited { retry_after } => ClientError::RateLimited { retry_after },
-            TransportError::PayloadTooLarge => ClientError::TooLarge,
+            TransportError::PayloadTooLarge { message } => ClientError::TooLarge { limit: message },
             TransportError::Gone => ClientError::InviteGone,
             TransportError::Server { status } => ClientError::Server { status },
             // Our own authenticator's refusal travels through the transport as this message.

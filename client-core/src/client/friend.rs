@@ -73,8 +73,9 @@ impl FriendClient<RelayHttp> {
     /// [`ClientError::InvalidInput`] for a store without a friend account or of another relay;
     /// storage errors.
     pub async fn open(config: ClientConfig, store: Arc<dyn KeyStore>) -> Result<Self, ClientError> {
-        super::remember_pin(&config, &store)?;
-        Self::with_relay(super::relay_for(&config, &store)?, store)
+        let relay = super::relay_for(&config, &store)?;
+        super::refresh_relay_if_reachable(&relay, &store).await?;
+        Self::with_relay(relay, store)
     }
 }
 

@@ -123,25 +123,203 @@ pub struct ClientConfig {
     pub http: RelayHttpConfig,
 }
 
+impl ClientConfig {
+    /// The relay a scanned pairing string names (`coffer://relay?v=2&relay=…&pin=…[&next=…]`,
+    /// printed by the relay's banner and `coffer-admin cert pair --url`), trusted by its pin
+    /// and, when announced, its next pin; default timeouts and limits. Enough to register or
+    /// open an account.
+    ///
+    /// ```
+    /// use coffer_client_core::client::ClientConfig;
+    /// use coffer_client_core::transport::Trust;
+    ///
+    /// let config = ClientConfig::from_pairing(
+    ///     "coffer://relay?v=2&relay=https%3A%2F%2F192.168.1.50%3A8443\
+    ///      &pin=sha256%2Fir1tJFN1j7T1TgwhD6HnuMNoeDjRx%2BUyULFQr%2BB0iSk%3D",
+    /// )?;
+    /// assert_eq!(config.relay.as_str(), "https://192.168.1.50:8443");
+    /// assert!(matches!(config.trust, Trust::Pinned(_)));
+    /// # Ok::<(), coffer_client_core::client::PairingError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`PairingError`]: not a relay pairing string (an invite link is named as such), or a
+    /// malformed one.
+    pub fn from_pairing(text: &str) -> Result<ClientConfig, PairingError> {
+        let text = text.trim();
+        if text.starts_with(INVITE_PREFIX) {
+            return Err(PairingError::InviteLink);
+        }
+        let pairing: coffer_certs::RelayPairing = text.parse().map_err(|e| match e {
+            coffer_certs::CertError::InvalidPairing { reason } => PairingError::Invalid { reason },
+            _ => PairingError::Invalid {
+                reason: "not a relay pairing string",
+            },
+        })?;
+        let relay = RelayOrigin::parse(pairing.origin())
+            .map_err(|e| PairingError::Invalid { reason: e.reason })?;
+        let trust = match pairing.next_pin() {
+            Some(next) => Trust::PinnedRotating {
+                current: pairing.pin(),
+                next,
+            },
+            None => Trust::Pinned(pairing.pin()),
+        };
+        Ok(ClientConfig {
+            relay,
+            trust,
+            http: RelayHttpConfig::default(),
+        })
+    }
+}
+
+/// How v2 invite links start (`docs/protocol-v2.md` §5).
+const INVITE_PREFIX: &str = "coffer://pair?";
+/// How relay pairing strings start.
+pub const RELAY_PAIRING_PREFIX: &str = "coffer://relay?";
+
+/// Why [`ClientConfig::from_pairing`] refused a text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PairingError {
+    /// The text is an invite link (`coffer://pair?…`, from another user's device), not the
+    /// relay's pairing string. Give it to `FriendClient::redeem` (bindings: `InviteLink.parse`
+    /// then `ClientConfig.fromInvite`).
+    #[error(
+        "this is an invite link (coffer://pair?…), not a relay pairing string: redeem it as an \
+         invite (InviteLink.parse, ClientConfig.from_invite)"
+    )]
+    InviteLink,
+    /// Not a valid `coffer://relay?v=2&relay=…&pin=…` string.
+    #[error(
+        "not a relay pairing string ({reason}); expected coffer://relay?v=2&relay=…&pin=… as the \
+         relay prints it (banner, coffer-admin cert pair --url)"
+    )]
+    Invalid {
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
 /// A [`RelayHttp`] for `config` that logs in as the account persisted in `store` (its
 /// [`IdentityLogin`]). Wrap it (tests: a tampering decorator) and hand it to
 /// [`SystemClient::with_relay`] / [`FriendClient::with_relay`].
 ///
+/// A pinned account is bound to its relay's key, not to an address (ADR 0015): `config` may
+/// name another address of the same relay when its pin is the account's current, announced
+/// next or a former pin of that relay; the connection then trusts the account's current and
+/// next pins. A pin the account does not know is accepted only at the account's own address
+/// (an explicit re-pin, e.g. after the operator replaced the key), and TLS then decides.
+///
 /// # Errors
-/// [`ClientError::InvalidInput`] if the store holds no account or one on another relay;
-/// [`ClientError::Storage`].
+/// [`ClientError::InvalidInput`] if the store holds no account, or one on another relay
+/// (neither the address nor the key match); [`ClientError::Storage`].
 pub fn relay_for(
     config: &ClientConfig,
     store: &Arc<dyn KeyStore>,
 ) -> Result<RelayHttp, ClientError> {
     let account = State(store.as_ref()).account()?;
-    if account.relay != config.relay.as_str() {
-        return Err(ClientError::InvalidInput(
-            "the key store belongs to an account on another relay",
-        ));
-    }
-    let http = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())?;
+    let trust = bind(config, &account)?;
+    let http = RelayHttp::new(config.relay.clone(), &trust, config.http.clone())?;
     Ok(http.with_authenticator(authenticator(store)?))
+}
+
+/// The refusal when `config` names another relay than the account's.
+const ANOTHER_RELAY: &str = "the key store belongs to an account on another relay: neither the \
+     address nor the pin matches the relay this account was paired with (a new address of the \
+     same relay needs its pin, e.g. from its pairing string)";
+
+/// The trust a connection for the account needs under `config` (see [`relay_for`]).
+fn bind(config: &ClientConfig, account: &Account) -> Result<Trust, ClientError> {
+    let corrupt = || {
+        ClientError::Storage(crate::storage::StorageError::Corrupt {
+            key: state::ACCOUNT.to_owned(),
+        })
+    };
+    let parse = |pin: &String| pin.parse::<coffer_certs::SpkiPin>().map_err(|_| corrupt());
+    let same_address = account.relay == config.relay.as_str();
+    let current = account.relay_pin.as_ref().map(parse).transpose()?;
+    let offered = config.trust.pins();
+    let (Some(current), false) = (current, offered.is_empty()) else {
+        // Web PKI on either side: the name is the identity, as before ADR 0015.
+        return if same_address {
+            Ok(config.trust.clone())
+        } else {
+            Err(ClientError::InvalidInput(ANOTHER_RELAY))
+        };
+    };
+    let next = account.relay_next_pin.as_ref().map(parse).transpose()?;
+    let mut known = vec![current];
+    known.extend(next);
+    for former in &account.relay_former_pins {
+        known.push(parse(former)?);
+    }
+    if offered.iter().any(|pin| known.contains(pin)) {
+        return Ok(match next {
+            Some(next) => Trust::PinnedRotating { current, next },
+            None => Trust::Pinned(current),
+        });
+    }
+    if same_address {
+        Ok(config.trust.clone())
+    } else {
+        Err(ClientError::InvalidInput(ANOTHER_RELAY))
+    }
+}
+
+/// After a verified contact through `http` (its TLS trust vouched for the relay): records the
+/// address it reached as the account's, and the relay's current and announced next pin from
+/// `GET /api/v2/pins` when the current one is among the pins `http` trusted (ADR 0015).
+async fn refresh_relay(http: &RelayHttp, store: &Arc<dyn KeyStore>) -> Result<(), ClientError> {
+    let (current, next) = http.pins().await?;
+    let state = State(store.as_ref());
+    let mut account = state.account()?;
+    let before =
+        serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
+    account.relay = http.origin().as_str().to_owned();
+    if let Some(current) = current.filter(|c| http.trusted_pins().contains(c)) {
+        let current_text = current.to_string();
+        if let Some(old) = account.relay_pin.take()
+            && old != current_text
+            && !account.relay_former_pins.contains(&old)
+        {
+            account.relay_former_pins.push(old);
+        }
+        let next_text = next.filter(|n| *n != current).map(|n| n.to_string());
+        account
+            .relay_former_pins
+            .retain(|p| *p != current_text && Some(p) != next_text.as_ref());
+        let excess = account
+            .relay_former_pins
+            .len()
+            .saturating_sub(state::MAX_FORMER_PINS);
+        account.relay_former_pins.drain(..excess);
+        account.relay_pin = Some(current_text);
+        account.relay_next_pin = next_text;
+    }
+    let after =
+        serde_json::to_vec(&account).map_err(|_| ClientError::Protocol("state encoding"))?;
+    if before != after {
+        tracing::debug!(relay = %account.relay, "relay address and pins recorded");
+        state.store_account(&account)?;
+    }
+    Ok(())
+}
+
+/// [`refresh_relay`] where the relay may be unreachable (open, register): its transport errors
+/// are left for the first real call to report.
+async fn refresh_relay_if_reachable(
+    http: &RelayHttp,
+    store: &Arc<dyn KeyStore>,
+) -> Result<(), ClientError> {
+    match refresh_relay(http, store).await {
+        Err(e @ ClientError::Storage(_)) => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "relay pins not refreshed");
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
 }
 
 /// The login of the account persisted in `store`, for building a [`RelayHttp`] by hand
@@ -265,9 +443,14 @@ fn now_unix() -> u64 {
 
 /// The relay pin of `trust`, as text for `account`.
 fn pin_text(trust: &Trust) -> Option<String> {
+    trust.current_pin().map(|pin| pin.to_string())
+}
+
+/// The announced next pin of `trust`, as text for `account`.
+fn next_pin_text(trust: &Trust) -> Option<String> {
     match trust {
-        Trust::Pinned(pin) => Some(pin.to_string()),
-        Trust::WebPki(_) => None,
+        Trust::PinnedRotating { next, .. } => Some(next.to_string()),
+        Trust::Pinned(_) | Trust::WebPki(_) => None,
     }
 }
 
@@ -307,8 +490,10 @@ async fn register_account(
         role,
         relay: config.relay.as_str().to_owned(),
         relay_pin: pin_text(&config.trust),
+        relay_next_pin: next_pin_text(&config.trust),
+        relay_former_pins: Vec::new(),
     })?;
-    Ok(())
+    refresh_relay_if_reachable(&http, store).await
 }
 
 /// Loads identity and account of `role`, for `with_relay`.
@@ -324,14 +509,6 @@ fn load_account(store: &Arc<dyn KeyStore>, role: Role) -> Result<(Identity, Acco
     Ok((state.identity()?, account))
 }
 
-/// Records the relay pin of `config` in `account` (for invite links), if it changed.
-fn remember_pin(config: &ClientConfig, store: &Arc<dyn KeyStore>) -> Result<(), ClientError> {
-    let state = State(store.as_ref());
-    let mut account = state.account()?;
-    let pin = pin_text(&config.trust);
-    if account.relay_pin != pin {
-        account.relay_pin = pin;
-        state.store_account(&account)?;
-    }
-    Ok(())
-}
+#[cfg(test)]
+#[path = "binding_tests.rs"]
+mod binding_tests;

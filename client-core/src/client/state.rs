@@ -32,16 +32,33 @@ pub(crate) enum Role {
     Friend,
 }
 
-/// `account`: who this store belongs to.
+/// Most former relay pins remembered (each rotation adds one).
+pub(crate) const MAX_FORMER_PINS: usize = 8;
+
+/// `account`: who this store belongs to, and which relay (ADR 0015).
+///
+/// A pinned account is bound to its relay's key: `relay_pin`, the announced `relay_next_pin`
+/// and the `relay_former_pins` it rotated away from name the same relay, whatever address it
+/// is reached at; `relay` is only the address last verified. Stores written before ADR 0015
+/// have neither of the two newer fields (both default to empty).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Account {
     pub user_id: Uuid,
     pub role: Role,
-    /// The relay origin the account lives on.
+    /// The relay origin the account was last reached at.
     pub relay: String,
-    /// The relay's SPKI pin (`sha256/…`) when it is self-signed: goes into invite links.
+    /// The relay's current SPKI pin (`sha256/…`) when it is self-signed: goes into invite
+    /// links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_pin: Option<String>,
+    /// The pin the relay announced for its next key (`GET /api/v2/pins`), trusted alongside
+    /// the current one so a rotation needs no re-pairing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_next_pin: Option<String>,
+    /// Pins the relay rotated away from (newest last, at most [`MAX_FORMER_PINS`]): a
+    /// configuration still carrying one names this relay, but is no longer trusted for TLS.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relay_former_pins: Vec<String>,
 }
 
 /// `pin/<user>`: a peer's keys as pinned at pairing.

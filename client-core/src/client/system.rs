@@ -82,12 +82,13 @@ impl SystemClient<RelayHttp> {
     /// [`ClientError::InvalidInput`] for a store without a system account or of another relay;
     /// relay errors other than [`ClientError::Network`]; storage errors.
     pub async fn open(config: ClientConfig, store: Arc<dyn KeyStore>) -> Result<Self, ClientError> {
-        super::remember_pin(&config, &store)?;
-        let client = Self::with_relay(super::relay_for(&config, &store)?, store)?;
+        let relay = super::relay_for(&config, &store)?;
+        super::refresh_relay_if_reachable(&relay, &store).await?;
+        let client = Self::with_relay(relay, store)?;
         {
             let mut ops = client.ops.lock().await;
             match client.prepare(&mut ops, &NoProgress, &Cancel::new()).await {
-                Ok(_) | Err(ClientError::Network) => {}
+                Ok(_) | Err(ClientError::Network { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -120,6 +121,8 @@ impl SystemClient<RelayHttp> {
             role: Role::System,
             relay: config.relay.as_str().to_owned(),
             relay_pin: super::pin_text(&config.trust),
+            relay_next_pin: super::next_pin_text(&config.trust),
+            relay_former_pins: Vec::new(),
         })?;
         let opened = match super::relay_for(&config, &store)
             .and_then(|relay| Self::with_relay(relay, Arc::clone(&store)))

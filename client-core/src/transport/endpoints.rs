@@ -53,6 +53,7 @@ endpoint!(SHARED_GRANT, "GET /shared/{owner}/grant");
 endpoint!(SHARED_VOLUMES, "GET /shared/{owner}/volumes");
 endpoint!(SHARED_VOLUME, "GET /shared/{owner}/volumes/{name}");
 endpoint!(DELETE_ACCOUNT, "DELETE /users/me");
+endpoint!(PINS, "GET /pins");
 
 /// The token answer; the token is moved into a zeroizing buffer as soon as it is parsed.
 #[derive(serde::Deserialize)]
@@ -129,6 +130,25 @@ impl RelayHttp {
             ));
         }
         Ok(record)
+    }
+
+    /// `GET /pins` (public): the pins of the relay's current certificate and of the next one
+    /// it announced (ADR 0010), as `(current, next)`. Believe them only because the connection
+    /// that carried them was verified (the caller's trust); `current` is `None` when the
+    /// relay's TLS is terminated elsewhere.
+    pub async fn pins(
+        &self,
+    ) -> Result<(Option<coffer_certs::SpkiPin>, Option<coffer_certs::SpkiPin>), TransportError>
+    {
+        let pins: coffer_wire::v2::api::Pins = self
+            .json(&PINS, Method::GET, &["pins"], None::<&()>, false)
+            .await?;
+        let parse = |pin: Option<String>| {
+            pin.map(|p| p.parse::<coffer_certs::SpkiPin>())
+                .transpose()
+                .map_err(|_| TransportError::Protocol(PINS.malformed))
+        };
+        Ok((parse(pins.current)?, parse(pins.next)?))
     }
 
     /// `GET /users/{id}`: an account's public record. An answer about another id is a protocol

@@ -2,8 +2,10 @@
 //! it ([`from_status`], [`from_reqwest`]).
 //!
 //! Nothing here ever holds a token, a request body or a response body: a relay's `message` is
-//! kept (bounded and stripped of control characters) only for 400 and 403, where it tells the
-//! user what to change; it is untrusted text and must be displayed as such.
+//! kept (bounded and stripped of control characters) only for 400, 403 and 413, where it tells
+//! the user what to change; it is untrusted text and must be displayed as such. Network and TLS
+//! failures keep their cause (the resolver's or socket's description, the pins expected and
+//! presented): addresses and pins are not secrets.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -26,10 +28,15 @@ const MAX_MESSAGE_CHARS: usize = 200;
 pub enum TransportError {
     /// The relay could not be reached or the connection broke: name resolution, refused or
     /// reset connection, or a timeout. Check the network and the relay address; retry later.
-    #[error("cannot reach the relay ({kind}); check the network and the relay address, then retry")]
+    #[error(
+        "cannot reach the relay ({kind}: {detail}); check the network and the relay address, then retry"
+    )]
     Network {
         /// What failed.
         kind: NetworkErrorKind,
+        /// The lower layers' description (e.g. "Connection refused (os error 111)"); never a
+        /// token or a body.
+        detail: String,
     },
     /// The TLS handshake failed. With `pin_mismatch`, the relay presented a key other than the
     /// pinned one: the connection may be intercepted or the relay's certificate was replaced.
@@ -38,7 +45,8 @@ pub enum TransportError {
     Tls {
         /// The relay's key does not match the pin (only ever true under `Trust::Pinned`).
         pin_mismatch: bool,
-        /// The TLS library's description (certificates are public; no secrets).
+        /// The TLS library's description (certificates are public; no secrets); for a pin
+        /// mismatch, the pins expected and the one the relay presented.
         detail: String,
     },
     /// 401: the relay refused the credentials (after one fresh login), or refused a login
@@ -87,8 +95,12 @@ pub enum TransportError {
         retry_after: Duration,
     },
     /// 413: the upload is larger than the relay accepts, or the account's quota is used up.
-    #[error("the relay refused the upload as too large or over the account's quota")]
-    PayloadTooLarge,
+    #[error("the relay refused the upload as too large or over the account's quota: {message}")]
+    PayloadTooLarge {
+        /// The relay's explanation, naming its limit (untrusted, bounded, control characters
+        /// removed).
+        message: String,
+    },
     /// 410: an invite that was already used or has expired. Ask for a new invite.
     #[error("this invite was already used or has expired; ask for a new one")]
     Gone,
@@ -112,8 +124,11 @@ pub enum TransportError {
 pub enum NetworkErrorKind {
     /// The host name could not be resolved.
     Dns,
-    /// No connection could be made (refused, unreachable).
+    /// No connection could be made (unreachable, reset during the handshake).
     Connect,
+    /// The relay's address answered, but nothing accepts connections on that port (the relay
+    /// is not running, or listens on another port).
+    Refused,
     /// The connect or request timeout expired.
     Timeout,
     /// The connection broke while sending or receiving.
@@ -125,6 +140,7 @@ impl fmt::Display for NetworkErrorKind {
         f.write_str(match self {
             NetworkErrorKind::Dns => "the relay's host name does not resolve",
             NetworkErrorKind::Connect => "connection failed",
+            NetworkErrorKind::Refused => "connection refused: is the relay running on that port?",
             NetworkErrorKind::Timeout => "timed out",
             NetworkErrorKind::Interrupted => "connection interrupted",
         })
@@ -133,10 +149,11 @@ impl fmt::Display for NetworkErrorKind {
 
 fn tls_message(pin_mismatch: bool, detail: &str) -> String {
     if pin_mismatch {
-        "the relay's key does not match the pinned key: the connection may be intercepted or \
-         the relay's certificate was replaced; do not continue, and re-pair only after \
-         confirming the new pin with the relay's operator"
-            .to_owned()
+        format!(
+            "the relay's key does not match the pinned key ({detail}): the connection may be \
+             intercepted or the relay's certificate was replaced; do not continue, and re-pair \
+             only after confirming the new pin with the relay's operator"
+        )
     } else {
         format!("TLS handshake with the relay failed: {detail}")
     }
@@ -158,7 +175,7 @@ impl TransportError {
             TransportError::NotFound => "not_found",
             TransportError::Conflict { .. } => "conflict",
             TransportError::RateLimited { .. } => "rate_limited",
-            TransportError::PayloadTooLarge => "payload_too_large",
+            TransportError::PayloadTooLarge { .. } => "payload_too_large",
             TransportError::Gone => "gone",
             TransportError::Server { .. } => "server",
             TransportError::Protocol(_) => "protocol",
@@ -201,7 +218,7 @@ pub(crate) fn from_status(status: u16, retry_after: Option<&[u8]>, body: &[u8]) 
             current_epoch: parsed.as_ref().and_then(|b| b.current_epoch),
         },
         410 => TransportError::Gone,
-        413 => TransportError::PayloadTooLarge,
+        413 => TransportError::PayloadTooLarge { message: message() },
         429 => TransportError::RateLimited {
             retry_after: parse_retry_after(retry_after),
         },
@@ -237,24 +254,38 @@ fn sanitize(message: &str) -> String {
 
 /// Maps a reqwest failure (no HTTP answer, or a body that broke off) to an error.
 ///
-/// `pinned`: whether the connection used `Trust::Pinned`, the only trust under which rustls'
-/// `ApplicationVerificationFailure` means "not the pinned key".
-pub(crate) fn from_reqwest(err: &reqwest::Error, pinned: bool) -> TransportError {
+/// `verifier`: the pin verifier when the connection used pinned trust, the only trust under
+/// which rustls' `ApplicationVerificationFailure` means "not the pinned key"; it names the pin
+/// the relay presented.
+pub(crate) fn from_reqwest(
+    err: &reqwest::Error,
+    verifier: Option<&coffer_certs::PinnedServerVerifier>,
+) -> TransportError {
     if let Some(tls) = find_rustls_error(err) {
-        let pin_mismatch = pinned
-            && matches!(
+        let mismatch = verifier.filter(|_| {
+            matches!(
                 tls,
                 rustls::Error::InvalidCertificate(
                     rustls::CertificateError::ApplicationVerificationFailure
                 )
-            );
-        return TransportError::Tls {
-            pin_mismatch,
-            detail: tls.to_string(),
+            )
+        });
+        return match mismatch {
+            Some(verifier) => TransportError::Tls {
+                pin_mismatch: true,
+                detail: pin_mismatch_detail(verifier.pins(), verifier.last_refused()),
+            },
+            None => TransportError::Tls {
+                pin_mismatch: false,
+                detail: tls.to_string(),
+            },
         };
     }
-    let kind = if err.is_timeout() {
+    let io_kind = find_io_kind(err);
+    let kind = if err.is_timeout() || io_kind == Some(io::ErrorKind::TimedOut) {
         NetworkErrorKind::Timeout
+    } else if io_kind == Some(io::ErrorKind::ConnectionRefused) {
+        NetworkErrorKind::Refused
     } else if err.is_connect() {
         if chain_mentions_dns(err) {
             NetworkErrorKind::Dns
@@ -264,7 +295,49 @@ pub(crate) fn from_reqwest(err: &reqwest::Error, pinned: bool) -> TransportError
     } else {
         NetworkErrorKind::Interrupted
     };
-    TransportError::Network { kind }
+    TransportError::Network {
+        kind,
+        detail: innermost_description(err),
+    }
+}
+
+/// "expected sha256/A (or sha256/B), the relay presented sha256/C".
+pub(crate) fn pin_mismatch_detail(
+    expected: &[coffer_certs::SpkiPin],
+    presented: Option<coffer_certs::SpkiPin>,
+) -> String {
+    let expected = expected
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    match presented {
+        Some(presented) => format!("expected {expected}, the relay presented {presented}"),
+        None => format!("expected {expected}"),
+    }
+}
+
+/// The kind of the first `io::Error` in the source chain.
+fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(current) = next {
+        if let Some(io) = current.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// The description of the deepest error in the chain (the resolver's or the socket's words,
+/// e.g. "Connection refused (os error 111)"), bounded and without control characters. reqwest
+/// puts the URL only in its outermost error, and no layer below it sees a header or a body.
+fn innermost_description(err: &(dyn StdError + 'static)) -> String {
+    let mut current = err;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    sanitize(&current.to_string())
 }
 
 /// The rustls error somewhere in the source chain, if any.
@@ -331,7 +404,15 @@ mod tests {
         assert_eq!(map(410, &json("used")), TransportError::Gone);
         assert_eq!(
             map(413, "<html>too big</html>"),
-            TransportError::PayloadTooLarge
+            TransportError::PayloadTooLarge {
+                message: String::new()
+            }
+        );
+        let too_large = map(413, &json("Request body exceeds 1048576 bytes"));
+        assert_eq!(
+            too_large.to_string(),
+            "the relay refused the upload as too large or over the account's quota: \
+             Request body exceeds 1048576 bytes"
         );
         assert_eq!(
             map(500, &json("boom")),
@@ -470,10 +551,11 @@ mod tests {
         let all = [
             TransportError::Network {
                 kind: NetworkErrorKind::Dns,
+                detail: String::new(),
             },
             TransportError::Tls {
                 pin_mismatch: true,
-                detail: String::new(),
+                detail: "expected sha256/A, the relay presented sha256/B".into(),
             },
             TransportError::Tls {
                 pin_mismatch: false,
@@ -495,7 +577,9 @@ mod tests {
             TransportError::RateLimited {
                 retry_after: DEFAULT_RETRY_AFTER,
             },
-            TransportError::PayloadTooLarge,
+            TransportError::PayloadTooLarge {
+                message: String::new(),
+            },
             TransportError::Gone,
             TransportError::Server { status: 500 },
             TransportError::Protocol("x"),
@@ -504,5 +588,58 @@ mod tests {
         assert_eq!(codes.len(), all.len());
         let pin = all[1].to_string();
         assert!(pin.contains("does not match the pinned key"), "{pin}");
+        assert!(
+            pin.contains("expected sha256/A, the relay presented sha256/B"),
+            "{pin}"
+        );
+    }
+
+    #[test]
+    fn network_causes_are_named() {
+        #[derive(Debug)]
+        struct Outer(io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl StdError for Outer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let refused = Outer(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        ));
+        assert_eq!(
+            find_io_kind(&refused),
+            Some(io::ErrorKind::ConnectionRefused)
+        );
+        assert_eq!(
+            innermost_description(&refused),
+            "Connection refused (os error 111)"
+        );
+        let err = TransportError::Network {
+            kind: NetworkErrorKind::Refused,
+            detail: innermost_description(&refused),
+        };
+        assert_eq!(
+            err.to_string(),
+            "cannot reach the relay (connection refused: is the relay running on that port?: \
+             Connection refused (os error 111)); check the network and the relay address, then \
+             retry"
+        );
+        let pin: coffer_certs::SpkiPin = "sha256/ir1tJFN1j7T1TgwhD6HnuMNoeDjRx+UyULFQr+B0iSk="
+            .parse()
+            .expect("pin");
+        assert_eq!(
+            pin_mismatch_detail(&[pin], Some(pin)),
+            format!("expected {pin}, the relay presented {pin}")
+        );
+        assert_eq!(
+            pin_mismatch_detail(&[pin, pin], None),
+            format!("expected {pin} or {pin}")
+        );
     }
 }

@@ -71,7 +71,8 @@ pub struct ClientBuildError {
 pub struct RelayHttp {
     client: reqwest::Client,
     origin: RelayOrigin,
-    pinned: bool,
+    /// The pin verifier under pinned trust (it names the key a refused relay presented).
+    verifier: Option<Arc<coffer_certs::PinnedServerVerifier>>,
     config: RelayHttpConfig,
     authenticator: Option<Arc<dyn Authenticator>>,
     session: tokio::sync::Mutex<SessionSlot>,
@@ -111,8 +112,9 @@ impl RelayHttp {
         trust: &Trust,
         config: RelayHttpConfig,
     ) -> Result<RelayHttp, ClientBuildError> {
+        let (tls, verifier) = trust.client_config();
         let mut builder = reqwest::Client::builder()
-            .tls_backend_preconfigured(trust.client_config())
+            .tls_backend_preconfigured(tls)
             .https_only(true)
             .redirect(redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
@@ -127,7 +129,7 @@ impl RelayHttp {
         Ok(RelayHttp {
             client,
             origin,
-            pinned: trust.is_pinned(),
+            verifier,
             config,
             authenticator: None,
             session: tokio::sync::Mutex::new(SessionSlot::default()),
@@ -146,6 +148,11 @@ impl RelayHttp {
     /// The relay's origin (what the login transcript signs).
     pub fn origin(&self) -> &RelayOrigin {
         &self.origin
+    }
+
+    /// The relay pins this connection trusts (empty under Web PKI).
+    pub fn trusted_pins(&self) -> &[coffer_certs::SpkiPin] {
+        self.verifier.as_deref().map_or(&[], |v| v.pins())
     }
 
     /// The timeouts and limits in force.
@@ -223,7 +230,9 @@ impl RelayHttp {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        builder.build().map_err(|e| from_reqwest(&e, self.pinned))
+        builder
+            .build()
+            .map_err(|e| from_reqwest(&e, self.verifier.as_deref()))
     }
 
     /// One attempt: `request` (cloned, its body shared) with `token`, answer mapped.
@@ -249,7 +258,7 @@ impl RelayHttp {
             .client
             .execute(request)
             .await
-            .map_err(|e| from_reqwest(&e, self.pinned))?;
+            .map_err(|e| from_reqwest(&e, self.verifier.as_deref()))?;
         let status = response.status().as_u16();
         tracing::debug!(call = call.what, status, "relay answered");
         match status {
@@ -286,7 +295,7 @@ impl RelayHttp {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| from_reqwest(&e, self.pinned))?
+            .map_err(|e| from_reqwest(&e, self.verifier.as_deref()))?
         {
             body.push(&chunk)?;
         }
@@ -298,7 +307,7 @@ impl fmt::Debug for RelayHttp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RelayHttp")
             .field("origin", &self.origin)
-            .field("pinned", &self.pinned)
+            .field("pinned", &self.verifier.is_some())
             .field("config", &self.config)
             .field("authenticator", &self.authenticator.is_some())
             .finish_non_exhaustive()

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use coffer_certs::SpkiPin;
+use std::sync::Arc;
+
+use coffer_certs::{PinnedServerVerifier, SpkiPin};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -18,6 +20,14 @@ pub enum Trust {
     /// link). Names and dates are not checked; the handshake signature is
     /// (`coffer_certs::PinnedServerVerifier`).
     Pinned(SpkiPin),
+    /// A relay's current key or the next key it announced (`GET /api/v2/pins`, ADR 0010): what
+    /// an account remembers, so the relay's documented rotation needs no re-pairing (ADR 0015).
+    PinnedRotating {
+        /// The pin of the relay's current key.
+        current: SpkiPin,
+        /// The pin of the key the relay announced it will rotate to.
+        next: SpkiPin,
+    },
     /// Ordinary Web PKI: a chain to one of these roots, for the dialled host name, within its
     /// validity dates. The app supplies the roots (the platform's bundle or
     /// [`Trust::webpki_from_pem`]); this crate ships none.
@@ -59,16 +69,46 @@ impl Trust {
         Ok(Trust::WebPki(roots))
     }
 
-    /// The rustls configuration of this trust (TLS 1.3/1.2, ring, ALPN `http/1.1`).
-    pub(crate) fn client_config(&self) -> rustls::ClientConfig {
+    /// The rustls configuration of this trust (TLS 1.3/1.2, ring, ALPN `http/1.1`) and, when
+    /// pinned, its verifier (which remembers the pin of a refused relay).
+    pub(crate) fn client_config(
+        &self,
+    ) -> (rustls::ClientConfig, Option<Arc<PinnedServerVerifier>>) {
+        let verifier = match self {
+            Trust::Pinned(pin) => PinnedServerVerifier::new(*pin),
+            Trust::PinnedRotating { current, next } => {
+                PinnedServerVerifier::with_pins(*current, &[*next])
+            }
+            Trust::WebPki(roots) => {
+                return (coffer_certs::client_config_webpki(roots.clone()), None);
+            }
+        };
+        (
+            coffer_certs::client_config_verified_by(Arc::clone(&verifier)),
+            Some(verifier),
+        )
+    }
+
+    /// The pins trusted (current first), empty under Web PKI.
+    pub fn pins(&self) -> Vec<SpkiPin> {
         match self {
-            Trust::Pinned(pin) => coffer_certs::client_config_pinned(*pin),
-            Trust::WebPki(roots) => coffer_certs::client_config_webpki(roots.clone()),
+            Trust::Pinned(pin) => vec![*pin],
+            Trust::PinnedRotating { current, next } => vec![*current, *next],
+            Trust::WebPki(_) => Vec::new(),
         }
     }
 
+    /// The pin of the relay's current key, when pinned.
+    pub fn current_pin(&self) -> Option<SpkiPin> {
+        match self {
+            Trust::Pinned(pin) | Trust::PinnedRotating { current: pin, .. } => Some(*pin),
+            Trust::WebPki(_) => None,
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn is_pinned(&self) -> bool {
-        matches!(self, Trust::Pinned(_))
+        !matches!(self, Trust::WebPki(_))
     }
 }
 
@@ -76,6 +116,9 @@ impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Trust::Pinned(pin) => write!(f, "Trust::Pinned({pin})"),
+            Trust::PinnedRotating { current, next } => {
+                write!(f, "Trust::PinnedRotating({current}, next {next})")
+            }
             Trust::WebPki(roots) => write!(f, "Trust::WebPki({} roots)", roots.len()),
         }
     }

@@ -176,6 +176,12 @@ impl InviteLink {
         if uri.len() > MAX_LINK_LEN {
             return Err(V2Error::InvalidLink("link is too long"));
         }
+        if uri.starts_with("coffer://relay?") {
+            return Err(V2Error::InvalidLink(
+                "this is a relay pairing string (coffer://relay?…), not an invite link: open the \
+                 relay with ClientConfig::from_pairing (bindings: ClientConfig.from_pairing)",
+            ));
+        }
         let query = uri
             .strip_prefix(PREFIX)
             .ok_or(V2Error::InvalidLink("not a coffer://pair? link"))?;
@@ -319,5 +325,15 @@ mod tests {
                 "{b}"
             );
         }
+    }
+
+    #[test]
+    fn a_relay_pairing_string_names_the_api_that_takes_it() {
+        let pairing = "coffer://relay?v=2&relay=https%3A%2F%2F192.168.1.50%3A8443\
+                       &pin=sha256%2Fir1tJFN1j7T1TgwhD6HnuMNoeDjRx%2BUyULFQr%2BB0iSk%3D";
+        let Err(V2Error::InvalidLink(reason)) = InviteLink::parse(pairing) else {
+            panic!("a pairing string is not an invite link");
+        };
+        assert!(reason.contains("ClientConfig::from_pairing"), "{reason}");
     }
 }

@@ -120,6 +120,7 @@ impl RelayApi for Tampering {
         }
         Err(TransportError::Network {
             kind: NetworkErrorKind::Interrupted,
+            detail: "injected fault".to_owned(),
         })
     }
     fn list_volumes(
@@ -592,7 +593,7 @@ async fn interrupted_rotation_resumes() {
         faults.lose_answer.store(lose_answer, Ordering::SeqCst);
         assert!(matches!(
             system.revoke(revoked.user_id()).await,
-            Err(ClientError::Network)
+            Err(ClientError::Network { .. })
         ));
         assert!(store.load("rotation").expect("load").is_some(), "plan kept");
         drop(system); // the app is killed

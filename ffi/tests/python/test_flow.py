@@ -47,7 +47,8 @@ META = b'{"schema_version":2,"name":"PLAINTEXT-MARKER"}'
 
 
 class Relay:
-    """A coffer-relay process on a fresh data directory; its banner gives url and pin."""
+    """A coffer-relay process on a fresh data directory; its banner gives url, pin and the
+    pairing string (coffer://relay?…) a phone scans from its QR code."""
 
     def __init__(self, **env_overrides):
         self.work = tempfile.mkdtemp(prefix="coffer-ffi-py-")
@@ -77,8 +78,8 @@ class Relay:
             lines.put(None)
 
         threading.Thread(target=drain, daemon=True).start()
-        self.url = self.pin = None
-        while self.url is None or self.pin is None:
+        self.url = self.pin = self.pairing = None
+        while self.url is None or self.pin is None or self.pairing is None:
             try:
                 line = lines.get(timeout=60)
             except queue.Empty:
@@ -89,10 +90,16 @@ class Relay:
                 self.url = line[4:].strip().rstrip("/")
             elif line.startswith("pin:"):
                 self.pin = line[4:].strip()
+            elif "coffer://relay?" in line:
+                self.pairing = line[line.index("coffer://relay?"):].split()[0]
 
     def config(self, pin=None):
         # No proxy from the environment: the test talks to 127.0.0.1 directly.
         return ClientConfig.pinned(self.url, pin or self.pin).with_proxy_from_env(False)
+
+    def scanned(self):
+        """What a phone gets by scanning the relay's QR code: the pairing string it printed."""
+        return ClientConfig.from_pairing(self.pairing).with_proxy_from_env(False)
 
     def stderr_text(self):
         with open(os.path.join(self.work, "relay-stderr.log"), "rb") as f:
@@ -198,7 +205,11 @@ class FlowThroughTheFfi(unittest.IsolatedAsyncioTestCase):
     async def test_register_publish_pair_grant_fetch_revoke_rotate_backup(self):
         relay = self.relay
         storage = DictStorage()
-        system = await SystemClient.register(relay.config(), storage, "ffi-system")
+        # Scan to pair: the pairing string the relay printed is all the app needs.
+        scanned = relay.scanned()
+        self.assertEqual(scanned.relay_url(), relay.url)
+        self.assertEqual(scanned.pin(), relay.pin)
+        system = await SystemClient.register(scanned, storage, "ffi-system")
         sys_id = system.user_id()
 
         published = await system.publish("meta", META)
@@ -294,8 +305,33 @@ class FlowThroughTheFfi(unittest.IsolatedAsyncioTestCase):
 
     async def test_a_wrong_pin_is_tls_pin_mismatch(self):
         wrong = "sha256/" + base64.b64encode(bytes(32)).decode()
-        with self.assertRaises(CofferError.TlsPinMismatch):
+        with self.assertRaises(CofferError.TlsPinMismatch) as caught:
             await SystemClient.register(self.relay.config(pin=wrong), DictStorage())
+        # The message names the pin expected and the one the relay presented.
+        self.assertIn(f"expected {wrong}, the relay presented {self.relay.pin}", str(caught.exception))
+
+    async def test_errors_name_their_cause(self):
+        # Nothing listens on port 1: the connection is refused, and the error says so.
+        with self.assertRaises(CofferError.Network) as caught:
+            await SystemClient.register(
+                ClientConfig.pinned("https://127.0.0.1:1", self.relay.pin).with_proxy_from_env(False),
+                DictStorage(),
+            )
+        self.assertIn("refused", str(caught.exception))
+
+    async def test_scanning_an_invite_link_or_junk_into_from_pairing_says_what_it_is(self):
+        system = await SystemClient.register(self.relay.scanned(), DictStorage())
+        invite = (await system.create_invite()).to_uri()
+        with self.assertRaises(CofferError.NotAPairingString) as caught:
+            ClientConfig.from_pairing(invite)
+        self.assertTrue(caught.exception.is_invite_link)
+        with self.assertRaises(CofferError.NotAPairingString) as caught:
+            ClientConfig.from_pairing(self.relay.url)
+        self.assertFalse(caught.exception.is_invite_link)
+        # And the invite parser names the API for a pairing string.
+        with self.assertRaises(CofferError.InvalidInput) as caught:
+            InviteLink.parse(self.relay.pairing)
+        self.assertIn("ClientConfig.from_pairing", str(caught.exception))
 
     async def test_a_blob_altered_at_rest_is_tampered(self):
         # The relay's storage is changed behind its back (a malicious operator): the friend's

@@ -79,7 +79,7 @@ where
     for attempt in 1..=3 {
         match f().await {
             Ok(v) => return v,
-            Err(ClientError::Network) if attempt < 3 => {
+            Err(ClientError::Network { .. }) if attempt < 3 => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("{what}: {e:?}"),
@@ -174,7 +174,7 @@ async fn sigkill_during_v2_uploads_loses_nothing_acknowledged() {
                             let mut t = tags.lock().unwrap();
                             t.acked.entry(key).or_default().insert(p.version, tag);
                         }
-                        Err(ClientError::Network) => break,
+                        Err(ClientError::Network { .. }) => break,
                         Err(e) => {
                             tags.lock().unwrap().failures.push(format!("{tag}: {e:?}"));
                             break;

@@ -334,18 +334,27 @@ async fn v2_wrong_pin_is_a_pin_mismatch() {
 
     assert!(matches!(
         FriendClient::register(wrong.clone(), memory_store(), None).await,
-        Err(ClientError::Tls { pin_mismatch: true })
+        Err(ClientError::Tls {
+            pin_mismatch: true,
+            ..
+        })
     ));
     let b = FriendClient::open(wrong.clone(), Arc::clone(&b_store))
         .await
         .unwrap();
     assert!(matches!(
         b.fetch(system_id_of(&system_store), &vol("meta")).await,
-        Err(ClientError::Tls { pin_mismatch: true })
+        Err(ClientError::Tls {
+            pin_mismatch: true,
+            ..
+        })
     ));
     assert!(matches!(
         SystemClient::open(wrong, Arc::clone(&system_store)).await,
-        Err(ClientError::Tls { pin_mismatch: true })
+        Err(ClientError::Tls {
+            pin_mismatch: true,
+            ..
+        })
     ));
 
     // The right pin works again, for both.
