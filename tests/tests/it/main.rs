@@ -13,6 +13,7 @@ mod faults_db_lock;
 mod faults_disk;
 mod faults_maintenance;
 mod faults_rotation;
+mod home_client;
 mod home_relay;
 mod v1_accounts;
 mod v1_admin;
