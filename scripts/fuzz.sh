@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of fuzz/ (see fuzz/README.md), each for a fixed time.
 #
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [--sanitizer address|none] [target...]
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--parallel P] [--sanitizer address|none] [target...]
 #
-# Defaults: 60 s per target, every target, one job, AddressSanitizer. `--sanitizer none` builds
+# Defaults: 60 s per target, every target, one job, AddressSanitizer, one target at a time;
+# `--parallel P` fuzzes P targets at once (each still for N seconds: on P cores, the same
+# coverage in 1/P of the wall time). `--sanitizer none` builds
 # faster and runs about twice as fast (the crates are `unsafe`-free; ASan mostly watches the C
 # in SQLite and ring).
 #
@@ -19,12 +21,14 @@ cd "$(dirname "$0")/.."
 
 seconds=60
 jobs=1
+parallel=1
 sanitizer=address
 targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
+    --parallel) parallel="$2"; shift 2 ;;
     --sanitizer) sanitizer="$2"; shift 2 ;;
     -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
@@ -61,14 +65,14 @@ build_start=$SECONDS
 cargo "${toolchain[@]}" fuzz build --debug-assertions --sanitizer "$sanitizer"
 echo "built in $((SECONDS - build_start)) s"
 
-failed=()
-summary=()
-for target in "${targets[@]}"; do
-  echo "== $target: ${seconds} s"
-  work="target/corpus/$target"
+# Fuzzes one target; its result line goes to target/fuzz-<target>.result, with FAILED in it
+# when the run found something (the end of its log is printed then).
+fuzz_one() {
+  local target="$1"
+  local work="target/corpus/$target"
   mkdir -p "$work" "corpus/$target" "artifacts/$target"
-  log="target/fuzz-$target.log"
-  args=(
+  local log="target/fuzz-$target.log"
+  local args=(
     -max_total_time="$seconds"
     -timeout=10
     -rss_limit_mb=2048
@@ -80,26 +84,47 @@ for target in "${targets[@]}"; do
   [[ "$jobs" -gt 1 ]] && args+=(-fork="$jobs")
   # The relay harness keeps its data directory for the whole run; TMPDIR puts it where it is
   # removed afterwards.
-  tmp="target/tmp/$target"
+  local tmp="target/tmp/$target"
   rm -rf "$tmp" && mkdir -p "$tmp"
-  status=0
+  local status=0
   TMPDIR="$PWD/$tmp" cargo "${toolchain[@]}" fuzz run --debug-assertions --sanitizer "$sanitizer" \
     "$target" "$work" "corpus/$target" \
     -- "${args[@]}" >"$log" 2>&1 || status=$?
   final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
   rm -rf "$tmp"
+  local execs rate rss cov line
   execs="$(final_stat number_of_executed_units)"
   rate="$(final_stat average_exec_per_sec)"
   rss="$(final_stat peak_rss_mb)"
   cov="$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)"
   line="$(printf '%-20s %10s execs %8s exec/s  %-22s rss %5s MB' "$target" "${execs:-?}" "${rate:-?}" "${cov:-cov: ?}" "${rss:-?}")"
   if [[ $status -ne 0 ]]; then
-    failed+=("$target")
     line+="  FAILED (exit $status)"
     echo "---- $target failed; the end of its log ($log):" >&2
     tail -n 60 "$log" >&2
   fi
+  echo "$line" >"target/fuzz-$target.result"
   echo "$line"
+}
+
+echo "== fuzzing ${#targets[@]} targets, ${seconds} s each, ${parallel} at a time"
+running=0
+for target in "${targets[@]}"; do
+  rm -f "target/fuzz-$target.result"
+  if [[ $running -ge $parallel ]]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  fuzz_one "$target" &
+  running=$((running + 1))
+done
+wait
+
+failed=()
+summary=()
+for target in "${targets[@]}"; do
+  line="$(cat "target/fuzz-$target.result" 2>/dev/null || echo "$target: no result (the run died)  FAILED")"
+  [[ "$line" == *FAILED* ]] && failed+=("$target")
   summary+=("$line")
 done
 

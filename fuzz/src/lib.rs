@@ -3,8 +3,10 @@
 //!
 //! Nothing here is used outside fuzzing; the crate is not a member of the main workspace.
 
+pub mod answer;
 pub mod relay;
 pub mod request;
+pub mod specs;
 
 /// The input as text, if it is UTF-8 (text parsers see only what a caller could hand them).
 pub fn text_of(data: &[u8]) -> Option<&str> {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix_web::body::{BoxBody, to_bytes};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode, Uri};
+use actix_web::http::{Method, Uri};
 use actix_web::middleware::from_fn;
 use actix_web::{App, test, web};
 use arbitrary::{Arbitrary, Unstructured};
@@ -43,7 +43,9 @@ use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
+pub use crate::answer::{Outcome, check};
 use crate::request::{self, Body, Directive};
+pub use crate::specs::{RegisterSpec, TokenSpec, V1UploadSpec, V2GrantSpec, V2UploadSpec};
 
 /// The admin token of the in-process relay.
 pub const ADMIN_TOKEN: &str = "fuzz-admin-token-0123456789";
@@ -66,23 +68,6 @@ where
 {
     fn call(&self, req: actix_http::Request) -> Call {
         Box::pin(Service::call(self, req))
-    }
-}
-
-/// What a response looked like.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Status code.
-    pub status: StatusCode,
-    /// `Content-Type`, if any.
-    pub content_type: Option<String>,
-    /// The whole body.
-    pub body: Vec<u8>,
-}
-
-impl Outcome {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
 
@@ -938,169 +923,3 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 
 /// The hour the fixtures' volumes are stamped with.
 const HOUR: i64 = 1_774_609_200;
-
-// Directive specs: decoded with `arbitrary`, which yields zeros, `false` and empty values once
-// the input runs out, so each field is phrased such that its zero value is the honest choice
-// (a bare `@v2-upload` line uploads a valid next version).
-
-/// The fields of a `@v1-upload` body.
-#[derive(Debug, Clone, Default, Arbitrary)]
-pub struct V1UploadSpec {
-    /// Index into the v1 names (mod 8); 200 and above: `name_text`.
-    volume: u8,
-    name_text: String,
-    /// Use `version` as given instead of a fresh, higher one.
-    raw_version: bool,
-    version: u64,
-    modified_at_offset: i64,
-    unaligned: bool,
-    /// Blocks of 4096 (mod 3, plus one) on the padding grid, or the byte length off it.
-    payload_len: u16,
-    off_grid: bool,
-    size_delta: i8,
-    tags: Option<Vec<String>>,
-    bad_signature: bool,
-}
-
-/// The fields of a `@v2-upload` body.
-#[derive(Debug, Clone, Default, Arbitrary)]
-pub struct V2UploadSpec {
-    /// Index: the v1 names, then custom names; 200 and above: `name_text`.
-    volume: u8,
-    name_text: String,
-    /// `epoch = 1 + epoch_delta` (wrapping, so 0 is reachable).
-    epoch_delta: u32,
-    raw_version: bool,
-    version: u64,
-    hour_offset: u64,
-    unaligned: bool,
-    frame_len: u16,
-    off_grid: bool,
-    len_delta: i8,
-    bad_hash: bool,
-    foreign_owner: bool,
-    bad_signature: bool,
-    header_tail: Vec<u8>,
-}
-
-/// The fields of a `@v2-grant` body (for `fr2` unless `other_friend`).
-#[derive(Debug, Clone, Default, Arbitrary)]
-pub struct V2GrantSpec {
-    /// `(volume index, epoch - 1)`; none: a grant for `meta` at epoch 1.
-    entries: Vec<(u8, u32)>,
-    other_friend: bool,
-    bad_fingerprint: bool,
-    raw_sequence: bool,
-    sequence: u64,
-    expires_at: u64,
-    bad_signature: bool,
-    /// Send `extra_keys` instead of one wrapped key per entry.
-    keys_mismatch: bool,
-    extra_keys: Vec<(u8, u32, u8)>,
-}
-
-/// The fields of a `@v2-register` body (a fresh key pair).
-#[derive(Debug, Clone, Default, Arbitrary)]
-pub struct RegisterSpec {
-    /// 0: system, 1: friend, else `client_type_text`.
-    client_type: u8,
-    client_type_text: String,
-    handle: Option<String>,
-    bad_binding: bool,
-    swap_keys: bool,
-}
-
-/// The fields of a `@v1-token` / `@v2-token` body.
-#[derive(Debug, Clone, Default, Arbitrary)]
-pub struct TokenSpec {
-    /// Send `text` as the nonce instead of a fresh challenge's.
-    bad_nonce: bool,
-    bad_signature: bool,
-    /// Sign and send `text` as the origin (v2).
-    bad_origin: bool,
-    text: String,
-}
-
-/// Checks what every answer must satisfy, whatever was asked: no 5xx but 507 (a full disk),
-/// and every error body the JSON `{"error","message"}` object.
-///
-/// # Panics
-/// On a violation (that is the finding).
-pub fn check(outcome: &Outcome) {
-    let status = outcome.status.as_u16();
-    assert!(
-        status < 500 || status == 507,
-        "server error {status}: {}",
-        String::from_utf8_lossy(&outcome.body)
-    );
-    if status >= 400 {
-        let body: Value = serde_json::from_slice(&outcome.body).unwrap_or_else(|e| {
-            panic!(
-                "error {status} without a JSON body ({e}): {:?}",
-                String::from_utf8_lossy(&outcome.body)
-            )
-        });
-        assert!(
-            body["error"].is_string() && body["message"].is_string(),
-            "error {status} body is not {{\"error\",\"message\"}}: {body}"
-        );
-        assert!(
-            outcome
-                .content_type
-                .as_deref()
-                .is_some_and(|t| t.starts_with("application/json")),
-            "error {status} with content type {:?}",
-            outcome.content_type
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use actix_web::http::StatusCode;
-
-    use super::{Outcome, check};
-
-    fn outcome(status: u16, content_type: &str, body: &str) -> Outcome {
-        Outcome {
-            status: StatusCode::from_u16(status).expect("a valid status"),
-            content_type: Some(content_type.to_owned()),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    const JSON: &str = "application/json";
-
-    #[test]
-    fn check_accepts_what_the_relay_should_answer() {
-        check(&outcome(200, "text/plain", "anything"));
-        check(&outcome(
-            404,
-            JSON,
-            r#"{"error":"not_found","message":"Not found"}"#,
-        ));
-        check(&outcome(
-            507,
-            JSON,
-            r#"{"error":"insufficient_storage","message":"full"}"#,
-        ));
-    }
-
-    #[test]
-    #[should_panic(expected = "server error 500")]
-    fn check_refuses_a_500() {
-        check(&outcome(500, JSON, r#"{"error":"internal","message":"x"}"#));
-    }
-
-    #[test]
-    #[should_panic(expected = "without a JSON body")]
-    fn check_refuses_a_text_error() {
-        check(&outcome(400, "text/plain", "Bad Request"));
-    }
-
-    #[test]
-    #[should_panic(expected = "is not {\"error\",\"message\"}")]
-    fn check_refuses_another_json_shape() {
-        check(&outcome(401, JSON, r#"{"detail":"no"}"#));
-    }
-}
