@@ -27,6 +27,24 @@ target/debug/uniffi-bindgen generate \
 # The generated module loads the library from its own directory.
 cp "target/debug/$lib" "$out/"
 
-echo "== ffi: Python flow against a real relay"
-COFFER_FFI_BINDINGS="$out" COFFER_RELAY_BIN="target/debug/coffer-relay" \
-  timeout 900 python3 ffi/tests/python/test_flow.py
+echo "== ffi: Python tests against a real relay (ffi/tests/python/test_*.py, two at a time)"
+# Each file starts its own relays; a failing file fails the script after all have run, and
+# its whole output is printed.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+export COFFER_FFI_BINDINGS="$out" COFFER_RELAY_BIN="target/debug/coffer-relay"
+# shellcheck disable=SC2016 # expanded by the inner shell
+printf '%s\n' ffi/tests/python/test_*.py |
+  xargs -P 2 -I{} sh -c 'timeout 900 python3 "$1" >"$2/$(basename "$1").log" 2>&1; echo $? >"$2/$(basename "$1").rc"' _ {} "$logs"
+failed=0
+for file in ffi/tests/python/test_*.py; do
+  name=$(basename "$file")
+  rc=$(cat "$logs/$name.rc")
+  if [ "$rc" != 0 ]; then
+    failed=1
+    echo "---- $name failed (exit $rc):"
+    cat "$logs/$name.log"
+  fi
+  grep '^ffi-python ' "$logs/$name.log" || echo "ffi-python $name: no summary (exit $rc)"
+done
+exit "$failed"
