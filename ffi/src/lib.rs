@@ -9,6 +9,7 @@ mod friend;
 mod identity;
 mod link;
 mod logging;
+mod owner;
 mod pin;
 mod progress;
 mod records;

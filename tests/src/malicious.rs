@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
+    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::{Grant, GrantEntry, Header, VolumeName};
@@ -166,6 +167,12 @@ pub enum Attack {
     InjectGrant {
         /// What is served.
         envelope: GrantEnvelope,
+    },
+    /// `GET /grants` (the owner reading its own grants back) is answered with these validly
+    /// signed grants instead of the stored ones, e.g. a superseded grant recorded earlier.
+    InjectOwnGrants {
+        /// What is served.
+        grants: Vec<OwnGrant>,
     },
     /// The recorded grant with `sequence` is served instead of the current one (a validly
     /// signed, superseded grant), even after the pairing is gone.
@@ -589,6 +596,20 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
 
     async fn delete_account(&self) -> Result<(), TransportError> {
         self.inner.delete_account().await
+    }
+
+    async fn own_grants(&self) -> Result<Vec<OwnGrant>, TransportError> {
+        let injected = self.attacks().into_iter().find_map(|a| match a {
+            Attack::InjectOwnGrants { grants } => Some(grants),
+            _ => None,
+        });
+        match injected {
+            Some(grants) => {
+                self.hit();
+                Ok(grants)
+            }
+            None => self.inner.own_grants().await,
+        }
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

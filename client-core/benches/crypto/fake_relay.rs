@@ -353,4 +353,11 @@ impl RelayApi for FakeRelay {
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
         ready(Err(NOT_FAKED))
     }
+
+    fn own_grants(
+        &self,
+    ) -> impl Future<Output = Result<Vec<coffer_client_core::transport::OwnGrant>, TransportError>> + Send
+    {
+        ready(Err(NOT_FAKED))
+    }
 }

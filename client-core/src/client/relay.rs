@@ -11,9 +11,10 @@ use std::sync::Arc;
 use coffer_wire::v2::VolumeName;
 
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session,
-    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
+    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin,
+    Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
+    VolumeEntry,
 };
 
 /// Everything the clients need from a relay: one async method per v2 endpoint, with the
@@ -103,6 +104,17 @@ pub trait RelayApi: Send + Sync {
         name: &VolumeName,
         if_newer_than: Option<u64>,
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send;
+    /// `GET /grants`: the caller's own stored grants (§12).
+    ///
+    /// Provided so that decorators written against the endpoint list above keep compiling;
+    /// the default refuses. A decorator should forward it to the relay it wraps.
+    fn own_grants(&self) -> impl Future<Output = Result<Vec<OwnGrant>, TransportError>> + Send {
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement GET /grants",
+            ))
+        }
+    }
     /// Deletes the caller's account with everything it owns ([`RelayHttp::delete_account`]).
     ///
     /// Provided so that decorators written against the endpoint list above keep compiling;
@@ -217,6 +229,9 @@ impl RelayApi for RelayHttp {
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
         RelayHttp::shared_volume(self, owner, name, if_newer_than)
     }
+    fn own_grants(&self) -> impl Future<Output = Result<Vec<OwnGrant>, TransportError>> + Send {
+        RelayHttp::own_grants(self)
+    }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::delete_account(self)
     }
@@ -323,6 +338,9 @@ impl<T: RelayApi> RelayApi for Arc<T> {
         if_newer_than: Option<u64>,
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
         (**self).shared_volume(owner, name, if_newer_than)
+    }
+    fn own_grants(&self) -> impl Future<Output = Result<Vec<OwnGrant>, TransportError>> + Send {
+        (**self).own_grants()
     }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).delete_account()

@@ -37,6 +37,9 @@ pub(super) struct Plan {
     /// Give this friend its narrowed grant first (the relay stops serving the removed volumes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     narrow: Option<NarrowStep>,
+    /// Clear these lapsed grants locally (their volumes are rotated below).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expire: Option<ExpireStep>,
     /// The volumes to rotate.
     volumes: Vec<VolumeStep>,
     /// The remaining friends to re-grant once every volume is rotated.
@@ -55,6 +58,12 @@ struct NarrowStep {
     friend: Uuid,
     volumes: BTreeSet<VolumeName>,
     expires_at: Option<u64>,
+    done: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ExpireStep {
+    friends: Vec<Uuid>,
     done: bool,
 }
 
@@ -111,6 +120,7 @@ impl Plan {
             started_at: now_unix(),
             revoke: None,
             narrow: None,
+            expire: None,
             volumes: steps,
             regrant,
         })
@@ -133,6 +143,7 @@ impl Plan {
             .iter()
             .map(|s| s.done)
             .chain(self.narrow.iter().map(|s| s.done))
+            .chain(self.expire.iter().map(|s| s.done))
             .chain(self.volumes.iter().map(|s| s.done))
             .chain(self.regrant.iter().map(|s| s.done))
             .collect();
@@ -147,6 +158,7 @@ impl Plan {
     pub(super) fn is_empty(&self) -> bool {
         self.revoke.is_none()
             && self.narrow.is_none()
+            && self.expire.is_none()
             && self.volumes.is_empty()
             && self.regrant.is_empty()
     }
@@ -165,6 +177,36 @@ impl Plan {
             done: false,
         });
         Ok(plan)
+    }
+
+    /// Rotate every volume of every grant that lapsed by `now` and clear those grants (§12):
+    /// `None` when none lapsed. The lapsed friends are not re-granted.
+    pub(super) fn expire<R: RelayApi>(
+        client: &SystemClient<R>,
+        now: u64,
+    ) -> Result<Option<Plan>, ClientError> {
+        let state = client.state();
+        let mut friends = Vec::new();
+        let mut volumes = BTreeSet::new();
+        for friend in state.granted_friends()? {
+            if let Some(record) = state.grant(friend)?
+                && record.expires_at.is_some_and(|t| t <= now)
+                && !record.volumes.is_empty()
+            {
+                volumes.extend(record.volumes.iter().cloned());
+                friends.push(friend);
+            }
+        }
+        if friends.is_empty() {
+            return Ok(None);
+        }
+        let mut plan = Plan::new(client, Uuid::nil(), &volumes)?;
+        plan.regrant.retain(|r| !friends.contains(&r.friend));
+        plan.expire = Some(ExpireStep {
+            friends,
+            done: false,
+        });
+        Ok(Some(plan))
     }
 
     /// Narrow `friend` to `keep` and rotate `removed`.
@@ -196,6 +238,22 @@ impl<R: RelayApi> SystemClient<R> {
     ) -> Result<RotationReport, ClientError> {
         self.state().store_rotation(&plan)?;
         self.run_plan(plan, progress, cancel).await
+    }
+
+    /// Rotates the volumes of lapsed grants ([`Plan::expire`]); the caller holds the
+    /// operation lock and has finished any stored plan.
+    pub(super) async fn expire_lapsed(
+        &self,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Option<RotationReport>, ClientError> {
+        match Plan::expire(self, now_unix())? {
+            None => Ok(None),
+            Some(plan) => {
+                tracing::info!("re-keying the volumes of lapsed grants");
+                self.start_plan(plan, progress, cancel).await.map(Some)
+            }
+        }
     }
 
     /// Runs the stored plan, if any (the caller holds the operation lock).
@@ -265,6 +323,20 @@ impl<R: RelayApi> SystemClient<R> {
             state.store_grant(step.friend, &record)?;
             // Not the rotated volumes: these are no longer in the record.
             cancel.guard(self.upload_grant_lenient(step.friend)).await?;
+            step.done = true;
+            state.store_rotation(&plan)?;
+            steps.finish();
+        }
+
+        if let Some(step) = plan.expire.as_mut().filter(|s| !s.done) {
+            cancel.check()?;
+            steps.start("expire");
+            for friend in &step.friends {
+                if let Some(mut record) = state.grant(*friend)? {
+                    record.volumes.clear();
+                    state.store_grant(*friend, &record)?;
+                }
+            }
             step.done = true;
             state.store_rotation(&plan)?;
             steps.finish();

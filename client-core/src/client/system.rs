@@ -192,8 +192,8 @@ impl<R: RelayApi> SystemClient<R> {
     }
 
     /// Before any work: finish an interrupted rotation (reported to `progress`), learn the
-    /// relay's versions once.
-    async fn prepare(
+    /// relay's versions once, re-key the volumes of lapsed grants (§12).
+    pub(super) async fn prepare(
         &self,
         ops: &mut Ops,
         progress: &dyn Progress,
@@ -204,7 +204,8 @@ impl<R: RelayApi> SystemClient<R> {
             self.sync_versions().await?;
             ops.synced = true;
         }
-        Ok(report)
+        let expired = self.expire_lapsed(progress, cancel).await?;
+        Ok(expired.or(report))
     }
 
     /// Learns the relay's versions of the own volumes (a second device, a lost local mark):

@@ -11,9 +11,10 @@ use coffer_wire::v2::VolumeName;
 use super::http::{Answer, Call};
 use super::session::{Session, SessionToken};
 use super::types::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume,
-    SignedVolume, TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, OwnGrantList,
+    Pairing, PairingId, PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId, UserRecord, VolumeEntry,
+    VolumeList,
 };
 use super::{RelayHttp, TransportError};
 
@@ -49,6 +50,7 @@ endpoint!(REDEEM_INVITE, "POST /invites/redeem");
 endpoint!(LIST_PAIRINGS, "GET /pairings");
 endpoint!(DELETE_PAIRING, "DELETE /pairings/{id}");
 endpoint!(PUT_GRANT, "PUT /grants/{friend_id}");
+endpoint!(OWN_GRANTS, "GET /grants");
 endpoint!(SHARED_GRANT, "GET /shared/{owner}/grant");
 endpoint!(SHARED_VOLUMES, "GET /shared/{owner}/volumes");
 endpoint!(SHARED_VOLUME, "GET /shared/{owner}/volumes/{name}");
@@ -190,6 +192,14 @@ impl RelayHttp {
             .json(&LIST_VOLUMES, Method::GET, &["volumes"], None::<&()>, true)
             .await?;
         Ok(list.volumes)
+    }
+
+    /// `GET /grants`: every grant the caller (a system) has given, as signed (§12).
+    pub async fn own_grants(&self) -> Result<Vec<OwnGrant>, TransportError> {
+        let list: OwnGrantList = self
+            .json(&OWN_GRANTS, Method::GET, &["grants"], None::<&()>, true)
+            .await?;
+        Ok(list.grants)
     }
 
     /// `GET /volumes/{name}`: one of the caller's own volumes; with `if_newer_than: Some(v)`

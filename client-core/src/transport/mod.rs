@@ -50,9 +50,9 @@ pub use trust::{Trust, TrustError};
 pub use types::{
     Challenge, ChallengeRequest, ClientType, Fetched, GrantEnvelope, Handle, HandleError, Invite,
     InviteCode, InviteCodeError, MAX_GRANT_BYTES, MAX_HEADER_BYTES, MAX_LIST_ENTRIES,
-    MAX_PAYLOAD_BYTES, Pairing, PairingId, PairingStatus, RedeemRequest, Redeemed, RegisterRequest,
-    Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId, UserRecord,
-    VolumeEntry, WrappedKeyEntry,
+    MAX_PAYLOAD_BYTES, OwnGrant, Pairing, PairingId, PairingStatus, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId,
+    UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 pub use coffer_wire::v2::api::{
     Challenge, ChallengeRequest, ClientType, GrantEnvelope, Handle, HandleError, Invite,
     InviteCode, InviteCodeError, MAX_GRANT_BYTES, MAX_HEADER_BYTES, MAX_LIST_ENTRIES,
-    MAX_PAYLOAD_BYTES, Pairing, PairingId, PairingList, PairingStatus, RedeemRequest, Redeemed,
-    RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId,
-    UserRecord, VolumeEntry, VolumeList, WrappedKeyEntry,
+    MAX_PAYLOAD_BYTES, OwnGrant, OwnGrantList, Pairing, PairingId, PairingList, PairingStatus,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume,
+    TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList, WrappedKeyEntry,
 };
 
 /// The answer to a conditional `GET` (`If-None-Match: <version>`).

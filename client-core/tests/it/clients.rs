@@ -191,6 +191,12 @@ impl RelayApi for Tampering {
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         self.inner.delete_account()
     }
+    fn own_grants(
+        &self,
+    ) -> impl Future<Output = Result<Vec<coffer_client_core::transport::OwnGrant>, TransportError>> + Send
+    {
+        self.inner.own_grants()
+    }
 }
 
 fn assert_no_plaintext(dir: &Path, needle: &[u8]) {

@@ -162,6 +162,7 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Post, "/api/v2/invites/redeem", || web::route().to(v2::pairing::redeem), ops::v2::redeem),
     ep(Get, "/api/v2/pairings", || web::route().to(v2::pairing::list), ops::v2::pairings),
     ep(Delete, "/api/v2/pairings/{id}", || web::route().to(v2::pairing::delete), ops::v2::unpair),
+    ep(Get, "/api/v2/grants", || web::route().to(v2::owner::list), ops::v2::own_grants),
     ep(Put, "/api/v2/grants/{friend_id}", || web::route().to(v2::grants::put), ops::v2::put_grant),
     ep(Get, "/api/v2/shared/{owner}/grant", || web::route().to(v2::grants::get_grant), ops::v2::get_grant),
     ep(Get, "/api/v2/shared/{owner}/volumes", || web::route().to(v2::grants::list_shared), ops::v2::shared_list),

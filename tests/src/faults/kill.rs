@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
+    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
@@ -156,6 +156,11 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     async fn delete_account(&self) -> Result<(), TransportError> {
         self.switch.on_request();
         self.inner.delete_account().await
+    }
+
+    async fn own_grants(&self) -> Result<Vec<OwnGrant>, TransportError> {
+        self.switch.on_request();
+        self.inner.own_grants().await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

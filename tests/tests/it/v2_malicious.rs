@@ -777,8 +777,9 @@ async fn malicious_relay_swaps_wrapped_keys_between_volumes() {
 }
 
 /// A friend approved until `expires_at` (a couple of seconds ahead) that has verified its grant
-/// and read version 1; then the grant expires and the system publishes version 2 (same key
-/// epoch). Returns the friend's app session, its malicious relay, its store, and the version-2
+/// and read version 1; then the grant expires and the system publishes: its next operation
+/// first re-keys the lapsed grant's volume (§12: epoch 2, version 1 re-encrypted as 2), so the
+/// publish is version 3 under epoch 2. Returns the friend's app session, its malicious relay, its store, and the version-2
 /// answer the relay can serve (with the friend's own wrapped key).
 async fn expired_grant_scene() -> (Scene, SharedVolume) {
     let (relay, config) = start().await;
@@ -811,7 +812,11 @@ async fn expired_grant_scene() -> (Scene, SharedVolume) {
         .publish(&vol("meta"), &secret_doc("after expiry"))
         .await
         .unwrap();
-    assert_eq!((published.epoch, published.version), (1, 2));
+    assert_eq!(
+        (published.epoch, published.version),
+        (2, 3),
+        "the lapsed grant's volume was re-keyed before the publish"
+    );
     // An honest relay stops serving at expiry (asked from another app session, so that the
     // first one keeps the grant it verified before expiry).
     let other_session = FriendClient::with_relay(evil.clone(), Arc::clone(&friend_store)).unwrap();

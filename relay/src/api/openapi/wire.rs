@@ -6,9 +6,9 @@
 //! relay's own checks.
 
 use coffer_wire::v2::api::{
-    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, Pairing, PairingList, Pins,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest,
-    UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
+    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList,
+    Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume,
+    SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
 };
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
@@ -284,6 +284,24 @@ impl Schema for GrantEnvelope {
             grant: base64(Some(MAX_GRANT_BYTES)),
             signature: reference("Signature64"),
             wrapped_keys: list_of("V2WrappedKey"),
+        }))
+    }
+}
+
+impl Schema for OwnGrant {
+    fn schema() -> Value {
+        exact(fields!(OwnGrant {
+            friend_user_id: reference("Uuid"),
+            grant: base64(Some(MAX_GRANT_BYTES)),
+            signature: reference("Signature64"),
+        }))
+    }
+}
+
+impl Schema for OwnGrantList {
+    fn schema() -> Value {
+        exact(fields!(OwnGrantList {
+            grants: json!({ "type": "array", "items": OwnGrant::schema() }),
         }))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod grants;
+pub mod owner;
 pub mod pairing;
 pub mod volumes;
 

@@ -16,6 +16,7 @@ mod accounts;
 mod fields;
 mod grants;
 mod ids;
+mod owner;
 mod pairing;
 mod pins;
 mod time;
@@ -28,6 +29,7 @@ pub use grants::{GrantEnvelope, GrantStored, WrappedKeyEntry};
 pub use ids::{
     ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus, UserId,
 };
+pub use owner::{OwnGrant, OwnGrantList};
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
 pub use time::RelayTime;

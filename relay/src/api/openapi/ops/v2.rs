@@ -1,8 +1,9 @@
 //! Protocol v2 (`docs/protocol-v2.md`).
 
 use coffer_wire::v2::api::{
-    GrantEnvelope, GrantStored, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest,
-    Registered, SharedVolume, SignedVolume, TokenRequest, VolumeList, VolumeStored,
+    GrantEnvelope, GrantStored, OwnGrantList, PairingList, Pins, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest, VolumeList,
+    VolumeStored,
 };
 use serde_json::json;
 
@@ -294,6 +295,21 @@ pub fn put_grant() -> Operation {
         "the sequence is not newer than the stored one",
         "StaleGrantError",
     )
+}
+
+/// `GET /api/v2/grants`.
+pub fn own_grants() -> Operation {
+    op(
+        "v2OwnGrants",
+        "List own grants",
+        Caller::V2System,
+        Some(Class::General),
+    )
+    .describe(
+        "Every grant the caller has given (expired ones included), as signed, so that a \
+         device can verify and show each friend's current access (protocol-v2 §12).",
+    )
+    .ok(200, "The signed grants.", OwnGrantList::schema())
 }
 
 /// `GET /api/v2/shared/{owner}/grant`.
