@@ -14,9 +14,9 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, ClientType, Fetched, GrantEnvelope, Handle, Invite, InviteCode,
-    Pairing, PairingId, PairingStatus, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayOrigin, RelayTime, Session, SharedVolume, SignedVolume, TokenRequest, TransportError,
-    UserId, UserRecord, VolumeEntry,
+    Pairing, PairingId, PairingStatus, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest,
+    Registered, RelayOrigin, RelayTime, Session, SharedVolume, SignedVolume, TokenRequest,
+    TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64};
 use coffer_wire::v2::{Header, VolumeName};
@@ -351,6 +351,21 @@ impl RelayApi for FakeRelay {
         _: &VolumeName,
         _: Option<u64>,
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn post_receipt(
+        &self,
+        _: UserId,
+        _: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn list_receipts(
+        &self,
+        _: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
         ready(Err(NOT_FAKED))
     }
 }

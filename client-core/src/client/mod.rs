@@ -82,6 +82,7 @@ mod error;
 mod friend;
 mod login;
 mod progress;
+mod receipts;
 mod relay;
 mod rotation;
 mod state;
@@ -100,6 +101,7 @@ pub use error::ClientError;
 pub use friend::FriendClient;
 pub use login::{GuardedSigner, IdentityLogin, REMEMBERED_NONCES, SignRefused};
 pub use progress::{Cancel, NoProgress, Progress};
+pub use receipts::{ReadReceipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use relay::RelayApi;
 pub use system::SystemClient;
 

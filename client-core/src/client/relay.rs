@@ -12,8 +12,9 @@ use coffer_wire::v2::VolumeName;
 
 use crate::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session,
-    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin,
+    Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
+    VolumeEntry,
 };
 
 /// Everything the clients need from a relay: one async method per v2 endpoint, with the
@@ -111,6 +112,36 @@ pub trait RelayApi: Send + Sync {
         async {
             Err(TransportError::Protocol(
                 "this relay connection does not implement account deletion",
+            ))
+        }
+    }
+    /// `POST /shared/{owner}/receipts` (friend): uploads a fetch receipt (§14).
+    ///
+    /// Provided like [`delete_account`](Self::delete_account); the default refuses (the friend
+    /// client treats a failed upload as best-effort). Decorators should forward it.
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (owner, receipt);
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement fetch receipts",
+            ))
+        }
+    }
+    /// `GET /receipts` (system): the fetch receipts kept for the caller (§14), unverified.
+    ///
+    /// Provided; the default refuses. Decorators should forward it.
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        let _ = since;
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement fetch receipts",
             ))
         }
     }
@@ -220,6 +251,19 @@ impl RelayApi for RelayHttp {
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::delete_account(self)
     }
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::post_receipt(self, owner, receipt)
+    }
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        RelayHttp::list_receipts(self, since)
+    }
 }
 
 /// A shared relay is a relay (several clients, or a test and a client, over one connection).
@@ -326,5 +370,18 @@ impl<T: RelayApi> RelayApi for Arc<T> {
     }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).delete_account()
+    }
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).post_receipt(owner, receipt)
+    }
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        (**self).list_receipts(since)
     }
 }

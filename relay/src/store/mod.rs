@@ -18,6 +18,7 @@ pub mod invites;
 pub mod maintenance;
 pub mod migrations;
 pub mod pairings;
+pub mod receipts;
 pub mod sessions;
 pub mod sharing;
 pub mod stats;

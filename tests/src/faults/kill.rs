@@ -14,8 +14,8 @@ use std::time::Duration;
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
@@ -156,6 +156,23 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     async fn delete_account(&self) -> Result<(), TransportError> {
         self.switch.on_request();
         self.inner.delete_account().await
+    }
+
+    async fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.post_receipt(owner, receipt).await
+    }
+
+    async fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> Result<Vec<ReceiptEnvelope>, TransportError> {
+        self.switch.on_request();
+        self.inner.list_receipts(since).await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

@@ -548,3 +548,5 @@ impl Schema for AnomalyReport {
         }))
     }
 }
+
+mod receipts;

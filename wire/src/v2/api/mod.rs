@@ -18,6 +18,7 @@ mod grants;
 mod ids;
 mod pairing;
 mod pins;
+mod receipts;
 mod time;
 mod volumes;
 
@@ -30,6 +31,7 @@ pub use ids::{
 };
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
+pub use receipts::{ReceiptEnvelope, ReceiptList, ReceiptStored};
 pub use time::RelayTime;
 pub use volumes::{
     PAYLOAD_FIELD, SharedVolume, SignedVolume, VolumeEntry, VolumeList, VolumeStored,
