@@ -11,6 +11,7 @@ mod link;
 mod logging;
 mod pin;
 mod progress;
+mod receipts;
 mod records;
 mod runtime;
 mod storage;
@@ -27,6 +28,7 @@ pub use link::InviteLink;
 pub use logging::{LogLevel, Logger, set_logger};
 pub use pin::SpkiPin;
 pub use progress::{CancellationToken, ProgressListener};
+pub use receipts::{Receipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use records::{
     FetchResult, GrantView, PairedSystem, PairingRequest, Published, RotationReport, VolumeEpoch,
     VolumeInfo,
