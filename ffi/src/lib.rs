@@ -12,6 +12,7 @@ mod logging;
 mod owner;
 mod pin;
 mod progress;
+mod receipts;
 mod records;
 mod runtime;
 mod storage;
@@ -28,6 +29,7 @@ pub use link::InviteLink;
 pub use logging::{LogLevel, Logger, set_logger};
 pub use pin::SpkiPin;
 pub use progress::{CancellationToken, ProgressListener};
+pub use receipts::{Receipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use records::{
     FetchResult, GrantView, PairedSystem, PairingRequest, Published, RotationReport, VolumeEpoch,
     VolumeInfo,

@@ -23,13 +23,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
-    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope,
     SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
     WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
-use coffer_wire::v2::{Grant, GrantEntry, Header, VolumeName};
+use coffer_wire::v2::{Grant, GrantEntry, Header, Receipt, VolumeName};
 
 /// Public keys of an attacker identity, with a valid key-binding signature of its own (the
 /// relay checks bindings at registration; a client that only checks bindings would accept them).
@@ -193,6 +192,34 @@ pub enum Attack {
     /// The grant is served with the last served volume header and its signature as grant
     /// bytes and grant signature (P9, the other way round).
     HeaderAsGrant,
+    /// The owner's receipt listing gets this extra entry (e.g. a receipt signed by a key that
+    /// is not the named friend's pinned one: a forged read).
+    InjectReceipt {
+        /// The entry added.
+        envelope: ReceiptEnvelope,
+    },
+    /// Every listed receipt of `volume` at `version` is re-encoded with the given fields
+    /// changed (the friend's signature kept): an altered read.
+    AlterReceipt {
+        /// The volume of the receipts altered.
+        volume: VolumeName,
+        /// The version of the receipts altered.
+        version: u64,
+        /// The version claimed instead, if changed.
+        new_version: Option<u64>,
+        /// The hour claimed instead, if changed.
+        new_hour: Option<u64>,
+    },
+    /// Every listed receipt of `volume` at `version` is left out: a read hidden from the owner
+    /// (which receipts cannot detect).
+    DropReceipt {
+        /// The volume.
+        volume: VolumeName,
+        /// The version.
+        version: u64,
+    },
+    /// Every receipt upload is refused (the client must still return what it fetched).
+    FailReceiptUpload,
 }
 
 impl Attack {
@@ -585,6 +612,52 @@ impl<R: RelayApi> MaliciousRelay<R> {
     }
 }
 
+impl<R: RelayApi> MaliciousRelay<R> {
+    /// The receipt attacks, applied to an owner's listing.
+    fn tamper_receipts(&self, mut receipts: Vec<ReceiptEnvelope>) -> Vec<ReceiptEnvelope> {
+        for attack in self.attacks() {
+            match attack {
+                Attack::InjectReceipt { envelope } => {
+                    receipts.push(envelope);
+                    self.hit();
+                }
+                Attack::AlterReceipt {
+                    volume,
+                    version,
+                    new_version,
+                    new_hour,
+                } => {
+                    for envelope in &mut receipts {
+                        let Ok(mut r) = Receipt::parse(&envelope.receipt) else {
+                            continue;
+                        };
+                        if r.volume != volume || r.version != version {
+                            continue;
+                        }
+                        r.version = new_version.unwrap_or(r.version);
+                        r.hour = new_hour.unwrap_or(r.hour);
+                        envelope.receipt = r.to_bytes();
+                        self.hit();
+                    }
+                }
+                Attack::DropReceipt { volume, version } => {
+                    let before = receipts.len();
+                    receipts.retain(|envelope| {
+                        Receipt::parse(&envelope.receipt)
+                            .map(|r| r.volume != volume || r.version != version)
+                            .unwrap_or(true)
+                    });
+                    for _ in receipts.len()..before {
+                        self.hit();
+                    }
+                }
+                _ => {}
+            }
+        }
+        receipts
+    }
+}
+
 impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
     fn origin(&self) -> &RelayOrigin {
         self.inner.origin()
@@ -610,6 +683,30 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
             }
             None => self.inner.own_grants().await,
         }
+    }
+
+    async fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> Result<(), TransportError> {
+        if self
+            .attacks()
+            .iter()
+            .any(|a| matches!(a, Attack::FailReceiptUpload))
+        {
+            self.hit();
+            return Err(TransportError::Protocol("the relay refused the receipt"));
+        }
+        self.inner.post_receipt(owner, receipt).await
+    }
+
+    async fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> Result<Vec<ReceiptEnvelope>, TransportError> {
+        let receipts = self.inner.list_receipts(since).await?;
+        Ok(self.tamper_receipts(receipts))
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

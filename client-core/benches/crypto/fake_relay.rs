@@ -14,9 +14,9 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, ClientType, Fetched, GrantEnvelope, Handle, Invite, InviteCode,
-    Pairing, PairingId, PairingStatus, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayOrigin, RelayTime, Session, SharedVolume, SignedVolume, TokenRequest, TransportError,
-    UserId, UserRecord, VolumeEntry,
+    Pairing, PairingId, PairingStatus, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest,
+    Registered, RelayOrigin, RelayTime, Session, SharedVolume, SignedVolume, TokenRequest,
+    TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64};
 use coffer_wire::v2::{Header, VolumeName};
@@ -358,6 +358,21 @@ impl RelayApi for FakeRelay {
         &self,
     ) -> impl Future<Output = Result<Vec<coffer_client_core::transport::OwnGrant>, TransportError>> + Send
     {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn post_receipt(
+        &self,
+        _: UserId,
+        _: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn list_receipts(
+        &self,
+        _: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
         ready(Err(NOT_FAKED))
     }
 }

@@ -378,6 +378,18 @@ impl<R: RelayApi> FriendClient<R> {
         hwm.record(opened.header())?;
         state.store_hwm(&hwm)?;
         session.returned.insert((system, volume.clone()), version);
+        // A new version verified and about to be returned: sign and send its receipt (§14),
+        // best-effort (never fails the fetch).
+        super::receipts::send_receipt(
+            &self.relay,
+            &self.identity,
+            system,
+            self.user_id,
+            volume,
+            epoch,
+            version,
+        )
+        .await;
         let (_, plaintext) = opened.into_parts();
         Ok(Fetched::Updated {
             version,

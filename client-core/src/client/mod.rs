@@ -83,6 +83,7 @@ mod friend;
 mod login;
 mod owner;
 mod progress;
+mod receipts;
 mod relay;
 mod rotation;
 mod state;
@@ -102,6 +103,7 @@ pub use friend::FriendClient;
 pub use login::{GuardedSigner, IdentityLogin, REMEMBERED_NONCES, SignRefused};
 pub use owner::{FriendGrant, FriendInfo, FriendStatus, OwnVolume, Restored};
 pub use progress::{Cancel, NoProgress, Progress};
+pub use receipts::{ReadReceipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use relay::RelayApi;
 pub use system::SystemClient;
 

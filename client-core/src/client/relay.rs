@@ -11,8 +11,7 @@ use std::sync::Arc;
 use coffer_wire::v2::VolumeName;
 
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
-    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope,
     Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
     VolumeEntry,
 };
@@ -126,6 +125,36 @@ pub trait RelayApi: Send + Sync {
             ))
         }
     }
+    /// `POST /shared/{owner}/receipts` (friend): uploads a fetch receipt (§14).
+    ///
+    /// Provided like [`delete_account`](Self::delete_account); the default refuses (the friend
+    /// client treats a failed upload as best-effort). Decorators should forward it.
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (owner, receipt);
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement fetch receipts",
+            ))
+        }
+    }
+    /// `GET /receipts` (system): the fetch receipts kept for the caller (§14), unverified.
+    ///
+    /// Provided; the default refuses. Decorators should forward it.
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        let _ = since;
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement fetch receipts",
+            ))
+        }
+    }
 }
 
 impl RelayApi for RelayHttp {
@@ -234,6 +263,19 @@ impl RelayApi for RelayHttp {
     }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::delete_account(self)
+    }
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::post_receipt(self, owner, receipt)
+    }
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        RelayHttp::list_receipts(self, since)
     }
 }
 
@@ -344,5 +386,18 @@ impl<T: RelayApi> RelayApi for Arc<T> {
     }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).delete_account()
+    }
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).post_receipt(owner, receipt)
+    }
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        (**self).list_receipts(since)
     }
 }

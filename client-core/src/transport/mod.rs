@@ -38,6 +38,7 @@ mod endpoints;
 mod error;
 mod http;
 mod origin;
+mod receipts;
 mod session;
 mod trust;
 mod types;
@@ -45,6 +46,7 @@ mod types;
 pub use error::{DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, NetworkErrorKind, TransportError};
 pub use http::{ClientBuildError, DEFAULT_MAX_RESPONSE_BYTES, RelayHttp, RelayHttpConfig};
 pub use origin::{MAX_ORIGIN_LEN, OriginError, RelayOrigin};
+pub use receipts::{ReceiptEnvelope, ReceiptList};
 pub use session::{Authenticator, BoxFuture, LoginSigner, Session, SessionToken, SignedLogin};
 pub use trust::{Trust, TrustError};
 pub use types::{

@@ -73,6 +73,7 @@ mod keys;
 mod link;
 mod pairing;
 mod percent;
+mod receipt;
 mod rollback;
 mod volume;
 mod wrap;
@@ -87,6 +88,7 @@ pub use grant::{SignedGrant, VerifiedGrant, sign_grant, verify_grant};
 pub use keys::{InviteSecret, VolumeKey};
 pub use link::InviteLink;
 pub use pairing::{pairing_proof, verify_pairing_proof};
+pub use receipt::{SignedReceipt, sign_receipt, verify_receipt};
 pub use rollback::{HighWater, RestoreStatement, sign_restore};
 pub use volume::{
     HeaderFields, MAX_PLAINTEXT_LEN, Opened, SealedV2, VerifiedHeader, danger_seal_with_nonce,

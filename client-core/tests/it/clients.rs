@@ -16,9 +16,9 @@ use coffer_client_core::identity::{Identity, IdentitySecret};
 use coffer_client_core::storage::{FileKeyStore, KeyStore};
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched as Served, GrantEnvelope, Handle, Invite,
-    NetworkErrorKind, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayHttp, RelayOrigin, Session, SharedVolume, SignedVolume, TokenRequest, TransportError,
-    UserId, UserRecord, VolumeEntry,
+    NetworkErrorKind, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, RelayHttp, RelayOrigin, Session, SharedVolume, SignedVolume,
+    TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
 use coffer_wire::b64::{PublicKey32, Signature64};
@@ -196,6 +196,20 @@ impl RelayApi for Tampering {
     ) -> impl Future<Output = Result<Vec<coffer_client_core::transport::OwnGrant>, TransportError>> + Send
     {
         self.inner.own_grants()
+    }
+
+    fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.post_receipt(owner, receipt)
+    }
+    fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        self.inner.list_receipts(since)
     }
 }
 

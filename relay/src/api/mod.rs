@@ -167,6 +167,8 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Get, "/api/v2/shared/{owner}/grant", || web::route().to(v2::grants::get_grant), ops::v2::get_grant),
     ep(Get, "/api/v2/shared/{owner}/volumes", || web::route().to(v2::grants::list_shared), ops::v2::shared_list),
     ep(Get, "/api/v2/shared/{owner}/volumes/{name}", || web::route().to(v2::grants::get_shared), ops::v2::shared_get),
+    ep(Post, "/api/v2/shared/{owner}/receipts", || web::route().to(v2::receipts::post), ops::receipts::post_receipt),
+    ep(Get, "/api/v2/receipts", || web::route().to(v2::receipts::list), ops::receipts::list_receipts),
     // Operations.
     ep(Get, "/metrics", || web::route().to(metrics::metrics), ops::admin::metrics),
 ];

@@ -121,6 +121,23 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pairing_id, volume_name)
     ) WITHOUT ROWID;
     ",
+    // fetch receipts (docs/protocol-v2.md §14): a friend's signed receipt per version it read,
+    // kept for the owner, at most `store::receipts::MAX_PER_PAIRING` per pairing (oldest `id`
+    // dropped), deleted with the pairing.
+    r"
+    CREATE TABLE receipts (
+        id          INTEGER PRIMARY KEY,
+        pairing_id  TEXT NOT NULL REFERENCES pairings(id) ON DELETE CASCADE,
+        volume_name TEXT NOT NULL,
+        epoch       INTEGER NOT NULL CHECK (epoch >= 1),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        hour        INTEGER NOT NULL CHECK (hour % 3600 = 0),
+        receipt     BLOB NOT NULL,
+        signature   BLOB NOT NULL CHECK (length(signature) = 64),
+        UNIQUE (pairing_id, volume_name, version)
+    );
+    CREATE INDEX receipts_pairing ON receipts (pairing_id);
+    ",
 ];
 
 /// The schema version this build produces.
@@ -194,7 +211,9 @@ mod tests {
             migrate_to(&mut old, start).unwrap();
             assert_eq!(current(&old).unwrap(), start);
             old.execute(
-                "INSERT INTO users VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
+                "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, client_type, \
+                 protocol_version, feature_set, storage_used_bytes, created_at) \
+                 VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
                 [],
             )
             .unwrap();

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod migrations;
 pub mod own_grants;
 pub mod pairings;
+pub mod receipts;
 pub mod sessions;
 pub mod sharing;
 pub mod stats;

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
-    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope,
     SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
@@ -161,6 +160,23 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     async fn own_grants(&self) -> Result<Vec<OwnGrant>, TransportError> {
         self.switch.on_request();
         self.inner.own_grants().await
+    }
+
+    async fn post_receipt(
+        &self,
+        owner: UserId,
+        receipt: &ReceiptEnvelope,
+    ) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.post_receipt(owner, receipt).await
+    }
+
+    async fn list_receipts(
+        &self,
+        since: Option<u64>,
+    ) -> Result<Vec<ReceiptEnvelope>, TransportError> {
+        self.switch.on_request();
+        self.inner.list_receipts(since).await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

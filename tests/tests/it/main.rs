@@ -33,5 +33,7 @@ mod v1_volumes;
 mod v2_e2e;
 mod v2_malicious;
 mod v2_malicious_owner;
+mod v2_malicious_receipts;
 mod v2_owner;
+mod v2_receipts;
 mod v2_relay_rules;

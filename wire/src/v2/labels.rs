@@ -31,11 +31,13 @@ pub enum Label {
     Restore,
     /// Identity backup AEAD associated data.
     BackupAad,
+    /// Fetch receipt signature (a friend's statement that it read a version).
+    Receipt,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 14] = [
+    pub const ALL: [Label; 15] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -50,6 +52,7 @@ impl Label {
         Self::WrapAad,
         Self::Restore,
         Self::BackupAad,
+        Self::Receipt,
     ];
 
     /// The label text.
@@ -69,6 +72,7 @@ impl Label {
             Self::WrapAad => "coffer-v2/wrap-aad",
             Self::Restore => "coffer-v2/restore",
             Self::BackupAad => "coffer-v2/backup-aad",
+            Self::Receipt => "coffer-v2/receipt",
         }
     }
 }

@@ -10,12 +10,14 @@ mod labels;
 mod name;
 mod padding;
 mod reader;
+mod receipt;
 
 pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIES};
 pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
 pub use labels::{Label, labelled};
 pub use name::{VolumeName, VolumeNameError};
 pub use padding::{MIN_PADDED, padded_len, padme, payload_len_is_valid};
+pub use receipt::{MAX_RECEIPT_BYTES, Receipt, ReceiptError};
 
 /// AES-256-GCM nonce (12) + tag (16) around every ciphertext.
 pub const AEAD_OVERHEAD: u64 = 28;

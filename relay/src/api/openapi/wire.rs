@@ -566,3 +566,5 @@ impl Schema for AnomalyReport {
         }))
     }
 }
+
+mod receipts;

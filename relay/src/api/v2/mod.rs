@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod grants;
 pub mod owner;
 pub mod pairing;
+pub mod receipts;
 pub mod volumes;
 
 use coffer_wire::b64::{PublicKey32, Signature64};

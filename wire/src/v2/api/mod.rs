@@ -19,6 +19,7 @@ mod ids;
 mod owner;
 mod pairing;
 mod pins;
+mod receipts;
 mod time;
 mod volumes;
 
@@ -32,6 +33,7 @@ pub use ids::{
 pub use owner::{OwnGrant, OwnGrantList};
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
+pub use receipts::{ReceiptEnvelope, ReceiptList, ReceiptStored};
 pub use time::RelayTime;
 pub use volumes::{
     PAYLOAD_FIELD, SharedVolume, SignedVolume, VolumeEntry, VolumeList, VolumeStored,
