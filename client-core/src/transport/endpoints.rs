@@ -393,3 +393,6 @@ impl RelayHttp {
         }
     }
 }
+
+#[path = "devices.rs"]
+mod devices;

@@ -31,11 +31,25 @@ pub enum Label {
     Restore,
     /// Identity backup AEAD associated data.
     BackupAad,
+    /// Owner-state header signature (§13).
+    OwnerState,
+    /// Owner-state AEAD associated data (§13).
+    OwnerStateAad,
+    /// Device key slot: key-wrapping key (HKDF info, §13).
+    DeviceSlotKey,
+    /// Device key slot AEAD associated data (§13).
+    DeviceSlotAad,
+    /// Device-link proof MAC key (HKDF info, §13).
+    DeviceLinkKey,
+    /// Device-link proof MAC input (§13).
+    DeviceLinkProof,
+    /// Device-link package AEAD associated data (§13).
+    DeviceLinkPackage,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 14] = [
+    pub const ALL: [Label; 21] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -50,6 +64,13 @@ impl Label {
         Self::WrapAad,
         Self::Restore,
         Self::BackupAad,
+        Self::OwnerState,
+        Self::OwnerStateAad,
+        Self::DeviceSlotKey,
+        Self::DeviceSlotAad,
+        Self::DeviceLinkKey,
+        Self::DeviceLinkProof,
+        Self::DeviceLinkPackage,
     ];
 
     /// The label text.
@@ -69,6 +90,13 @@ impl Label {
             Self::WrapAad => "coffer-v2/wrap-aad",
             Self::Restore => "coffer-v2/restore",
             Self::BackupAad => "coffer-v2/backup-aad",
+            Self::OwnerState => "coffer-v2/owner-state",
+            Self::OwnerStateAad => "coffer-v2/owner-state-aad",
+            Self::DeviceSlotKey => "coffer-v2/device-slot-key",
+            Self::DeviceSlotAad => "coffer-v2/device-slot-aad",
+            Self::DeviceLinkKey => "coffer-v2/device-link-key",
+            Self::DeviceLinkProof => "coffer-v2/device-link-proof",
+            Self::DeviceLinkPackage => "coffer-v2/device-link-package",
         }
     }
 }
