@@ -216,7 +216,9 @@ mod tests {
             migrate_to(&mut old, start).unwrap();
             assert_eq!(current(&old).unwrap(), start);
             old.execute(
-                "INSERT INTO users VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
+                "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, \
+                 client_type, protocol_version, feature_set, storage_used_bytes, created_at) \
+                 VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
                 [],
             )
             .unwrap();
