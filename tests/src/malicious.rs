@@ -23,12 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope,
-    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
-    WrappedKeyEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
+    Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    RelayOrigin, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId,
+    UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
-use coffer_wire::v2::{Grant, GrantEntry, Header, Receipt, VolumeName};
+use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
+use coffer_wire::v2::{Grant, GrantEntry, Header, OwnerStateHeader, Receipt, VolumeName};
 
 /// Public keys of an attacker identity, with a valid key-binding signature of its own (the
 /// relay checks bindings at registration; a client that only checks bindings would accept them).
@@ -220,6 +222,24 @@ pub enum Attack {
     },
     /// Every receipt upload is refused (the client must still return what it fetched).
     FailReceiptUpload,
+    /// `GET /device-links/{code}` presents this key as the joining device's (§13): the relay
+    /// substitutes a key it holds the secret of.
+    SubstituteDeviceKey {
+        /// The relay's key.
+        with: PublicKey32,
+    },
+    /// One bit of every device-link package flipped on its way to the relay (§13): the
+    /// joining device is served altered bytes.
+    FlipPackageBit {
+        /// Which bit (modulo the package's length in bits).
+        bit: usize,
+    },
+    /// `GET /owner-state` is answered with the recorded owner state of `version` (§13): a
+    /// validly signed, superseded state.
+    ReplayOwnerState {
+        /// The version to serve, as recorded earlier.
+        version: u64,
+    },
 }
 
 impl Attack {
@@ -243,6 +263,8 @@ struct Recorded {
     own: Vec<(VolumeName, u64, SignedVolume)>,
     /// `(owner, sequence, answer)` of every grant served.
     grants: Vec<(UserId, u64, GrantEnvelope)>,
+    /// `(version, state)` of every owner state served or stored.
+    owner_states: Vec<(u64, OwnerStateEnvelope)>,
 }
 
 #[derive(Debug, Default)]
@@ -267,6 +289,16 @@ impl<R> Clone for MaliciousRelay<R> {
             inner: Arc::clone(&self.inner),
             state: Arc::clone(&self.state),
         }
+    }
+}
+
+impl<R: RelayApi> MaliciousRelay<R> {
+    fn record_owner_state(&self, state: &OwnerStateEnvelope) {
+        let version = OwnerStateHeader::parse(&state.header).map_or(0, |h| h.version);
+        self.state()
+            .recorded
+            .owner_states
+            .push((version, state.clone()));
     }
 }
 
@@ -707,6 +739,69 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
     ) -> Result<Vec<ReceiptEnvelope>, TransportError> {
         let receipts = self.inner.list_receipts(since).await?;
         Ok(self.tamper_receipts(receipts))
+    }
+
+    async fn get_owner_state(&self) -> Result<Option<OwnerStateEnvelope>, TransportError> {
+        let replay = self.attacks().into_iter().find_map(|a| match a {
+            Attack::ReplayOwnerState { version } => Some(version),
+            _ => None,
+        });
+        if let Some(version) = replay {
+            let old = self
+                .state()
+                .recorded
+                .owner_states
+                .iter()
+                .rev()
+                .find(|(v, _)| *v == version)
+                .map(|(_, s)| s.clone());
+            if let Some(old) = old {
+                self.hit();
+                return Ok(Some(old));
+            }
+        }
+        let served = self.inner.get_owner_state().await?;
+        if let Some(state) = &served {
+            self.record_owner_state(state);
+        }
+        Ok(served)
+    }
+
+    async fn put_owner_state(&self, state: &OwnerStateEnvelope) -> Result<(), TransportError> {
+        self.inner.put_owner_state(state).await?;
+        self.record_owner_state(state);
+        Ok(())
+    }
+
+    async fn create_device_link(&self) -> Result<DeviceLink, TransportError> {
+        self.inner.create_device_link().await
+    }
+
+    async fn device_link(&self, code: &InviteCode) -> Result<DeviceLinkStatus, TransportError> {
+        let mut status = self.inner.device_link(code).await?;
+        for attack in self.attacks() {
+            if let (Attack::SubstituteDeviceKey { with }, Some(join)) = (attack, &mut status.join)
+            {
+                join.device_key = with;
+                self.hit();
+            }
+        }
+        Ok(status)
+    }
+
+    async fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> Result<(), TransportError> {
+        let mut package = package.clone();
+        for attack in self.attacks() {
+            if let Attack::FlipPackageBit { bit } = attack {
+                flip(&mut package.package, bit);
+                self.hit();
+            }
+        }
+        self.inner.put_device_package(code, &package).await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

@@ -19,6 +19,9 @@ use coffer_client_core::transport::{
     TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::v2::api::{
+    DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
+};
 use coffer_wire::v2::{Header, VolumeName};
 use uuid::Uuid;
 
@@ -365,6 +368,16 @@ impl RelayApi for FakeRelay {
         &self,
         _: UserId,
         _: &ReceiptEnvelope,
+    // The benchmarked clients never link a second device (§13): no owner state.
+    fn get_owner_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<OwnerStateEnvelope>, TransportError>> + Send {
+        ready(Ok(None))
+    }
+
+    fn put_owner_state(
+        &self,
+        _: &OwnerStateEnvelope,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         ready(Err(NOT_FAKED))
     }
@@ -373,6 +386,27 @@ impl RelayApi for FakeRelay {
         &self,
         _: Option<u64>,
     ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn create_device_link(
+        &self,
+    ) -> impl Future<Output = Result<DeviceLink, TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn device_link(
+        &self,
+        _: &InviteCode,
+    ) -> impl Future<Output = Result<DeviceLinkStatus, TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
+    fn put_device_package(
+        &self,
+        _: &InviteCode,
+        _: &DevicePackage,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
         ready(Err(NOT_FAKED))
     }
 }

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use super::devices::{DEVICE, DEVICES, OWNER_STATE, STATE_KEY};
 use super::state::{ACCOUNT, HWM, IDENTITY, ROTATION, Role, State};
 use super::{ClientConfig, ClientError, FriendClient, SystemClient};
 use crate::storage::{KeyStore, MAX_VALUE_LEN, validate_key};
@@ -36,7 +37,17 @@ use crate::v2::{BackupError, BackupParams, export_backup, import_backup};
 const MAGIC: &[u8; 4] = b"CFKS";
 const FORMAT: u8 = 1;
 /// The single keys of the scheme, and the prefixes of its families.
-const SINGLE_KEYS: [&str; 4] = [IDENTITY, ACCOUNT, HWM, ROTATION];
+/// A restored backup is the same device again (`device`, `state-key`, `owner-state`, §13).
+const SINGLE_KEYS: [&str; 8] = [
+    IDENTITY,
+    ACCOUNT,
+    HWM,
+    ROTATION,
+    DEVICE,
+    STATE_KEY,
+    OWNER_STATE,
+    DEVICES,
+];
 const PREFIXES: [&str; 4] = ["vek/", "pin/", "grant/", "invite/"];
 
 /// Every key of the scheme present in `store`, sorted.

@@ -178,6 +178,29 @@ pub enum ClientError {
     /// passphrase, corrupted file, unsupported version, ...).
     #[error("identity backup: {0}")]
     Backup(#[source] BackupError),
+    /// The relay served an owner state (the key state shared by this system's devices) older
+    /// than one this device already saw, or a different one under a version it saw: a replay.
+    /// Stop trusting what this relay serves.
+    #[error("the relay served an older owner state than one already seen (replay)")]
+    OwnerStateRollback,
+    /// The owner state holds no key slot for this device: it was unlinked from the system.
+    /// Link it again from a device that is still linked (or restore a backup made later).
+    #[error("this device was unlinked from the system: the owner state holds no key for it")]
+    DeviceUnlinked,
+    /// A device link failed its check: the joining device's proof does not match the key the
+    /// relay presents, or the package does not open or names another identity than the QR
+    /// code. The relay (or someone without the code's secret) substituted it: do not link;
+    /// start a new link.
+    #[error("the device link does not verify: {0}; do not link, start a new link")]
+    DeviceLinkInvalid(&'static str),
+    /// Another device of this system changed the shared key state at the same moment, each
+    /// time this operation tried (it retries on top of the newer state a few times). Retry.
+    #[error("another device changed the shared key state meanwhile; retry")]
+    StateChanged,
+    /// The device link expired, or the other device did not complete it in time: start a
+    /// new link.
+    #[error("the device link expired or was not completed in time; start a new link")]
+    DeviceLinkExpired,
 }
 
 impl ClientError {
@@ -217,6 +240,11 @@ impl ClientError {
             ClientError::InvalidInput(_) => "invalid_input",
             ClientError::Cancelled => "cancelled",
             ClientError::Backup(_) => "backup",
+            ClientError::OwnerStateRollback => "owner_state_rollback",
+            ClientError::DeviceUnlinked => "device_unlinked",
+            ClientError::DeviceLinkInvalid(_) => "device_link_invalid",
+            ClientError::StateChanged => "state_changed",
+            ClientError::DeviceLinkExpired => "device_link_expired",
         }
     }
 }

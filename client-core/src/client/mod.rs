@@ -34,14 +34,20 @@
 //! | `grant/<friend>` | system | `{sequence, volumes, expires_at?}`: last grant sequence used and the volumes granted |
 //! | `invite/<code>` | system | *raw* `secret(32) ‖ u64 expires_at ‖ code`: the invite secret, kept until the friend is approved or the invite expires |
 //! | `rotation` | system | the rotation plan in progress (see [`SystemClient::resume_rotation`]) |
+//! | `device` | system | *raw* `id(16) ‖ X25519 secret(32) ‖ label`: this device's own key (§13) |
+//! | `state-key` | system | *raw* `u32 epoch ‖ key(32)`: the owner state's key (§13) |
+//! | `owner-state` | system | `{version, payload_hash, state_hash}`: the highest owner state seen (rollback mark) |
+//! | `devices` | system | the linked devices `[{id, label, key, linked_at}]` (shared through the owner state) |
 //!
 //! `<user>` and `<friend>` are hyphenated UUIDs, `<code>` the invite code in lower case. A
 //! store belongs to one account and one client instance at a time. Restarting the app
 //! (`open` on the same store) resumes everything, including version numbering and an
-//! interrupted rotation. A second system device that has only `identity` and `account`
-//! ([`SystemClient::restore`]) learns the versions from the relay; it has none of the volume
-//! keys, so its first publish of each volume starts a new key epoch, and friends see it only
-//! after being granted again from a device that knows them.
+//! interrupted rotation. A second device of a system joins through a device link
+//! ([`SystemClient::link_device`], [`SystemClient::join`]) and then shares `devices`, `vek/…`,
+//! `pin/…`, `grant/…` and `invite/…` with the other devices through the owner state (§13);
+//! `hwm`, `rotation` and the device's own keys stay local. A device set up with only
+//! `identity` and `account` ([`SystemClient::restore`]) has none of the volume keys, so its
+//! first publish of each volume starts a new key epoch.
 //!
 //! # Example
 //!
@@ -78,6 +84,7 @@
 //! ```
 
 mod backup;
+mod devices;
 mod error;
 mod friend;
 mod login;
@@ -98,6 +105,7 @@ use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use devices::{ATTEMPTS, DeviceInfo, DeviceLinkOffer, device_link_fingerprint};
 pub use error::ClientError;
 pub use friend::FriendClient;
 pub use login::{GuardedSigner, IdentityLogin, REMEMBERED_NONCES, SignRefused};

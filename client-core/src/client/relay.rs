@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use coffer_wire::v2::VolumeName;
 
+use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
+
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope,
-    Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
-    VolumeEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, InviteCode,
 };
 
 /// Everything the clients need from a relay: one async method per v2 endpoint, with the
@@ -114,6 +114,29 @@ pub trait RelayApi: Send + Sync {
             ))
         }
     }
+    /// `GET /owner-state` (`None`: the account has none).
+    fn get_owner_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<OwnerStateEnvelope>, TransportError>> + Send;
+    /// `PUT /owner-state`.
+    fn put_owner_state(
+        &self,
+        state: &OwnerStateEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `POST /device-links`.
+    fn create_device_link(&self)
+    -> impl Future<Output = Result<DeviceLink, TransportError>> + Send;
+    /// `GET /device-links/{code}`.
+    fn device_link(
+        &self,
+        code: &InviteCode,
+    ) -> impl Future<Output = Result<DeviceLinkStatus, TransportError>> + Send;
+    /// `PUT /device-links/{code}/package`.
+    fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Deletes the caller's account with everything it owns ([`RelayHttp::delete_account`]).
     ///
     /// Provided so that decorators written against the endpoint list above keep compiling;
@@ -277,6 +300,36 @@ impl RelayApi for RelayHttp {
     ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
         RelayHttp::list_receipts(self, since)
     }
+
+    fn get_owner_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<OwnerStateEnvelope>, TransportError>> + Send {
+        RelayHttp::get_owner_state(self)
+    }
+    fn put_owner_state(
+        &self,
+        state: &OwnerStateEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::put_owner_state(self, state)
+    }
+    fn create_device_link(
+        &self,
+    ) -> impl Future<Output = Result<DeviceLink, TransportError>> + Send {
+        RelayHttp::create_device_link(self)
+    }
+    fn device_link(
+        &self,
+        code: &InviteCode,
+    ) -> impl Future<Output = Result<DeviceLinkStatus, TransportError>> + Send {
+        RelayHttp::device_link(self, code)
+    }
+    fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::put_device_package(self, code, package)
+    }
 }
 
 /// A shared relay is a relay (several clients, or a test and a client, over one connection).
@@ -399,5 +452,35 @@ impl<T: RelayApi> RelayApi for Arc<T> {
         since: Option<u64>,
     ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
         (**self).list_receipts(since)
+    }
+
+    fn get_owner_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<OwnerStateEnvelope>, TransportError>> + Send {
+        (**self).get_owner_state()
+    }
+    fn put_owner_state(
+        &self,
+        state: &OwnerStateEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).put_owner_state(state)
+    }
+    fn create_device_link(
+        &self,
+    ) -> impl Future<Output = Result<DeviceLink, TransportError>> + Send {
+        (**self).create_device_link()
+    }
+    fn device_link(
+        &self,
+        code: &InviteCode,
+    ) -> impl Future<Output = Result<DeviceLinkStatus, TransportError>> + Send {
+        (**self).device_link(code)
+    }
+    fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).put_device_package(code, package)
     }
 }

@@ -209,6 +209,14 @@ impl Plan {
         Ok(Some(plan))
     }
 
+    /// Rotate `volumes` and re-grant every friend that has one (a device was unlinked).
+    pub(super) fn rotate_all<R: RelayApi>(
+        client: &SystemClient<R>,
+        volumes: &BTreeSet<VolumeName>,
+    ) -> Result<Plan, ClientError> {
+        Plan::new(client, Uuid::nil(), volumes)
+    }
+
     /// Narrow `friend` to `keep` and rotate `removed`.
     pub(super) fn narrow<R: RelayApi>(
         client: &SystemClient<R>,
@@ -289,6 +297,15 @@ impl<R: RelayApi> SystemClient<R> {
             if !step.done && state.vek(&step.volume, step.new_epoch)?.is_none() {
                 state.store_vek(&step.volume, step.new_epoch, &VolumeKey::generate())?;
             }
+        }
+        // Shared with the other devices before any of them is used (§13); when another
+        // device changed the state first, a plan nothing of which ran is dropped and the
+        // operation plans again on top of the newer state.
+        if let Err(e) = self.commit_shared().await {
+            if matches!(e, ClientError::StateChanged) && plan.step_counts().0 == 0 {
+                state.delete_rotation()?;
+            }
+            return Err(e);
         }
 
         let (done, total) = plan.step_counts();
@@ -379,6 +396,11 @@ impl<R: RelayApi> SystemClient<R> {
             }
         }
         state.delete_rotation()?;
+        // The old keys are gone and the grants moved on: tell the other devices. Best effort:
+        // the rotation is done either way, and the next change commits what this one missed.
+        if let Err(e) = self.commit_shared().await {
+            tracing::warn!(error = %e, "the owner state was not updated after a rotation");
+        }
 
         let mut friends_regranted: Vec<Uuid> = plan.narrow.iter().map(|n| n.friend).collect();
         friends_regranted.extend(plan.regrant.iter().filter(|r| r.uploaded).map(|r| r.friend));

@@ -351,7 +351,16 @@ impl State<'_> {
                 self.0.delete(&key)?;
             }
         }
-        for key in [ROTATION, HWM, ACCOUNT, IDENTITY] {
+        for key in [
+            ROTATION,
+            HWM,
+            super::devices::DEVICES,
+            super::devices::OWNER_STATE,
+            super::devices::STATE_KEY,
+            super::devices::DEVICE,
+            ACCOUNT,
+            IDENTITY,
+        ] {
             self.0.delete(key)?;
         }
         Ok(())

@@ -191,6 +191,16 @@ impl<R: RelayApi> SystemClient<R> {
         State(self.store.as_ref())
     }
 
+    /// The relay's pin as the account recorded it (for links).
+    pub(super) fn relay_pin(&self) -> Option<SpkiPin> {
+        self.relay_pin
+    }
+
+    /// [`Self::prepare`] without progress reports, for the other modules of the client.
+    pub(super) async fn prepare_pub(&self, ops: &mut Ops) -> Result<(), ClientError> {
+        self.prepare(ops, &NoProgress, &Cancel::new()).await.map(drop)
+    }
+
     /// Before any work: finish an interrupted rotation (reported to `progress`), learn the
     /// relay's versions once, re-key the volumes of lapsed grants (§12).
     pub(super) async fn prepare(
@@ -199,6 +209,8 @@ impl<R: RelayApi> SystemClient<R> {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<Option<RotationReport>, ClientError> {
+        // The shared key state first (§13): what another device changed applies here.
+        self.pull_state().await?;
         let report = self.resume_locked(progress, cancel).await?;
         if !ops.synced {
             self.sync_versions().await?;
@@ -350,6 +362,17 @@ impl<R: RelayApi> SystemClient<R> {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<Published, ClientError> {
+        self.retrying(|| self.publish_attempt(volume, plaintext, progress, cancel))
+            .await
+    }
+
+    async fn publish_attempt(
+        &self,
+        volume: &VolumeName,
+        plaintext: &[u8],
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Published, ClientError> {
         let mut ops = self.ops.lock().await;
         self.prepare(&mut ops, progress, cancel).await?;
         cancel.check()?;
@@ -357,6 +380,8 @@ impl<R: RelayApi> SystemClient<R> {
         steps.start(&format!("seal:{volume}"));
         let state = self.state();
         let (mut epoch, mut vek, mut created) = self.current_key(volume)?;
+        // A new key is shared with the other devices before it is used (§13).
+        self.commit_shared().await?;
         let mark = state
             .hwm()?
             .volume_mark(self.user_id, volume)
@@ -409,6 +434,7 @@ impl<R: RelayApi> SystemClient<R> {
                             .ok_or(ClientError::Protocol("key epoch overflow"))?;
                         vek = VolumeKey::generate();
                         state.store_vek(volume, epoch, &vek)?;
+                        self.commit_shared().await?;
                         created = true;
                     }
                 }
@@ -439,13 +465,20 @@ impl<R: RelayApi> SystemClient<R> {
     /// Relay and storage errors; [`ClientError::InvalidInput`] if the relay origin cannot go
     /// into a link.
     pub async fn create_invite(&self) -> Result<InviteLink, ClientError> {
+        self.retrying(|| self.create_invite_attempt()).await
+    }
+
+    async fn create_invite_attempt(&self) -> Result<InviteLink, ClientError> {
         let _ops = self.ops.lock().await;
+        self.pull_state().await?;
         let state = self.state();
         state.sweep_invites(now_unix())?;
         let invite = self.relay.create_invite().await?;
         let secret = InviteSecret::generate();
         let expires_at = u64::try_from(invite.expires_at.unix_seconds()).unwrap_or(0);
         state.store_invite(invite.code.as_str(), &secret, expires_at)?;
+        // Another device of this system may approve the friend (§13).
+        self.commit_shared().await?;
         Ok(InviteLink::new(
             self.relay.origin().as_str(),
             self.relay_pin,
@@ -523,6 +556,16 @@ impl<R: RelayApi> SystemClient<R> {
     /// [`ClientError::PairingProofInvalid`], [`ClientError::KeyChanged`] (keys differ from the
     /// pin); [`ClientError::InvalidInput`]; relay and storage errors.
     pub async fn approve(
+        &self,
+        friend: Uuid,
+        volumes: &[VolumeName],
+        expires_at: Option<u64>,
+    ) -> Result<(), ClientError> {
+        self.retrying(|| self.approve_attempt(friend, volumes, expires_at))
+            .await
+    }
+
+    async fn approve_attempt(
         &self,
         friend: Uuid,
         volumes: &[VolumeName],
@@ -608,6 +651,18 @@ impl<R: RelayApi> SystemClient<R> {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<RotationReport, ClientError> {
+        self.retrying(|| self.set_grant_attempt(friend, volumes, expires_at, progress, cancel))
+            .await
+    }
+
+    async fn set_grant_attempt(
+        &self,
+        friend: Uuid,
+        volumes: &[VolumeName],
+        expires_at: Option<u64>,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
         let mut ops = self.ops.lock().await;
         self.prepare(&mut ops, progress, cancel).await?;
         check_expiry(expires_at)?;
@@ -663,6 +718,16 @@ impl<R: RelayApi> SystemClient<R> {
     /// # Errors
     /// As [`revoke`](Self::revoke); [`ClientError::Cancelled`].
     pub async fn revoke_with(
+        &self,
+        friend: Uuid,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RotationReport, ClientError> {
+        self.retrying(|| self.revoke_attempt(friend, progress, cancel))
+            .await
+    }
+
+    async fn revoke_attempt(
         &self,
         friend: Uuid,
         progress: &dyn Progress,
@@ -759,6 +824,8 @@ impl<R: RelayApi> SystemClient<R> {
             .checked_add(1)
             .ok_or(ClientError::Protocol("grant sequence overflow"))?;
         state.store_grant(friend, &record)?;
+        // The sequence (and any new key) is the other devices' too before it is signed (§13).
+        self.commit_shared().await?;
         let grant = Grant {
             owner: *self.user_id.as_bytes(),
             friend: *friend.as_bytes(),

@@ -403,3 +403,6 @@ impl RelayHttp {
         }
     }
 }
+
+#[path = "devices.rs"]
+mod devices;

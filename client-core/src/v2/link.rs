@@ -150,8 +150,14 @@ impl InviteLink {
     /// The link text (contains the secret; wiped on drop).
     #[must_use]
     pub fn to_uri(&self) -> Zeroizing<String> {
+        self.to_uri_with(PREFIX)
+    }
+
+    /// The same parameters under another scheme prefix (the device link of §13,
+    /// `coffer://link-device?`).
+    pub(crate) fn to_uri_with(&self, prefix: &str) -> Zeroizing<String> {
         let mut out = Zeroizing::new(String::with_capacity(400));
-        out.push_str(PREFIX);
+        out.push_str(prefix);
         out.push_str("v=2&relay=");
         out.push_str(&percent::encode(&self.relay_origin));
         if let Some(pin) = &self.pin {
@@ -173,6 +179,15 @@ impl InviteLink {
     /// # Errors
     /// [`V2Error::InvalidLink`] naming the first problem found; never the secret.
     pub fn parse(uri: &str) -> Result<InviteLink, V2Error> {
+        Self::parse_with(uri, PREFIX, "not a coffer://pair? link")
+    }
+
+    /// [`Self::parse`] for the same parameters under another scheme prefix.
+    pub(crate) fn parse_with(
+        uri: &str,
+        prefix: &str,
+        not_this_kind: &'static str,
+    ) -> Result<InviteLink, V2Error> {
         if uri.len() > MAX_LINK_LEN {
             return Err(V2Error::InvalidLink("link is too long"));
         }
@@ -183,8 +198,8 @@ impl InviteLink {
             ));
         }
         let query = uri
-            .strip_prefix(PREFIX)
-            .ok_or(V2Error::InvalidLink("not a coffer://pair? link"))?;
+            .strip_prefix(prefix)
+            .ok_or(V2Error::InvalidLink(not_this_kind))?;
         let [mut v, mut relay, mut pin, mut code, mut secret, mut fp] = [None; 6];
         for part in query.split('&') {
             let (key, value) = part

@@ -65,6 +65,7 @@
 //! never be used outside the vector generator and tests: real callers use the random versions.
 
 mod backup;
+mod devices;
 mod error;
 mod fingerprint;
 mod grant;
@@ -81,6 +82,11 @@ mod wrap;
 pub use backup::{
     BackupError, BackupParams, MAX_BACKUP_PLAINTEXT_LEN, danger_export_backup_with, export_backup,
     import_backup,
+};
+pub use devices::{
+    DeviceSecret, LinkSecret, MAX_DEVICES, PACKAGE_LEN, PackageContents, SLOT_LEN, StateKey,
+    link_proof, open_package, open_slot, open_state, seal_package, seal_slot, seal_state,
+    split_payload, verify_link_proof,
 };
 pub use error::V2Error;
 pub use fingerprint::{Fingerprint, PublicIdentity};

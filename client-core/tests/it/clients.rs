@@ -21,6 +21,9 @@ use coffer_client_core::transport::{
     TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
+use coffer_wire::v2::api::{
+    DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
+};
 use coffer_wire::b64::{PublicKey32, Signature64};
 use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
@@ -210,6 +213,36 @@ impl RelayApi for Tampering {
         since: Option<u64>,
     ) -> impl Future<Output = Result<Vec<ReceiptEnvelope>, TransportError>> + Send {
         self.inner.list_receipts(since)
+    }
+
+    fn get_owner_state(
+        &self,
+    ) -> impl Future<Output = Result<Option<OwnerStateEnvelope>, TransportError>> + Send {
+        self.inner.get_owner_state()
+    }
+    fn put_owner_state(
+        &self,
+        state: &OwnerStateEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.put_owner_state(state)
+    }
+    fn create_device_link(
+        &self,
+    ) -> impl Future<Output = Result<DeviceLink, TransportError>> + Send {
+        self.inner.create_device_link()
+    }
+    fn device_link(
+        &self,
+        code: &InviteCode,
+    ) -> impl Future<Output = Result<DeviceLinkStatus, TransportError>> + Send {
+        self.inner.device_link(code)
+    }
+    fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.put_device_package(code, package)
     }
 }
 

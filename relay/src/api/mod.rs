@@ -169,6 +169,13 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Get, "/api/v2/shared/{owner}/volumes/{name}", || web::route().to(v2::grants::get_shared), ops::v2::shared_get),
     ep(Post, "/api/v2/shared/{owner}/receipts", || web::route().to(v2::receipts::post), ops::receipts::post_receipt),
     ep(Get, "/api/v2/receipts", || web::route().to(v2::receipts::list), ops::receipts::list_receipts),
+    ep(Put, "/api/v2/owner-state", || web::route().to(v2::devices::put_state), ops::v2_devices::put_owner_state),
+    ep(Get, "/api/v2/owner-state", || web::route().to(v2::devices::get_state), ops::v2_devices::get_owner_state),
+    ep(Post, "/api/v2/device-links", || web::route().to(v2::devices::create_link), ops::v2_devices::create_device_link),
+    ep(Get, "/api/v2/device-links/{code}", || web::route().to(v2::devices::get_link), ops::v2_devices::get_device_link),
+    ep(Post, "/api/v2/device-links/{code}/join", || web::route().to(v2::devices::join), ops::v2_devices::join_device_link),
+    ep(Put, "/api/v2/device-links/{code}/package", || web::route().to(v2::devices::put_package), ops::v2_devices::put_device_package),
+    ep(Get, "/api/v2/device-links/{code}/package", || web::route().to(v2::devices::get_package), ops::v2_devices::get_device_package),
     // Operations.
     ep(Get, "/metrics", || web::route().to(metrics::metrics), ops::admin::metrics),
 ];

@@ -138,6 +138,28 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX receipts_pairing ON receipts (pairing_id);
     ",
+    // Several devices of one system (protocol-v2.md §13): the owner-only encrypted key state
+    // (opaque, signed, one per account) and short-lived device links.
+    r"
+    CREATE TABLE owner_states (
+        user_id    TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+        version    INTEGER NOT NULL CHECK (version >= 1),
+        header     BLOB NOT NULL,
+        signature  BLOB NOT NULL CHECK (length(signature) = 64),
+        payload    BLOB NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE device_links (
+        code       TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL,
+        device_key BLOB CHECK (device_key IS NULL OR length(device_key) = 32),
+        label      TEXT,
+        proof      BLOB CHECK (proof IS NULL OR length(proof) = 32),
+        package    BLOB
+    );
+    CREATE INDEX device_links_user ON device_links (user_id);
+    ",
 ];
 
 /// The schema version this build produces.
@@ -211,8 +233,8 @@ mod tests {
             migrate_to(&mut old, start).unwrap();
             assert_eq!(current(&old).unwrap(), start);
             old.execute(
-                "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, client_type, \
-                 protocol_version, feature_set, storage_used_bytes, created_at) \
+                "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, \
+                 client_type, protocol_version, feature_set, storage_used_bytes, created_at) \
                  VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
                 [],
             )

@@ -17,6 +17,9 @@ use coffer_client_core::transport::{
     SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
+use coffer_wire::v2::api::{
+    DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
+};
 use uuid::Uuid;
 
 use super::ledger::{Ledger, digest_v2, v2_version};
@@ -177,6 +180,35 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     ) -> Result<Vec<ReceiptEnvelope>, TransportError> {
         self.switch.on_request();
         self.inner.list_receipts(since).await
+    }
+
+    async fn get_owner_state(&self) -> Result<Option<OwnerStateEnvelope>, TransportError> {
+        self.switch.on_request();
+        self.inner.get_owner_state().await
+    }
+
+    async fn put_owner_state(&self, state: &OwnerStateEnvelope) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.put_owner_state(state).await
+    }
+
+    async fn create_device_link(&self) -> Result<DeviceLink, TransportError> {
+        self.switch.on_request();
+        self.inner.create_device_link().await
+    }
+
+    async fn device_link(&self, code: &InviteCode) -> Result<DeviceLinkStatus, TransportError> {
+        self.switch.on_request();
+        self.inner.device_link(code).await
+    }
+
+    async fn put_device_package(
+        &self,
+        code: &InviteCode,
+        package: &DevicePackage,
+    ) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.put_device_package(code, package).await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

@@ -33,11 +33,25 @@ pub enum Label {
     BackupAad,
     /// Fetch receipt signature (a friend's statement that it read a version).
     Receipt,
+    /// Owner-state header signature (§13).
+    OwnerState,
+    /// Owner-state AEAD associated data (§13).
+    OwnerStateAad,
+    /// Device key slot: key-wrapping key (HKDF info, §13).
+    DeviceSlotKey,
+    /// Device key slot AEAD associated data (§13).
+    DeviceSlotAad,
+    /// Device-link proof MAC key (HKDF info, §13).
+    DeviceLinkKey,
+    /// Device-link proof MAC input (§13).
+    DeviceLinkProof,
+    /// Device-link package AEAD associated data (§13).
+    DeviceLinkPackage,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 15] = [
+    pub const ALL: [Label; 22] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -52,7 +66,7 @@ impl Label {
         Self::WrapAad,
         Self::Restore,
         Self::BackupAad,
-        Self::Receipt,
+        Self::Receipt, Self::OwnerState, Self::OwnerStateAad, Self::DeviceSlotKey, Self::DeviceSlotAad, Self::DeviceLinkKey, Self::DeviceLinkProof, Self::DeviceLinkPackage,
     ];
 
     /// The label text.
@@ -73,6 +87,13 @@ impl Label {
             Self::Restore => "coffer-v2/restore",
             Self::BackupAad => "coffer-v2/backup-aad",
             Self::Receipt => "coffer-v2/receipt",
+            Self::OwnerState => "coffer-v2/owner-state",
+            Self::OwnerStateAad => "coffer-v2/owner-state-aad",
+            Self::DeviceSlotKey => "coffer-v2/device-slot-key",
+            Self::DeviceSlotAad => "coffer-v2/device-slot-aad",
+            Self::DeviceLinkKey => "coffer-v2/device-link-key",
+            Self::DeviceLinkProof => "coffer-v2/device-link-proof",
+            Self::DeviceLinkPackage => "coffer-v2/device-link-package",
         }
     }
 }

@@ -8,6 +8,7 @@ mod grant;
 mod header;
 mod labels;
 mod name;
+mod owner_state;
 mod padding;
 mod reader;
 mod receipt;
@@ -16,6 +17,9 @@ pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIE
 pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
 pub use labels::{Label, labelled};
 pub use name::{VolumeName, VolumeNameError};
+pub use owner_state::{
+    MAX_OWNER_STATE_BYTES, OWNER_STATE_HEADER_LEN, OwnerStateError, OwnerStateHeader,
+};
 pub use padding::{MIN_PADDED, padded_len, padme, payload_len_is_valid};
 pub use receipt::{MAX_RECEIPT_BYTES, Receipt, ReceiptError};
 

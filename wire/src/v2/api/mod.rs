@@ -13,6 +13,7 @@
 //! AEAD, no KDF.
 
 mod accounts;
+mod devices;
 mod fields;
 mod grants;
 mod ids;
@@ -25,6 +26,10 @@ mod volumes;
 
 pub use accounts::{
     Challenge, ChallengeRequest, RegisterRequest, Registered, TokenRequest, UserRecord,
+};
+pub use devices::{
+    DeviceJoinRequest, DeviceLink, DeviceLinkStatus, DevicePackage, MAX_DEVICE_LABEL_BYTES,
+    MAX_DEVICE_PACKAGE_BYTES, OwnerStateEnvelope, OwnerStateStored,
 };
 pub use grants::{GrantEnvelope, GrantStored, WrappedKeyEntry};
 pub use ids::{

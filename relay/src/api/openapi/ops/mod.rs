@@ -7,6 +7,7 @@ pub mod admin;
 pub mod receipts;
 pub mod v1;
 pub mod v2;
+pub mod v2_devices;
 
 use serde_json::Value;
 
