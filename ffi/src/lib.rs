@@ -13,6 +13,7 @@ mod pin;
 mod progress;
 mod records;
 mod runtime;
+mod sessions;
 mod storage;
 mod system;
 mod v1;
@@ -31,6 +32,7 @@ pub use records::{
     FetchResult, GrantView, PairedSystem, PairingRequest, Published, RotationReport, VolumeEpoch,
     VolumeInfo,
 };
+pub use sessions::SessionInfo;
 pub use storage::{KeyStorage, KeyStorageError};
 pub use system::SystemClient;
 pub use v1::{

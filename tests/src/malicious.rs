@@ -24,7 +24,7 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
     SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
@@ -589,6 +589,22 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
 
     async fn delete_account(&self) -> Result<(), TransportError> {
         self.inner.delete_account().await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionInfo>, TransportError> {
+        self.inner.list_sessions().await
+    }
+
+    async fn revoke_session(&self, session_id: SessionId) -> Result<(), TransportError> {
+        self.inner.revoke_session(session_id).await
+    }
+
+    async fn revoke_other_sessions(&self) -> Result<u64, TransportError> {
+        self.inner.revoke_other_sessions().await
+    }
+
+    async fn end_session(&self) -> Result<(), TransportError> {
+        self.inner.end_session().await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

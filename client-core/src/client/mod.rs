@@ -84,6 +84,7 @@ mod login;
 mod progress;
 mod relay;
 mod rotation;
+mod sessions;
 mod state;
 mod system;
 

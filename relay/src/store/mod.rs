@@ -17,6 +17,7 @@ mod group;
 pub mod invites;
 pub mod maintenance;
 pub mod migrations;
+pub mod own_sessions;
 pub mod pairings;
 pub mod sessions;
 pub mod sharing;

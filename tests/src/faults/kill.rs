@@ -14,7 +14,7 @@ use std::time::Duration;
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
     SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
@@ -156,6 +156,26 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     async fn delete_account(&self) -> Result<(), TransportError> {
         self.switch.on_request();
         self.inner.delete_account().await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionInfo>, TransportError> {
+        self.switch.on_request();
+        self.inner.list_sessions().await
+    }
+
+    async fn revoke_session(&self, session_id: SessionId) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.revoke_session(session_id).await
+    }
+
+    async fn revoke_other_sessions(&self) -> Result<u64, TransportError> {
+        self.switch.on_request();
+        self.inner.revoke_other_sessions().await
+    }
+
+    async fn end_session(&self) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.end_session().await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

@@ -33,3 +33,4 @@ mod v1_volumes;
 mod v2_e2e;
 mod v2_malicious;
 mod v2_relay_rules;
+mod v2_sessions;

@@ -7,9 +7,10 @@
 
 use coffer_wire::v2::api::{
     Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, Pairing, PairingList, Pins,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest,
-    UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, SessionInfo, SessionList, SessionsRevoked,
+    SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
 };
+use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
 
@@ -229,6 +230,13 @@ impl RequestSchema for TokenRequest {
                     "description": "This relay's origin, e.g. https://127.0.0.1:8443.",
                 }),
                 signature: reference("Signature64"),
+                device_label: json!({
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "maxLength": MAX_DEVICE_LABEL_CHARS,
+                    "description": "Optional name of this device, shown in the session list \
+                        (1–64 characters, no control characters).",
+                }),
             }),
         )
     }
@@ -546,5 +554,36 @@ impl Schema for AnomalyReport {
             tracking_since: reference("Time"),
             untracked: count(),
         }))
+    }
+}
+
+impl Schema for SessionInfo {
+    fn schema() -> Value {
+        exact(fields!(SessionInfo {
+            session_id: reference("Uuid"),
+            device_label: json!({
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": MAX_DEVICE_LABEL_CHARS,
+            }),
+            protocol: json!({ "type": "string", "enum": ["v1", "v2"] }),
+            created_at: reference("Time"),
+            last_used_at: reference("Time"),
+            current: json!({ "type": "boolean" }),
+        }))
+    }
+}
+
+impl Schema for SessionList {
+    fn schema() -> Value {
+        exact(fields!(SessionList {
+            sessions: json!({ "type": "array", "items": SessionInfo::schema() }),
+        }))
+    }
+}
+
+impl Schema for SessionsRevoked {
+    fn schema() -> Value {
+        exact(fields!(SessionsRevoked { revoked: count() }))
     }
 }

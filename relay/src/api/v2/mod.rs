@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod grants;
 pub mod pairing;
+pub mod sessions;
 pub mod volumes;
 
 use coffer_wire::b64::{PublicKey32, Signature64};

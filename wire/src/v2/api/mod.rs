@@ -18,6 +18,7 @@ mod grants;
 mod ids;
 mod pairing;
 mod pins;
+mod sessions;
 mod time;
 mod volumes;
 
@@ -26,10 +27,15 @@ pub use accounts::{
 };
 pub use grants::{GrantEnvelope, GrantStored, WrappedKeyEntry};
 pub use ids::{
-    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus, UserId,
+    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus, SessionId,
+    UserId,
 };
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
+pub use sessions::{
+    DeviceLabel, DeviceLabelError, MAX_DEVICE_LABEL_CHARS, SessionInfo, SessionList, SessionProtocol,
+    SessionsRevoked,
+};
 pub use time::RelayTime;
 pub use volumes::{
     PAYLOAD_FIELD, SharedVolume, SignedVolume, VolumeEntry, VolumeList, VolumeStored,

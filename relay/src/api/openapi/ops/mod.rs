@@ -4,6 +4,7 @@
 //! handler checks it.
 
 pub mod admin;
+pub mod sessions;
 pub mod v1;
 pub mod v2;
 
