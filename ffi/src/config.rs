@@ -145,7 +145,9 @@ impl ClientConfig {
     ///
     /// Throws `InvalidInput` unless it has 1–64 characters and no control characters.
     pub fn with_device_label(&self, label: String) -> Result<Arc<Self>, CofferError> {
-        Ok(Arc::new(ClientConfig(self.0.clone().with_device_label(&label)?)))
+        Ok(Arc::new(ClientConfig(
+            self.0.clone().with_device_label(&label)?,
+        )))
     }
 
     /// The relay's origin, normalised (`https://host[:port]`).

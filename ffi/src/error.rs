@@ -387,11 +387,9 @@ impl From<V1Error> for CofferError {
         match err {
             V1Error::VolumeTooShort { .. }
             | V1Error::WrappedVekLength { .. }
-            | V1Error::NotANonce => {
-                CofferError::InvalidInput {
-                    reason: err.to_string(),
-                }
-            }
+            | V1Error::NotANonce => CofferError::InvalidInput {
+                reason: err.to_string(),
+            },
             V1Error::VolumeNonceMismatch => CofferError::WrongVolume,
             V1Error::VolumeAuthentication | V1Error::VekUnwrap => CofferError::TamperedOrWrongKey,
             V1Error::LowOrderExchangeKey | V1Error::InvalidSigningKey => {

@@ -24,8 +24,9 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId,
+    SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
+    VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::{Grant, GrantEntry, Header, VolumeName};

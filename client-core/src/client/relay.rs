@@ -13,7 +13,8 @@ use coffer_wire::v2::VolumeName;
 use crate::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
     RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session,
-    SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId,
+    UserRecord, VolumeEntry,
 };
 
 /// The refusal of the provided session methods.

@@ -12,8 +12,8 @@ use super::http::{Answer, Call};
 use super::session::{Session, SessionToken};
 use super::types::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume,
-    SessionId, SessionInfo, SessionList, SessionsRevoked, SignedVolume, TokenRequest, UserId,
+    PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SessionId,
+    SessionInfo, SessionList, SessionsRevoked, SharedVolume, SignedVolume, TokenRequest, UserId,
     UserRecord, VolumeEntry, VolumeList,
 };
 use super::{RelayHttp, TransportError};

@@ -17,8 +17,8 @@ use coffer_client_core::storage::{FileKeyStore, KeyStore};
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched as Served, GrantEnvelope, Handle, Invite,
     NetworkErrorKind, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayHttp, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError,
-    UserId, UserRecord, VolumeEntry,
+    RelayHttp, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume,
+    TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
 use coffer_wire::b64::{PublicKey32, Signature64};

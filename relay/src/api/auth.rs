@@ -281,8 +281,14 @@ pub async fn token(
     let nonce = f.str("nonce")?.to_owned();
     let signature = signature_field(&f, "signature")?;
     let signed = nonce.clone();
-    issue_token(&state, ip.ip, user_id, nonce, LoginKind::V1, None, move |key| {
-        key.verify_strict(signed.as_bytes(), &signature).is_ok()
-    })
+    issue_token(
+        &state,
+        ip.ip,
+        user_id,
+        nonce,
+        LoginKind::V1,
+        None,
+        move |key| key.verify_strict(signed.as_bytes(), &signature).is_ok(),
+    )
     .await
 }

@@ -67,5 +67,9 @@ pub fn open(
 /// Rounds Unix seconds up to the next whole hour (a whole hour stays).
 pub fn ceil_to_hour(t: i64) -> i64 {
     let floor = crate::store::hour(t);
-    if floor == t { t } else { floor.saturating_add(3600) }
+    if floor == t {
+        t
+    } else {
+        floor.saturating_add(3600)
+    }
 }

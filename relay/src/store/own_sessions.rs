@@ -120,7 +120,13 @@ mod tests {
             for id in ["a", "b"] {
                 users::insert(tx, &user(id, id, ClientType::System))?;
             }
-            sessions::insert(tx, &[1; 32], "a", i64::MAX, &session("s1", Some("Pixel"), t))?;
+            sessions::insert(
+                tx,
+                &[1; 32],
+                "a",
+                i64::MAX,
+                &session("s1", Some("Pixel"), t),
+            )?;
             sessions::insert(tx, &[2; 32], "a", i64::MAX, &session("s2", None, t))?;
             sessions::insert(tx, &[3; 32], "a", i64::MAX, &session("s3", None, t))?;
             sessions::insert(tx, &[4; 32], "b", i64::MAX, &session("s4", None, t))?;
@@ -129,14 +135,19 @@ mod tests {
         .unwrap();
         let listed = db.read_blocking(|c| list(c, "a", t, 100)).unwrap();
         assert_eq!(listed.len(), 3);
-        assert!(listed.iter().all(|s| s.created_at % 3600 == 0 && s.last_used_at % 3600 == 0));
+        assert!(
+            listed
+                .iter()
+                .all(|s| s.created_at % 3600 == 0 && s.last_used_at % 3600 == 0)
+        );
         assert_eq!(listed[0].session_id, "s1");
         assert_eq!(listed[0].device_label.as_deref(), Some("Pixel"));
         // Someone else's id names nothing.
         assert!(!db.write_blocking(|tx| revoke(tx, "a", "s4")).unwrap());
         // Touching moves last use to the hour, without moving the auth generation.
         let generation = db.auth_generation();
-        db.write_blocking(|tx| touch(tx, &[1; 32], t + 7200)).unwrap();
+        db.write_blocking(|tx| touch(tx, &[1; 32], t + 7200))
+            .unwrap();
         assert_eq!(db.auth_generation(), generation, "a touch keeps the cache");
         let listed = db.read_blocking(|c| list(c, "a", t, 100)).unwrap();
         assert_eq!(listed[0].last_used_at, super::super::hour(t + 7200));
@@ -144,11 +155,19 @@ mod tests {
         assert!(db.write_blocking(|tx| revoke(tx, "a", "s2")).unwrap());
         assert_ne!(db.auth_generation(), generation);
         assert!(matches!(
-            db.read_blocking(|c| sessions::lookup(c, &[2; 32], t)).unwrap(),
+            db.read_blocking(|c| sessions::lookup(c, &[2; 32], t))
+                .unwrap(),
             sessions::Lookup::Revoked
         ));
-        assert!(!db.write_blocking(|tx| revoke(tx, "a", "s2")).unwrap(), "once");
-        assert_eq!(db.write_blocking(|tx| revoke_others(tx, "a", "s1")).unwrap(), 1);
+        assert!(
+            !db.write_blocking(|tx| revoke(tx, "a", "s2")).unwrap(),
+            "once"
+        );
+        assert_eq!(
+            db.write_blocking(|tx| revoke_others(tx, "a", "s1"))
+                .unwrap(),
+            1
+        );
         let listed = db.read_blocking(|c| list(c, "a", t, 100)).unwrap();
         assert_eq!(listed.len(), 1);
         assert!(db.write_blocking(|tx| revoke(tx, "a", "s1")).unwrap());

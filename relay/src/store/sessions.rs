@@ -136,18 +136,25 @@ pub fn lookup(conn: &Connection, token_hash: &[u8; 32], now: i64) -> Result<Look
         None => Lookup::Unknown,
         Some((_, expires_at, ..)) if expires_at <= now => Lookup::Expired,
         Some((.., true)) => Lookup::Revoked,
-        Some((user_id, expires_at, client_type, feature_set, is_v2, session_id, last_used_at, _)) => {
-            Lookup::Valid(SessionUser {
-                user_id,
-                client_type: ClientType::parse(&client_type)
-                    .ok_or(StoreError::Corrupt("unknown client type"))?,
-                feature_set,
-                is_v2,
-                expires_at,
-                session_id,
-                last_used_at,
-            })
-        }
+        Some((
+            user_id,
+            expires_at,
+            client_type,
+            feature_set,
+            is_v2,
+            session_id,
+            last_used_at,
+            _,
+        )) => Lookup::Valid(SessionUser {
+            user_id,
+            client_type: ClientType::parse(&client_type)
+                .ok_or(StoreError::Corrupt("unknown client type"))?,
+            feature_set,
+            is_v2,
+            expires_at,
+            session_id,
+            last_used_at,
+        }),
     })
 }
 

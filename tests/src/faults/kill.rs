@@ -14,8 +14,9 @@ use std::time::Duration;
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SessionId,
+    SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
+    VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
 use uuid::Uuid;

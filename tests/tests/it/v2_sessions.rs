@@ -85,7 +85,10 @@ async fn two_phones_list_revoke_and_log_out() {
     assert_eq!(labels, BTreeSet::from(["Phone A".into(), "Phone B".into()]));
     let current: Vec<_> = listed.iter().filter(|s| s.current).collect();
     assert_eq!(current.len(), 1);
-    assert_eq!(current[0].device_label.as_ref().unwrap().as_str(), "Phone B");
+    assert_eq!(
+        current[0].device_label.as_ref().unwrap().as_str(),
+        "Phone B"
+    );
     for s in &listed {
         assert_eq!(s.protocol, SessionProtocol::V2);
         assert_eq!(s.created_at.unix_seconds() % 3600, 0);
@@ -158,7 +161,12 @@ async fn raw_tokens_labels_and_v1_bytes() {
     account.register(&mut &http).await.unwrap();
 
     // Label validation, like handles: 1–64 characters, no control characters.
-    for bad in [json!(""), json!("a".repeat(65)), json!("tab\there"), json!(7)] {
+    for bad in [
+        json!(""),
+        json!("a".repeat(65)),
+        json!("tab\there"),
+        json!(7),
+    ] {
         v2_login_with(&relay, &account, Some(bad.clone()))
             .await
             .expect_error(400, "bad_request");
@@ -166,9 +174,15 @@ async fn raw_tokens_labels_and_v1_bytes() {
     let ok = v2_login_with(&relay, &account, Some(json!("ü".repeat(64)))).await;
     let first = ok.expect_json(200)["token"].as_str().unwrap().to_owned();
     let second = v2_login_with(&relay, &account, None).await;
-    let second = second.expect_json(200)["token"].as_str().unwrap().to_owned();
+    let second = second.expect_json(200)["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let listed = get_sessions(&relay, &first).await;
-    let sessions = listed.expect_json(200)["sessions"].as_array().unwrap().clone();
+    let sessions = listed.expect_json(200)["sessions"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(sessions.len(), 2);
     let labelled = sessions.iter().find(|s| s["current"] == true).unwrap();
     assert_eq!(labelled["device_label"], json!("ü".repeat(64)));
@@ -192,7 +206,10 @@ async fn raw_tokens_labels_and_v1_bytes() {
         .await
         .expect_error(401, "session_revoked");
     // Not a UUID, or unknown: 404.
-    for path in ["/api/v2/sessions/not-a-uuid", "/api/v2/sessions/6f1c2a3b-4d5e-4f60-8172-839405a6b7c8"] {
+    for path in [
+        "/api/v2/sessions/not-a-uuid",
+        "/api/v2/sessions/6f1c2a3b-4d5e-4f60-8172-839405a6b7c8",
+    ] {
         let r = http
             .send(http.request(Method::DELETE, path).bearer_auth(&first))
             .await;
@@ -216,7 +233,9 @@ async fn raw_tokens_labels_and_v1_bytes() {
     v1.register_ok().await;
     let nonce = v1.challenge_nonce().await;
     let sig = v1.sign_login_b64(&nonce);
-    let answer = v1.token_request(&v1.user_id().to_owned(), &nonce, &sig).await;
+    let answer = v1
+        .token_request(&v1.user_id().to_owned(), &nonce, &sig)
+        .await;
     let body = answer.expect_json(200).as_object().unwrap().clone();
     assert_eq!(
         body.keys().cloned().collect::<Vec<_>>(),
@@ -224,7 +243,9 @@ async fn raw_tokens_labels_and_v1_bytes() {
     );
     let token = body["token"].as_str().unwrap();
     assert_eq!(token.len(), 64);
-    get_sessions(&relay, token).await.expect_error(403, "forbidden");
+    get_sessions(&relay, token)
+        .await
+        .expect_error(403, "forbidden");
 }
 
 /// Time columns whose value must be a whole hour: every time about content or activity.
@@ -326,7 +347,9 @@ async fn every_stored_time_is_an_hour_or_a_security_expiry() {
     }
     for key in HOURLY.iter().chain(EXACT) {
         assert!(
-            columns.iter().any(|(t, c)| (t.as_str(), c.as_str()) == *key),
+            columns
+                .iter()
+                .any(|(t, c)| (t.as_str(), c.as_str()) == *key),
             "{key:?} is not in the schema any more"
         );
     }

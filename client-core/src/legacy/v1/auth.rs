@@ -68,11 +68,7 @@ mod tests {
             &"A".repeat(10_000),
         ];
         for text in refused {
-            assert_eq!(
-                sign_login(&id, text),
-                Err(V1Error::NotANonce),
-                "{text:.60}"
-            );
+            assert_eq!(sign_login(&id, text), Err(V1Error::NotANonce), "{text:.60}");
         }
     }
 }

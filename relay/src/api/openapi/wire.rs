@@ -5,12 +5,13 @@
 //! What the schemas say about each field (lengths, patterns, bounds) stays as precise as the
 //! relay's own checks.
 
+use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::api::{
     Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, Pairing, PairingList, Pins,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, SessionInfo, SessionList, SessionsRevoked,
-    SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
+    RedeemRequest, Redeemed, RegisterRequest, Registered, SessionInfo, SessionList,
+    SessionsRevoked, SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList,
+    VolumeStored, WrappedKeyEntry,
 };
-use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
 

@@ -4,16 +4,16 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::v2::api::{
-    DeviceLabel, MAX_LIST_ENTRIES, RelayTime, SessionId, SessionInfo, SessionList,
-    SessionProtocol, SessionsRevoked,
+    DeviceLabel, MAX_LIST_ENTRIES, RelayTime, SessionId, SessionInfo, SessionList, SessionProtocol,
+    SessionsRevoked,
 };
 
 use crate::api::extract::{General, V2Caller, state};
 use crate::api::json::{ok, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::own_sessions::{self, OwnSession};
 use crate::store::now;
+use crate::store::own_sessions::{self, OwnSession};
 use crate::store::sessions::Protocol;
 
 /// The wire entry of a stored session; `None` for a stored id or label the wire refuses.
@@ -36,7 +36,10 @@ fn entry(s: &OwnSession, current: Option<&str>) -> Option<SessionInfo> {
 }
 
 /// `GET /api/v2/sessions`: the caller's live sessions, oldest first.
-pub async fn list(req: HttpRequest, V2Caller(caller): V2Caller<General>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    V2Caller(caller): V2Caller<General>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let user = caller.user_id.clone();
     let now = now();
@@ -51,7 +54,10 @@ pub async fn list(req: HttpRequest, V2Caller(caller): V2Caller<General>) -> Resu
 
 /// `DELETE /api/v2/sessions/{id}`: ends one of the caller's sessions (204). Another user's
 /// session id is answered like an unknown one (404).
-pub async fn revoke(req: HttpRequest, V2Caller(caller): V2Caller<General>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    req: HttpRequest,
+    V2Caller(caller): V2Caller<General>,
+) -> Result<HttpResponse, ApiError> {
     const NOT_FOUND: ApiError = ApiError::NotFound("Session not found");
     let state = state(&req)?;
     let id: SessionId = req
@@ -73,7 +79,10 @@ pub async fn revoke(req: HttpRequest, V2Caller(caller): V2Caller<General>) -> Re
 
 /// `DELETE /api/v2/sessions/current`: logout, server-side (204). The token is refused from
 /// the next request on.
-pub async fn logout(req: HttpRequest, V2Caller(caller): V2Caller<General>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    req: HttpRequest,
+    V2Caller(caller): V2Caller<General>,
+) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let Some(id) = caller.session_id else {
         // A session row written outside the relay has no public id; it cannot be named.

@@ -27,14 +27,14 @@ pub use accounts::{
 };
 pub use grants::{GrantEnvelope, GrantStored, WrappedKeyEntry};
 pub use ids::{
-    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus, SessionId,
-    UserId,
+    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus,
+    SessionId, UserId,
 };
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
 pub use sessions::{
-    DeviceLabel, DeviceLabelError, MAX_DEVICE_LABEL_CHARS, SessionInfo, SessionList, SessionProtocol,
-    SessionsRevoked,
+    DeviceLabel, DeviceLabelError, MAX_DEVICE_LABEL_CHARS, SessionInfo, SessionList,
+    SessionProtocol, SessionsRevoked,
 };
 pub use time::RelayTime;
 pub use volumes::{

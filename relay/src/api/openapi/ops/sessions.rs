@@ -43,7 +43,10 @@ pub fn logout() -> Operation {
         .describe("The token of this request is refused from the next request on.")
         .writes()
         .empty(204, "Logged out.")
-        .err(404, "the session has no public id (a row written outside the relay)")
+        .err(
+            404,
+            "the session has no public id (a row written outside the relay)",
+        )
 }
 
 /// `POST /api/v2/sessions/revoke-others`.
