@@ -32,7 +32,7 @@ ADMIN_TOKEN="api-fuzz-admin-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 # What ends the fixtures' relationships, then what ends their sessions and accounts: each set
 # runs after everything else, in its own pass.
 UNPAIRING=(v1SharingDelete v2Unpair)
-ENDING=(v1DeleteMe v2DeleteMe adminDeleteUser adminExpireAll)
+ENDING=(v1DeleteMe v2DeleteMe adminDeleteUser adminExpireAll v2Logout v2RevokeOtherSessions v2RevokeSession)
 
 base="$PWD/target/api-fuzz"
 venv="$base/venv"

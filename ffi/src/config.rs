@@ -139,6 +139,17 @@ impl ClientConfig {
         self.with_http(|http| http.proxy_from_env = enabled)
     }
 
+    /// A copy that names this device at every login ("Pixel 8", "Kitchen iPad"): the account's
+    /// session list shows it (`SystemClient.list_sessions`), so a lost phone's session can be
+    /// told apart and revoked.
+    ///
+    /// Throws `InvalidInput` unless it has 1–64 characters and no control characters.
+    pub fn with_device_label(&self, label: String) -> Result<Arc<Self>, CofferError> {
+        Ok(Arc::new(ClientConfig(
+            self.0.clone().with_device_label(&label)?,
+        )))
+    }
+
     /// The relay's origin, normalised (`https://host[:port]`).
     pub fn relay_url(&self) -> String {
         self.0.relay.as_str().to_owned()

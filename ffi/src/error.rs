@@ -385,11 +385,11 @@ impl From<V1Error> for CofferError {
     fn from(err: V1Error) -> Self {
         // V1Error's messages are documented as free of secrets (lengths and fixed text only).
         match err {
-            V1Error::VolumeTooShort { .. } | V1Error::WrappedVekLength { .. } => {
-                CofferError::InvalidInput {
-                    reason: err.to_string(),
-                }
-            }
+            V1Error::VolumeTooShort { .. }
+            | V1Error::WrappedVekLength { .. }
+            | V1Error::NotANonce => CofferError::InvalidInput {
+                reason: err.to_string(),
+            },
             V1Error::VolumeNonceMismatch => CofferError::WrongVolume,
             V1Error::VolumeAuthentication | V1Error::VekUnwrap => CofferError::TamperedOrWrongKey,
             V1Error::LowOrderExchangeKey | V1Error::InvalidSigningKey => {

@@ -48,7 +48,7 @@ impl FriendClient {
     }
 
     /// The client, unless the account was deleted.
-    async fn core(&self) -> Result<RwLockReadGuard<'_, Core>, CofferError> {
+    pub(crate) async fn core(&self) -> Result<RwLockReadGuard<'_, Core>, CofferError> {
         RwLockReadGuard::try_map(self.inner.read().await, Option::as_ref)
             .map_err(|_| CofferError::Closed)
     }

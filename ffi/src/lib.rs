@@ -15,6 +15,7 @@ mod progress;
 mod receipts;
 mod records;
 mod runtime;
+mod sessions;
 mod storage;
 mod system;
 mod v1;
@@ -34,6 +35,7 @@ pub use records::{
     FetchResult, GrantView, PairedSystem, PairingRequest, Published, RotationReport, VolumeEpoch,
     VolumeInfo,
 };
+pub use sessions::SessionInfo;
 pub use storage::{KeyStorage, KeyStorageError};
 pub use system::SystemClient;
 pub use v1::{

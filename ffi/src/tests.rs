@@ -131,8 +131,23 @@ fn seal_and_login_match_the_v1_known_answers() {
     let login = v1_sign_login(
         &system,
         str_of(&v["ed25519"]["login_nonce_text"]).to_owned(),
-    );
+    )
+    .expect("a v1 nonce");
     assert_eq!(login, b64_of(&v["ed25519"]["login_signature_b64"]));
+    for not_a_nonce in [
+        String::new(),
+        r#"{"nonce":"x"}"#.to_owned(),
+        "A".repeat(45),
+        "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWe_-=".to_owned(),
+    ] {
+        assert!(
+            matches!(
+                v1_sign_login(&system, not_a_nonce),
+                Err(CofferError::InvalidInput { .. })
+            ),
+            "only a v1 challenge nonce is signed"
+        );
+    }
 
     for (key, nonce) in v["volume_nonces"].as_object().expect("object") {
         let (name, version) = key.split_once('|').expect("name|version");

@@ -300,11 +300,14 @@ pub fn v1_unwrap_vek(
 
 /// Signs a v1 login challenge: Ed25519 over the UTF-8 bytes of `nonce_text`, the `nonce`
 /// field of the relay's `POST /auth/challenge` answer **exactly as received** (not decoded).
-/// Returns the 64-byte signature. Pass nothing else: v1 login signatures have no domain
-/// separation.
+/// Returns the 64-byte signature. v1 login signatures have no domain separation, so only what
+/// a v1 challenge nonce looks like is signed (44 characters of standard base64 of 32 bytes).
+///
+/// Throws `InvalidInput` for any other text (so this cannot be used as a signing oracle for
+/// an identity that also logs in to v2).
 #[uniffi::export]
-pub fn v1_sign_login(identity: &Identity, nonce_text: String) -> Vec<u8> {
-    core::sign_login(identity.core(), &nonce_text).to_vec()
+pub fn v1_sign_login(identity: &Identity, nonce_text: String) -> Result<Vec<u8>, CofferError> {
+    Ok(core::sign_login(identity.core(), &nonce_text)?.to_vec())
 }
 
 /// The 12-byte v1 nonce of a volume: the first 12 bytes of SHA-256 of `"<name>|<version>"`.

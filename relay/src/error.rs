@@ -32,6 +32,10 @@ pub enum ApiError {
     /// 401: no valid session or admin token.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// 401 for a session its owner revoked (docs/protocol-v2.md §11): distinct from an unknown
+    /// or expired one, after which a client logs in again by itself; after this one it does not.
+    #[error("Session revoked: sign in again")]
+    SessionRevoked,
     /// 403: authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
@@ -90,6 +94,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::SessionRevoked => "session_revoked",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -115,7 +120,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

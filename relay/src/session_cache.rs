@@ -80,6 +80,14 @@ impl SessionCache {
         );
     }
 
+    /// Notes that the session of `digest` was recorded as used in `hour` (that write does not
+    /// move the auth generation: it changes nothing a request is authorised by).
+    pub fn touch(&self, digest: &[u8; 32], hour: i64) {
+        if let Some(entry) = self.entries().get_mut(digest) {
+            entry.user.last_used_at = entry.user.last_used_at.max(hour);
+        }
+    }
+
     /// Forgets `digest` (its session was found expired and deleted).
     pub fn remove(&self, digest: &[u8; 32]) {
         self.entries().remove(digest);
@@ -109,6 +117,8 @@ mod tests {
             feature_set: "[]".into(),
             is_v2: false,
             expires_at,
+            session_id: None,
+            last_used_at: 0,
         }
     }
 

@@ -23,10 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
-    Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayOrigin, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId,
-    UserRecord, VolumeEntry, WrappedKeyEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry, SessionId, SessionInfo,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
@@ -802,6 +799,22 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
             }
         }
         self.inner.put_device_package(code, &package).await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionInfo>, TransportError> {
+        self.inner.list_sessions().await
+    }
+
+    async fn revoke_session(&self, session_id: SessionId) -> Result<(), TransportError> {
+        self.inner.revoke_session(session_id).await
+    }
+
+    async fn revoke_other_sessions(&self) -> Result<u64, TransportError> {
+        self.inner.revoke_other_sessions().await
+    }
+
+    async fn end_session(&self) -> Result<(), TransportError> {
+        self.inner.end_session().await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

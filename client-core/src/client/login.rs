@@ -146,6 +146,7 @@ impl Authenticator for IdentityLogin {
                 nonce: challenge.nonce,
                 origin: http.origin().to_string(),
                 signature,
+                device_label: http.config().device_label.clone(),
             })
             .await
         })

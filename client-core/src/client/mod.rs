@@ -93,6 +93,7 @@ mod progress;
 mod receipts;
 mod relay;
 mod rotation;
+mod sessions;
 mod state;
 mod system;
 

@@ -13,8 +13,12 @@ use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
 
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, InviteCode,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, InviteCode, SessionId, SessionInfo,
 };
+
+/// The refusal of the provided session methods.
+const NO_SESSIONS: TransportError =
+    TransportError::Protocol("this relay connection does not implement the session endpoints");
 
 /// Everything the clients need from a relay: one async method per v2 endpoint, with the
 /// signatures of [`RelayHttp`]'s methods (see there for each endpoint's meaning).
@@ -178,6 +182,30 @@ pub trait RelayApi: Send + Sync {
             ))
         }
     }
+
+    /// `GET /sessions` ([`RelayHttp::list_sessions`]). Like [`RelayApi::delete_account`] and
+    /// the other session methods, provided with a refusing default; decorators forward it.
+    fn list_sessions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, TransportError>> + Send {
+        async { Err(NO_SESSIONS) }
+    }
+    /// `DELETE /sessions/{id}` ([`RelayHttp::revoke_session`]).
+    fn revoke_session(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = session_id;
+        async { Err(NO_SESSIONS) }
+    }
+    /// `POST /sessions/revoke-others` ([`RelayHttp::revoke_other_sessions`]).
+    fn revoke_other_sessions(&self) -> impl Future<Output = Result<u64, TransportError>> + Send {
+        async { Err(NO_SESSIONS) }
+    }
+    /// Logout: `DELETE /sessions/current`, then forget the token ([`RelayHttp::end_session`]).
+    fn end_session(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        async { Err(NO_SESSIONS) }
+    }
 }
 
 impl RelayApi for RelayHttp {
@@ -329,6 +357,24 @@ impl RelayApi for RelayHttp {
         package: &DevicePackage,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::put_device_package(self, code, package)
+    }
+
+    fn list_sessions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, TransportError>> + Send {
+        RelayHttp::list_sessions(self)
+    }
+    fn revoke_session(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::revoke_session(self, session_id)
+    }
+    fn revoke_other_sessions(&self) -> impl Future<Output = Result<u64, TransportError>> + Send {
+        RelayHttp::revoke_other_sessions(self)
+    }
+    fn end_session(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::end_session(self)
     }
 }
 
@@ -482,5 +528,23 @@ impl<T: RelayApi> RelayApi for Arc<T> {
         package: &DevicePackage,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).put_device_package(code, package)
+    }
+
+    fn list_sessions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, TransportError>> + Send {
+        (**self).list_sessions()
+    }
+    fn revoke_session(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).revoke_session(session_id)
+    }
+    fn revoke_other_sessions(&self) -> impl Future<Output = Result<u64, TransportError>> + Send {
+        (**self).revoke_other_sessions()
+    }
+    fn end_session(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).end_session()
     }
 }

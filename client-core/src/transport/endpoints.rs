@@ -11,10 +11,7 @@ use coffer_wire::v2::VolumeName;
 use super::http::{Answer, Call};
 use super::session::{Session, SessionToken};
 use super::types::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, OwnGrantList,
-    Pairing, PairingId, PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId, UserRecord, VolumeEntry,
-    VolumeList,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, OwnGrantList, Pairing, PairingId, PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList, SessionId, SessionInfo, SessionList, SessionsRevoked,
 };
 use super::{RelayHttp, TransportError};
 
@@ -56,6 +53,10 @@ endpoint!(SHARED_VOLUMES, "GET /shared/{owner}/volumes");
 endpoint!(SHARED_VOLUME, "GET /shared/{owner}/volumes/{name}");
 endpoint!(DELETE_ACCOUNT, "DELETE /users/me");
 endpoint!(PINS, "GET /pins");
+endpoint!(LIST_SESSIONS, "GET /sessions");
+endpoint!(REVOKE_SESSION, "DELETE /sessions/{id}");
+endpoint!(REVOKE_OTHER_SESSIONS, "POST /sessions/revoke-others");
+endpoint!(END_SESSION, "DELETE /sessions/current");
 
 /// The token answer; the token is moved into a zeroizing buffer as soon as it is parsed.
 #[derive(serde::Deserialize)]
@@ -406,3 +407,76 @@ impl RelayHttp {
 
 #[path = "devices.rs"]
 mod devices;
+/// Own sessions (`docs/protocol-v2.md` §11).
+impl RelayHttp {
+    /// `GET /sessions`: this account's live sessions (`current` marks this connection's).
+    pub async fn list_sessions(&self) -> Result<Vec<SessionInfo>, TransportError> {
+        let list: SessionList = self
+            .json(
+                &LIST_SESSIONS,
+                Method::GET,
+                &["sessions"],
+                None::<&()>,
+                true,
+            )
+            .await?;
+        Ok(list.sessions)
+    }
+
+    /// `DELETE /sessions/{id}`: ends one of this account's sessions (`NotFound` for an id that
+    /// names none of them). Revoking this connection's own session signs it out.
+    pub async fn revoke_session(&self, session_id: SessionId) -> Result<(), TransportError> {
+        let id = session_id.to_string();
+        self.raw(
+            &REVOKE_SESSION,
+            Method::DELETE,
+            &["sessions", &id],
+            None::<&()>,
+            true,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /sessions/revoke-others`: ends every session of this account but this
+    /// connection's; how many ended.
+    pub async fn revoke_other_sessions(&self) -> Result<u64, TransportError> {
+        let answer: SessionsRevoked = self
+            .json(
+                &REVOKE_OTHER_SESSIONS,
+                Method::POST,
+                &["sessions", "revoke-others"],
+                Some(&serde_json::json!({})),
+                true,
+            )
+            .await?;
+        Ok(answer.revoked)
+    }
+
+    /// Logout: `DELETE /sessions/current` (the relay refuses the token from then on), then
+    /// forgets the token and stays signed out until [`RelayHttp::login`]. Signed out locally
+    /// **also when the relay could not be told** (the error is returned: the session then ends
+    /// at its expiry). Without a session held, only signs out.
+    pub async fn end_session(&self) -> Result<(), TransportError> {
+        let told = if self.has_session().await && !self.is_signed_out() {
+            match self
+                .raw(
+                    &END_SESSION,
+                    Method::DELETE,
+                    &["sessions", "current"],
+                    None::<&()>,
+                    true,
+                )
+                .await
+            {
+                // Already refused: nothing left to end.
+                Ok(_) | Err(TransportError::Unauthorized) => Ok(()),
+                Err(e) => Err(e),
+            }
+        } else {
+            Ok(())
+        };
+        self.sign_out().await;
+        told
+    }
+}

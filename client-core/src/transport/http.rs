@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use reqwest::header::{
@@ -36,6 +37,9 @@ pub struct RelayHttpConfig {
     /// does (default true). TLS is end-to-end through the proxy, so a proxy sees only what
     /// any network attacker sees.
     pub proxy_from_env: bool,
+    /// The device label sent with every login (`docs/protocol-v2.md` §11), shown in the
+    /// account's session list (default none).
+    pub device_label: Option<super::types::DeviceLabel>,
 }
 
 impl Default for RelayHttpConfig {
@@ -45,6 +49,7 @@ impl Default for RelayHttpConfig {
             request_timeout: Duration::from_secs(30),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             proxy_from_env: true,
+            device_label: None,
         }
     }
 }
@@ -76,6 +81,10 @@ pub struct RelayHttp {
     config: RelayHttpConfig,
     authenticator: Option<Arc<dyn Authenticator>>,
     session: tokio::sync::Mutex<SessionSlot>,
+    /// Set when the relay said this connection's session was revoked (from another device,
+    /// or by [`RelayHttp::end_session`]): authenticated calls then fail with
+    /// `TransportError::Unauthorized` without logging in again, until [`RelayHttp::login`].
+    signed_out: std::sync::atomic::AtomicBool,
 }
 
 /// The current session and a counter of logins, so a call that saw a token refused does not
@@ -133,6 +142,7 @@ impl RelayHttp {
             config,
             authenticator: None,
             session: tokio::sync::Mutex::new(SessionSlot::default()),
+            signed_out: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -161,9 +171,32 @@ impl RelayHttp {
     }
 
     /// Logs in now (replacing any session), e.g. to check an account right after setup.
+    ///
+    /// This is also how a connection whose session was revoked signs in again (see
+    /// [`RelayHttp::is_signed_out`]).
     pub async fn login(&self) -> Result<(), TransportError> {
         let mut slot = self.session.lock().await;
+        self.signed_out.store(false, Ordering::SeqCst);
         self.login_locked(&mut slot).await.map(|_| ())
+    }
+
+    /// Whether the relay revoked this connection's session (or [`RelayHttp::end_session`]
+    /// ended it): authenticated calls fail with `TransportError::Unauthorized` and do not log in
+    /// again until [`RelayHttp::login`] is called.
+    pub fn is_signed_out(&self) -> bool {
+        self.signed_out.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the session and stays signed out until [`RelayHttp::login`].
+    pub(crate) async fn sign_out(&self) {
+        let mut slot = self.session.lock().await;
+        self.signed_out.store(true, Ordering::SeqCst);
+        slot.session = None;
+    }
+
+    /// Whether a session is held now (no login is made to find out).
+    pub(crate) async fn has_session(&self) -> bool {
+        self.session.lock().await.session.is_some()
     }
 
     /// Forgets the current session (its token is zeroized once no call uses it). The next
@@ -178,8 +211,17 @@ impl RelayHttp {
         if !call.authenticated {
             return self.send(call, &request, None).await;
         }
+        if self.is_signed_out() {
+            return Err(TransportError::Unauthorized);
+        }
         let (generation, session) = self.session(None).await?;
         match self.send(call, &request, Some(&session.token)).await {
+            Err(TransportError::Unauthorized) if self.is_signed_out() => {
+                tracing::debug!(call = call.what, "session revoked; signed out");
+                drop(session);
+                self.session.lock().await.session = None;
+                Err(TransportError::Unauthorized)
+            }
             Err(TransportError::Unauthorized) => {
                 tracing::debug!(call = call.what, "session refused; logging in again");
                 drop(session);
@@ -281,6 +323,9 @@ impl RelayHttp {
                     .read_body(&mut response, MAX_ERROR_BODY_BYTES)
                     .await
                     .unwrap_or_default();
+                if status == 401 && token.is_some() && is_revoked(&body) {
+                    self.signed_out.store(true, Ordering::SeqCst);
+                }
                 Err(from_status(status, retry_after.as_deref(), &body))
             }
         }
@@ -301,6 +346,17 @@ impl RelayHttp {
         }
         Ok(body.into_inner())
     }
+}
+
+/// Whether a 401's body says the session was revoked (`"error": "session_revoked"`), rather than
+/// unknown or expired (after which logging in again is right).
+fn is_revoked(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Code<'a> {
+        #[serde(borrow)]
+        error: Option<&'a str>,
+    }
+    serde_json::from_slice::<Code<'_>>(body).is_ok_and(|c| c.error == Some("session_revoked"))
 }
 
 impl fmt::Debug for RelayHttp {

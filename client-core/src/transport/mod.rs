@@ -56,6 +56,10 @@ pub use types::{
     RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId,
     UserRecord, VolumeEntry, WrappedKeyEntry,
 };
+pub use types::{
+    DeviceLabel, DeviceLabelError, SessionId, SessionInfo, SessionList, SessionProtocol,
+    SessionsRevoked,
+};
 
 #[cfg(test)]
 mod stub_tests;

@@ -171,6 +171,7 @@ impl RelayHttp {
             nonce: challenge.nonce,
             origin: self.origin().to_string(),
             signature,
+            device_label: self.config().device_label.clone(),
         })
         .await
     }

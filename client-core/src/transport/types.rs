@@ -13,6 +13,10 @@ pub use coffer_wire::v2::api::{
     RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume,
     TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList, WrappedKeyEntry,
 };
+pub use coffer_wire::v2::api::{
+    DeviceLabel, DeviceLabelError, SessionId, SessionInfo, SessionList, SessionProtocol,
+    SessionsRevoked,
+};
 
 /// The answer to a conditional `GET` (`If-None-Match: <version>`).
 #[derive(Debug, Clone, PartialEq, Eq)]

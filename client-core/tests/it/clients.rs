@@ -16,8 +16,7 @@ use coffer_client_core::identity::{Identity, IdentitySecret};
 use coffer_client_core::storage::{FileKeyStore, KeyStore};
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched as Served, GrantEnvelope, Handle, Invite,
-    NetworkErrorKind, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed,
-    RegisterRequest, Registered, RelayHttp, RelayOrigin, Session, SharedVolume, SignedVolume,
+    NetworkErrorKind, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session, SharedVolume, SignedVolume, SessionId, SessionInfo,
     TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
@@ -243,6 +242,24 @@ impl RelayApi for Tampering {
         package: &DevicePackage,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         self.inner.put_device_package(code, package)
+    }
+
+    fn list_sessions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<SessionInfo>, TransportError>> + Send {
+        self.inner.list_sessions()
+    }
+    fn revoke_session(
+        &self,
+        session_id: SessionId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.revoke_session(session_id)
+    }
+    fn revoke_other_sessions(&self) -> impl Future<Output = Result<u64, TransportError>> + Send {
+        self.inner.revoke_other_sessions()
+    }
+    fn end_session(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.end_session()
     }
 }
 

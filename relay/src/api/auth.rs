@@ -154,7 +154,8 @@ pub enum LoginKind {
 
 /// Consumes the challenge `nonce` (whatever happens next), checks it belongs to `user_id` and is
 /// live, checks the account's protocol, runs `verify` with the user's signing key, and issues a
-/// session token. Shared by v1 and v2 logins. A refusal is counted for the anomaly report
+/// session token with a random public session id (and, for v2, the client's `device_label`,
+/// already validated). Shared by v1 and v2 logins. A refusal is counted for the anomaly report
 /// (per user if the account exists, per source `ip`).
 pub async fn issue_token(
     state: &AppState,
@@ -162,10 +163,20 @@ pub async fn issue_token(
     user_id: String,
     nonce: String,
     kind: LoginKind,
+    device_label: Option<String>,
     verify: impl FnOnce(&VerifyingKey) -> bool + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let token = URL_SAFE_NO_PAD.encode(random::bytes::<48>()?);
     let hash = token_hash(&token);
+    let new_session = sessions::NewSession {
+        session_id: random::uuid()?.to_string(),
+        device_label,
+        protocol: match kind {
+            LoginKind::V1 => sessions::Protocol::V1,
+            LoginKind::V2 => sessions::Protocol::V2,
+        },
+        now: now(),
+    };
     let user_for_anomalies = user_id.clone();
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
@@ -220,7 +231,7 @@ pub async fn issue_token(
             if !verified {
                 return Ok(TokenOutcome::Refused("Invalid signature", true));
             }
-            sessions::create(tx, &hash, &user_id, expires_at)?;
+            sessions::insert(tx, &hash, &user_id, expires_at, &new_session)?;
             Ok(TokenOutcome::Issued)
         })
         .await?;
@@ -270,8 +281,14 @@ pub async fn token(
     let nonce = f.str("nonce")?.to_owned();
     let signature = signature_field(&f, "signature")?;
     let signed = nonce.clone();
-    issue_token(&state, ip.ip, user_id, nonce, LoginKind::V1, move |key| {
-        key.verify_strict(signed.as_bytes(), &signature).is_ok()
-    })
+    issue_token(
+        &state,
+        ip.ip,
+        user_id,
+        nonce,
+        LoginKind::V1,
+        None,
+        move |key| key.verify_strict(signed.as_bytes(), &signature).is_ok(),
+    )
     .await
 }

@@ -13,6 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::ApiError;
 use crate::limits::{Class, Key};
 use crate::state::AppState;
+use crate::store::own_sessions;
 use crate::store::sessions::{self, Lookup};
 use crate::store::{ClientType, now};
 
@@ -74,6 +75,9 @@ pub struct Caller<C> {
     pub feature_set: String,
     /// Whether the account was registered through v2.
     pub is_v2: bool,
+    /// The public id of the session the request came with (`None` only for a session row
+    /// written outside the relay).
+    pub session_id: Option<String>,
     class: PhantomData<C>,
 }
 
@@ -97,6 +101,7 @@ async fn authenticate(
     // that was current *before* the read (`store::auth_watch`).
     let generation = state.db.auth_generation();
     if let Some(user) = state.sessions.get(&hash, now, generation) {
+        touch(&state, hash, &user, now);
         return Ok((state, user));
     }
     match state
@@ -106,9 +111,11 @@ async fn authenticate(
     {
         Lookup::Valid(user) => {
             state.sessions.insert(hash, user.clone(), generation);
+            touch(&state, hash, &user, now);
             Ok((state, user))
         }
         Lookup::Unknown => Err(ApiError::Unauthorized("Invalid session token")),
+        Lookup::Revoked => Err(ApiError::SessionRevoked),
         Lookup::Expired => {
             state.sessions.remove(&hash);
             state
@@ -118,6 +125,28 @@ async fn authenticate(
             Err(ApiError::Unauthorized("Session expired"))
         }
     }
+}
+
+/// Records the session's last use, to the hour: one write per session per hour at most (the
+/// cached hour is moved first, so concurrent requests do not each write), written in the
+/// background (no request waits for it) and without flushing the session cache. A failed write
+/// is logged and retried by the next request's hour check only once the entry is re-read.
+fn touch(state: &web::Data<AppState>, hash: [u8; 32], user: &sessions::SessionUser, now: i64) {
+    let hour = crate::store::hour(now);
+    if user.last_used_at >= hour {
+        return;
+    }
+    state.sessions.touch(&hash, hour);
+    let state = web::Data::clone(state);
+    actix_web::rt::spawn(async move {
+        if let Err(e) = state
+            .db
+            .write(move |tx| own_sessions::touch(tx, &hash, hour))
+            .await
+        {
+            tracing::warn!("could not record a session's last use: {e}");
+        }
+    });
 }
 
 impl<C: RateClass> FromRequest for Caller<C> {
@@ -136,6 +165,7 @@ impl<C: RateClass> FromRequest for Caller<C> {
                 client_type: user.client_type,
                 feature_set: user.feature_set,
                 is_v2: user.is_v2,
+                session_id: user.session_id,
                 class: PhantomData,
             })
         })

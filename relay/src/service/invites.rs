@@ -9,7 +9,10 @@ use crate::state::AppState;
 use crate::store::invites::{self, Invite};
 use crate::store::{ClientType, now};
 
-/// Stores `code` for `system` under `protocol` (1 or 2); answers its expiry (Unix seconds).
+/// Stores `code` for `system` under `protocol` (1 or 2); answers its expiry (Unix seconds):
+/// the lifetime from now, rounded *up* to the next whole hour, so that neither the stored
+/// expiry nor the one answered tells the second the invite was made (it lives between the
+/// lifetime and the lifetime plus an hour).
 /// Refused (409) when the system already has `limits.max_open_invites` open codes.
 pub async fn create(
     state: &AppState,
@@ -19,7 +22,7 @@ pub async fn create(
 ) -> Result<i64, ServiceError> {
     let now = now();
     let lifetime = state.config.limits.invite_lifetime_hours as i64 * 3600;
-    let expires_at = now.saturating_add(lifetime);
+    let expires_at = ceil_to_hour(now.saturating_add(lifetime));
     let max_open = state.config.limits.max_open_invites;
     let (code, system) = (code.to_owned(), system.to_owned());
     let fresh = state
@@ -59,4 +62,14 @@ pub fn open(
         )));
     }
     Ok(Ok(invite))
+}
+
+/// Rounds Unix seconds up to the next whole hour (a whole hour stays).
+pub fn ceil_to_hour(t: i64) -> i64 {
+    let floor = crate::store::hour(t);
+    if floor == t {
+        t
+    } else {
+        floor.saturating_add(3600)
+    }
 }

@@ -5,7 +5,8 @@
 //! of a small download (docs/BENCHMARKS.md). The relay therefore caches sessions in memory
 //! (`crate::session_cache`), and this module is what keeps that cache honest: temporary
 //! triggers on the writer connection call a function that marks the *auth generation* dirty
-//! whenever a session row is deleted or changed, or a user row is deleted or has a column a
+//! whenever a session row is deleted or has a column a request is authorised by changed (not
+//! its hourly last-use time), or a user row is deleted or has a column a
 //! session carries changed (cascades and `DELETE` without `WHERE` included: a table with
 //! triggers is never truncated behind them). After every write transaction on the writer ends,
 //! and *before* its callers are answered, a dirty generation is incremented. A cache entry is
@@ -31,7 +32,8 @@ const FUNCTION: &str = "coffer_auth_changed";
 const TRIGGERS: &str = "
 CREATE TEMP TRIGGER IF NOT EXISTS coffer_sessions_deleted AFTER DELETE ON main.auth_sessions
     BEGIN SELECT coffer_auth_changed(); END;
-CREATE TEMP TRIGGER IF NOT EXISTS coffer_sessions_updated AFTER UPDATE ON main.auth_sessions
+CREATE TEMP TRIGGER IF NOT EXISTS coffer_sessions_updated
+    AFTER UPDATE OF token_hash, user_id, expires_at, revoked ON main.auth_sessions
     BEGIN SELECT coffer_auth_changed(); END;
 CREATE TEMP TRIGGER IF NOT EXISTS coffer_users_deleted AFTER DELETE ON main.users
     BEGIN SELECT coffer_auth_changed(); END;

@@ -106,6 +106,18 @@ fn random_suffix() -> (u64, String) {
     (suffix, format!("{suffix:016x}"))
 }
 
+/// The access and modification times every blob file (and its directory) is given: the current
+/// hour, like every stored time about content (docs/metadata-inventory.md). The inode's change
+/// time (`ctime`) cannot be set by the relay; the sweep's safety does not rest on file times
+/// (it remembers its own writes by the monotonic clock).
+fn coarse_times() -> fs::FileTimes {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let hour = SystemTime::UNIX_EPOCH + Duration::from_secs(now - now % 3600);
+    fs::FileTimes::new().set_accessed(hour).set_modified(hour)
+}
+
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)?.sync_all()?;
     Ok(())
@@ -161,9 +173,13 @@ impl BlobStore {
         let result = (|| {
             let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             file.write_all(bytes)?;
+            file.set_times(coarse_times())?;
             file.sync_all()?;
             drop(file);
             fs::rename(&tmp, dir.join(&file_name))?;
+            // The rename moved the directory's times to this second; best effort (the blob's
+            // own times are what matter), and before the fsync that makes them durable.
+            let _ = File::open(&dir).and_then(|d| d.set_times(coarse_times()));
             sync_dir(&dir)
         })();
         if let Err(err) = result {
@@ -549,6 +565,22 @@ mod tests {
         assert_eq!(suffix_of("u/.tmp-00000000000000ff"), Some(255));
         assert_eq!(suffix_of("u/fronts.v12.00000000000000ff.bin"), Some(255));
         assert_eq!(suffix_of("u/fronts.v12.ff.bin"), None);
+    }
+
+    /// A blob's file times are the hour it was written, not its second.
+    #[test]
+    fn blob_file_times_are_hours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let name = store.write("u1", "meta", 1, b"bytes").unwrap();
+        let secs = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+        let meta = fs::metadata(dir.path().join(&name)).unwrap();
+        let now = secs(SystemTime::now());
+        assert_eq!(secs(meta.modified().unwrap()) % 3600, 0);
+        assert!(now - secs(meta.modified().unwrap()) < 3600 + 5);
+        assert_eq!(secs(meta.accessed().unwrap()) % 3600, 0);
+        let user_dir = fs::metadata(dir.path().join("u1")).unwrap();
+        assert_eq!(secs(user_dir.modified().unwrap()) % 3600, 0);
     }
 
     /// Sets a file's modification time two hours back.

@@ -160,6 +160,32 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX device_links_user ON device_links (user_id);
     ",
+    // Own sessions (docs/protocol-v2.md §11): a random public id (never the token or its
+    // digest), the optional device label of a v2 login, the login's protocol, creation and
+    // last use floored to the hour, and whether it was revoked (a revoked session stays, as a
+    // tombstone, until its expiry, so its token is answered "revoked" rather than "unknown").
+    // Sessions from before this migration get a fresh id, the protocol of their account, and
+    // the migration's hour for both times.
+    r"
+    ALTER TABLE auth_sessions ADD COLUMN session_id TEXT;
+    ALTER TABLE auth_sessions ADD COLUMN device_label TEXT;
+    ALTER TABLE auth_sessions ADD COLUMN protocol INTEGER NOT NULL DEFAULT 1
+        CHECK (protocol IN (1, 2));
+    ALTER TABLE auth_sessions ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE auth_sessions ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE auth_sessions ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0
+        CHECK (revoked IN (0, 1));
+    UPDATE auth_sessions SET
+        session_id = lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4'
+            || substr(lower(hex(randomblob(2))), 2) || '-'
+            || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2)
+            || '-' || lower(hex(randomblob(6))),
+        protocol = CASE WHEN EXISTS (SELECT 1 FROM users u WHERE u.id = auth_sessions.user_id
+            AND u.key_binding_signature IS NOT NULL) THEN 2 ELSE 1 END,
+        created_at = (CAST(strftime('%s', 'now') AS INTEGER) / 3600) * 3600,
+        last_used_at = (CAST(strftime('%s', 'now') AS INTEGER) / 3600) * 3600;
+    CREATE UNIQUE INDEX auth_sessions_public_id ON auth_sessions (session_id);
+    ",
 ];
 
 /// The schema version this build produces.
@@ -232,14 +258,26 @@ mod tests {
             let mut old = Connection::open_in_memory().unwrap();
             migrate_to(&mut old, start).unwrap();
             assert_eq!(current(&old).unwrap(), start);
-            old.execute(
+            // Named columns: later migrations add columns to `users`.
+            old.execute_batch(
                 "INSERT INTO users (id, public_signing_key, public_exchange_key, handle, \
                  client_type, protocol_version, feature_set, storage_used_bytes, created_at) \
-                 VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0)",
-                [],
+                 VALUES ('u1', zeroblob(32), zeroblob(32), 'h', 'system', 1, '[]', 5, 0);
+                 INSERT INTO auth_sessions (token_hash, user_id, expires_at) \
+                 VALUES (zeroblob(32), 'u1', 9999999999);",
             )
             .unwrap();
             migrate(&mut old).unwrap();
+            // A session from before the session columns has a public id, v1, whole hours.
+            let (id, protocol, created, used): (String, i64, i64, i64) = old
+                .query_row(
+                    "SELECT session_id, protocol, created_at, last_used_at FROM auth_sessions",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+            assert_eq!((protocol, created % 3600, used % 3600), (1, 0, 0));
             let mut fresh = Connection::open_in_memory().unwrap();
             migrate(&mut fresh).unwrap();
             assert_eq!(schema(&old), schema(&fresh), "upgrade from {start}");

@@ -19,6 +19,7 @@ pub mod invites;
 pub mod maintenance;
 pub mod migrations;
 pub mod own_grants;
+pub mod own_sessions;
 pub mod pairings;
 pub mod receipts;
 pub mod sessions;

@@ -13,8 +13,7 @@ use std::time::Duration;
 
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope,
-    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, SessionId, SessionInfo,
 };
 use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{
@@ -209,6 +208,26 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
     ) -> Result<(), TransportError> {
         self.switch.on_request();
         self.inner.put_device_package(code, package).await
+    }
+
+    async fn list_sessions(&self) -> Result<Vec<SessionInfo>, TransportError> {
+        self.switch.on_request();
+        self.inner.list_sessions().await
+    }
+
+    async fn revoke_session(&self, session_id: SessionId) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.revoke_session(session_id).await
+    }
+
+    async fn revoke_other_sessions(&self) -> Result<u64, TransportError> {
+        self.switch.on_request();
+        self.inner.revoke_other_sessions().await
+    }
+
+    async fn end_session(&self) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.end_session().await
     }
 
     async fn register(&self, request: &RegisterRequest) -> Result<Registered, TransportError> {

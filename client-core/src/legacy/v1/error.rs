@@ -39,4 +39,9 @@ pub enum V1Error {
     /// The Ed25519 signature over the upload does not verify under the given key.
     #[error("upload signature does not verify")]
     BadSignature,
+    /// A login signature was asked for a text that is not a v1 challenge nonce (44 characters
+    /// of standard base64 of 32 bytes): v1 login signatures have no domain separation, so
+    /// nothing else is signed.
+    #[error("not a v1 challenge nonce: expected 44 characters of standard base64 of 32 bytes")]
+    NotANonce,
 }

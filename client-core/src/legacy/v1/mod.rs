@@ -25,7 +25,7 @@ mod upload;
 mod volume;
 mod wrap;
 
-pub use auth::sign_login;
+pub use auth::{NONCE_TEXT_LEN, is_nonce_text, sign_login};
 pub use error::V1Error;
 pub use keys::{Fkek, KEY_LEN, Vek};
 pub use upload::{SealedVolume, event_tags, floor_to_hour, seal_volume, verify_upload};

@@ -374,7 +374,7 @@ impl Operation {
                 .err(413, &format!("the body exceeds {limit} bytes"));
         }
         if access.caller.has_session() {
-            self = self.err(401, "missing, unknown or expired session token");
+            self = self.err(401, "missing, unknown, expired or revoked session token");
             self.writes = true; // an expired session is deleted when presented
         }
         match access.caller {
@@ -495,6 +495,12 @@ impl Operation {
                 [one] => one.clone(),
                 _ => json!({ "oneOf": refs }),
             }
+        } else if status == 401 && self.access.caller.has_session() {
+            // Unknown or expired, or revoked by its owner (`session_revoked`, §11).
+            json!({ "oneOf": [
+                schema::reference(&error_schema_name(401)),
+                schema::reference(&code_schema_name(ApiError::SessionRevoked.code())),
+            ] })
         } else {
             schema::reference(&error_schema_name(status))
         };
@@ -562,6 +568,7 @@ fn error_samples() -> Vec<ApiError> {
     let samples = vec![
         ApiError::BadRequest("x".into()),
         ApiError::Unauthorized("x"),
+        ApiError::SessionRevoked,
         ApiError::Forbidden("x"),
         ApiError::NotFound("x"),
         ApiError::MethodNotAllowed,
@@ -593,6 +600,7 @@ fn error_samples() -> Vec<ApiError> {
         match sample {
             ApiError::BadRequest(_)
             | ApiError::Unauthorized(_)
+            | ApiError::SessionRevoked
             | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed

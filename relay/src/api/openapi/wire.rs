@@ -5,10 +5,9 @@
 //! What the schemas say about each field (lengths, patterns, bounds) stays as precise as the
 //! relay's own checks.
 
+use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::api::{
-    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList,
-    Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume,
-    SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
+    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList, Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry, SessionInfo, SessionList, SessionsRevoked,
 };
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
@@ -229,6 +228,13 @@ impl RequestSchema for TokenRequest {
                     "description": "This relay's origin, e.g. https://127.0.0.1:8443.",
                 }),
                 signature: reference("Signature64"),
+                device_label: json!({
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "maxLength": MAX_DEVICE_LABEL_CHARS,
+                    "description": "Optional name of this device, shown in the session list \
+                        (1–64 characters, no control characters).",
+                }),
             }),
         )
     }
@@ -568,3 +574,33 @@ impl Schema for AnomalyReport {
 }
 
 mod receipts;
+impl Schema for SessionInfo {
+    fn schema() -> Value {
+        exact(fields!(SessionInfo {
+            session_id: reference("Uuid"),
+            device_label: json!({
+                "type": ["string", "null"],
+                "minLength": 1,
+                "maxLength": MAX_DEVICE_LABEL_CHARS,
+            }),
+            protocol: json!({ "type": "string", "enum": ["v1", "v2"] }),
+            created_at: reference("Time"),
+            last_used_at: reference("Time"),
+            current: json!({ "type": "boolean" }),
+        }))
+    }
+}
+
+impl Schema for SessionList {
+    fn schema() -> Value {
+        exact(fields!(SessionList {
+            sessions: json!({ "type": "array", "items": SessionInfo::schema() }),
+        }))
+    }
+}
+
+impl Schema for SessionsRevoked {
+    fn schema() -> Value {
+        exact(fields!(SessionsRevoked { revoked: count() }))
+    }
+}

@@ -3,7 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::b64::{self, PublicKey32, Signature64};
-use coffer_wire::v2::api::{Handle, RegisterRequest, Registered, TokenRequest, UserId};
+use coffer_wire::v2::api::{
+    DeviceLabel, Handle, RegisterRequest, Registered, TokenRequest, UserId,
+};
 use coffer_wire::v2::{key_binding_message, login_transcript};
 use ed25519_dalek::{Signature, VerifyingKey};
 
@@ -119,6 +121,7 @@ pub async fn token(
         request.user_id.to_string(),
         nonce_text,
         LoginKind::V2,
+        request.device_label.map(|l| l.as_str().to_owned()),
         move |key| key.verify_strict(&transcript, &signature).is_ok(),
     )
     .await
@@ -132,11 +135,17 @@ fn token_request(f: &Fields<'_>) -> Result<TokenRequest, ApiError> {
     let nonce = b64::decode_exact::<32>(f.str("nonce")?).unwrap_or([0; 32]);
     let origin = f.str("origin")?.to_owned();
     let signature = signature_field(f, "signature")?;
+    let device_label = f
+        .opt_str("device_label")?
+        .map(DeviceLabel::new)
+        .transpose()
+        .map_err(|e| ApiError::bad(format!("device_label: {e}")))?;
     Ok(TokenRequest {
         user_id,
         nonce,
         origin,
         signature: Signature64::from_bytes(signature.to_bytes()),
+        device_label,
     })
 }
 

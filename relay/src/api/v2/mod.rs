@@ -9,6 +9,7 @@ pub mod grants;
 pub mod owner;
 pub mod pairing;
 pub mod receipts;
+pub mod sessions;
 pub mod volumes;
 
 use coffer_wire::b64::{PublicKey32, Signature64};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::fields::b64_fixed;
-use super::{ClientType, Handle, RelayTime, UserId};
+use super::{ClientType, DeviceLabel, Handle, RelayTime, UserId};
 use crate::b64::{PublicKey32, Signature64};
 
 /// `POST /register`.
@@ -58,6 +58,10 @@ pub struct TokenRequest {
     pub origin: String,
     /// `Ed25519(sk, label("coffer-v2/login") ‖ str16(origin) ‖ user_id ‖ nonce)`.
     pub signature: Signature64,
+    /// Optional name of the device logging in, shown in the account's session list (§11).
+    /// Not signed: it is a label for the owner, not a claim anyone relies on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_label: Option<DeviceLabel>,
 }
 
 /// A user record (`GET /users/by-handle/{handle}`, `GET /users/{id}`, a pairing's `peer`).

@@ -69,6 +69,11 @@ uuid_id!(
     /// A pairing (relationship) id.
     PairingId
 );
+uuid_id!(
+    /// A session's public id (`sessions.rs`): random, chosen by the relay at login, never
+    /// derived from the token (knowing it lets its owner revoke it, nothing else).
+    SessionId
+);
 
 /// Why a handle was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,6 +21,7 @@ mod owner;
 mod pairing;
 mod pins;
 mod receipts;
+mod sessions;
 mod time;
 mod volumes;
 
@@ -33,12 +34,17 @@ pub use devices::{
 };
 pub use grants::{GrantEnvelope, GrantStored, WrappedKeyEntry};
 pub use ids::{
-    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus, UserId,
+    ClientType, Handle, HandleError, InviteCode, InviteCodeError, PairingId, PairingStatus,
+    SessionId, UserId,
 };
 pub use owner::{OwnGrant, OwnGrantList};
 pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
 pub use pins::Pins;
 pub use receipts::{ReceiptEnvelope, ReceiptList, ReceiptStored};
+pub use sessions::{
+    DeviceLabel, DeviceLabelError, MAX_DEVICE_LABEL_CHARS, SessionInfo, SessionList,
+    SessionProtocol, SessionsRevoked,
+};
 pub use time::RelayTime;
 pub use volumes::{
     PAYLOAD_FIELD, SharedVolume, SignedVolume, VolumeEntry, VolumeList, VolumeStored,

@@ -255,6 +255,7 @@ fn request_shapes() {
         nonce: [4; 32],
         origin: "https://relay.example.org".into(),
         signature: Signature64::from_bytes([5; 64]),
+        device_label: None,
     };
     assert_eq!(
         serde_json::to_value(&token).expect("serialises"),

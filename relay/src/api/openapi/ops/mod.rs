@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod receipts;
+pub mod sessions;
 pub mod v1;
 pub mod v2;
 pub mod v2_devices;
