@@ -23,7 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry, SessionId, SessionInfo,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
+    Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest,
+    TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
@@ -777,8 +780,7 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
     async fn device_link(&self, code: &InviteCode) -> Result<DeviceLinkStatus, TransportError> {
         let mut status = self.inner.device_link(code).await?;
         for attack in self.attacks() {
-            if let (Attack::SubstituteDeviceKey { with }, Some(join)) = (attack, &mut status.join)
-            {
+            if let (Attack::SubstituteDeviceKey { with }, Some(join)) = (attack, &mut status.join) {
                 join.device_key = with;
                 self.hit();
             }

@@ -368,6 +368,10 @@ impl RelayApi for FakeRelay {
         &self,
         _: UserId,
         _: &ReceiptEnvelope,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
     // The benchmarked clients never link a second device (§13): no owner state.
     fn get_owner_state(
         &self,

@@ -133,9 +133,10 @@ impl ClientConfig {
         let link = parse_link(text)?;
         let relay = crate::transport::RelayOrigin::parse(link.relay_origin())
             .map_err(|_| ClientError::InvalidInput("the link's relay origin is invalid"))?;
-        let trust = crate::transport::Trust::Pinned(link.pin().ok_or(ClientError::InvalidInput(
-            "the link names no pin (a Web PKI relay): build the ClientConfig with its roots",
-        ))?);
+        let trust =
+            crate::transport::Trust::Pinned(link.pin().ok_or(ClientError::InvalidInput(
+                "the link names no pin (a Web PKI relay): build the ClientConfig with its roots",
+            ))?);
         Ok(ClientConfig {
             relay,
             trust,
@@ -588,8 +589,8 @@ impl<R: RelayApi> SystemClient<R> {
         offer: &DeviceLinkOffer,
         timeout: Duration,
     ) -> Result<DeviceInfo, ClientError> {
-        let code = InviteCode::new(offer.link.code())
-            .map_err(|_| ClientError::Protocol("link code"))?;
+        let code =
+            InviteCode::new(offer.link.code()).map_err(|_| ClientError::Protocol("link code"))?;
         let started = Instant::now();
         let join = loop {
             match self.relay.device_link(&code).await {
@@ -608,7 +609,13 @@ impl<R: RelayApi> SystemClient<R> {
         };
         let secret = LinkSecret::from_bytes(*offer.link.secret().expose_secret());
         let device_key = *join.device_key.as_bytes();
-        if !verify_link_proof(&secret, code.as_str(), &join.label, &device_key, &join.proof) {
+        if !verify_link_proof(
+            &secret,
+            code.as_str(),
+            &join.label,
+            &device_key,
+            &join.proof,
+        ) {
             return Err(ClientError::DeviceLinkInvalid(
                 "the joining device's proof does not match the key the relay presents",
             ));
@@ -849,11 +856,11 @@ mod tests {
         b.store("hwm", b"{\"x\":1}").expect("store");
         apply_snapshot(&b, &entries).expect("apply");
         assert!(b.load("vek/old/1").expect("load").is_none());
-        assert!(b.load("hwm").expect("load").is_some(), "device-local entries stay");
-        assert_eq!(
-            &shared_snapshot(&b).expect("snapshot")[..],
-            &snap[..]
+        assert!(
+            b.load("hwm").expect("load").is_some(),
+            "device-local entries stay"
         );
+        assert_eq!(&shared_snapshot(&b).expect("snapshot")[..], &snap[..]);
         let mut outside = b"CFSS\x01\0\0\0\x01".to_vec();
         outside.push(8);
         outside.extend_from_slice(b"identity");

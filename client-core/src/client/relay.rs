@@ -13,7 +13,10 @@ use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
 
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, ReceiptEnvelope, Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, InviteCode, SessionId, SessionInfo,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
+    Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    RelayHttp, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume,
+    TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 
 /// The refusal of the provided session methods.

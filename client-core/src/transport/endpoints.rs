@@ -11,7 +11,10 @@ use coffer_wire::v2::VolumeName;
 use super::http::{Answer, Call};
 use super::session::{Session, SessionToken};
 use super::types::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, OwnGrantList, Pairing, PairingId, PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayTime, SharedVolume, SignedVolume, TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList, SessionId, SessionInfo, SessionList, SessionsRevoked,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, OwnGrantList,
+    Pairing, PairingId, PairingList, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    RelayTime, SessionId, SessionInfo, SessionList, SessionsRevoked, SharedVolume, SignedVolume,
+    TokenRequest, UserId, UserRecord, VolumeEntry, VolumeList,
 };
 use super::{RelayHttp, TransportError};
 

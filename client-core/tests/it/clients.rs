@@ -16,15 +16,16 @@ use coffer_client_core::identity::{Identity, IdentitySecret};
 use coffer_client_core::storage::{FileKeyStore, KeyStore};
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched as Served, GrantEnvelope, Handle, Invite,
-    NetworkErrorKind, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session, SharedVolume, SignedVolume, SessionId, SessionInfo,
-    TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    NetworkErrorKind, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, RelayHttp, RelayOrigin, Session, SessionId, SessionInfo,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
+use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{
     DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
 };
-use coffer_wire::b64::{PublicKey32, Signature64};
-use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
 
 use crate::common::clients::{Relay, memory, name, paired_friend, read};

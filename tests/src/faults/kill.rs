@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing, PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, ReceiptEnvelope, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, SessionId, SessionInfo,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, OwnGrant, Pairing,
+    PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin,
+    Session, SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest, TransportError,
+    UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{

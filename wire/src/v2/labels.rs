@@ -66,7 +66,14 @@ impl Label {
         Self::WrapAad,
         Self::Restore,
         Self::BackupAad,
-        Self::Receipt, Self::OwnerState, Self::OwnerStateAad, Self::DeviceSlotKey, Self::DeviceSlotAad, Self::DeviceLinkKey, Self::DeviceLinkProof, Self::DeviceLinkPackage,
+        Self::Receipt,
+        Self::OwnerState,
+        Self::OwnerStateAad,
+        Self::DeviceSlotKey,
+        Self::DeviceSlotAad,
+        Self::DeviceLinkKey,
+        Self::DeviceLinkProof,
+        Self::DeviceLinkPackage,
     ];
 
     /// The label text.

@@ -7,7 +7,10 @@
 
 use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::api::{
-    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList, Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry, SessionInfo, SessionList, SessionsRevoked,
+    Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList,
+    Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SessionInfo,
+    SessionList, SessionsRevoked, SharedVolume, SignedVolume, TokenRequest, UserRecord,
+    VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
 };
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
