@@ -42,7 +42,7 @@ impl fmt::Debug for SystemClient {
 }
 
 impl SystemClient {
-    fn wrap(core: Core) -> Arc<Self> {
+    pub(crate) fn wrap(core: Core) -> Arc<Self> {
         Arc::new(SystemClient {
             user_id: core.user_id(),
             fingerprint: core.fingerprint(),
@@ -51,7 +51,7 @@ impl SystemClient {
     }
 
     /// The client, unless the account was deleted.
-    async fn core(&self) -> Result<RwLockReadGuard<'_, Core>, CofferError> {
+    pub(crate) async fn core(&self) -> Result<RwLockReadGuard<'_, Core>, CofferError> {
         RwLockReadGuard::try_map(self.inner.read().await, Option::as_ref)
             .map_err(|_| CofferError::Closed)
     }

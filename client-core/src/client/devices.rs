@@ -866,7 +866,11 @@ mod tests {
     fn device_link_texts_round_trip_and_are_not_invites() {
         let link = InviteLink::new(
             "https://relay.example:8443",
-            None,
+            Some(
+                "sha256/ir1tJFN1j7T1TgwhD6HnuMNoeDjRx+UyULFQr+B0iSk="
+                    .parse()
+                    .expect("pin"),
+            ),
             "ABCD",
             InviteSecret::generate(),
             Identity::generate().fingerprint(),
