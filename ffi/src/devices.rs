@@ -72,7 +72,9 @@ impl ClientConfig {
     /// no pin).
     #[uniffi::constructor]
     pub fn from_device_link(text: String) -> Result<Arc<Self>, CofferError> {
-        Ok(ClientConfig::from_core(CoreConfig::from_device_link(&text)?))
+        Ok(ClientConfig::from_core(CoreConfig::from_device_link(
+            &text,
+        )?))
     }
 }
 
@@ -142,7 +144,10 @@ impl SystemClient {
     ) -> Result<DeviceInfo, CofferError> {
         run(async move {
             let core = self.core().await?;
-            Ok(core.confirm_link(&offer.0, timeout(timeout_ms)).await?.into())
+            Ok(core
+                .confirm_link(&offer.0, timeout(timeout_ms))
+                .await?
+                .into())
         })
         .await
     }

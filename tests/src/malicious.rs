@@ -24,9 +24,9 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, Pairing,
-    PairingId,
-    RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session, SharedVolume,
-    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
+    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayOrigin, Session,
+    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
@@ -662,8 +662,7 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
     async fn device_link(&self, code: &InviteCode) -> Result<DeviceLinkStatus, TransportError> {
         let mut status = self.inner.device_link(code).await?;
         for attack in self.attacks() {
-            if let (Attack::SubstituteDeviceKey { with }, Some(join)) = (attack, &mut status.join)
-            {
+            if let (Attack::SubstituteDeviceKey { with }, Some(join)) = (attack, &mut status.join) {
                 join.device_key = with;
                 self.hit();
             }

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 use super::progress::{Cancel, NoProgress};
 use super::rotation::Plan;
-use super::state::{Account, Role, State};
+use super::state::{Account, DEVICE, DEVICES, OWNER_STATE, Role, STATE_KEY, State};
 use super::{ClientConfig, ClientError, RelayApi, RotationReport, SystemClient, now_unix};
 use crate::identity::Identity;
 use crate::storage::{KeyStore, MAX_VALUE_LEN, validate_key};
@@ -51,10 +51,6 @@ use crate::v2::{
     split_payload, verify_link_proof,
 };
 
-pub(crate) const DEVICE: &str = "device";
-pub(crate) const STATE_KEY: &str = "state-key";
-pub(crate) const OWNER_STATE: &str = "owner-state";
-pub(crate) const DEVICES: &str = "devices";
 /// The families of store keys the owner state shares (with [`DEVICES`]).
 const SHARED_PREFIXES: [&str; 4] = ["vek/", "pin/", "grant/", "invite/"];
 /// How many times an operation runs when another device keeps changing the state meanwhile.
@@ -133,9 +129,10 @@ impl ClientConfig {
         let link = parse_link(text)?;
         let relay = crate::transport::RelayOrigin::parse(link.relay_origin())
             .map_err(|_| ClientError::InvalidInput("the link's relay origin is invalid"))?;
-        let trust = crate::transport::Trust::Pinned(link.pin().ok_or(ClientError::InvalidInput(
-            "the link names no pin (a Web PKI relay): build the ClientConfig with its roots",
-        ))?);
+        let trust =
+            crate::transport::Trust::Pinned(link.pin().ok_or(ClientError::InvalidInput(
+                "the link names no pin (a Web PKI relay): build the ClientConfig with its roots",
+            ))?);
         Ok(ClientConfig {
             relay,
             trust,
@@ -588,8 +585,8 @@ impl<R: RelayApi> SystemClient<R> {
         offer: &DeviceLinkOffer,
         timeout: Duration,
     ) -> Result<DeviceInfo, ClientError> {
-        let code = InviteCode::new(offer.link.code())
-            .map_err(|_| ClientError::Protocol("link code"))?;
+        let code =
+            InviteCode::new(offer.link.code()).map_err(|_| ClientError::Protocol("link code"))?;
         let started = Instant::now();
         let join = loop {
             match self.relay.device_link(&code).await {
@@ -608,7 +605,13 @@ impl<R: RelayApi> SystemClient<R> {
         };
         let secret = LinkSecret::from_bytes(*offer.link.secret().expose_secret());
         let device_key = *join.device_key.as_bytes();
-        if !verify_link_proof(&secret, code.as_str(), &join.label, &device_key, &join.proof) {
+        if !verify_link_proof(
+            &secret,
+            code.as_str(),
+            &join.label,
+            &device_key,
+            &join.proof,
+        ) {
             return Err(ClientError::DeviceLinkInvalid(
                 "the joining device's proof does not match the key the relay presents",
             ));
@@ -849,11 +852,11 @@ mod tests {
         b.store("hwm", b"{\"x\":1}").expect("store");
         apply_snapshot(&b, &entries).expect("apply");
         assert!(b.load("vek/old/1").expect("load").is_none());
-        assert!(b.load("hwm").expect("load").is_some(), "device-local entries stay");
-        assert_eq!(
-            &shared_snapshot(&b).expect("snapshot")[..],
-            &snap[..]
+        assert!(
+            b.load("hwm").expect("load").is_some(),
+            "device-local entries stay"
         );
+        assert_eq!(&shared_snapshot(&b).expect("snapshot")[..], &snap[..]);
         let mut outside = b"CFSS\x01\0\0\0\x01".to_vec();
         outside.push(8);
         outside.extend_from_slice(b"identity");

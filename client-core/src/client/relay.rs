@@ -13,9 +13,10 @@ use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
 
 use crate::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, Pairing, PairingId,
-    InviteCode, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin, Session,
-    SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, Pairing,
+    PairingId, RedeemRequest, Redeemed, RegisterRequest, Registered, RelayHttp, RelayOrigin,
+    Session, SharedVolume, SignedVolume, TokenRequest, TransportError, UserId, UserRecord,
+    VolumeEntry,
 };
 
 /// Everything the clients need from a relay: one async method per v2 endpoint, with the

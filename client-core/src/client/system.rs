@@ -198,7 +198,9 @@ impl<R: RelayApi> SystemClient<R> {
 
     /// [`Self::prepare`] without progress reports, for the other modules of the client.
     pub(super) async fn prepare_pub(&self, ops: &mut Ops) -> Result<(), ClientError> {
-        self.prepare(ops, &NoProgress, &Cancel::new()).await.map(drop)
+        self.prepare(ops, &NoProgress, &Cancel::new())
+            .await
+            .map(drop)
     }
 
     /// Before any work: finish an interrupted rotation (reported to `progress`), learn the

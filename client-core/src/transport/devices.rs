@@ -3,8 +3,8 @@
 use reqwest::Method;
 
 use coffer_wire::v2::api::{
-    DeviceJoinRequest, DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode,
-    OwnerStateEnvelope, OwnerStateStored,
+    DeviceJoinRequest, DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
+    OwnerStateStored,
 };
 
 use super::Endpoint;

@@ -118,7 +118,11 @@ fn encrypt(key: &[u8; 32], n: [u8; NONCE_LEN], msg: &[u8], aad: &[u8]) -> Result
     let mut out = Vec::with_capacity(msg.len() + TAG_LEN);
     out.extend_from_slice(msg);
     let tag = aead(key)
-        .encrypt_inout_detached(&Nonce::<Aes256Gcm>::from(n), aad, InOutBuf::from(&mut out[..]))
+        .encrypt_inout_detached(
+            &Nonce::<Aes256Gcm>::from(n),
+            aad,
+            InOutBuf::from(&mut out[..]),
+        )
         .map_err(|_| V2Error::InvalidArgument("plaintext exceeds the AES-GCM limit"))?;
     out.extend_from_slice(&tag);
     Ok(out)
@@ -546,8 +550,15 @@ mod tests {
         let opened = open_slot(owner, 1, idb, &b, &slots)
             .expect("opens")
             .expect("slot");
-        assert_eq!(&open_state(&opened, core, body).expect("state")[..], b"the state");
-        assert!(open_slot(owner, 1, idc, &c, &slots).expect("no slot").is_none());
+        assert_eq!(
+            &open_state(&opened, core, body).expect("state")[..],
+            b"the state"
+        );
+        assert!(
+            open_slot(owner, 1, idc, &c, &slots)
+                .expect("no slot")
+                .is_none()
+        );
         // Another epoch, or another device's secret under b's id: refused.
         assert!(open_slot(owner, 2, idb, &b, &slots).is_err());
         assert!(open_slot(owner, 1, idb, &c, &slots).is_err());
@@ -562,8 +573,20 @@ mod tests {
         let xpk = device.public();
         let proof = link_proof(&secret, "CODE", "Phone", &xpk).expect("proof");
         assert!(verify_link_proof(&secret, "CODE", "Phone", &xpk, &proof));
-        assert!(!verify_link_proof(&secret, "CODE", "Phone", &DeviceSecret::generate().public(), &proof));
-        assert!(!verify_link_proof(&LinkSecret::generate(), "CODE", "Phone", &xpk, &proof));
+        assert!(!verify_link_proof(
+            &secret,
+            "CODE",
+            "Phone",
+            &DeviceSecret::generate().public(),
+            &proof
+        ));
+        assert!(!verify_link_proof(
+            &LinkSecret::generate(),
+            "CODE",
+            "Phone",
+            &xpk,
+            &proof
+        ));
         let identity = Identity::generate();
         let fp = identity.fingerprint();
         let contents = PackageContents {

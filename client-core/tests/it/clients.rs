@@ -21,11 +21,11 @@ use coffer_client_core::transport::{
     UserId, UserRecord, VolumeEntry,
 };
 use coffer_client_core::v2::InviteLink;
+use coffer_wire::b64::{PublicKey32, Signature64};
+use coffer_wire::v2::VolumeName;
 use coffer_wire::v2::api::{
     DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
 };
-use coffer_wire::b64::{PublicKey32, Signature64};
-use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
 
 use crate::common::clients::{Relay, memory, name, paired_friend, read};

@@ -31,7 +31,10 @@ async fn link<R: RelayApi>(
     first: &SystemClient<R>,
     label: &str,
 ) -> (SystemClient, Arc<dyn KeyStore>) {
-    let offer = first.link_device("first").await.expect("create a device link");
+    let offer = first
+        .link_device("first")
+        .await
+        .expect("create a device link");
     let text = offer.text().to_string();
     assert!(text.starts_with("coffer://link-device?v=2&"));
     let joined_config = ClientConfig::from_device_link(&text).expect("config from the link");
@@ -71,7 +74,11 @@ async fn two_linked_devices_publish_alternately_and_a_friend_reads_every_version
     for i in 2..=7 {
         let device = if i % 2 == 0 { &b } else { &a };
         let published = device.publish(&meta, &doc(i)).await.unwrap();
-        assert_eq!((published.epoch, published.version), (1, i), "one epoch for all devices");
+        assert_eq!(
+            (published.epoch, published.version),
+            (1, i),
+            "one epoch for all devices"
+        );
         let (version, epoch, text) = plaintext(reader.fetch(a.user_id(), &meta).await);
         assert_eq!((version, epoch), (i, 1));
         assert_eq!(text, doc(i));
@@ -84,12 +91,19 @@ async fn two_linked_devices_publish_alternately_and_a_friend_reads_every_version
     a.set_grant(reader.user_id(), &[meta.clone(), notes.clone()], None)
         .await
         .unwrap();
-    assert_eq!(reader.grant(a.user_id()).await.unwrap().unwrap().sequence, 2);
+    assert_eq!(
+        reader.grant(a.user_id()).await.unwrap().unwrap().sequence,
+        2
+    );
     let (_, _, text) = plaintext(reader.fetch(a.user_id(), &notes).await);
     assert_eq!(text, b"notes from b");
-    b.set_grant(reader.user_id(), &[meta.clone(), notes.clone()], Some(4_000_000_000))
-        .await
-        .unwrap();
+    b.set_grant(
+        reader.user_id(),
+        &[meta.clone(), notes.clone()],
+        Some(4_000_000_000),
+    )
+    .await
+    .unwrap();
     let grant = reader.grant(a.user_id()).await.unwrap().unwrap();
     assert_eq!(grant.sequence, 3);
     assert_eq!(grant.expires_at, Some(4_000_000_000));
@@ -118,8 +132,14 @@ async fn racing_devices_end_with_one_key_and_distinct_grant_sequences() {
     // Both end with the same single key of epoch 1.
     a.publish(&meta, &doc(2)).await.unwrap();
     b.publish(&meta, &doc(3)).await.unwrap();
-    let key_a = a_store.load("vek/org.example.fresh/1").unwrap().expect("a holds the key");
-    let key_b = b_store.load("vek/org.example.fresh/1").unwrap().expect("b holds the key");
+    let key_a = a_store
+        .load("vek/org.example.fresh/1")
+        .unwrap()
+        .expect("a holds the key");
+    let key_b = b_store
+        .load("vek/org.example.fresh/1")
+        .unwrap()
+        .expect("b holds the key");
     assert_eq!(key_a, key_b);
     assert!(a_store.load("vek/org.example.fresh/2").unwrap().is_none());
 
@@ -132,7 +152,10 @@ async fn racing_devices_end_with_one_key_and_distinct_grant_sequences() {
     );
     ga.unwrap();
     gb.unwrap();
-    assert_eq!(reader.grant(a.user_id()).await.unwrap().unwrap().sequence, 3);
+    assert_eq!(
+        reader.grant(a.user_id()).await.unwrap().unwrap().sequence,
+        3
+    );
     let (version, epoch, _) = plaintext(reader.fetch(a.user_id(), &fresh).await);
     assert_eq!((version, epoch), (2, 1));
 }

@@ -102,7 +102,9 @@ async fn malicious_relay_replaying_an_old_owner_state_is_refused() {
     let evil = malicious_relay(&config, &store);
     let b = SystemClient::with_relay(evil.clone(), Arc::clone(&store)).unwrap();
     b.publish(&vol("meta"), b"{\"v\":1}").await.unwrap();
-    a.publish(&vol("org.example.notes"), b"{\"v\":1}").await.unwrap();
+    a.publish(&vol("org.example.notes"), b"{\"v\":1}")
+        .await
+        .unwrap();
     b.publish(&vol("meta"), b"{\"v\":2}").await.unwrap();
     let seen = store.load("owner-state").unwrap().unwrap();
     let seen: serde_json::Value = serde_json::from_slice(&seen).unwrap();

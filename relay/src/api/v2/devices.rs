@@ -208,7 +208,9 @@ pub async fn join(
         ))
     })?;
     let label = f.str("label")?.to_owned();
-    if label.is_empty() || label.len() > MAX_DEVICE_LABEL_BYTES || label.chars().any(char::is_control)
+    if label.is_empty()
+        || label.len() > MAX_DEVICE_LABEL_BYTES
+        || label.chars().any(char::is_control)
     {
         return Err(ApiError::bad(
             "label must be 1-64 bytes without control characters",
@@ -246,11 +248,12 @@ pub async fn put_package(
     let obj = read_object(&req, payload, PACKAGE_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     f.required("package")?;
-    let package = b64::decode_bounded(f.str("package")?, MAX_DEVICE_PACKAGE_BYTES).map_err(|_| {
-        ApiError::bad(format!(
-            "package must be standard base64 of at most {MAX_DEVICE_PACKAGE_BYTES} bytes"
-        ))
-    })?;
+    let package =
+        b64::decode_bounded(f.str("package")?, MAX_DEVICE_PACKAGE_BYTES).map_err(|_| {
+            ApiError::bad(format!(
+                "package must be standard base64 of at most {MAX_DEVICE_PACKAGE_BYTES} bytes"
+            ))
+        })?;
     let now = now();
     state
         .db
@@ -260,7 +263,9 @@ pub async fn put_package(
                 return Ok(Err(Refusal::NotFound("No such device link")));
             };
             if link.join.is_none() {
-                return Ok(Err(Refusal::Conflict("No device joined this link yet".into())));
+                return Ok(Err(Refusal::Conflict(
+                    "No device joined this link yet".into(),
+                )));
             }
             if link.package.is_some() {
                 return Ok(Err(Refusal::Conflict(
@@ -287,7 +292,9 @@ pub async fn get_package(
         .db
         .write(move |tx| -> Decision<Vec<u8>> {
             let Some(package) = store::link(tx, &code, now)?.and_then(|l| l.package) else {
-                return Ok(Err(Refusal::NotFound("No package for this device link yet")));
+                return Ok(Err(Refusal::NotFound(
+                    "No package for this device link yet",
+                )));
             };
             store::delete_link(tx, &code)?;
             Ok(Ok(package))

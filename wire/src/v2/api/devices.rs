@@ -32,9 +32,7 @@ fn de_package<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
 
 fn de_label<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let text = String::deserialize(d)?;
-    if text.is_empty()
-        || text.len() > MAX_DEVICE_LABEL_BYTES
-        || text.chars().any(char::is_control)
+    if text.is_empty() || text.len() > MAX_DEVICE_LABEL_BYTES || text.chars().any(char::is_control)
     {
         return Err(serde::de::Error::custom(
             "a device label is 1-64 bytes without control characters",

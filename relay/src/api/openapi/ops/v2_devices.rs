@@ -178,7 +178,10 @@ pub fn put_device_package() -> Operation {
     .empty(204, "Stored.")
     .err(400, "the package is malformed")
     .err(404, "no such unexpired link of the caller")
-    .err(409, "no device joined yet, or the link already holds a package")
+    .err(
+        409,
+        "no device joined yet, or the link already holds a package",
+    )
 }
 
 /// `GET /api/v2/device-links/{code}/package`.
