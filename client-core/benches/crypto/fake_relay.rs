@@ -19,9 +19,7 @@ use coffer_client_core::transport::{
     UserId, UserRecord, VolumeEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64};
-use coffer_wire::v2::api::{
-    DeviceLink, DeviceLinkStatus, DevicePackage, InviteCode, OwnerStateEnvelope,
-};
+use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
 use coffer_wire::v2::{Header, VolumeName};
 use uuid::Uuid;
 
