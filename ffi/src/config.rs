@@ -23,6 +23,11 @@ impl fmt::Debug for ClientConfig {
 }
 
 impl ClientConfig {
+    /// Wraps a client-core configuration (for constructors in other files of this crate).
+    pub(crate) fn from_core(config: CoreConfig) -> Arc<Self> {
+        Arc::new(ClientConfig(config))
+    }
+
     /// The client-core configuration, for the binding functions of this crate.
     pub(crate) fn core(&self) -> CoreConfig {
         self.0.clone()

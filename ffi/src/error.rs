@@ -191,6 +191,29 @@ pub enum CofferError {
     /// relay and report it.
     #[error("the relay replayed a login challenge")]
     ChallengeReplayed,
+    /// The relay served an older owner state (the key state this system's devices share) than
+    /// one already seen: a replay. Stop trusting what this relay serves.
+    #[error("the relay served an older owner state than one already seen (replay)")]
+    OwnerStateRollback,
+    /// This device was unlinked from the system (the owner state holds no key for it). Link it
+    /// again from a linked device.
+    #[error("this device was unlinked from the system")]
+    DeviceUnlinked,
+    /// A device link failed its check (the joining device's proof, or the package): the relay
+    /// or someone without the QR code substituted it. Do not link; start a new link.
+    #[error("the device link does not verify: {reason}; start a new link")]
+    DeviceLinkInvalid {
+        /// What failed.
+        reason: String,
+    },
+    /// The device link expired, or the other device did not complete it in time: start a new
+    /// link.
+    #[error("the device link expired or was not completed in time")]
+    DeviceLinkExpired,
+    /// Another device of this system kept changing the shared key state while this operation
+    /// ran (it retried several times). Retry.
+    #[error("another device changed the shared key state meanwhile; retry")]
+    StateChanged,
     /// Not paired with this peer on this device (never paired, revoked, or not redeemed yet).
     #[error("not paired with this peer")]
     NotPaired,
@@ -309,6 +332,13 @@ impl From<ClientError> for CofferError {
             ClientError::KeyChanged => CofferError::KeyChanged,
             ClientError::PairingProofInvalid => CofferError::PairingProofInvalid,
             ClientError::ChallengeReplayed => CofferError::ChallengeReplayed,
+            ClientError::OwnerStateRollback => CofferError::OwnerStateRollback,
+            ClientError::DeviceUnlinked => CofferError::DeviceUnlinked,
+            ClientError::DeviceLinkInvalid(reason) => CofferError::DeviceLinkInvalid {
+                reason: reason.to_owned(),
+            },
+            ClientError::DeviceLinkExpired => CofferError::DeviceLinkExpired,
+            ClientError::StateChanged => CofferError::StateChanged,
             ClientError::NotPaired => CofferError::NotPaired,
             ClientError::NoKeyForEpoch => CofferError::NoKeyForEpoch,
             ClientError::Storage(e) => e.into(),
@@ -557,6 +587,14 @@ mod tests {
             (ClientError::KeyChanged, "KeyChanged"),
             (ClientError::PairingProofInvalid, "PairingProofInvalid"),
             (ClientError::ChallengeReplayed, "ChallengeReplayed"),
+            (ClientError::OwnerStateRollback, "OwnerStateRollback"),
+            (ClientError::DeviceUnlinked, "DeviceUnlinked"),
+            (
+                ClientError::DeviceLinkInvalid("proof"),
+                "DeviceLinkInvalid { reason: \"proof\" }",
+            ),
+            (ClientError::DeviceLinkExpired, "DeviceLinkExpired"),
+            (ClientError::StateChanged, "StateChanged"),
             (ClientError::NotPaired, "NotPaired"),
             (ClientError::NoKeyForEpoch, "NoKeyForEpoch"),
             (

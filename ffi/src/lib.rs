@@ -4,6 +4,7 @@
 uniffi::setup_scaffolding!();
 
 mod config;
+mod devices;
 mod error;
 mod friend;
 mod identity;

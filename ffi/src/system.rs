@@ -42,7 +42,7 @@ impl fmt::Debug for SystemClient {
 }
 
 impl SystemClient {
-    fn wrap(core: Core) -> Arc<Self> {
+    pub(crate) fn wrap(core: Core) -> Arc<Self> {
         Arc::new(SystemClient {
             user_id: core.user_id(),
             fingerprint: core.fingerprint(),

@@ -27,8 +27,9 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::devices::{DEVICE, DEVICES, OWNER_STATE, STATE_KEY};
-use super::state::{ACCOUNT, HWM, IDENTITY, ROTATION, Role, State};
+use super::state::{
+    ACCOUNT, DEVICE, DEVICES, HWM, IDENTITY, OWNER_STATE, ROTATION, Role, STATE_KEY, State,
+};
 use super::{ClientConfig, ClientError, FriendClient, SystemClient};
 use crate::storage::{KeyStore, MAX_VALUE_LEN, validate_key};
 use crate::transport::RelayHttp;

@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 use super::progress::{Cancel, NoProgress};
 use super::rotation::Plan;
-use super::state::{Account, Role, State};
+use super::state::{Account, DEVICE, DEVICES, OWNER_STATE, Role, STATE_KEY, State};
 use super::{ClientConfig, ClientError, RelayApi, RotationReport, SystemClient, now_unix};
 use crate::identity::Identity;
 use crate::storage::{KeyStore, MAX_VALUE_LEN, validate_key};
@@ -51,10 +51,6 @@ use crate::v2::{
     split_payload, verify_link_proof,
 };
 
-pub(crate) const DEVICE: &str = "device";
-pub(crate) const STATE_KEY: &str = "state-key";
-pub(crate) const OWNER_STATE: &str = "owner-state";
-pub(crate) const DEVICES: &str = "devices";
 /// The families of store keys the owner state shares (with [`DEVICES`]).
 const SHARED_PREFIXES: [&str; 4] = ["vek/", "pin/", "grant/", "invite/"];
 /// How many times an operation runs when another device keeps changing the state meanwhile.
@@ -873,7 +869,11 @@ mod tests {
     fn device_link_texts_round_trip_and_are_not_invites() {
         let link = InviteLink::new(
             "https://relay.example:8443",
-            None,
+            Some(
+                "sha256/ir1tJFN1j7T1TgwhD6HnuMNoeDjRx+UyULFQr+B0iSk="
+                    .parse()
+                    .expect("pin"),
+            ),
             "ABCD",
             InviteSecret::generate(),
             Identity::generate().fingerprint(),

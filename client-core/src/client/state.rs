@@ -23,6 +23,14 @@ pub(crate) const IDENTITY: &str = "identity";
 pub(crate) const ACCOUNT: &str = "account";
 pub(crate) const HWM: &str = "hwm";
 pub(crate) const ROTATION: &str = "rotation";
+/// This device's own key (§13).
+pub(crate) const DEVICE: &str = "device";
+/// The owner state's key (§13).
+pub(crate) const STATE_KEY: &str = "state-key";
+/// The highest owner state seen (§13).
+pub(crate) const OWNER_STATE: &str = "owner-state";
+/// The linked devices (shared, §13).
+pub(crate) const DEVICES: &str = "devices";
 
 /// Which client an account belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -354,10 +362,10 @@ impl State<'_> {
         for key in [
             ROTATION,
             HWM,
-            super::devices::DEVICES,
-            super::devices::OWNER_STATE,
-            super::devices::STATE_KEY,
-            super::devices::DEVICE,
+            DEVICES,
+            OWNER_STATE,
+            STATE_KEY,
+            DEVICE,
             ACCOUNT,
             IDENTITY,
         ] {

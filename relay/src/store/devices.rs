@@ -21,7 +21,8 @@ pub struct OwnerState {
 
 /// The owner state of `user`.
 pub fn owner_state(conn: &Connection, user: &str) -> Result<Option<OwnerState>, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+    type Row = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+    let row: Option<Row> = conn
         .prepare_cached(
             "SELECT version, header, signature, payload FROM owner_states WHERE user_id = ?1",
         )?
