@@ -124,7 +124,8 @@ async fn profile_updates_and_expiry_fields() {
     let mut friend = V1Client::new(&relay, Kind::Friend).with_handle(Some("profile-friend"));
     friend.register_ok().await;
 
-    // Expiry times: challenge ≈ now + 300 s, session ≈ now + 3600 s, invite ≈ now + 5 h.
+    // Expiry times: challenge ≈ now + 300 s, session ≈ now + 3600 s, invite ≈ now + 5 h, to the
+    // next whole hour.
     let now = coffer_tests::client::now_unix();
     let ch = friend.challenge().await;
     let ch_exp =
@@ -147,8 +148,11 @@ async fn profile_updates_and_expiry_fields() {
     let inv = sys.call(Method::POST, "/api/v1/sharing/invite", None).await;
     let inv_exp =
         coffer_tests::util::assert_iso(&inv.expect_json(201)["expires_at"], "invite expires_at");
+    // Creation + lifetime rounded up to a whole hour (docs/metadata-inventory.md): the creation
+    // second is not recoverable from it.
+    assert_eq!(inv_exp % 3600, 0, "invite expires at {inv_exp}");
     assert!(
-        (now + 5 * 3600 - 120..=now + 5 * 3600 + 120).contains(&inv_exp),
+        (now + 5 * 3600 - 120..=now + 6 * 3600 + 120).contains(&inv_exp),
         "invite expires at {inv_exp}, now {now}"
     );
 
