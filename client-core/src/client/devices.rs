@@ -659,8 +659,9 @@ impl<R: RelayApi> SystemClient<R> {
     /// Unlinks `device`: a new state key with slots for the remaining devices only, then every
     /// volume rotated to a new epoch and friends re-granted (as a revocation does), so the
     /// unlinked device — which keeps the identity and the old keys — reads nothing published
-    /// afterwards. It does not stop that device from logging in or signing: the identity is
-    /// shared (a device in hostile hands needs a new identity).
+    /// afterwards. Its relay sessions (those carrying its label) are revoked first, so its
+    /// next request is refused at once. It does not stop that device from logging in again or
+    /// signing: the identity is shared (a device in hostile hands needs a new identity).
     ///
     /// # Errors
     /// [`ClientError::NotFound`] for a device not in the list; [`ClientError::InvalidInput`]
@@ -679,11 +680,17 @@ impl<R: RelayApi> SystemClient<R> {
             ));
         }
         let mut list = devices.list()?;
-        let before = list.len();
-        list.retain(|d| d.id != device);
-        if list.len() == before {
+        let Some(label) = list
+            .iter()
+            .find(|d| d.id == device)
+            .map(|d| d.label.clone())
+        else {
             return Err(ClientError::NotFound);
-        }
+        };
+        // Its sessions end first, while nothing has changed yet: if the relay cannot be told,
+        // the unlink fails whole and can be retried.
+        self.revoke_device_sessions(&label).await?;
+        list.retain(|d| d.id != device);
         let (epoch, _) = devices
             .state_key()?
             .ok_or(ClientError::Protocol("no shared state to unlink from"))?;
@@ -703,6 +710,30 @@ impl<R: RelayApi> SystemClient<R> {
         }
         let plan = Plan::rotate_all(self, &volumes)?;
         self.start_plan(plan, &NoProgress, &Cancel::new()).await
+    }
+}
+
+impl<R: RelayApi> SystemClient<R> {
+    /// Ends the relay sessions that carry `label` (a device logs in with its label: [`join`]
+    /// sets it), except this connection's own. How many ended.
+    ///
+    /// [`join`]: SystemClient::join
+    async fn revoke_device_sessions(&self, label: &str) -> Result<u64, ClientError> {
+        let mut revoked = 0;
+        for session in self.relay.list_sessions().await? {
+            let labelled = session
+                .device_label
+                .as_ref()
+                .is_some_and(|l| l.as_str() == label);
+            if labelled && !session.current {
+                match self.relay.revoke_session(session.session_id).await {
+                    // Already gone (expired or revoked meanwhile): nothing left to end.
+                    Ok(()) | Err(TransportError::NotFound) => revoked += 1,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(revoked)
     }
 }
 
@@ -726,6 +757,11 @@ impl SystemClient<RelayHttp> {
         timeout: Duration,
     ) -> Result<Self, ClientError> {
         valid_label(label)?;
+        let mut config = config;
+        if config.http.device_label.is_none() {
+            // The device logs in under its label, so unlinking it can end its sessions.
+            config.http.device_label = crate::transport::DeviceLabel::new(label).ok();
+        }
         let state = State(store.as_ref());
         if state.has_account()? || store.load(DEVICE)?.is_some() {
             return Err(ClientError::InvalidInput(

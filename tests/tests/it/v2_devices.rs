@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use coffer_client_core::client::{ClientConfig, ClientError, RelayApi, SystemClient};
 use coffer_client_core::storage::KeyStore;
-use coffer_client_core::transport::Fetched as Served;
+use coffer_client_core::transport::{Fetched as Served, TransportError};
 use coffer_client_core::v2::{self, V2Error, VolumeKey};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{
@@ -185,8 +185,25 @@ async fn unlinking_a_device_rekeys_and_it_reads_nothing_published_afterwards() {
     let (version, epoch, text) = plaintext(reader.fetch(a.user_id(), &meta).await);
     assert_eq!((version, epoch, text), (4, 2, doc(4)));
 
-    // The unlinked device still holds the identity and the epoch-1 key. A cooperating relay
-    // serves it the new version directly: it has no key for epoch 2 ...
+    // Its session was revoked: its next request is refused at once, and it stays signed out.
+    assert!(matches!(
+        b.relay().get_volume(&meta, None).await,
+        Err(TransportError::Unauthorized)
+    ));
+    assert!(matches!(
+        b.publish(&meta, &doc(5)).await,
+        Err(ClientError::Unauthorized)
+    ));
+    assert!(
+        a.list_sessions().await.unwrap().iter().all(|s| s
+            .device_label
+            .as_ref()
+            .is_none_or(|l| l.as_str() != "old phone")),
+        "no session of the unlinked device is left"
+    );
+    // The unlinked device still holds the identity (so it can sign in again) and the epoch-1
+    // key. A cooperating relay serves it the new version directly: it has no key for epoch 2 ...
+    b.login().await.unwrap();
     let served = match b.relay().get_volume(&meta, None).await.unwrap() {
         Served::Modified(v) => v,
         Served::NotModified => unreachable!("unconditional"),
