@@ -121,7 +121,7 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (pairing_id, volume_name)
     ) WITHOUT ROWID;
     ",
-    // fetch receipts (docs/protocol-v2.md §14): a friend's signed receipt per version it read,
+    // 4: fetch receipts (docs/protocol-v2.md §14): a friend's signed receipt per version it read,
     // kept for the owner, at most `store::receipts::MAX_PER_PAIRING` per pairing (oldest `id`
     // dropped), deleted with the pairing.
     r"
@@ -138,7 +138,7 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX receipts_pairing ON receipts (pairing_id);
     ",
-    // Several devices of one system (protocol-v2.md §13): the owner-only encrypted key state
+    // 5: several devices of one system (protocol-v2.md §13): the owner-only encrypted key state
     // (opaque, signed, one per account) and short-lived device links.
     r"
     CREATE TABLE owner_states (
@@ -160,7 +160,7 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX device_links_user ON device_links (user_id);
     ",
-    // Own sessions (docs/protocol-v2.md §11): a random public id (never the token or its
+    // 6: own sessions (docs/protocol-v2.md §11): a random public id (never the token or its
     // digest), the optional device label of a v2 login, the login's protocol, creation and
     // last use floored to the hour, and whether it was revoked (a revoked session stays, as a
     // tombstone, until its expiry, so its token is answered "revoked" rather than "unknown").
