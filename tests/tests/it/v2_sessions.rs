@@ -261,6 +261,7 @@ const HOURLY: &[(&str, &str)] = &[
     ("grants", "updated_at"),
     ("auth_sessions", "created_at"),
     ("auth_sessions", "last_used_at"),
+    ("owner_states", "updated_at"),
 ];
 
 /// Time columns that are exact on purpose, each a security bound (docs/metadata-inventory.md):
@@ -270,10 +271,13 @@ const EXACT: &[(&str, &str)] = &[
     ("auth_challenges", "expires_at"),
     ("auth_sessions", "expires_at"),
     ("grants", "expires_at"),
+    // A device link lives ten minutes; its exact expiry is what ends it (§13).
+    ("device_links", "expires_at"),
 ];
 
 /// After a run that writes every kind of row (v1: accounts, volumes, an invite redeemed into a
-/// sharing, accepted; v2: accounts, volumes, a pairing with a grant, sessions), every stored
+/// sharing, accepted; v2: accounts, volumes, a pairing with a grant, sessions, a device link and
+/// the owner state, a fetch receipt), every stored
 /// time about content or activity is a whole hour, and so are the blob files' times. Every
 /// `*_at` column of the schema is in one of the two lists: a new one fails here until it is
 /// classified.
@@ -298,6 +302,11 @@ async fn every_stored_time_is_an_hour_or_a_security_expiry() {
     let (reader, _) = friend(&config).await;
     owner.publish(&vol("meta"), b"{}").await.unwrap();
     pair(&owner, &reader, &[vol("meta")]).await;
+    // Several devices and receipts (§13, §14): a pending device link, the shared owner state
+    // the next publish writes, and the friend's receipt for the version it reads.
+    let _offer = owner.link_device("coarse phone").await.unwrap();
+    owner.publish(&vol("meta"), b"{\"v\":2}").await.unwrap();
+    reader.fetch(owner.user_id(), &vol("meta")).await.unwrap();
     owner.create_invite().await.unwrap();
     relay.terminate().await;
 
@@ -343,6 +352,16 @@ async fn every_stored_time_is_an_hour_or_a_security_expiry() {
             }
         }
     }
+    // Receipts carry their hour in a column of its own (the signed receipt's hour).
+    let hours: Vec<i64> = db
+        .prepare("SELECT hour FROM receipts")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!hours.is_empty(), "the run wrote no receipt");
+    assert!(hours.iter().all(|h| h % 3600 == 0), "{hours:?}");
     for key in HOURLY.iter().chain(EXACT) {
         assert!(
             columns
