@@ -1,7 +1,7 @@
 """Several devices of one system through the Python bindings (docs/protocol-v2.md §13), against
 the real relay: a second device joins by the text of a device link (as a QR code carries it),
 both publish alternately and a friend reads every version; unlinking moves every volume to a
-new epoch, and the unlinked device is refused the shared key state.
+new epoch, the unlinked device's session is revoked, and it is refused the shared key state.
 
 Run by scripts/ffi-python-test.sh (see test_flow.py for the environment it sets).
 """
@@ -74,7 +74,12 @@ class DevicesThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         await first.publish("meta", b"after unlink")
         fetched = await friend.fetch(sys_id, "meta")
         self.assertEqual((fetched.epoch, fetched.plaintext), (2, b"after unlink"))
-        # The unlinked device never learns the epoch-2 key.
+        # Its session was revoked with the unlink: refused at once, and it stays signed out.
+        with self.assertRaises(CofferError.Unauthorized):
+            await second.publish("meta", b"from the unlinked device")
+        # It still holds the identity, so it can sign in again, but it never learns the
+        # epoch-2 key.
+        await second.login()
         with self.assertRaises(CofferError.DeviceUnlinked):
             await second.publish("meta", b"from the unlinked device")
         self.assertNotIn("vek/meta/2", second_storage.values)
