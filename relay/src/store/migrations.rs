@@ -186,6 +186,21 @@ pub const MIGRATIONS: &[&str] = &[
         last_used_at = (CAST(strftime('%s', 'now') AS INTEGER) / 3600) * 3600;
     CREATE UNIQUE INDEX auth_sessions_public_id ON auth_sessions (session_id);
     ",
+    // Deleting one volume (docs/protocol-v2.md §12): the owner-signed tombstone that replaces
+    // a deleted v2 volume's row (exact bytes), so versions never go back; an upload above it
+    // clears it. Deleted with the account.
+    r"
+    CREATE TABLE tombstones (
+        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        volume_name TEXT NOT NULL,
+        epoch       INTEGER NOT NULL CHECK (epoch >= 1),
+        version     INTEGER NOT NULL CHECK (version >= 1),
+        hour        INTEGER NOT NULL CHECK (hour % 3600 = 0),
+        tombstone   BLOB NOT NULL,
+        signature   BLOB NOT NULL CHECK (length(signature) = 64),
+        PRIMARY KEY (user_id, volume_name)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build produces.
