@@ -4,6 +4,7 @@
 uniffi::setup_scaffolding!();
 
 mod config;
+mod delete;
 mod error;
 mod friend;
 mod identity;

@@ -733,6 +733,14 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         self.inner.post_receipt(owner, receipt).await
     }
 
+    async fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &coffer_wire::v2::api::SignedTombstone,
+    ) -> Result<(), TransportError> {
+        self.inner.delete_volume(name, tombstone).await
+    }
+
     async fn list_receipts(
         &self,
         since: Option<u64>,

@@ -36,7 +36,14 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<TombstoneRow, StoreError>> {
         i64,
         i64,
         Vec<u8>,
-    ) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?);
+    ) = (
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    );
     Ok(fixed(signature).map(|signature| TombstoneRow {
         user_id,
         volume_name,

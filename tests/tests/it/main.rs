@@ -30,6 +30,7 @@ mod v1_operations;
 mod v1_story_support;
 mod v1_vectors;
 mod v1_volumes;
+mod v2_delete;
 mod v2_devices;
 mod v2_e2e;
 mod v2_malicious;

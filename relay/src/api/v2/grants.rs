@@ -279,7 +279,8 @@ pub async fn get_shared(
     .await;
     // A deleted volume: its tombstone, if the friend's live grant names it.
     super::delete::or_gone(&state, served, move |c| {
-        let named = matches!(live_grant_in(c, &o, &f)?, Ok((_, grant, _)) if grant.epoch_of(&n).is_some());
+        let named =
+            matches!(live_grant_in(c, &o, &f)?, Ok((_, grant, _)) if grant.epoch_of(&n).is_some());
         Ok(if named { tombstone(c, &o, &n)? } else { None })
     })
     .await
