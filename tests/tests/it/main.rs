@@ -34,6 +34,7 @@ mod v2_delete;
 mod v2_devices;
 mod v2_e2e;
 mod v2_malicious;
+mod v2_malicious_delete;
 mod v2_malicious_devices;
 mod v2_malicious_owner;
 mod v2_malicious_receipts;
