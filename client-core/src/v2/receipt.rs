@@ -116,7 +116,8 @@ mod tests {
         let signed =
             sign_receipt(&friend, OWNER, FRIEND, &meta(), 1, 3, 1_774_609_200).expect("signs");
         // Signed by a key that is not the pinned friend's.
-        let forged = sign_receipt(&other, OWNER, FRIEND, &meta(), 1, 3, 1_774_609_200).unwrap();
+        let forged =
+            sign_receipt(&other, OWNER, FRIEND, &meta(), 1, 3, 1_774_609_200).expect("signs");
         assert_eq!(
             verify_receipt(
                 &friend.public_signing_key(),

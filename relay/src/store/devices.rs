@@ -19,9 +19,12 @@ pub struct OwnerState {
     pub payload: Vec<u8>,
 }
 
+/// An `owner_states` row as read: version, header, signature, payload.
+type StateRow = (i64, Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// The owner state of `user`.
 pub fn owner_state(conn: &Connection, user: &str) -> Result<Option<OwnerState>, StoreError> {
-    let row: Option<(i64, Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+    let row: Option<StateRow> = conn
         .prepare_cached(
             "SELECT version, header, signature, payload FROM owner_states WHERE user_id = ?1",
         )?

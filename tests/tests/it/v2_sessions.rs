@@ -233,9 +233,7 @@ async fn raw_tokens_labels_and_v1_bytes() {
     v1.register_ok().await;
     let nonce = v1.challenge_nonce().await;
     let sig = v1.sign_login_b64(&nonce);
-    let answer = v1
-        .token_request(&v1.user_id().to_owned(), &nonce, &sig)
-        .await;
+    let answer = v1.token_request(v1.user_id(), &nonce, &sig).await;
     let body = answer.expect_json(200).as_object().unwrap().clone();
     assert_eq!(
         body.keys().cloned().collect::<Vec<_>>(),
