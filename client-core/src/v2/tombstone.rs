@@ -92,7 +92,7 @@ mod tests {
         let pk = id.public_signing_key();
         let owner = Uuid::new_v4();
         let meta = VolumeName::new("meta").expect("valid");
-        let other = VolumeName::new("fronting").expect("valid");
+        let other = VolumeName::new("org.example.notes").expect("valid");
         let t = sign_tombstone(&id, owner, &meta, 2, 7, 7_205).expect("signs");
         let parsed = verify_tombstone(&pk, owner, &meta, &t.bytes, &t.signature).expect("valid");
         assert_eq!((parsed.epoch, parsed.version, parsed.hour), (2, 7, 7_200));

@@ -126,13 +126,23 @@ pub enum DeleteOutcome {
 /// Deletes a live v2 volume in favour of `t`, atomically with the version/epoch check and the
 /// owner's storage accounting.
 pub fn delete_volume(conn: &Connection, t: &TombstoneRow) -> Result<DeleteOutcome, StoreError> {
-    let Some(live) = super::volumes::v2::volume(conn, &t.user_id, &t.volume_name)? else {
+    let live: Option<(i64, i64, i64, String)> = conn
+        .prepare_cached(
+            "SELECT epoch, version, size_bytes, blob_file FROM volumes_v2 \
+             WHERE user_id = ?1 AND volume_name = ?2",
+        )?
+        .query_row([&t.user_id, &t.volume_name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((epoch, version, size, blob)) = live else {
         return Ok(DeleteOutcome::NotFound);
     };
-    if live.version >= t.version || live.epoch > t.epoch {
+    let (epoch, version, size) = (epoch as u32, version as u64, size as u64);
+    if version >= t.version || epoch > t.epoch {
         return Ok(DeleteOutcome::Stale {
-            current_version: live.version,
-            current_epoch: live.epoch,
+            current_version: version,
+            current_epoch: epoch,
         });
     }
     conn.execute(
@@ -141,7 +151,7 @@ pub fn delete_volume(conn: &Connection, t: &TombstoneRow) -> Result<DeleteOutcom
     )?;
     conn.execute(
         "UPDATE users SET storage_used_bytes = max(0, storage_used_bytes - ?2) WHERE id = ?1",
-        params![t.user_id, live.size_bytes as i64],
+        params![t.user_id, size as i64],
     )?;
     conn.execute(
         &format!(
@@ -160,8 +170,5 @@ pub fn delete_volume(conn: &Connection, t: &TombstoneRow) -> Result<DeleteOutcom
             &t.signature[..]
         ],
     )?;
-    Ok(DeleteOutcome::Deleted {
-        blob: live.blob_file,
-        size: live.size_bytes,
-    })
+    Ok(DeleteOutcome::Deleted { blob, size })
 }

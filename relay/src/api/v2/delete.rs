@@ -17,7 +17,6 @@ use ed25519_dalek::VerifyingKey;
 
 use super::own_id_bytes;
 use super::receipts::MAX_FUTURE_SECONDS;
-use super::volumes::path_volume;
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2System, state};
 use crate::api::json::{Fields, json_response, ok, read_object};
@@ -76,7 +75,12 @@ pub async fn delete(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let name = path_volume(&req)?;
+    // (Not `volumes::path_volume`: that module calls into this one.)
+    let name = req
+        .match_info()
+        .get("name")
+        .and_then(|n| VolumeName::new(n).ok())
+        .ok_or_else(|| ApiError::bad("Invalid volume name"))?;
     let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     f.required("tombstone")?;
