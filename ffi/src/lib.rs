@@ -4,6 +4,7 @@
 uniffi::setup_scaffolding!();
 
 mod config;
+mod delete;
 mod devices;
 mod error;
 mod friend;

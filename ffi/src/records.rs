@@ -198,6 +198,16 @@ pub enum FetchResult {
     },
     /// Nothing newer than the last version this client returned.
     NotModified,
+    /// The owner deleted the volume: its signed tombstone verified under the owner's pinned
+    /// key (a relay cannot fake it). A later publish by the owner is fetched as `Updated`.
+    Deleted {
+        /// The tombstone's version.
+        version: u64,
+        /// The deleted volume's key epoch.
+        epoch: u32,
+        /// When it was deleted: Unix seconds, a multiple of 3600 (the owner's clock).
+        hour: u64,
+    },
 }
 
 impl fmt::Debug for FetchResult {
@@ -210,6 +220,16 @@ impl fmt::Debug for FetchResult {
                 .field("plaintext", &"<redacted>")
                 .finish(),
             FetchResult::NotModified => f.write_str("NotModified"),
+            FetchResult::Deleted {
+                version,
+                epoch,
+                hour,
+            } => f
+                .debug_struct("Deleted")
+                .field("version", version)
+                .field("epoch", epoch)
+                .field("hour", hour)
+                .finish(),
         }
     }
 }
@@ -229,6 +249,15 @@ impl From<core::Fetched> for FetchResult {
                 plaintext: plaintext.to_vec(),
             },
             core::Fetched::NotModified => FetchResult::NotModified,
+            core::Fetched::Deleted {
+                version,
+                epoch,
+                hour,
+            } => FetchResult::Deleted {
+                version,
+                epoch,
+                hour,
+            },
         }
     }
 }

@@ -222,6 +222,16 @@ pub enum Attack {
     },
     /// Every receipt upload is refused (the client must still return what it fetched).
     FailReceiptUpload,
+    /// `GET /shared/{owner}/volumes/{volume}` answers 410 with these tombstone bytes and
+    /// signature (§12): garbage, one signed for another volume, or an older one replayed.
+    FakeTombstone {
+        /// The volume whose download is answered "deleted".
+        volume: VolumeName,
+        /// The tombstone bytes served.
+        tombstone: Vec<u8>,
+        /// The signature served with them.
+        signature: [u8; 64],
+    },
     /// `GET /device-links/{code}` presents this key as the joining device's (§13): the relay
     /// substitutes a key it holds the secret of.
     SubstituteDeviceKey {
@@ -733,6 +743,14 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         self.inner.post_receipt(owner, receipt).await
     }
 
+    async fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &coffer_wire::v2::api::SignedTombstone,
+    ) -> Result<(), TransportError> {
+        self.inner.delete_volume(name, tombstone).await
+    }
+
     async fn list_receipts(
         &self,
         since: Option<u64>,
@@ -1010,6 +1028,21 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         name: &VolumeName,
         if_newer_than: Option<u64>,
     ) -> Result<Fetched<SharedVolume>, TransportError> {
+        for attack in self.attacks() {
+            if let Attack::FakeTombstone {
+                volume,
+                tombstone,
+                signature,
+            } = attack
+                && volume == *name
+            {
+                self.hit();
+                return Err(TransportError::Deleted {
+                    tombstone,
+                    signature,
+                });
+            }
+        }
         match self.choose_shared(owner, name, if_newer_than).await? {
             Fetched::Modified(v) => Ok(Fetched::Modified(self.corrupt_shared(owner, v).await)),
             Fetched::NotModified => Ok(Fetched::NotModified),

@@ -370,6 +370,14 @@ impl RelayApi for FakeRelay {
         ready(Err(NOT_FAKED))
     }
 
+    fn delete_volume(
+        &self,
+        _: &VolumeName,
+        _: &coffer_wire::v2::api::SignedTombstone,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        ready(Err(NOT_FAKED))
+    }
+
     // The benchmarked clients never link a second device (§13): no owner state.
     fn get_owner_state(
         &self,

@@ -282,6 +282,9 @@ impl From<TransportError> for ClientError {
             TransportError::RateLimited { retry_after } => ClientError::RateLimited { retry_after },
             TransportError::PayloadTooLarge { message } => ClientError::TooLarge { limit: message },
             TransportError::Gone => ClientError::InviteGone,
+            // Where a deletion is expected (fetch, own reads) it is verified before this;
+            // elsewhere it is the relay's unverified claim: the volume is not there.
+            TransportError::Deleted { .. } => ClientError::NotFound,
             TransportError::Server { status } => ClientError::Server { status },
             // Our own authenticator's refusal travels through the transport as this message.
             TransportError::Protocol(m) if m == CHALLENGE_REPLAYED => {

@@ -312,10 +312,25 @@ impl<R: RelayApi> FriendClient<R> {
         let served = match self
             .relay
             .shared_volume(UserId::from_uuid(system), volume, since)
-            .await?
+            .await
         {
-            Served::NotModified => return Ok(Fetched::NotModified),
-            Served::Modified(served) => served,
+            Ok(Served::NotModified) => return Ok(Fetched::NotModified),
+            Ok(Served::Modified(served)) => served,
+            // A deletion only once its tombstone verifies under the pinned key (§12).
+            Err(TransportError::Deleted {
+                tombstone,
+                signature,
+            }) => {
+                return super::delete::accept_tombstone(
+                    &self.state(),
+                    pin.signing_key.as_bytes(),
+                    system,
+                    volume,
+                    &tombstone,
+                    &signature,
+                );
+            }
+            Err(e) => return Err(e.into()),
         };
         let signature = *served.signature.as_bytes();
         let header = verify_header(

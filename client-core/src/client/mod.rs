@@ -84,6 +84,7 @@
 //! ```
 
 mod backup;
+mod delete;
 mod devices;
 mod error;
 mod friend;
@@ -106,6 +107,7 @@ use coffer_wire::v2::VolumeName;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use delete::VolumeDeleted;
 pub use devices::{ATTEMPTS, DeviceInfo, DeviceLinkOffer, device_link_fingerprint};
 pub use error::ClientError;
 pub use friend::FriendClient;
@@ -431,6 +433,16 @@ pub enum Fetched {
     },
     /// Nothing newer than the last version this client returned.
     NotModified,
+    /// The owner deleted the volume (§12): a tombstone verified under the owner's pinned key,
+    /// not older than anything this client accepted (the rollback mark is raised to it).
+    Deleted {
+        /// The tombstone's version (a republished volume comes above it).
+        version: u64,
+        /// The deleted volume's key epoch.
+        epoch: u32,
+        /// When it was deleted (Unix seconds, floored to the hour by the owner).
+        hour: u64,
+    },
 }
 
 impl fmt::Debug for Fetched {
@@ -443,6 +455,16 @@ impl fmt::Debug for Fetched {
                 .field("plaintext", &"<redacted>")
                 .finish(),
             Fetched::NotModified => f.write_str("NotModified"),
+            Fetched::Deleted {
+                version,
+                epoch,
+                hour,
+            } => f
+                .debug_struct("Deleted")
+                .field("version", version)
+                .field("epoch", epoch)
+                .field("hour", hour)
+                .finish(),
         }
     }
 }

@@ -313,15 +313,30 @@ impl<R: RelayApi> SystemClient<R> {
     }
 
     async fn fetch_own(&self, volume: &VolumeName) -> Result<Fetched, ClientError> {
-        let served = match self.relay.get_volume(volume, None).await? {
-            Served::Modified(served) => served,
-            Served::NotModified => {
+        let own_key = self.identity.public_signing_key();
+        let served = match self.relay.get_volume(volume, None).await {
+            Ok(Served::Modified(served)) => served,
+            Ok(Served::NotModified) => {
                 return Err(ClientError::Protocol(
                     "relay answered 304 to an unconditional request",
                 ));
             }
+            // Deleted (§12): only a tombstone signed by the own key counts.
+            Err(crate::transport::TransportError::Deleted {
+                tombstone,
+                signature,
+            }) => {
+                return super::delete::accept_tombstone(
+                    &self.state(),
+                    &own_key,
+                    self.user_id,
+                    volume,
+                    &tombstone,
+                    &signature,
+                );
+            }
+            Err(e) => return Err(e.into()),
         };
-        let own_key = self.identity.public_signing_key();
         let signature = *served.signature.as_bytes();
         let header = verify_header(&own_key, self.user_id, volume, &served.header, &signature)?;
         let (epoch, version) = (header.epoch(), header.version());
@@ -410,6 +425,8 @@ impl<R: RelayApi> SystemClient<R> {
                         "relay answered 304 to an unconditional request",
                     ));
                 }
+                // Deleted (verified tombstone) between the listing and the download.
+                Ok(Fetched::Deleted { .. }) => {}
                 // Re-keyed between the listing and the download (another device).
                 Err(ClientError::NoKeyForEpoch) => restored.push(Restored::KeyMissing {
                     volume: entry.volume,

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use coffer_wire::v2::VolumeName;
 
-use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
+use coffer_wire::v2::api::{
+    DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope, SignedTombstone,
+};
 
 use crate::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
@@ -171,6 +173,21 @@ pub trait RelayApi: Send + Sync {
             ))
         }
     }
+    /// `DELETE /volumes/{name}` (system, §12) with the owner's signed tombstone.
+    ///
+    /// Provided; the default refuses. Decorators should forward it.
+    fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &SignedTombstone,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (name, tombstone);
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement volume deletion",
+            ))
+        }
+    }
     /// `GET /receipts` (system): the fetch receipts kept for the caller (§14), unverified.
     ///
     /// Provided; the default refuses. Decorators should forward it.
@@ -324,6 +341,13 @@ impl RelayApi for RelayHttp {
         receipt: &ReceiptEnvelope,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::post_receipt(self, owner, receipt)
+    }
+    fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &SignedTombstone,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        RelayHttp::delete_volume(self, name, tombstone)
     }
     fn list_receipts(
         &self,
@@ -495,6 +519,13 @@ impl<T: RelayApi> RelayApi for Arc<T> {
         receipt: &ReceiptEnvelope,
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).post_receipt(owner, receipt)
+    }
+    fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &SignedTombstone,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        (**self).delete_volume(name, tombstone)
     }
     fn list_receipts(
         &self,

@@ -287,7 +287,10 @@ impl<R: RelayApi> SystemClient<R> {
     /// The (epoch, version) of the newest version of `volume` the relay can show with a valid
     /// signature of this identity, after it reported a conflict. A conflict it cannot back
     /// with a signed header is a lie: [`ClientError::Protocol`].
-    async fn relay_signed_state(&self, volume: &VolumeName) -> Result<(u32, u64), ClientError> {
+    pub(super) async fn relay_signed_state(
+        &self,
+        volume: &VolumeName,
+    ) -> Result<(u32, u64), ClientError> {
         let served = match self.relay.get_volume(volume, None).await? {
             Served::Modified(served) => served,
             Served::NotModified => {

@@ -104,6 +104,15 @@ pub enum TransportError {
     /// 410: an invite that was already used or has expired. Ask for a new invite.
     #[error("this invite was already used or has expired; ask for a new one")]
     Gone,
+    /// 410 with a tombstone (§12): the volume was deleted. The tombstone is the relay's
+    /// unverified claim until checked under the owner's pinned key.
+    #[error("the volume was deleted by its owner")]
+    Deleted {
+        /// The exact tombstone bytes served.
+        tombstone: Vec<u8>,
+        /// The signature served with them.
+        signature: [u8; 64],
+    },
     /// The relay failed (5xx) or answered with a status the v2 protocol does not use (e.g. 405
     /// or 426: probably not a v2 relay). Retry later or contact the relay's operator.
     #[error("the relay failed or is not a Coffer v2 relay (HTTP {status})")]
@@ -177,6 +186,7 @@ impl TransportError {
             TransportError::RateLimited { .. } => "rate_limited",
             TransportError::PayloadTooLarge { .. } => "payload_too_large",
             TransportError::Gone => "gone",
+            TransportError::Deleted { .. } => "volume_deleted",
             TransportError::Server { .. } => "server",
             TransportError::Protocol(_) => "protocol",
         }
@@ -217,7 +227,13 @@ pub(crate) fn from_status(status: u16, retry_after: Option<&[u8]>, body: &[u8]) 
             current_version: parsed.as_ref().and_then(|b| b.current_version),
             current_epoch: parsed.as_ref().and_then(|b| b.current_epoch),
         },
-        410 => TransportError::Gone,
+        410 => match serde_json::from_slice::<coffer_wire::v2::api::VolumeGone>(body) {
+            Ok(gone) => TransportError::Deleted {
+                tombstone: gone.tombstone,
+                signature: *gone.signature.as_bytes(),
+            },
+            Err(_) => TransportError::Gone,
+        },
         413 => TransportError::PayloadTooLarge { message: message() },
         429 => TransportError::RateLimited {
             retry_after: parse_retry_after(retry_after),
@@ -581,6 +597,10 @@ mod tests {
                 message: String::new(),
             },
             TransportError::Gone,
+            TransportError::Deleted {
+                tombstone: Vec::new(),
+                signature: [0; 64],
+            },
             TransportError::Server { status: 500 },
             TransportError::Protocol("x"),
         ];

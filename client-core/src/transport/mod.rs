@@ -34,6 +34,7 @@
 //! # }
 //! ```
 
+mod delete;
 mod endpoints;
 mod error;
 mod http;

@@ -76,6 +76,7 @@ mod pairing;
 mod percent;
 mod receipt;
 mod rollback;
+mod tombstone;
 mod volume;
 mod wrap;
 
@@ -96,6 +97,7 @@ pub use link::InviteLink;
 pub use pairing::{pairing_proof, verify_pairing_proof};
 pub use receipt::{SignedReceipt, sign_receipt, verify_receipt};
 pub use rollback::{HighWater, RestoreStatement, sign_restore};
+pub use tombstone::{SignedTombstone, sign_tombstone, verify_tombstone};
 pub use volume::{
     HeaderFields, MAX_PLAINTEXT_LEN, Opened, SealedV2, VerifiedHeader, danger_seal_with_nonce,
     frame_and_pad, open, seal, verify_header,

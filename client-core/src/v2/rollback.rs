@@ -203,6 +203,28 @@ impl HighWater {
         Ok(())
     }
 
+    /// Checks a verified tombstone (§12) against the mark and raises the mark to it, like
+    /// [`Self::record`]: a deletion is a version too, so nothing older is accepted after it.
+    ///
+    /// # Errors
+    /// [`V2Error::Rollback`] (the mark is left unchanged).
+    pub fn record_tombstone(
+        &mut self,
+        owner: Uuid,
+        tombstone: &coffer_wire::v2::Tombstone,
+    ) -> Result<(), V2Error> {
+        let volume = &tombstone.volume;
+        self.check_volume(owner, volume, tombstone.epoch, tombstone.version)?;
+        let mark = self.volumes.entry((owner, volume.clone())).or_insert(Mark {
+            epoch: 0,
+            version: 0,
+            restored: None,
+        });
+        mark.epoch = tombstone.epoch;
+        mark.version = tombstone.version;
+        Ok(())
+    }
+
     /// Checks a grant's sequence against the highest seen for its (owner, friend); equal is a
     /// re-fetch and accepted.
     ///

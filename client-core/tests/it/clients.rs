@@ -208,6 +208,13 @@ impl RelayApi for Tampering {
     ) -> impl Future<Output = Result<(), TransportError>> + Send {
         self.inner.post_receipt(owner, receipt)
     }
+    fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &coffer_wire::v2::api::SignedTombstone,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        self.inner.delete_volume(name, tombstone)
+    }
     fn list_receipts(
         &self,
         since: Option<u64>,

@@ -158,6 +158,7 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Get, "/api/v2/volumes", || web::route().to(v2::volumes::list_own), ops::v2::list_volumes),
     ep(Put, "/api/v2/volumes/{name}", || web::route().to(v2::volumes::upload), ops::v2::upload),
     ep(Get, "/api/v2/volumes/{name}", || web::route().to(v2::volumes::get_own), ops::v2::get_volume),
+    ep(Delete, "/api/v2/volumes/{name}", || web::route().to(v2::delete::delete), ops::tombstones::delete_volume),
     ep(Post, "/api/v2/invites", || web::route().to(v2::pairing::create_invite), ops::v2::create_invite),
     ep(Post, "/api/v2/invites/redeem", || web::route().to(v2::pairing::redeem), ops::v2::redeem),
     ep(Get, "/api/v2/pairings", || web::route().to(v2::pairing::list), ops::v2::pairings),

@@ -25,6 +25,7 @@ pub mod receipts;
 pub mod sessions;
 pub mod sharing;
 pub mod stats;
+pub mod tombstones;
 pub mod users;
 pub mod volumes;
 

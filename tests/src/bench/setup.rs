@@ -698,6 +698,7 @@ impl World {
                         "served v2 volume opens to other content"
                     ),
                     Fetched::NotModified => bail!("first fetch answered NotModified"),
+                    Fetched::Deleted { .. } => bail!("first fetch answered Deleted"),
                 }
             }
         }

@@ -176,6 +176,15 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
         self.inner.post_receipt(owner, receipt).await
     }
 
+    async fn delete_volume(
+        &self,
+        name: &VolumeName,
+        tombstone: &coffer_wire::v2::api::SignedTombstone,
+    ) -> Result<(), TransportError> {
+        self.switch.on_request();
+        self.inner.delete_volume(name, tombstone).await
+    }
+
     async fn list_receipts(
         &self,
         since: Option<u64>,

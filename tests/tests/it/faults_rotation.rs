@@ -217,6 +217,7 @@ async fn sigkill_during_v2_uploads_loses_nothing_acknowledged() {
                         assert_eq!(got_version, version, "{label}: {key:?}");
                         tag_of(&plaintext)
                     }
+                    Fetched::Deleted { .. } => panic!("{label}: {key:?} reported deleted"),
                     Fetched::NotModified => {
                         let (last, tag) = &seen[&key];
                         assert_eq!(*last, version, "{label}: {key:?} not modified");
@@ -355,7 +356,9 @@ impl World {
                         .unwrap();
                     doomed_epochs.insert(v.clone(), (epoch, shared.wrapped_key));
                 }
-                Fetched::NotModified => unreachable!("a new friend's first fetch"),
+                Fetched::NotModified | Fetched::Deleted { .. } => {
+                    unreachable!("a new friend's first fetch")
+                }
             }
         }
         // A fresh version of one volume, so rotation re-encrypts something new each round.
@@ -504,6 +507,7 @@ impl World {
                         plaintext.to_vec()
                     }
                     Ok(Fetched::NotModified) => keeper.last[v].1.clone(),
+                    Ok(Fetched::Deleted { .. }) => panic!("{label}: friend {i} sees {v} deleted"),
                     Err(e) => panic!("{label}: friend {i} cannot read {v}: {e:?}"),
                 };
                 assert_eq!(
@@ -561,7 +565,9 @@ async fn sigkill_at_every_request_of_a_revocation() {
             Fetched::Updated { plaintext, .. } => {
                 assert_eq!(&plaintext[..], &world.latest[&v][..], "{label}: friend {i}")
             }
-            Fetched::NotModified => panic!("{label}: friend {i} sees no new version"),
+            Fetched::NotModified | Fetched::Deleted { .. } => {
+                panic!("{label}: friend {i} sees no new version")
+            }
         }
     }
     stop_and_check_store(&mut world.relay, "after all rounds").await;

@@ -47,11 +47,13 @@ pub enum Label {
     DeviceLinkProof,
     /// Device-link package AEAD associated data (§13).
     DeviceLinkPackage,
+    /// Volume tombstone signature (§12: one volume deleted).
+    Tombstone,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 22] = [
+    pub const ALL: [Label; 23] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -74,6 +76,7 @@ impl Label {
         Self::DeviceLinkKey,
         Self::DeviceLinkProof,
         Self::DeviceLinkPackage,
+        Self::Tombstone,
     ];
 
     /// The label text.
@@ -101,6 +104,7 @@ impl Label {
             Self::DeviceLinkKey => "coffer-v2/device-link-key",
             Self::DeviceLinkProof => "coffer-v2/device-link-proof",
             Self::DeviceLinkPackage => "coffer-v2/device-link-package",
+            Self::Tombstone => "coffer-v2/tombstone",
         }
     }
 }

@@ -12,6 +12,7 @@ mod owner_state;
 mod padding;
 mod reader;
 mod receipt;
+mod tombstone;
 
 pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIES};
 pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
@@ -22,6 +23,7 @@ pub use owner_state::{
 };
 pub use padding::{MIN_PADDED, padded_len, padme, payload_len_is_valid};
 pub use receipt::{MAX_RECEIPT_BYTES, Receipt, ReceiptError};
+pub use tombstone::{MAX_TOMBSTONE_BYTES, Tombstone, TombstoneError};
 
 /// AES-256-GCM nonce (12) + tag (16) around every ciphertext.
 pub const AEAD_OVERHEAD: u64 = 28;

@@ -189,6 +189,10 @@ pub fn components() -> Map<String, Value> {
     );
     add("V2UserRecord", UserRecord::schema());
     add("V2VolumeEntry", VolumeEntry::schema());
+    add(
+        "V2TombstoneEntry",
+        coffer_wire::v2::api::TombstoneEntry::schema(),
+    );
     add("V2WrappedKey", WrappedKeyEntry::schema());
     add("AdminUser", coffer_wire::admin::User::schema());
     add("AdminVolume", coffer_wire::admin::Volume::schema());

@@ -114,9 +114,13 @@ impl Schema for WrappedKeyEntry {
 
 impl Schema for VolumeList {
     fn schema() -> Value {
-        exact(fields!(VolumeList {
+        let mut schema = exact(fields!(VolumeList {
             volumes: list_of("V2VolumeEntry"),
-        }))
+            tombstones: list_of("V2TombstoneEntry"),
+        }));
+        // `tombstones` (§12) is left out when there are none.
+        schema["required"] = json!(["volumes"]);
+        schema
     }
 }
 
@@ -577,6 +581,7 @@ impl Schema for AnomalyReport {
 }
 
 mod receipts;
+mod tombstones;
 impl Schema for SessionInfo {
     fn schema() -> Value {
         exact(fields!(SessionInfo {

@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::grants::{self, StoredGrant};
+use crate::store::tombstones::{tombstone, tombstones_of};
 use crate::store::volumes::v2 as store;
 use crate::store::{StoreError, hour, now, pairings, users};
 
@@ -225,13 +226,25 @@ pub async fn list_shared(
     let state = state(&req)?;
     let owner = path_owner(&req)?;
     let (_, grant, _) = live_grant(&state, &owner, &caller.user_id).await?;
-    let rows = state.db.read(move |c| store::volumes_of(c, &owner)).await?;
+    let (rows, deleted) = state
+        .db
+        .read(move |c| Ok((store::volumes_of(c, &owner)?, tombstones_of(c, &owner)?)))
+        .await?;
     let volumes = rows
         .iter()
         .filter(|v| grant.epoch_of(&v.volume_name) == Some(v.epoch))
         .filter_map(list_entry)
         .collect();
-    Ok(ok(&VolumeList { volumes }))
+    // A friend sees the tombstone of a volume its live grant names, and no other.
+    let tombstones = deleted
+        .iter()
+        .filter(|t| grant.epoch_of(&t.volume_name).is_some())
+        .filter_map(super::delete::entry)
+        .collect();
+    Ok(ok(&VolumeList {
+        volumes,
+        tombstones,
+    }))
 }
 
 /// `GET /api/v2/shared/{owner}/volumes/{name}` (friend): the volume and its wrapped key.
@@ -243,8 +256,9 @@ pub async fn get_shared(
     let owner = path_owner(&req)?;
     let name = path_volume(&req)?;
     let friend = caller.user_id;
+    let (o, f, n) = (owner.clone(), friend.clone(), name.as_str().to_owned());
     // Grant, wrapped key, row and blob in one blocking trip.
-    serve(&state, &req, move |c| {
+    let served = serve(&state, &req, move |c| {
         let (_, grant, keys) = match live_grant_in(c, &owner, &friend)? {
             Ok(live) => live,
             Err(refused) => return Ok(Err(refused)),
@@ -261,6 +275,13 @@ pub async fn get_shared(
             Some(key) => Ok((v, Some(WrappedVek60::from_bytes(key.2)))),
             None => Err(Refusal::Forbidden("This volume is not shared with you")),
         })
+    })
+    .await;
+    // A deleted volume: its tombstone, if the friend's live grant names it.
+    super::delete::or_gone(&state, served, move |c| {
+        let named =
+            matches!(live_grant_in(c, &o, &f)?, Ok((_, grant, _)) if grant.epoch_of(&n).is_some());
+        Ok(if named { tombstone(c, &o, &n)? } else { None })
     })
     .await
 }

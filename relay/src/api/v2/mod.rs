@@ -4,6 +4,7 @@
 //! relay is assumed hostile, these checks only keep honest relays honest and storage clean.
 
 pub mod accounts;
+pub mod delete;
 pub mod devices;
 pub mod grants;
 pub mod owner;

@@ -23,6 +23,7 @@ use crate::service::volumes::{
 };
 use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
+use crate::store::tombstones::{tombstone, tombstones_of};
 use crate::store::volumes::v2::{self as store, VolumeV2};
 use crate::store::{hour, now, users};
 
@@ -235,9 +236,13 @@ pub async fn list_own(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = caller.user_id;
-    let rows = state.db.read(move |c| store::volumes_of(c, &id)).await?;
+    let (rows, deleted) = state
+        .db
+        .read(move |c| Ok((store::volumes_of(c, &id)?, tombstones_of(c, &id)?)))
+        .await?;
     Ok(ok(&VolumeList {
         volumes: rows.iter().filter_map(list_entry).collect(),
+        tombstones: deleted.iter().filter_map(super::delete::entry).collect(),
     }))
 }
 
@@ -249,8 +254,10 @@ pub async fn get_own(
     let state = state(&req)?;
     let name = path_volume(&req)?;
     let owner = caller.user_id;
-    serve(&state, &req, move |c| {
+    let (o, n) = (owner.clone(), name.as_str().to_owned());
+    let served = serve(&state, &req, move |c| {
         Ok(own_volume(c, &owner, &name)?.map(|v| (v, None)))
     })
-    .await
+    .await;
+    super::delete::or_gone(&state, served, move |c| tombstone(c, &o, &n)).await
 }

@@ -133,6 +133,14 @@ pub fn put_volume(
             current_epoch: p.epoch,
         });
     }
+    if let Some((current_version, current_epoch)) =
+        crate::store::tombstones::blocks(conn, &v.user_id, &v.volume_name, v.epoch, v.version)?
+    {
+        return Ok(PutOutcome::Stale {
+            current_version,
+            current_epoch,
+        });
+    }
     let old_size = previous.as_ref().map_or(0, |p| p.size_bytes);
     let used: i64 = conn.query_row(
         "SELECT storage_used_bytes FROM users WHERE id = ?1",
@@ -168,6 +176,7 @@ pub fn put_volume(
         "UPDATE users SET storage_used_bytes = ?2 WHERE id = ?1",
         params![v.user_id, new_used as i64],
     )?;
+    crate::store::tombstones::clear(conn, &v.user_id, &v.volume_name)?;
     Ok(PutOutcome::Stored {
         replaced_blob: previous.map(|p| p.blob_file),
     })

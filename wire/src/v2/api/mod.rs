@@ -23,6 +23,7 @@ mod pins;
 mod receipts;
 mod sessions;
 mod time;
+mod tombstones;
 mod volumes;
 
 pub use accounts::{
@@ -46,6 +47,7 @@ pub use sessions::{
     SessionProtocol, SessionsRevoked,
 };
 pub use time::RelayTime;
+pub use tombstones::{SignedTombstone, TombstoneEntry, VolumeGone};
 pub use volumes::{
     PAYLOAD_FIELD, SharedVolume, SignedVolume, VolumeEntry, VolumeList, VolumeStored,
 };

@@ -93,4 +93,12 @@ pub struct VolumeList {
     /// At most [`super::MAX_LIST_ENTRIES`] entries.
     #[serde(deserialize_with = "de_list")]
     pub volumes: Vec<VolumeEntry>,
+    /// Deleted volumes (§12), at most [`super::MAX_LIST_ENTRIES`]; absent when there are none,
+    /// so a list without deletions keeps its exact earlier bytes.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_list"
+    )]
+    pub tombstones: Vec<super::TombstoneEntry>,
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod receipts;
 pub mod sessions;
+pub mod tombstones;
 pub mod v1;
 pub mod v2;
 pub mod v2_devices;

@@ -202,6 +202,11 @@ pub fn get_volume() -> Operation {
     .ok(200, "The volume.", SignedVolume::schema())
     .err(400, "the name is invalid")
     .err(404, "no such volume")
+    .ok(
+        410,
+        "The volume was deleted: the owner's signed tombstone (§12).",
+        coffer_wire::v2::api::VolumeGone::schema(),
+    )
 }
 
 /// `POST /api/v2/invites`.
@@ -358,4 +363,9 @@ pub fn shared_get() -> Operation {
         "no live grant from that system, or it does not name the volume's current epoch",
     )
     .err(404, "no such volume")
+    .ok(
+        410,
+        "The volume was deleted: the owner's signed tombstone (§12).",
+        coffer_wire::v2::api::VolumeGone::schema(),
+    )
 }
