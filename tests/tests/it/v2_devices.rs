@@ -8,10 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coffer_client_core::client::{ClientConfig, ClientError, RelayApi, SystemClient};
+use coffer_client_core::client::{
+    Cancel, ClientConfig, ClientError, NoProgress, RelayApi, Restored, SystemClient,
+};
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::{Fetched as Served, TransportError};
-use coffer_client_core::v2::{self, V2Error, VolumeKey};
+use coffer_client_core::v2::{self, BackupParams, V2Error, VolumeKey};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{
     config_for, friend, identity_of, memory_store, pair, plaintext, system, vol,
@@ -227,4 +229,75 @@ async fn unlinking_a_device_rekeys_and_it_reads_nothing_published_afterwards() {
         Err(ClientError::DeviceUnlinked)
     ));
     assert!(b_store.load("vek/meta/2").unwrap().is_none());
+}
+
+/// What each restored or newly linked device reads back: `volume epoch/version text`, or
+/// `… key missing`.
+fn shown(restored: &[Restored]) -> Vec<String> {
+    restored
+        .iter()
+        .map(|r| match r {
+            Restored::Volume {
+                volume,
+                epoch,
+                version,
+                plaintext,
+            } => format!(
+                "{volume} {epoch}/{version} {}",
+                String::from_utf8_lossy(plaintext)
+            ),
+            Restored::KeyMissing {
+                volume,
+                epoch,
+                version,
+            } => format!("{volume} {epoch}/{version} key missing"),
+        })
+        .collect()
+}
+
+/// A restore recovers the keys, then the data: a backup made on a linked device brings back
+/// its device and state keys, so the shared state fills in a key created after the backup (on
+/// another device); a device linked later reads every volume back at once.
+#[tokio::test]
+async fn restores_read_back_through_the_shared_state_keys_made_after_the_backup() {
+    let (_relay, config) = start().await;
+    let (a, _) = system(&config).await;
+    a.publish(&vol("meta"), b"meta 1").await.unwrap();
+    let (b, _) = link(&config, &a, "tablet").await;
+    let backup = a
+        .export_backup("correct horse", &BackupParams::danger_fast_for_tests())
+        .await
+        .unwrap();
+    // After the backup, on the other device: a new volume, whose epoch-1 key the backup
+    // cannot hold.
+    b.publish(&vol("org.example.notes"), b"notes from b")
+        .await
+        .unwrap();
+    let expected = vec![
+        "meta 1/1 meta 1".to_owned(),
+        "org.example.notes 1/1 notes from b".to_owned(),
+    ];
+
+    // A new phone from the backup: the same device again, it opens the current shared state.
+    let phone =
+        SystemClient::restore_backup(config.clone(), memory_store(), &backup, "correct horse")
+            .await
+            .unwrap();
+    let restored = phone
+        .restore_volumes(&NoProgress, &Cancel::new())
+        .await
+        .unwrap();
+    let mut seen = shown(&restored);
+    seen.sort();
+    assert_eq!(seen, expected);
+
+    // A device linked now reads everything back too.
+    let (c, _) = link(&config, &b, "laptop").await;
+    let restored = c
+        .restore_volumes(&NoProgress, &Cancel::new())
+        .await
+        .unwrap();
+    let mut seen = shown(&restored);
+    seen.sort();
+    assert_eq!(seen, expected);
 }
