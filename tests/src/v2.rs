@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use coffer_certs::SpkiPin;
 use coffer_client_core::client::{
-    ClientConfig, ClientError, Fetched, FriendClient, PairedSystem, RelayApi, SystemClient,
-    relay_for,
+    ClientConfig, ClientError, Fetched, FriendClient, PairedSystem, RelayApi, Restored,
+    SystemClient, relay_for,
 };
 use coffer_client_core::identity::{Identity, IdentitySecret};
 use coffer_client_core::storage::{KeyStore, MemoryKeyStore};
@@ -162,6 +162,30 @@ pub async fn stored_volume<R: RelayApi>(
             unreachable!("an unconditional GET is never 304")
         }
     }
+}
+
+/// What a restore read back, one line per volume: `volume epoch/version text`, or
+/// `volume epoch/version key missing`.
+pub fn restored_lines(restored: &[Restored]) -> Vec<String> {
+    restored
+        .iter()
+        .map(|r| match r {
+            Restored::Volume {
+                volume,
+                epoch,
+                version,
+                plaintext,
+            } => format!(
+                "{volume} {epoch}/{version} {}",
+                String::from_utf8_lossy(plaintext)
+            ),
+            Restored::KeyMissing {
+                volume,
+                epoch,
+                version,
+            } => format!("{volume} {epoch}/{version} key missing"),
+        })
+        .collect()
 }
 
 /// The plaintext of an `Updated` fetch; panics on anything else.

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_client_core::client::{
-    Cancel, ClientConfig, ClientError, NoProgress, RelayApi, Restored, SystemClient,
+    Cancel, ClientConfig, ClientError, NoProgress, RelayApi, SystemClient,
 };
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::{Fetched as Served, TransportError};
 use coffer_client_core::v2::{self, BackupParams, V2Error, VolumeKey};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{
-    config_for, friend, identity_of, memory_store, pair, plaintext, system, vol,
+    config_for, friend, identity_of, memory_store, pair, plaintext, restored_lines, system, vol,
 };
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -231,30 +231,6 @@ async fn unlinking_a_device_rekeys_and_it_reads_nothing_published_afterwards() {
     assert!(b_store.load("vek/meta/2").unwrap().is_none());
 }
 
-/// What each restored or newly linked device reads back: `volume epoch/version text`, or
-/// `… key missing`.
-fn shown(restored: &[Restored]) -> Vec<String> {
-    restored
-        .iter()
-        .map(|r| match r {
-            Restored::Volume {
-                volume,
-                epoch,
-                version,
-                plaintext,
-            } => format!(
-                "{volume} {epoch}/{version} {}",
-                String::from_utf8_lossy(plaintext)
-            ),
-            Restored::KeyMissing {
-                volume,
-                epoch,
-                version,
-            } => format!("{volume} {epoch}/{version} key missing"),
-        })
-        .collect()
-}
-
 /// A restore recovers the keys, then the data: a backup made on a linked device brings back
 /// its device and state keys, so the shared state fills in a key created after the backup (on
 /// another device); a device linked later reads every volume back at once.
@@ -287,7 +263,7 @@ async fn restores_read_back_through_the_shared_state_keys_made_after_the_backup(
         .restore_volumes(&NoProgress, &Cancel::new())
         .await
         .unwrap();
-    let mut seen = shown(&restored);
+    let mut seen = restored_lines(&restored);
     seen.sort();
     assert_eq!(seen, expected);
 
@@ -297,7 +273,7 @@ async fn restores_read_back_through_the_shared_state_keys_made_after_the_backup(
         .restore_volumes(&NoProgress, &Cancel::new())
         .await
         .unwrap();
-    let mut seen = shown(&restored);
+    let mut seen = restored_lines(&restored);
     seen.sort();
     assert_eq!(seen, expected);
 }

@@ -7,13 +7,14 @@
 use std::sync::{Arc, Mutex};
 
 use coffer_client_core::client::{
-    Cancel, ClientError, FriendGrant, FriendStatus, NoProgress, Progress, Restored, SystemClient,
+    Cancel, ClientError, FriendGrant, FriendStatus, NoProgress, Progress, SystemClient,
 };
 use coffer_client_core::transport::Fetched as Served;
 use coffer_client_core::v2::{self, BackupParams, Side, WrapKey};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{
-    config_for, friend, identity_of, memory_store, pair, plaintext, system, uid, vol,
+    config_for, friend, identity_of, memory_store, pair, plaintext, restored_lines, system, uid,
+    vol,
 };
 
 /// Every progress report, in order.
@@ -99,25 +100,7 @@ async fn new_phone_restores_from_backup_and_reads_its_volumes_back() {
         .restore_volumes(&recorder, &Cancel::new())
         .await
         .unwrap();
-    let shown: Vec<String> = restored
-        .iter()
-        .map(|r| match r {
-            Restored::Volume {
-                volume,
-                epoch,
-                version,
-                plaintext,
-            } => format!(
-                "{volume} {epoch}/{version} {}",
-                String::from_utf8_lossy(plaintext)
-            ),
-            Restored::KeyMissing {
-                volume,
-                epoch,
-                version,
-            } => format!("{volume} {epoch}/{version} key missing"),
-        })
-        .collect();
+    let shown = restored_lines(&restored);
     assert_eq!(
         shown,
         [
