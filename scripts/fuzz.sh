@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs the cargo-fuzz targets of fuzz/ (see fuzz/README.md), each for a fixed time.
 #
-#   scripts/fuzz.sh [--seconds N] [--jobs J] [--parallel P] [--sanitizer address|none] [target...]
+#   scripts/fuzz.sh [--seconds N] [--jobs J] [--parallel P] [--sanitizer address|none] [--dev] [target...]
 #
 # Defaults: 60 s per target, every target, one job, AddressSanitizer, one target at a time;
 # `--parallel P` fuzzes P targets at once (each still for N seconds: on P cores, the same
 # coverage in 1/P of the wall time). `--sanitizer none` builds
 # faster and runs about twice as fast (the crates are `unsafe`-free; ASan mostly watches the C
-# in SQLite and ring).
+# in SQLite and ring). `--dev` builds the targets without optimisation (cargo-fuzz's dev
+# profile, still instrumented, still with debug assertions): the build takes about half the time
+# and each input runs several times slower, the right trade for a short smoke run (CI) and the
+# wrong one for a long campaign.
 #
 # Installs cargo-fuzz if missing. Uses a nightly toolchain if rustup has one, else the pinned
 # stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz needs -Z flags for the sanitizer and the
@@ -23,6 +26,7 @@ seconds=60
 jobs=1
 parallel=1
 sanitizer=address
+profile=()
 targets=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -30,7 +34,8 @@ while [[ $# -gt 0 ]]; do
     --jobs) jobs="$2"; shift 2 ;;
     --parallel) parallel="$2"; shift 2 ;;
     --sanitizer) sanitizer="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --dev) profile=(--dev); shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -60,9 +65,9 @@ if [[ ${#targets[@]} -eq 0 ]]; then
   mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
 
-echo "== build (release, debug assertions, sanitizer: $sanitizer)"
+echo "== build (${profile[*]:-release}, debug assertions, sanitizer: $sanitizer)"
 build_start=$SECONDS
-cargo "${toolchain[@]}" fuzz build --debug-assertions --sanitizer "$sanitizer"
+cargo "${toolchain[@]}" fuzz build "${profile[@]}" --debug-assertions --sanitizer "$sanitizer"
 echo "built in $((SECONDS - build_start)) s"
 
 # Fuzzes one target; its result line goes to target/fuzz-<target>.result, with FAILED in it
@@ -87,7 +92,7 @@ fuzz_one() {
   local tmp="target/tmp/$target"
   rm -rf "$tmp" && mkdir -p "$tmp"
   local status=0
-  TMPDIR="$PWD/$tmp" cargo "${toolchain[@]}" fuzz run --debug-assertions --sanitizer "$sanitizer" \
+  TMPDIR="$PWD/$tmp" cargo "${toolchain[@]}" fuzz run "${profile[@]}" --debug-assertions --sanitizer "$sanitizer" \
     "$target" "$work" "corpus/$target" \
     -- "${args[@]}" >"$log" 2>&1 || status=$?
   final_stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -1; }
