@@ -36,7 +36,7 @@ pub enum StatusArg {
 pub struct PageArgs {
     /// Show at most this many rows (1 to 10000; default: all). The footer says how many match
     /// and the --offset of the next page.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT as i64))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT))]
     pub limit: Option<u64>,
     /// Skip this many rows first (the order is stable: use the previous page's next offset).
     #[arg(long, value_name = "N")]

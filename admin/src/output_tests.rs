@@ -330,11 +330,11 @@ fn v2_rows_show_their_protocol_expiry_and_page() {
     };
     let out = volumes(&vols);
     assert!(
-        out.starts_with("USER  VOLUME             PROTO  VERSION  SIZE      UPDATED (UTC)\n"),
+        out.starts_with("USER       VOLUME             PROTO  VERSION      SIZE  UPDATED (UTC)\n"),
         "{out}"
     );
     assert!(
-        out.contains("b     org.example.notes      2        2   8.0 KiB  2026-03-27 16:00\n"),
+        out.contains("b          org.example.notes      2        2   8.0 KiB  2026-03-27 16:00\n"),
         "{out}"
     );
     assert!(
@@ -451,7 +451,7 @@ fn v2_rows_show_their_protocol_expiry_and_page() {
     };
     let out = stats(&s);
     assert!(
-        out.contains("PROTO  USERS  VOLUMES      SIZE\n    1      0        1   4.0 KiB\n    2      1        1   8.0 KiB\n"),
+        out.contains("PROTO  USERS  VOLUMES     SIZE\n    1      0        1  4.0 KiB\n    2      1        1  8.0 KiB\n"),
         "{out}"
     );
 }

@@ -6,7 +6,7 @@
 
 use coffer_test_kit::{Kind, V2Account};
 use coffer_wire::b64;
-use coffer_wire::v2::{Grant, GrantEntry, Header, Label, VolumeName, padded_len};
+use coffer_wire::v2::{AEAD_OVERHEAD, Grant, GrantEntry, Header, Label, VolumeName, padded_len};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -27,7 +27,7 @@ fn v2_account(relay: &Relay, kind: Kind, handle: &str) -> V2Account {
 
 /// `PUT /api/v2/volumes/{name}`: version 1, epoch 1, an opaque payload on the v2 grid.
 fn put_v2_volume(api: &Api, owner: &V2Account, name: &str, fill: u8) -> u64 {
-    let len = padded_len(1500 + u64::from(fill));
+    let len = padded_len(1500 + u64::from(fill)) + AEAD_OVERHEAD;
     let body = vec![fill; usize::try_from(len).unwrap()];
     let hour = (coffer_test_kit::now_unix() / 3600 * 3600) as u64;
     let header = Header {

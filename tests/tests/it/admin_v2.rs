@@ -89,8 +89,8 @@ async fn admin_api_shows_v1_and_v2_together() {
     let admin = Admin::new(&relay);
 
     // v1: a system with two volumes and an active share.
-    let mut sys1 = V1Client::system(&relay, "adm-v1-sys").await;
-    let mut friend1 = V1Client::friend(&relay, "adm-v1-friend").await;
+    let sys1 = V1Client::system(&relay, "adm-v1-sys").await;
+    let friend1 = V1Client::friend(&relay, "adm-v1-friend").await;
     let meta1 = sys1.upload_ok(VolumeName::Meta, 1, &docs::meta()).await;
     let members1 = sys1
         .upload_ok(VolumeName::Members, 2, &docs::members())
