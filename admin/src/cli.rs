@@ -13,6 +13,7 @@ use coffer_certs::SpkiPin;
 
 use crate::client::RelayUrl;
 use crate::error::exit_codes_help;
+use crate::listing::{SharingArgs, UsersListArgs, VolumesArgs};
 use crate::model::UserId;
 
 /// Operator CLI for a Coffer relay's admin API.
@@ -104,10 +105,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersCommand,
     },
-    /// Every stored volume: owner, name, version, size, last update (never content).
-    Volumes,
-    /// Sharing relationships: system, friend, status, permission flags (never keys).
-    Sharing,
+    /// Stored volumes, v1 and v2: owner, name, protocol, version, size, last update (never
+    /// content). Flags page and filter the list; without them it is complete.
+    Volumes(VolumesArgs),
+    /// Sharing relationships, v1 and v2 pairings: system, friend, protocol, status, permission
+    /// flags (v2: the granted volumes), expiry (never keys). Flags page and filter the list.
+    Sharing(SharingArgs),
     /// Active sessions, pending login challenges and invites; `expire-all` logs everyone out.
     Sessions {
         /// Without an action: show the counts.
@@ -298,8 +301,9 @@ pub enum CertCommand {
 /// `users …`.
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
-    /// One row per user: id, handle, type, protocol, storage, registration, features.
-    List,
+    /// One row per user (v1 and v2): id, handle, type, protocol, storage, registration,
+    /// features. Flags page and filter the list; without them it is complete.
+    List(UsersListArgs),
     /// One user and their volumes.
     Show {
         /// The user's id (a UUID, see `users list`).

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::{AdminError, ConnectFailure};
+use crate::listing::Query;
 use crate::model::{
     AnomalyReport, Deleted, ExpireReport, ExpiredSessions, Health, MaintenanceReport, OrphanPage,
     SessionStats, ShareList, Stats, UserDetail, UserId, UserList, VolumeList,
@@ -218,9 +219,25 @@ impl AdminClient {
         self.call(Method::GET, "api/v1/admin/stats", true).await
     }
 
-    /// `GET /api/v1/admin/users`.
-    pub async fn users(&self) -> Result<Reply<UserList>, AdminError> {
-        self.call(Method::GET, "api/v1/admin/users", true).await
+    /// `GET /api/v1/admin/users` with the flags' query (none: every user).
+    pub async fn users(&self, args: &impl Query) -> Result<Reply<UserList>, AdminError> {
+        self.list("api/v1/admin/users", args).await
+    }
+
+    /// `GET` of an admin list with the query of `args`.
+    async fn list<T>(&self, path: &str, args: &impl Query) -> Result<Reply<T>, AdminError>
+    where
+        T: DeserializeOwned,
+    {
+        let mut url = self.base.endpoint(path);
+        let pairs = args.query();
+        if !pairs.is_empty() {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in &pairs {
+                query.append_pair(name, value);
+            }
+        }
+        self.send(Method::GET, url, path, true).await
     }
 
     /// `GET /api/v1/admin/users/{id}`.
@@ -235,14 +252,14 @@ impl AdminClient {
         self.call(Method::DELETE, &path, true).await
     }
 
-    /// `GET /api/v1/admin/volumes`.
-    pub async fn volumes(&self) -> Result<Reply<VolumeList>, AdminError> {
-        self.call(Method::GET, "api/v1/admin/volumes", true).await
+    /// `GET /api/v1/admin/volumes` with the flags' query (none: every volume).
+    pub async fn volumes(&self, args: &impl Query) -> Result<Reply<VolumeList>, AdminError> {
+        self.list("api/v1/admin/volumes", args).await
     }
 
-    /// `GET /api/v1/admin/sharing`.
-    pub async fn sharing(&self) -> Result<Reply<ShareList>, AdminError> {
-        self.call(Method::GET, "api/v1/admin/sharing", true).await
+    /// `GET /api/v1/admin/sharing` with the flags' query (none: every relationship).
+    pub async fn sharing(&self, args: &impl Query) -> Result<Reply<ShareList>, AdminError> {
+        self.list("api/v1/admin/sharing", args).await
     }
 
     /// `GET /api/v1/admin/sessions`.

@@ -153,7 +153,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         Command::Health => print(json, client.health().await?, output::health),
         Command::Stats => print(json, client.stats().await?, output::stats),
         Command::Users { action } => match action {
-            UsersCommand::List => print(json, client.users().await?, output::users),
+            UsersCommand::List(args) => print(json, client.users(args).await?, output::users),
             UsersCommand::Show { id } => print(json, client.user(id).await?, output::user_detail),
             UsersCommand::Delete { id, yes } => {
                 let action = format!("delete user {id}");
@@ -173,8 +173,8 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
                 print(json, reply, |d| output::deleted(id.as_str(), d))
             }
         },
-        Command::Volumes => print(json, client.volumes().await?, output::volumes),
-        Command::Sharing => print(json, client.sharing().await?, output::sharing),
+        Command::Volumes(args) => print(json, client.volumes(args).await?, output::volumes),
+        Command::Sharing(args) => print(json, client.sharing(args).await?, output::sharing),
         Command::Sessions { action: None } => {
             print(json, client.sessions().await?, output::sessions)
         }

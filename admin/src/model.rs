@@ -25,8 +25,8 @@ pub struct Health {
 
 pub use coffer_wire::admin::{
     Anomaly, AnomalyReport, AnomalyThresholds, AnomalyTotals, Deleted, ExpireReport,
-    ExpiredSessions, MaintenanceReport, OrphanPage, SessionStats, Share, ShareList, Stats, User,
-    UserDetail, UserList, Volume, VolumeBreakdown, VolumeList,
+    ExpiredSessions, MaintenanceReport, OrphanPage, ProtocolBreakdown, SessionStats, Share,
+    ShareList, Stats, User, UserDetail, UserList, Volume, VolumeBreakdown, VolumeList,
 };
 
 /// A user id: a UUID in canonical hyphenated form, lower-cased.

@@ -338,6 +338,24 @@ pub fn stats(s: &Stats) -> String {
             format!("{} active, {} pending", s.active_shares, s.pending_shares),
         ),
     ]);
+    if let Some(rows) = s.by_protocol.as_deref().filter(|r| !r.is_empty()) {
+        let mut t = Table::new(&[
+            ("PROTO", Align::Right),
+            ("USERS", Align::Right),
+            ("VOLUMES", Align::Right),
+            ("SIZE", Align::Right),
+        ]);
+        for p in rows {
+            t.row([
+                p.protocol.to_string(),
+                p.users.to_string(),
+                p.volumes.to_string(),
+                format_size(p.storage_bytes),
+            ]);
+        }
+        out.push('\n');
+        out.push_str(&t.render());
+    }
     if s.volume_breakdown.is_empty() {
         return out;
     }
@@ -363,12 +381,36 @@ pub fn stats(s: &Stats) -> String {
     out
 }
 
+/// A user's protocol: the account's (`protocol`, v2 = registered with a key-binding proof) when
+/// the relay reports it, else the announced `protocol_version`.
+fn user_protocol(u: &User) -> String {
+    u.protocol.map_or(u.protocol_version, i64::from).to_string()
+}
+
+/// A row's protocol, `-` when the relay did not say.
+fn protocol(p: Option<u8>) -> String {
+    p.map_or_else(|| "-".to_owned(), |p| p.to_string())
+}
+
+/// The line under a page of a list: which rows of how many, and the next `--offset`. Empty
+/// when the list is complete (no paging asked, or an older relay that does not page).
+fn page_note(shown: usize, total: Option<u64>, next_offset: Option<u64>) -> String {
+    match (total, next_offset) {
+        (Some(total), _) if total == shown as u64 && next_offset.is_none() => String::new(),
+        (Some(total), Some(next)) => {
+            format!("{shown} of {total} shown; next page: --offset {next}\n")
+        }
+        (Some(total), None) => format!("{shown} of {total} shown (last page)\n"),
+        (None, _) => String::new(),
+    }
+}
+
 fn user_row(u: &User) -> [String; 7] {
     [
         u.id.clone(),
         u.handle.clone().unwrap_or_else(|| "-".to_owned()),
         u.client_type.clone(),
-        u.protocol_version.to_string(),
+        user_protocol(u),
         format_size(u.storage_used_bytes),
         format_time(&u.created_at).into_owned(),
         format_features(u.feature_set.as_deref()),
@@ -378,7 +420,7 @@ fn user_row(u: &User) -> [String; 7] {
 /// `users list`: one row per user, then counts and total storage.
 pub fn users(list: &UserList) -> String {
     if list.users.is_empty() {
-        return "no users\n".to_owned();
+        return format!("no users\n{}", page_note(0, list.total, list.next_offset));
     }
     let mut t = Table::new(&[
         ("ID", Align::Left),
@@ -403,6 +445,7 @@ pub fn users(list: &UserList) -> String {
         count("friend"),
         format_size(bytes)
     );
+    out.push_str(&page_note(list.users.len(), list.total, list.next_offset));
     out
 }
 
@@ -413,7 +456,7 @@ pub fn user_detail(d: &UserDetail) -> String {
         ("id", u.id.clone()),
         ("handle", u.handle.clone().unwrap_or_else(|| "-".to_owned())),
         ("type", u.client_type.clone()),
-        ("protocol version", u.protocol_version.to_string()),
+        ("protocol version", user_protocol(u)),
         ("storage", format_size(u.storage_used_bytes)),
         ("created (UTC)", format_time(&u.created_at).into_owned()),
         ("features", format_features(u.feature_set.as_deref())),
@@ -423,27 +466,36 @@ pub fn user_detail(d: &UserDetail) -> String {
         out.push_str("no volumes\n");
         return out;
     }
-    let mut t = Table::new(&[
-        ("VOLUME", Align::Left),
+    let with_proto = d.volumes.iter().any(|v| v.protocol.is_some());
+    let mut columns = vec![("VOLUME", Align::Left)];
+    if with_proto {
+        columns.push(("PROTO", Align::Right));
+    }
+    columns.extend([
         ("VERSION", Align::Right),
         ("SIZE", Align::Right),
         ("UPDATED (UTC)", Align::Left),
     ]);
+    let mut t = Table::new(&columns);
     for v in &d.volumes {
-        t.row([
-            v.volume_name.clone(),
+        let mut row = vec![clean(&v.volume_name).into_owned()];
+        if with_proto {
+            row.push(protocol(v.protocol));
+        }
+        row.extend([
             v.version.to_string(),
             format_size(v.size_bytes),
             format_time(&v.updated_at).into_owned(),
         ]);
+        t.row(row);
     }
     let total: u64 = d.volumes.iter().map(|v| v.size_bytes).sum();
-    t.footer([
-        plural(d.volumes.len() as u64, "volume", "volumes"),
-        String::new(),
-        format_size(total),
-        String::new(),
-    ]);
+    let mut footer = vec![plural(d.volumes.len() as u64, "volume", "volumes")];
+    if with_proto {
+        footer.push(String::new());
+    }
+    footer.extend([String::new(), format_size(total), String::new()]);
+    t.footer(footer);
     out.push_str(&t.render());
     out
 }
@@ -460,67 +512,115 @@ pub fn deleted(id: &str, d: &Deleted) -> String {
 /// `volumes`: one row per volume and a totals row.
 pub fn volumes(list: &VolumeList) -> String {
     if list.volumes.is_empty() {
-        return "no volumes\n".to_owned();
+        return format!("no volumes\n{}", page_note(0, list.total, list.next_offset));
     }
-    let mut t = Table::new(&[
-        ("USER", Align::Left),
-        ("VOLUME", Align::Left),
+    // The protocol column appears when the relay reports it (older relays list v1 only).
+    let with_proto = list.volumes.iter().any(|v| v.protocol.is_some());
+    let mut columns = vec![("USER", Align::Left), ("VOLUME", Align::Left)];
+    if with_proto {
+        columns.push(("PROTO", Align::Right));
+    }
+    columns.extend([
         ("VERSION", Align::Right),
         ("SIZE", Align::Right),
         ("UPDATED (UTC)", Align::Left),
     ]);
+    let mut t = Table::new(&columns);
     for v in &list.volumes {
-        t.row([
-            v.user_id.clone(),
-            v.volume_name.clone(),
+        let mut row = vec![v.user_id.clone(), clean(&v.volume_name).into_owned()];
+        if with_proto {
+            row.push(protocol(v.protocol));
+        }
+        row.extend([
             v.version.to_string(),
             format_size(v.size_bytes),
             format_time(&v.updated_at).into_owned(),
         ]);
+        t.row(row);
     }
     let total: u64 = list.volumes.iter().map(|v| v.size_bytes).sum();
-    t.footer([
+    let mut footer = vec![
         plural(list.volumes.len() as u64, "volume", "volumes"),
         String::new(),
-        String::new(),
-        format_size(total),
-        String::new(),
-    ]);
-    t.render()
+    ];
+    if with_proto {
+        footer.push(String::new());
+    }
+    footer.extend([String::new(), format_size(total), String::new()]);
+    t.footer(footer);
+    let mut out = t.render();
+    out.push_str(&page_note(list.volumes.len(), list.total, list.next_offset));
+    out
 }
 
 /// `sharing`: one row per relationship, then counts by status.
 pub fn sharing(list: &ShareList) -> String {
     if list.sharing.is_empty() {
-        return "no sharing relationships\n".to_owned();
+        return format!(
+            "no sharing relationships\n{}",
+            page_note(0, list.total, list.next_offset)
+        );
     }
-    let mut t = Table::new(&[
+    // Protocol and expiry columns appear when the relay reports them (older relays: v1 only).
+    let with_proto = list.sharing.iter().any(|s| s.protocol.is_some());
+    let mut columns = vec![
         ("ID", Align::Left),
         ("SYSTEM", Align::Left),
         ("FRIEND", Align::Left),
+    ];
+    if with_proto {
+        columns.push(("PROTO", Align::Right));
+    }
+    columns.extend([
         ("STATUS", Align::Left),
         ("PERMISSIONS", Align::Left),
         ("CREATED (UTC)", Align::Left),
     ]);
+    if with_proto {
+        columns.push(("EXPIRES (UTC)", Align::Left));
+    }
+    let mut t = Table::new(&columns);
     for s in &list.sharing {
-        t.row([
+        let mut row = vec![
             s.id.clone(),
             s.system_user_id.clone(),
             s.friend_user_id.clone(),
-            s.status.clone(),
-            format_permissions(s.permissions.as_deref()),
+        ];
+        if with_proto {
+            row.push(protocol(s.protocol));
+        }
+        row.extend([
+            clean(&s.status).into_owned(),
+            clean(&format_permissions(s.permissions.as_deref())).into_owned(),
             format_time(&s.created_at).into_owned(),
         ]);
+        if with_proto {
+            row.push(
+                s.expires_at
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), |t| format_time(t).into_owned()),
+            );
+        }
+        t.row(row);
     }
     let count = |status: &str| list.sharing.iter().filter(|s| s.status == status).count();
     let mut out = t.render();
+    let (expired, revoked) = (count("expired"), count("revoked"));
+    let mut others = String::new();
+    if expired > 0 {
+        let _ = write!(others, ", {expired} expired");
+    }
+    if revoked > 0 {
+        let _ = write!(others, ", {revoked} revoked");
+    }
     let _ = writeln!(
         out,
-        "\n{} ({} active, {} pending)",
+        "\n{} ({} active, {} pending{others})",
         plural(list.sharing.len() as u64, "relationship", "relationships"),
         count("active"),
         count("pending")
     );
+    out.push_str(&page_note(list.sharing.len(), list.total, list.next_offset));
     out
 }
 

@@ -176,6 +176,7 @@ fn user(id: &str, kind: &str, bytes: u64) -> User {
         storage_used_bytes: bytes,
         created_at: "2026-03-27T16:00:00+00:00".to_owned(),
         feature_set: Some("[\"members:1\"]".to_owned()),
+        protocol: None,
     }
 }
 
@@ -183,6 +184,8 @@ fn user(id: &str, kind: &str, bytes: u64) -> User {
 fn renders_lists_with_totals() {
     let list = UserList {
         users: vec![user("a", "system", 2048), user("b", "friend", 0)],
+        total: None,
+        next_offset: None,
     };
     let out = users(&list);
     assert!(
@@ -197,7 +200,14 @@ fn renders_lists_with_totals() {
         out.ends_with("\n2 users (1 system, 1 friend), 2.0 KiB stored\n"),
         "{out}"
     );
-    assert_eq!(users(&UserList { users: vec![] }), "no users\n");
+    assert_eq!(
+        users(&UserList {
+            users: vec![],
+            total: None,
+            next_offset: None
+        }),
+        "no users\n"
+    );
 
     let vols = VolumeList {
         volumes: vec![
@@ -207,6 +217,8 @@ fn renders_lists_with_totals() {
                 version: 3,
                 size_bytes: 4096,
                 updated_at: "2026-03-27T16:00:00+00:00".into(),
+                protocol: None,
+                epoch: None,
             },
             Volume {
                 user_id: "a".into(),
@@ -214,8 +226,12 @@ fn renders_lists_with_totals() {
                 version: 12,
                 size_bytes: 8192,
                 updated_at: "2026-03-27T17:00:00+00:00".into(),
+                protocol: None,
+                epoch: None,
             },
         ],
+        total: None,
+        next_offset: None,
     };
     let out = volumes(&vols);
     assert!(
@@ -232,7 +248,11 @@ fn renders_lists_with_totals() {
             permissions: Some("{}".into()),
             created_at: "2026-03-27T16:00:00+00:00".into(),
             updated_at: None,
+            protocol: None,
+            expires_at: None,
         }],
+        total: None,
+        next_offset: None,
     };
     assert!(sharing(&shares).ends_with("\n1 relationship (0 active, 1 pending)\n"));
 
@@ -256,6 +276,7 @@ fn renders_lists_with_totals() {
                 total_bytes: 8192,
             },
         ],
+        by_protocol: None,
     };
     let out = stats(&s);
     assert!(
@@ -283,4 +304,154 @@ fn one_liners() {
     });
     assert!(m.contains("expired invites     -\n"), "{m}");
     assert!(m.contains("orphan blobs        2 (8.0 KiB)\n"), "{m}");
+}
+
+fn v2_volume(user: &str, name: &str, protocol: u8, bytes: u64) -> Volume {
+    Volume {
+        user_id: user.into(),
+        volume_name: name.into(),
+        version: 2,
+        size_bytes: bytes,
+        updated_at: "2026-03-27T16:00:00+00:00".into(),
+        protocol: Some(protocol),
+        epoch: (protocol == 2).then_some(1),
+    }
+}
+
+#[test]
+fn v2_rows_show_their_protocol_expiry_and_page() {
+    let vols = VolumeList {
+        volumes: vec![
+            v2_volume("a", "members", 1, 4096),
+            v2_volume("b", "org.example.notes", 2, 8192),
+        ],
+        total: Some(5),
+        next_offset: Some(3),
+    };
+    let out = volumes(&vols);
+    assert!(
+        out.starts_with("USER       VOLUME             PROTO  VERSION      SIZE  UPDATED (UTC)\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("b          org.example.notes      2        2   8.0 KiB  2026-03-27 16:00\n"),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("2 of 5 shown; next page: --offset 3\n"),
+        "{out}"
+    );
+    // A complete list (no paging asked) has no page line.
+    let all = VolumeList {
+        total: Some(2),
+        next_offset: None,
+        ..vols.clone()
+    };
+    assert!(volumes(&all).ends_with("12.0 KiB\n"), "{}", volumes(&all));
+    let last = VolumeList {
+        total: Some(4),
+        next_offset: None,
+        ..vols
+    };
+    assert!(volumes(&last).ends_with("2 of 4 shown (last page)\n"));
+
+    let mut v2_user = user("c", "system", 8192);
+    v2_user.protocol = Some(2);
+    v2_user.protocol_version = 2;
+    let detail = UserDetail {
+        user: v2_user.clone(),
+        volumes: vec![v2_volume("c", "org.example.notes", 2, 8192)],
+    };
+    let out = user_detail(&detail);
+    assert!(out.contains("protocol version  2\n"), "{out}");
+    assert!(
+        out.contains("org.example.notes      2        2  8.0 KiB  2026-03-27 16:00\n"),
+        "{out}"
+    );
+    let list = UserList {
+        users: vec![user("a", "system", 4096), v2_user],
+        total: Some(2),
+        next_offset: None,
+    };
+    assert!(
+        users(&list).contains("c   -       system      2  8.0 KiB"),
+        "{}",
+        users(&list)
+    );
+
+    let shares = ShareList {
+        sharing: vec![
+            Share {
+                id: "p".into(),
+                system_user_id: "c".into(),
+                friend_user_id: "d".into(),
+                status: "active".into(),
+                permissions: Some("{\"meta\":true,\"org.example.notes\":true}".into()),
+                created_at: "2026-03-27T16:00:00+00:00".into(),
+                updated_at: None,
+                protocol: Some(2),
+                expires_at: Some("2026-04-01T12:00:00+00:00".into()),
+            },
+            Share {
+                id: "q".into(),
+                system_user_id: "c".into(),
+                friend_user_id: "e".into(),
+                status: "expired".into(),
+                permissions: Some("{\"meta\":true}".into()),
+                created_at: "2026-03-27T16:00:00+00:00".into(),
+                updated_at: None,
+                protocol: Some(2),
+                expires_at: Some("2026-03-28T12:00:00+00:00".into()),
+            },
+        ],
+        total: None,
+        next_offset: None,
+    };
+    let out = sharing(&shares);
+    assert!(
+        out.starts_with(
+            "ID  SYSTEM  FRIEND  PROTO  STATUS   PERMISSIONS              CREATED (UTC)     EXPIRES (UTC)\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "p   c       d           2  active   meta, org.example.notes  2026-03-27 16:00  2026-04-01 12:00\n"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("\n2 relationships (1 active, 0 pending, 1 expired)\n"),
+        "{out}"
+    );
+
+    let s = Stats {
+        system_users: 1,
+        friend_users: 0,
+        total_volumes: 2,
+        total_storage_bytes: 12_288,
+        recent_registrations_30d: 1,
+        active_shares: 1,
+        pending_shares: 0,
+        volume_breakdown: vec![],
+        by_protocol: Some(vec![
+            crate::model::ProtocolBreakdown {
+                protocol: 1,
+                users: 0,
+                volumes: 1,
+                storage_bytes: 4096,
+            },
+            crate::model::ProtocolBreakdown {
+                protocol: 2,
+                users: 1,
+                volumes: 1,
+                storage_bytes: 8192,
+            },
+        ]),
+    };
+    let out = stats(&s);
+    assert!(
+        out.contains("PROTO  USERS  VOLUMES     SIZE\n    1      0        1  4.0 KiB\n    2      1        1  8.0 KiB\n"),
+        "{out}"
+    );
 }

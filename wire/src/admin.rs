@@ -67,6 +67,23 @@ pub struct Stats {
     pub pending_shares: u64,
     /// Per volume name.
     pub volume_breakdown: Vec<VolumeBreakdown>,
+    /// Per protocol (1, then 2): users, stored volumes and their bytes; the rows add up to
+    /// the totals above. `None` from a relay that predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_protocol: Option<Vec<ProtocolBreakdown>>,
+}
+
+/// One row of [`Stats::by_protocol`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolBreakdown {
+    /// 1 or 2.
+    pub protocol: u8,
+    /// Accounts of that protocol (v2: registered with a key-binding proof).
+    pub users: u64,
+    /// Stored volumes of that protocol.
+    pub volumes: u64,
+    /// Their stored (padded) bytes.
+    pub storage_bytes: u64,
 }
 
 /// One user, as listed by `GET /api/v1/admin/users`.
@@ -88,13 +105,23 @@ pub struct User {
     /// `JSON.parse`s it).
     #[serde(default)]
     pub feature_set: Option<String>,
+    /// The protocol the account speaks: 2 for an account registered through v2 (it has a
+    /// key-binding proof), 1 otherwise. `None` from a relay that predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u8>,
 }
 
 /// `GET /api/v1/admin/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserList {
-    /// Every user.
+    /// Every user (or the requested page).
     pub users: Vec<User>,
+    /// How many match the filters, on every page. `None` from a relay that predates paging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Where the next page starts (`null` after the last one).
+    #[serde(default)]
+    pub next_offset: Option<u64>,
 }
 
 /// `GET /api/v1/admin/users/{id}`: the user and their volumes.
@@ -121,13 +148,25 @@ pub struct Volume {
     pub size_bytes: u64,
     /// Last upload (ISO 8601, UTC).
     pub updated_at: String,
+    /// 1 for a v1 volume, 2 for a v2 one. `None` from a relay that predates the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u8>,
+    /// A v2 volume's key epoch (`null` for v1 volumes).
+    #[serde(default)]
+    pub epoch: Option<u32>,
 }
 
 /// `GET /api/v1/admin/volumes`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeList {
-    /// Every stored volume.
+    /// Every stored volume (or the requested page).
     pub volumes: Vec<Volume>,
+    /// How many match the filters, on every page. `None` from a relay that predates paging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Where the next page starts (`null` after the last one).
+    #[serde(default)]
+    pub next_offset: Option<u64>,
 }
 
 /// One sharing relationship (never its keys or wrapped VEK: the relay does not send them).
@@ -139,9 +178,12 @@ pub struct Share {
     pub system_user_id: String,
     /// The friend reading.
     pub friend_user_id: String,
-    /// `pending`, `active` or `revoked`.
+    /// `pending`, `active` or `revoked` (v1); `pending`, `active`, `expired` or `revoked` (v2:
+    /// a pairing without a grant yet, a live grant, a grant past its expiry, a grant that
+    /// covers no volume).
     pub status: String,
-    /// Permission flags as JSON text (an object of booleans), as v1 sends it.
+    /// Permission flags as JSON text (an object of booleans), as v1 sends it; for v2, the
+    /// volumes the grant covers, each `true` (`{"meta":true,"org.example.notes":true}`).
     #[serde(default)]
     pub permissions: Option<String>,
     /// Creation time (ISO 8601, UTC).
@@ -149,13 +191,26 @@ pub struct Share {
     /// Last change (ISO 8601, UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<String>,
+    /// 1 for a v1 relationship, 2 for a v2 pairing. `None` from a relay that predates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u8>,
+    /// When a v2 grant expires (ISO 8601, UTC); `null` for v1, for a pending pairing and for a
+    /// grant that never expires.
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// `GET /api/v1/admin/sharing`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShareList {
-    /// Every relationship.
+    /// Every relationship (or the requested page).
     pub sharing: Vec<Share>,
+    /// How many match the filters, on every page. `None` from a relay that predates paging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Where the next page starts (`null` after the last one).
+    #[serde(default)]
+    pub next_offset: Option<u64>,
 }
 
 /// `GET /api/v1/admin/sessions`.

@@ -229,6 +229,7 @@ fn commands_against_a_real_relay() {
         keys(&stats),
         [
             "active_shares",
+            "by_protocol",
             "friend_users",
             "pending_shares",
             "recent_registrations_30d",
@@ -326,8 +327,14 @@ fn commands_against_a_real_relay() {
         run.assert_code(0);
         assert_eq!(run.stdout, expect);
     }
-    assert_eq!(relay.json(&["volumes"]), json!({"volumes": []}));
-    assert_eq!(relay.json(&["sharing"]), json!({"sharing": []}));
+    assert_eq!(
+        relay.json(&["volumes"]),
+        json!({"volumes": [], "total": 0, "next_offset": null})
+    );
+    assert_eq!(
+        relay.json(&["sharing"]),
+        json!({"sharing": [], "total": 0, "next_offset": null})
+    );
 
     let sessions = relay.json(&["sessions"]);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! `cargo test -p coffer-admin --test it <module>::`.
 #![allow(clippy::unwrap_used)]
 
+mod admin_v2;
 mod backup_restore;
 mod cli;
 mod operator;

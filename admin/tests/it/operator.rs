@@ -12,16 +12,19 @@ fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
 
-const USER_KEYS: [&str; 7] = [
+const USER_KEYS: [&str; 8] = [
     "client_type",
     "created_at",
     "feature_set",
     "handle",
     "id",
+    "protocol",
     "protocol_version",
     "storage_used_bytes",
 ];
-const VOLUME_KEYS: [&str; 5] = [
+const VOLUME_KEYS: [&str; 7] = [
+    "epoch",
+    "protocol",
     "size_bytes",
     "updated_at",
     "user_id",
@@ -61,6 +64,7 @@ fn every_remote_command_has_a_stable_json_shape() {
         keys(&stats),
         strs(&[
             "active_shares",
+            "by_protocol",
             "friend_users",
             "pending_shares",
             "recent_registrations_30d",
@@ -78,7 +82,7 @@ fn every_remote_command_has_a_stable_json_shape() {
     );
 
     let users = relay.json(&["users", "list"]);
-    assert_eq!(keys(&users), strs(&["users"]));
+    assert_eq!(keys(&users), strs(&["next_offset", "total", "users"]));
     assert_eq!(users["users"].as_array().unwrap().len(), 2);
     for u in users["users"].as_array().unwrap() {
         assert_eq!(keys(u), strs(&USER_KEYS));
@@ -93,20 +97,22 @@ fn every_remote_command_has_a_stable_json_shape() {
     assert_eq!(keys(&shown["volumes"][0]), strs(&VOLUME_KEYS));
 
     let volumes = relay.json(&["volumes"]);
-    assert_eq!(keys(&volumes), strs(&["volumes"]));
+    assert_eq!(keys(&volumes), strs(&["next_offset", "total", "volumes"]));
     assert_eq!(volumes["volumes"].as_array().unwrap().len(), 2);
     assert_eq!(keys(&volumes["volumes"][1]), strs(&VOLUME_KEYS));
 
     let sharing = relay.json(&["sharing"]);
-    assert_eq!(keys(&sharing), strs(&["sharing"]));
+    assert_eq!(keys(&sharing), strs(&["next_offset", "sharing", "total"]));
     let share = &sharing["sharing"][0];
     assert_eq!(
         keys(share),
         strs(&[
             "created_at",
+            "expires_at",
             "friend_user_id",
             "id",
             "permissions",
+            "protocol",
             "status",
             "system_user_id",
             "updated_at",
@@ -184,7 +190,10 @@ fn every_remote_command_has_a_stable_json_shape() {
     let deleted = relay.json(&["users", "delete", &friend.id, "--yes"]);
     assert_eq!(keys(&deleted), strs(&["id", "status"]));
     assert_eq!(deleted["status"], "deleted");
-    assert_eq!(relay.json(&["sharing"]), json!({"sharing": []}));
+    assert_eq!(
+        relay.json(&["sharing"]),
+        json!({"sharing": [], "total": 0, "next_offset": null})
+    );
 }
 
 #[test]

@@ -9,26 +9,33 @@ use coffer_wire::admin as dto;
 use coffer_wire::admin::StatusOk;
 use coffer_wire::time::isoformat;
 
+use super::admin_query::{self, List};
 use super::extract::{Admin, state};
 use super::json::ok;
 use super::users::delete_account;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::store::admin_view::{self, AdminShare, AdminUser, AdminVolume, Filter, Page};
 use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
-use crate::store::users::User;
 use crate::store::volumes::blob_files_of;
-use crate::store::{now, sessions, sharing, stats, users, volumes};
+use crate::store::{now, sessions, stats};
 
-fn user_dto(u: &User) -> dto::User {
+fn user_dto(u: &AdminUser) -> dto::User {
     dto::User {
         id: u.id.clone(),
         handle: u.handle.clone(),
         client_type: u.client_type.as_str().to_owned(),
-        protocol_version: u.protocol_version,
-        storage_used_bytes: u.storage_used_bytes,
+        // A v2 account speaks v2 whatever a v1 profile update announced.
+        protocol_version: if u.protocol == 2 {
+            u.protocol_version.max(2)
+        } else {
+            u.protocol_version
+        },
+        storage_used_bytes: u.storage_bytes,
         created_at: isoformat(u.created_at, 0),
         // v1's admin API returns the stored JSON text; the dashboard JSON.parses it.
         feature_set: Some(u.feature_set.clone()),
+        protocol: Some(u.protocol),
     }
 }
 
@@ -62,30 +69,63 @@ pub async fn stats(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiE
                 total_bytes: b.total_bytes,
             })
             .collect(),
+        by_protocol: Some(vec![
+            dto::ProtocolBreakdown {
+                protocol: 1,
+                users: s.users_by_protocol.0,
+                volumes: s.storage.volumes_v1,
+                storage_bytes: s.storage.bytes_v1,
+            },
+            dto::ProtocolBreakdown {
+                protocol: 2,
+                users: s.users_by_protocol.1,
+                volumes: s.storage.volumes_v2,
+                storage_bytes: s.storage.bytes_v2,
+            },
+        ]),
     }))
 }
 
-/// `GET /api/v1/admin/users`.
+/// `GET /api/v1/admin/users`: v1 and v2 accounts, filtered and paged by the query
+/// ([`admin_query`]); without a query, every user.
 pub async fn users(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let all = state.db.read(users::list).await?;
+    let (filter, page) = admin_query::parse(List::Users, req.query_string())?;
+    let listed = state
+        .db
+        .read(move |c| admin_view::users(c, &filter, page))
+        .await?;
     Ok(ok(&dto::UserList {
-        users: all.iter().map(user_dto).collect(),
+        users: listed.rows.iter().map(user_dto).collect(),
+        total: Some(listed.total),
+        next_offset: page.next_offset(listed.rows.len(), listed.total),
     }))
 }
 
-/// `GET /api/v1/admin/users/{id}`: the user and their volumes' metadata.
+/// `GET /api/v1/admin/users/{id}`: the user and their volumes' metadata, v1 and v2.
 pub async fn user(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = user_id(&req)?;
-    let (user, vols) = state
+    let filter = Filter {
+        user_id: Some(id),
+        ..Filter::default()
+    };
+    let (mut user, vols) = state
         .db
-        .read(move |c| Ok((users::get(c, &id)?, volumes::list_for_user(c, &id)?)))
+        .read(move |c| {
+            Ok((
+                admin_view::users(c, &filter, Page::default())?,
+                admin_view::volumes(c, &filter, Page::default())?,
+            ))
+        })
         .await?;
-    let user = user.ok_or(ApiError::NotFound("User not found"))?;
+    let user = user
+        .rows
+        .pop()
+        .ok_or(ApiError::NotFound("User not found"))?;
     Ok(ok(&dto::UserDetail {
         user: user_dto(&user),
-        volumes: vols.iter().map(volume_dto).collect(),
+        volumes: vols.rows.iter().map(volume_dto).collect(),
     }))
 }
 
@@ -102,42 +142,64 @@ pub async fn delete_user(req: HttpRequest, _admin: Admin) -> Result<HttpResponse
     }))
 }
 
-fn volume_dto(v: &volumes::VolumeRow) -> dto::Volume {
+fn volume_dto(v: &AdminVolume) -> dto::Volume {
     dto::Volume {
         user_id: v.user_id.clone(),
         volume_name: v.volume_name.clone(),
         version: v.version,
         size_bytes: v.size_bytes,
         updated_at: isoformat(v.updated_at, 0),
+        protocol: Some(v.protocol),
+        epoch: v.epoch,
     }
 }
 
-/// `GET /api/v1/admin/volumes`.
+/// `GET /api/v1/admin/volumes`: stored v1 and v2 volumes, filtered and paged by the query
+/// ([`admin_query`]); without a query, every volume.
 pub async fn volumes(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let all = state.db.read(volumes::list_all).await?;
+    let (filter, page) = admin_query::parse(List::Volumes, req.query_string())?;
+    let listed = state
+        .db
+        .read(move |c| admin_view::volumes(c, &filter, page))
+        .await?;
     Ok(ok(&dto::VolumeList {
-        volumes: all.iter().map(volume_dto).collect(),
+        volumes: listed.rows.iter().map(volume_dto).collect(),
+        total: Some(listed.total),
+        next_offset: page.next_offset(listed.rows.len(), listed.total),
     }))
 }
 
-/// `GET /api/v1/admin/sharing`: existence, status and flags; never the wrapped VEK or keys.
+fn share_dto(r: AdminShare) -> dto::Share {
+    dto::Share {
+        id: r.id,
+        system_user_id: r.system_user_id,
+        friend_user_id: r.friend_user_id,
+        status: r.status,
+        permissions: Some(r.permissions),
+        created_at: isoformat(r.created_at, 0),
+        updated_at: Some(isoformat(r.updated_at, 0)),
+        protocol: Some(r.protocol),
+        expires_at: r.expires_at.map(|t| isoformat(t, 0)),
+    }
+}
+
+/// `GET /api/v1/admin/sharing`: v1 relationships and v2 pairings with their status, flags (v2:
+/// the granted volume names) and expiry; never a wrapped VEK, grant bytes, proof or key.
 pub async fn sharing(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let all = state.db.read(sharing::list_all).await?;
-    let sharing = all
-        .into_iter()
-        .map(|r| dto::Share {
-            id: r.id,
-            system_user_id: r.system_user_id,
-            friend_user_id: r.friend_user_id,
-            status: r.status,
-            permissions: Some(r.permissions),
-            created_at: isoformat(r.created_at, 0),
-            updated_at: Some(isoformat(r.updated_at, 0)),
-        })
-        .collect();
-    Ok(ok(&dto::ShareList { sharing }))
+    let (filter, page) = admin_query::parse(List::Sharing, req.query_string())?;
+    let now = now();
+    let listed = state
+        .db
+        .read(move |c| admin_view::sharing(c, &filter, page, now))
+        .await?;
+    let next_offset = page.next_offset(listed.rows.len(), listed.total);
+    Ok(ok(&dto::ShareList {
+        sharing: listed.rows.into_iter().map(share_dto).collect(),
+        total: Some(listed.total),
+        next_offset,
+    }))
 }
 
 /// `GET /api/v1/admin/sessions`.

@@ -4,6 +4,7 @@
 //! response. Nothing here ever sees plaintext or a private key.
 
 pub mod admin;
+pub mod admin_query;
 pub mod analytics;
 pub mod auth;
 pub mod discover;

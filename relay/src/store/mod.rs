@@ -8,6 +8,7 @@
 //! fsynced and renamed into place *before* the transaction that points at it commits
 //! ([`blobs`]). The store never sees plaintext: payloads are opaque bytes.
 
+pub mod admin_view;
 mod auth_watch;
 pub mod blobs;
 pub mod challenges;

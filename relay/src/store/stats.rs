@@ -3,7 +3,7 @@
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{StoreError, challenges, invites, sessions};
+use super::{StoreError, admin_view, challenges, invites, sessions};
 
 /// Per volume name: how many and how many bytes.
 #[derive(Debug, Serialize)]
@@ -23,18 +23,22 @@ pub struct Stats {
     pub system_users: u64,
     /// Users with client type `friend`.
     pub friend_users: u64,
-    /// Stored volumes.
+    /// Stored volumes, v1 and v2.
     pub total_volumes: u64,
-    /// Sum of stored payload sizes.
+    /// The storage figure ([`admin_view::storage`]), v1 and v2.
     pub total_storage_bytes: u64,
     /// Registrations in the last 30 days (hour resolution).
     pub recent_registrations_30d: u64,
-    /// Active relationships.
+    /// Active relationships, v1 and v2 (live v2 grants).
     pub active_shares: u64,
-    /// Pending relationships.
+    /// Pending relationships, v1 and v2 (v2 pairings without a grant).
     pub pending_shares: u64,
-    /// Per volume name.
+    /// Per volume name, v1 and v2.
     pub volume_breakdown: Vec<VolumeBreakdown>,
+    /// (v1, v2) accounts.
+    pub users_by_protocol: (u64, u64),
+    /// The storage figure split by protocol.
+    pub storage: admin_view::Storage,
 }
 
 fn count(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<u64, StoreError> {
@@ -44,18 +48,16 @@ fn count(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<
 
 /// Computes the overview.
 pub fn stats(conn: &Connection, now: i64) -> Result<Stats, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT volume_name, count(*), coalesce(sum(size_bytes), 0) FROM volumes GROUP BY volume_name ORDER BY volume_name",
-    )?;
-    let breakdown = stmt
-        .query_map([], |r| {
-            Ok(VolumeBreakdown {
-                volume_name: r.get(0)?,
-                count: r.get::<_, i64>(1)? as u64,
-                total_bytes: r.get::<_, i64>(2)? as u64,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
+    let storage = admin_view::storage(conn)?;
+    let (active_shares, pending_shares) = admin_view::share_counts(conn, now)?;
+    let breakdown = admin_view::breakdown(conn)?
+        .into_iter()
+        .map(|(volume_name, count, total_bytes)| VolumeBreakdown {
+            volume_name,
+            count,
+            total_bytes,
+        })
+        .collect();
     Ok(Stats {
         system_users: count(
             conn,
@@ -67,24 +69,18 @@ pub fn stats(conn: &Connection, now: i64) -> Result<Stats, StoreError> {
             "SELECT count(*) FROM users WHERE client_type = 'friend'",
             [],
         )?,
-        total_volumes: breakdown.iter().map(|b| b.count).sum(),
-        total_storage_bytes: breakdown.iter().map(|b| b.total_bytes).sum(),
+        total_volumes: storage.volumes_v1 + storage.volumes_v2,
+        total_storage_bytes: storage.bytes,
         recent_registrations_30d: count(
             conn,
             "SELECT count(*) FROM users WHERE created_at >= ?1",
             [now - 30 * 86_400],
         )?,
-        active_shares: count(
-            conn,
-            "SELECT count(*) FROM sharing WHERE status = 'active'",
-            [],
-        )?,
-        pending_shares: count(
-            conn,
-            "SELECT count(*) FROM sharing WHERE status = 'pending'",
-            [],
-        )?,
+        active_shares,
+        pending_shares,
         volume_breakdown: breakdown,
+        users_by_protocol: admin_view::users_by_protocol(conn)?,
+        storage,
     })
 }
 
@@ -115,7 +111,7 @@ pub fn session_stats(conn: &Connection, now: i64) -> Result<SessionStats, StoreE
 /// Counts for `/metrics`, read when it is scraped.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
-    /// Stored payload bytes, v1 and v2.
+    /// The storage figure ([`admin_view::storage`]), v1 and v2.
     pub storage_bytes: u64,
     /// v1 volumes.
     pub volumes_v1: u64,
@@ -133,20 +129,11 @@ pub struct Gauges {
 
 /// Reads the [`Gauges`].
 pub fn gauges(conn: &Connection, now: i64) -> Result<Gauges, StoreError> {
-    let (v1_count, v1_bytes): (i64, i64) = conn.query_row(
-        "SELECT count(*), coalesce(sum(size_bytes), 0) FROM volumes",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (v2_count, v2_bytes): (i64, i64) = conn.query_row(
-        "SELECT count(*), coalesce(sum(size_bytes), 0) FROM volumes_v2",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let storage = admin_view::storage(conn)?;
     Ok(Gauges {
-        storage_bytes: (v1_bytes.max(0) + v2_bytes.max(0)) as u64,
-        volumes_v1: v1_count as u64,
-        volumes_v2: v2_count as u64,
+        storage_bytes: storage.bytes,
+        volumes_v1: storage.volumes_v1,
+        volumes_v2: storage.volumes_v2,
         system_users: count(
             conn,
             "SELECT count(*) FROM users WHERE client_type = 'system'",

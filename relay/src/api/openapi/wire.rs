@@ -377,6 +377,18 @@ impl Schema for VolumeBreakdown {
     }
 }
 
+impl Schema for dto::ProtocolBreakdown {
+    fn schema() -> Value {
+        use dto::ProtocolBreakdown;
+        exact(fields!(ProtocolBreakdown {
+            protocol: admin_protocol("1 or 2."),
+            users: count(),
+            volumes: count(),
+            storage_bytes: count(),
+        }))
+    }
+}
+
 impl Schema for Stats {
     fn schema() -> Value {
         exact(fields!(Stats {
@@ -388,6 +400,7 @@ impl Schema for Stats {
             active_shares: count(),
             pending_shares: count(),
             volume_breakdown: json!({ "type": "array", "items": VolumeBreakdown::schema() }),
+            by_protocol: json!({ "type": "array", "items": dto::ProtocolBreakdown::schema() }),
         }))
     }
 }
@@ -406,7 +419,27 @@ fn admin_user_properties() -> Value {
             "type": "string",
             "description": "The stored feature set as JSON text (v1's admin API).",
         }),
+        protocol: admin_protocol(
+            "2 for an account registered through v2 (it has a key-binding proof), 1 otherwise."
+        ),
     })
+}
+
+/// `protocol` of an admin row: 1 or 2.
+fn admin_protocol(description: &str) -> Value {
+    json!({ "type": "integer", "enum": [1, 2], "description": description })
+}
+
+/// `total` of an admin list: the rows matching the filters, on every page.
+fn admin_total() -> Value {
+    json!({ "type": "integer", "minimum": 0, "description": "Rows matching the filters (all pages)." })
+}
+
+/// `next_offset` of an admin list: the `offset` of the next page, `null` after the last one.
+fn admin_next_offset() -> Value {
+    nullable(
+        json!({ "type": "integer", "minimum": 1, "description": "The offset of the next page." }),
+    )
 }
 
 impl Schema for dto::User {
@@ -419,6 +452,8 @@ impl Schema for UserList {
     fn schema() -> Value {
         exact(fields!(UserList {
             users: list_of("AdminUser"),
+            total: admin_total(),
+            next_offset: admin_next_offset(),
         }))
     }
 }
@@ -444,10 +479,12 @@ impl Schema for dto::Volume {
         use dto::Volume;
         exact(fields!(Volume {
             user_id: reference("Uuid"),
-            volume_name: reference("V1VolumeName"),
+            volume_name: json!({ "anyOf": [reference("V1VolumeName"), reference("V2VolumeName")] }),
             version: version(),
             size_bytes: count(),
             updated_at: reference("Time"),
+            protocol: admin_protocol("1 for a v1 volume, 2 for a v2 volume."),
+            epoch: nullable(epoch()),
         }))
     }
 }
@@ -457,6 +494,8 @@ impl Schema for dto::VolumeList {
         use dto::VolumeList;
         exact(fields!(VolumeList {
             volumes: list_of("AdminVolume"),
+            total: admin_total(),
+            next_offset: admin_next_offset(),
         }))
     }
 }
@@ -476,16 +515,26 @@ impl Schema for ShareList {
             id: reference("Uuid"),
             system_user_id: reference("Uuid"),
             friend_user_id: reference("Uuid"),
-            status: json!({ "type": "string", "enum": ["pending", "active"] }),
+            status: json!({
+                "type": "string",
+                "enum": ["pending", "active", "expired", "revoked"],
+                "description": "v1: pending or active. v2: pending (no grant yet), active, \
+                    expired (now >= the grant's expires_at) or revoked (the grant covers no volume).",
+            }),
             permissions: json!({
                 "type": "string",
-                "description": "The stored permissions as JSON text.",
+                "description": "JSON text of an object of booleans: v1, the stored flags; v2, \
+                    the volume names the grant covers, each true ({} while pending).",
             }),
             created_at: reference("Time"),
             updated_at: reference("Time"),
+            protocol: admin_protocol("1 for a v1 relationship, 2 for a v2 pairing."),
+            expires_at: nullable(reference("Time")),
         }));
         exact(fields!(ShareList {
             sharing: json!({ "type": "array", "items": share }),
+            total: admin_total(),
+            next_offset: admin_next_offset(),
         }))
     }
 }

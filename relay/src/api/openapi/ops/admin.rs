@@ -11,7 +11,9 @@ use super::super::schema::{reference, uuid_in};
 use super::super::wire::Schema as _;
 use super::super::{Caller, Operation, Tag};
 use crate::api::admin::MAX_SWEEP_PAGE;
+use crate::api::admin_query::{List, MAX_NAME_FILTER, STATUSES};
 use crate::limits::Class;
+use crate::store::admin_view::MAX_PAGE;
 
 fn op(id: &'static str, summary: &'static str) -> Operation {
     Operation::new(id, Tag::Admin, summary, Caller::Admin, Some(Class::Admin))
@@ -40,9 +42,66 @@ pub fn stats() -> Operation {
     op("adminStats", "Overview counts").ok(200, "Counts and sizes.", Stats::schema())
 }
 
+/// The paging and filter parameters of an admin list ([`crate::api::admin_query`]).
+fn list_query(mut op: Operation, list: List) -> Operation {
+    for name in list.names() {
+        let (schema, text) = match *name {
+            "limit" => (
+                json!({ "type": "integer", "minimum": 1, "maximum": MAX_PAGE }),
+                "At most this many rows (default: all).",
+            ),
+            "offset" => (
+                json!({ "type": "integer", "minimum": 0 }),
+                "Rows skipped first (default 0); the previous page's `next_offset`.",
+            ),
+            "protocol" => (
+                json!({ "type": "integer", "enum": [1, 2] }),
+                "Only v1 (1) or only v2 (2) rows.",
+            ),
+            "client_type" => (
+                reference("ClientType"),
+                "Only users (for volumes: owners) of this client type.",
+            ),
+            "user_id" => (
+                uuid_in(),
+                if list == List::Sharing {
+                    "Only relationships this user is part of (either side)."
+                } else if list == List::Volumes {
+                    "Only this owner's volumes."
+                } else {
+                    "Only this user."
+                },
+            ),
+            "volume_name" => (
+                json!({ "type": "string", "minLength": 1, "maxLength": MAX_NAME_FILTER }),
+                "Only volumes of this name.",
+            ),
+            _ => (
+                json!({ "type": "string", "enum": STATUSES }),
+                "Only relationships of this status.",
+            ),
+        };
+        op = op.query(name, false, schema, text);
+    }
+    op.describe(
+        "Without parameters the answer is the complete list (as the dashboard expects); with \
+         `limit`/`offset` one page, ordered stably, with `total` (rows matching the filters) \
+         and `next_offset` (null after the last page). Unknown, repeated or malformed \
+         parameters are refused.",
+    )
+    .err(
+        400,
+        "an unknown, repeated or malformed query parameter, or limit out of range",
+    )
+}
+
 /// `GET /api/v1/admin/users`.
 pub fn users() -> Operation {
-    op("adminUsers", "List users").ok(200, "Every user's metadata.", UserList::schema())
+    list_query(op("adminUsers", "List users (v1 and v2)"), List::Users).ok(
+        200,
+        "The users' metadata (v1 and v2, with `protocol`).",
+        UserList::schema(),
+    )
 }
 
 fn user_path(op: Operation) -> Operation {
@@ -54,7 +113,7 @@ pub fn user() -> Operation {
     user_path(op("adminUser", "One user and their volumes"))
         .ok(
             200,
-            "The user's metadata and v1 volumes.",
+            "The user's metadata and volumes (v1 and v2).",
             UserDetail::schema(),
         )
         .err(404, "no such user (or the id is not a UUID)")
@@ -71,18 +130,29 @@ pub fn delete_user() -> Operation {
 
 /// `GET /api/v1/admin/volumes`.
 pub fn volumes() -> Operation {
-    op("adminVolumes", "List v1 volumes").ok(
+    list_query(
+        op("adminVolumes", "List volumes (v1 and v2)"),
+        List::Volumes,
+    )
+    .ok(
         200,
-        "Every v1 volume's metadata.",
+        "The stored volumes' metadata (v1 and v2, with `protocol`).",
         VolumeList::schema(),
     )
 }
 
 /// `GET /api/v1/admin/sharing`.
 pub fn sharing() -> Operation {
-    op("adminSharing", "List sharing relationships")
-        .describe("Existence, status and flags; never the wrapped VEK or keys.")
-        .ok(200, "Every relationship.", ShareList::schema())
+    list_query(
+        op("adminSharing", "List sharing relationships (v1 and v2)"),
+        List::Sharing,
+    )
+    .ok(
+        200,
+        "Existence, status, flags (v2: the granted volume names) and expiry of v1 \
+         relationships and v2 pairings; never a wrapped VEK, grant, proof or key.",
+        ShareList::schema(),
+    )
 }
 
 /// `GET /api/v1/admin/sessions`.
