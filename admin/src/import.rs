@@ -309,7 +309,13 @@ impl ImportReport {
         } else {
             let _ = writeln!(out, "NOT CARRIED ({}):", self.lost.len());
             for l in &self.lost {
-                let _ = writeln!(out, "  - {} {}: {}", l.kind, clean(&l.item), clean(&l.reason));
+                let _ = writeln!(
+                    out,
+                    "  - {} {}: {}",
+                    l.kind,
+                    clean(&l.item),
+                    clean(&l.reason)
+                );
             }
         }
         if let Some(check) = &self.check {
@@ -378,7 +384,8 @@ fn cell(row: &rusqlite::Row<'_>, idx: usize, max: usize) -> Result<Cell, String>
             if bytes.len() > max {
                 return Err(format!("{} bytes (at most {max})", bytes.len()));
             }
-            String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_owned())
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| "not UTF-8 text".to_owned())
                 .map(Cell::Text)
         }
     }
@@ -656,7 +663,9 @@ fn open_source(db: &Path) -> Result<Connection, ImportError> {
             }
         }
         let rows: i64 = conn
-            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| r.get(0))
+            .query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })
             .map_err(e)?;
         if u64::try_from(rows).unwrap_or(u64::MAX) > MAX_ROWS {
             return Err(source_err(
@@ -910,7 +919,11 @@ fn plan_volumes<W: Write>(
         .map(|u| {
             (
                 u.user.id.clone(),
-                (u.source_id.clone(), u.user.client_type, u.user.public_signing_key),
+                (
+                    u.source_id.clone(),
+                    u.user.client_type,
+                    u.user.public_signing_key,
+                ),
             )
         })
         .collect();
@@ -969,8 +982,8 @@ fn plan_volumes<W: Write>(
             }
             let signature = b64::decode_exact::<64>(text(&c[4], "signature")?.trim())
                 .map_err(|e| format!("signature: {e}"))?;
-            let size_bytes = u64::try_from(int(&c[5], "size_bytes")?)
-                .map_err(|_| "size_bytes: negative")?;
+            let size_bytes =
+                u64::try_from(int(&c[5], "size_bytes")?).map_err(|_| "size_bytes: negative")?;
             if header.size_bytes != size_bytes {
                 return Err(format!(
                     "control_header.size_bytes is {}, the row's size_bytes {size_bytes}",
@@ -982,8 +995,7 @@ fn plan_volumes<W: Write>(
                 user_id: user_id.clone(),
                 volume_name: name.as_str().to_owned(),
                 version,
-                control_header: serde_json::to_string(&header_value)
-                    .map_err(|e| e.to_string())?,
+                control_header: serde_json::to_string(&header_value).map_err(|e| e.to_string())?,
                 blob_file: String::new(),
                 signature,
                 size_bytes,
@@ -1026,7 +1038,12 @@ fn plan_volumes<W: Write>(
     Ok(())
 }
 
-fn plan_sharing(conn: &Connection, db: &Path, now: i64, plan: &mut Plan) -> Result<(), ImportError> {
+fn plan_sharing(
+    conn: &Connection,
+    db: &Path,
+    now: i64,
+    plan: &mut Plan,
+) -> Result<(), ImportError> {
     let names = SCHEMA[2].1;
     let limits = [
         MAX_SHORT, MAX_SHORT, MAX_SHORT, MAX_SHORT, MAX_JSON, MAX_SHORT, MAX_SHORT, MAX_SHORT,
@@ -1126,7 +1143,12 @@ fn plan_sharing(conn: &Connection, db: &Path, now: i64, plan: &mut Plan) -> Resu
     Ok(())
 }
 
-fn plan_invites(conn: &Connection, db: &Path, now: i64, plan: &mut Plan) -> Result<(), ImportError> {
+fn plan_invites(
+    conn: &Connection,
+    db: &Path,
+    now: i64,
+    plan: &mut Plan,
+) -> Result<(), ImportError> {
     let names = SCHEMA[3].1;
     let limits = [MAX_SHORT; 6];
     let systems: HashSet<&str> = plan
@@ -1508,10 +1530,10 @@ pub fn import<W: Write>(
     {
         create_dir_0700(parent)?;
     }
-    let file_name = paths
-        .database
-        .file_name()
-        .map_or_else(|| "coffer.db".to_owned(), |n| n.to_string_lossy().into_owned());
+    let file_name = paths.database.file_name().map_or_else(
+        || "coffer.db".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let tmp = paths
         .database
         .with_file_name(format!(".{file_name}.importing"));
@@ -1560,12 +1582,13 @@ pub fn import<W: Write>(
         sync_dir(d)?;
     }
     report.status = "imported";
-    report.check = Some(
-        check::check(&paths.database, &paths.blob_dir).map_err(|e| ImportError::Target {
-            path: paths.database.clone(),
-            reason: format!("the consistency check could not run: {e}"),
-        })?,
-    );
+    report.check =
+        Some(
+            check::check(&paths.database, &paths.blob_dir).map_err(|e| ImportError::Target {
+                path: paths.database.clone(),
+                reason: format!("the consistency check could not run: {e}"),
+            })?,
+        );
     Ok(report)
 }
 
@@ -1582,7 +1605,14 @@ mod tests {
         assert_eq!(t("2026-03-27T18:57:46+02:00"), Some(1_774_630_666));
         assert_eq!(t("1774630666"), Some(1_774_630_666));
         assert_eq!(parse_time(&Cell::Int(5)), Some(5));
-        for bad in ["", "yesterday", "2026-13-01T00:00:00", "2026-03-27T16:57", "2026-03-27T16:57:46.", "2026-03-27T16:57:46+2"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01T00:00:00",
+            "2026-03-27T16:57",
+            "2026-03-27T16:57:46.",
+            "2026-03-27T16:57:46+2",
+        ] {
             assert_eq!(t(bad), None, "{bad}");
         }
         assert_eq!(

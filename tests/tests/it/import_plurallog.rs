@@ -87,7 +87,9 @@ const PLURALLOG_SCHEMA: &str = "
 
 /// Python's `datetime.utcnow().isoformat()`: naive, with microseconds.
 fn py_time(unix: i64, micros: u32) -> String {
-    isoformat(unix, micros).trim_end_matches("+00:00").to_owned()
+    isoformat(unix, micros)
+        .trim_end_matches("+00:00")
+        .to_owned()
 }
 
 /// `coffer-admin`, built beside the relay binary (`$COFFER_ADMIN_BIN` overrides).
@@ -454,7 +456,11 @@ async fn a_plurallog_relay_moves_in_and_its_apps_carry_on() {
     ] {
         assert!(run.stdout.contains(needle), "{needle}: {}", run.describe());
     }
-    assert!(run.stdout.contains("nothing was lost"), "{}", run.describe());
+    assert!(
+        run.stdout.contains("nothing was lost"),
+        "{}",
+        run.describe()
+    );
     assert!(
         run.stdout.contains("consistency check: consistent"),
         "{}",
@@ -467,7 +473,12 @@ async fn a_plurallog_relay_moves_in_and_its_apps_carry_on() {
     );
 
     // The JSON report of a dry run of the same import counts exactly what was carried.
-    let dry = import(&db, &volumes, &work.path().join("dry"), &["--dry-run", "--json"]);
+    let dry = import(
+        &db,
+        &volumes,
+        &work.path().join("dry"),
+        &["--dry-run", "--json"],
+    );
     assert_eq!(dry.code, Some(0), "{}", dry.describe());
     let report: Value = serde_json::from_str(&dry.stdout).unwrap();
     assert_eq!(report["status"], "dry-run");
@@ -565,9 +576,14 @@ async fn a_plurallog_relay_moves_in_and_its_apps_carry_on() {
     stale.expect_error(409, "conflict");
     let got = w.friend.shared_get(w.sys.user_id(), "members", None).await;
     assert_eq!(
-        open_volume(got.expect_json(200), "members", &vek, &w.sys.signing_key_b64())
-            .header
-            .version,
+        open_volume(
+            got.expect_json(200),
+            "members",
+            &vek,
+            &w.sys.signing_key_b64()
+        )
+        .header
+        .version,
         4
     );
 
@@ -607,6 +623,8 @@ async fn a_damaged_source_is_reported_and_a_dry_run_writes_nothing() {
     bytes.truncate(bytes.len() - 1);
     std::fs::write(&meta, &bytes).unwrap();
     let conn = Connection::open(&db).unwrap();
+    // Python's sqlite3 leaves foreign keys off; a hand-edited database may break them.
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
     conn.execute(
         "INSERT INTO volumes SELECT user_id, 'bucket-x', version, control_header, payload_path, \
          signature, size_bytes, updated_at FROM volumes WHERE volume_name = 'fronts'",
@@ -666,7 +684,11 @@ async fn a_damaged_source_is_reported_and_a_dry_run_writes_nothing() {
     // A second import into the now non-empty directory is refused (exit 2), nothing changed.
     let again = import(&db, &volumes, &target, &["--allow-partial"]);
     assert_eq!(again.code, Some(2), "{}", again.describe());
-    assert!(again.stderr.contains("is not empty"), "{}", again.describe());
+    assert!(
+        again.stderr.contains("is not empty"),
+        "{}",
+        again.describe()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -725,7 +747,8 @@ async fn coffer_refuses_a_foreign_database_and_points_at_the_importer() {
         let check = admin(&["check-data", "--data-dir", &data.display().to_string()]);
         assert_eq!(check.code, Some(2), "{}", check.describe());
         let data_db = data.join("coffer.db");
-        let expected_here = expected.replace(&file.display().to_string(), &data_db.display().to_string());
+        let expected_here =
+            expected.replace(&file.display().to_string(), &data_db.display().to_string());
         assert!(
             check.stderr.contains(&expected_here),
             "{expected_here}\n{}",
