@@ -91,6 +91,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
                 allow_partial: args.allow_partial,
                 max_volume_size: config.limits.max_volume_size,
                 max_user_storage: config.limits.max_user_storage,
+                session_lifetime_secs: config.limits.session_lifetime_secs,
             };
             let mut progress = Progress::stderr("import");
             let report = import::import(&source, &paths, opts, &mut progress)?;

@@ -52,6 +52,8 @@ use crate::progress::Progress;
 
 /// Rows read from one source table at most (a hostile file cannot exhaust memory by count).
 const MAX_ROWS: u64 = 10_000_000;
+/// Bytes of cells read from one source table at most (rows are held in memory).
+const MAX_TABLE_BYTES: usize = 1 << 30;
 /// Longest id, code or time text read.
 const MAX_SHORT: usize = 128;
 /// Longest handle text read (Coffer keeps 64 characters after trimming, as v1 does).
@@ -362,6 +364,8 @@ pub struct Options {
     pub max_volume_size: u64,
     /// The relay's `limits.max_user_storage`: accounts above it are carried with a warning.
     pub max_user_storage: u64,
+    /// The relay's `limits.session_lifetime_secs`: no carried session outlives it.
+    pub session_lifetime_secs: u64,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,8 +520,8 @@ fn parse_time(c: &Cell) -> Option<i64> {
             };
             let hm = &tail[1..];
             let (oh, om) = match hm.len() {
-                5 if hm.as_bytes()[2] == b':' => (digits(&hm[0..2])?, digits(&hm[3..5])?),
-                4 => (digits(&hm[0..2])?, digits(&hm[2..4])?),
+                5 if hm.as_bytes()[2] == b':' => (digits(hm.get(0..2)?)?, digits(hm.get(3..5)?)?),
+                4 => (digits(hm.get(0..2)?)?, digits(hm.get(2..4)?)?),
                 2 => (digits(hm)?, 0),
                 _ => return None,
             };
@@ -690,8 +694,29 @@ fn for_rows(
     let e = |e: rusqlite::Error| source_err(db, format!("cannot read it: {e}"));
     let mut stmt = conn.prepare(select).map_err(e)?;
     let mut rows = stmt.query([]).map_err(e)?;
+    let mut bytes = 0usize;
     while let Some(row) = rows.next().map_err(e)? {
-        each(cells(row, limits, names));
+        let cells = cells(row, limits, names);
+        bytes = bytes.saturating_add(match &cells {
+            Ok(c) => c
+                .iter()
+                .map(|c| match c {
+                    Cell::Text(t) => t.len(),
+                    _ => 8,
+                })
+                .sum(),
+            Err(_) => 64,
+        });
+        if bytes > MAX_TABLE_BYTES {
+            return Err(source_err(
+                db,
+                format!(
+                    "more than {} MiB of rows in one table, more than the importer reads",
+                    MAX_TABLE_BYTES >> 20
+                ),
+            ));
+        }
+        each(cells);
     }
     Ok(())
 }
@@ -1237,6 +1262,7 @@ fn plan_sessions(
     conn: &Connection,
     db: &Path,
     now: i64,
+    latest_expiry: i64,
     plan: &mut Plan,
 ) -> Result<(), ImportError> {
     let names = SCHEMA[4].1;
@@ -1282,7 +1308,8 @@ fn plan_sessions(
             Ok(PlannedSession {
                 token_hash: Sha256::digest(token.as_bytes()).into(),
                 user,
-                expires_at,
+                // A corrupt or hostile source cannot mint sessions longer than Coffer's.
+                expires_at: expires_at.min(latest_expiry),
             })
         })();
         match parsed {
@@ -1485,7 +1512,9 @@ pub fn import<W: Write>(
     plan_volumes(&conn, source, &opts, now, &mut plan, progress)?;
     plan_sharing(&conn, &source.db, now, &mut plan)?;
     plan_invites(&conn, &source.db, now, &mut plan)?;
-    plan_sessions(&conn, &source.db, now, &mut plan)?;
+    let latest_expiry =
+        now.saturating_add(i64::try_from(opts.session_lifetime_secs).unwrap_or(i64::MAX));
+    plan_sessions(&conn, &source.db, now, latest_expiry, &mut plan)?;
     drop(conn);
 
     let mut carried = Carried::default();
@@ -1605,6 +1634,9 @@ mod tests {
         assert_eq!(t("2026-03-27T18:57:46+02:00"), Some(1_774_630_666));
         assert_eq!(t("1774630666"), Some(1_774_630_666));
         assert_eq!(parse_time(&Cell::Int(5)), Some(5));
+        // Multi-byte text where digits belong is refused, never sliced mid-character.
+        assert_eq!(t("2026-03-27T16:57:46+0\u{e9}0"), None);
+        assert_eq!(t("2026-03-27T16:57:46+\u{e9}:00"), None);
         for bad in [
             "",
             "yesterday",
@@ -1618,6 +1650,147 @@ mod tests {
         assert_eq!(
             coffer_wire::time::isoformat(1_774_630_666, 0),
             "2026-03-27T16:57:46+00:00"
+        );
+    }
+
+    /// A hostile source: wrong types, oversized cells, broken JSON, bad keys, path tricks.
+    /// Every bad row is a lost item with a reason; nothing panics; a dry run writes nothing.
+    #[test]
+    fn a_hostile_source_is_reported_row_by_row() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("pl.db");
+        let conn = Connection::open(&db).expect("db");
+        conn.execute_batch(
+            "CREATE TABLE users (id, public_signing_key, public_exchange_key, handle, \
+             client_type, protocol_version, feature_set, storage_used_bytes, created_at);
+             CREATE TABLE volumes (user_id, volume_name, version, control_header, payload_path, \
+             signature, size_bytes, updated_at);
+             CREATE TABLE sharing (id, system_user_id, friend_user_id, status, permissions, \
+             encrypted_vek_blob, created_at, updated_at);
+             CREATE TABLE invite_codes (code, system_user_id, created_at, expires_at, \
+             redeemed_by, redeemed_at);
+             CREATE TABLE auth_sessions (token, user_id, expires_at);
+             CREATE TABLE auth_challenges (nonce, user_id, expires_at);",
+        )
+        .expect("schema");
+        let key = b64::encode(&[9u8; 32]);
+        let huge = "x".repeat(100_000);
+        for (id, sk, handle, ct, fs, created) in [
+            (
+                "../../etc/passwd",
+                key.as_str(),
+                "a",
+                "system",
+                "[]",
+                "2026-01-01T00:00:00",
+            ),
+            (
+                "11111111-1111-4111-8111-111111111111",
+                "!!",
+                "b",
+                "system",
+                "[]",
+                "x",
+            ),
+            (
+                "22222222-2222-4222-8222-222222222222",
+                key.as_str(),
+                huge.as_str(),
+                "system",
+                "[]",
+                "x",
+            ),
+            (
+                "33333333-3333-4333-8333-333333333333",
+                key.as_str(),
+                "c",
+                "admin",
+                "[]",
+                "x",
+            ),
+            (
+                "44444444-4444-4444-8444-444444444444",
+                key.as_str(),
+                "d",
+                "friend",
+                "{\"a\":",
+                "x",
+            ),
+        ] {
+            conn.execute(
+                "INSERT INTO users VALUES (?1, ?2, ?2, ?3, ?4, 1, ?5, 0, ?6)",
+                params![id, sk, handle, ct, fs, created],
+            )
+            .expect("user");
+        }
+        conn.execute(
+            "INSERT INTO users VALUES (X'00ff', 1.5, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+            [],
+        )
+        .expect("junk user");
+        conn.execute(
+            "INSERT INTO volumes VALUES ('11111111-1111-4111-8111-111111111111', 'meta', 1, \
+             '{}', '/etc/shadow', 'AA==', 4124, 0)",
+            [],
+        )
+        .expect("volume");
+        conn.execute(
+            "INSERT INTO auth_sessions VALUES (?1, '11111111-1111-4111-8111-111111111111', \
+             '9999-01-01T00:00:00')",
+            [huge.as_str()],
+        )
+        .expect("session");
+        drop(conn);
+        let volumes = dir.path().join("volumes");
+        std::fs::create_dir(&volumes).expect("volumes");
+        let target = dir.path().join("target");
+        let paths = DataPaths {
+            data_dir: target.clone(),
+            database: target.join("coffer.db"),
+            blob_dir: target.join("blobs"),
+            tls_dir: target.join("tls"),
+            ip_key: target.join("ip-hash.key"),
+        };
+        let opts = Options {
+            dry_run: true,
+            allow_partial: false,
+            max_volume_size: 1 << 20,
+            max_user_storage: 1 << 30,
+            session_lifetime_secs: 3600,
+        };
+        let mut progress: Progress<Vec<u8>> = Progress::new(None, "x");
+        let source = Source {
+            db: db.clone(),
+            volumes: volumes.clone(),
+        };
+        let report = import(&source, &paths, opts, &mut progress).expect("a report");
+        let text = report.human();
+        assert_eq!(report.carried.systems + report.carried.friends, 0, "{text}");
+        for needle in [
+            "user ../../etc/passwd: id: not a UUID",
+            "public_signing_key",
+            "handle: 100000 bytes",
+            "client_type: neither",
+            "feature_set: not JSON",
+            "id: not UTF-8 text",
+            "volume 11111111-1111-4111-8111-111111111111/meta: its owner was not carried",
+            "session (row 1): token: 100000 bytes",
+        ] {
+            assert!(text.contains(needle), "{needle}:\n{text}");
+        }
+        assert!(!target.exists());
+
+        // Not a PluralLog database at all: a clear error, not a panic.
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .expect("db")
+            .execute_batch("CREATE TABLE users (id);")
+            .expect("schema");
+        let err = import(&Source { db: other, volumes }, &paths, opts, &mut progress)
+            .expect_err("refused");
+        assert!(
+            err.to_string().contains("not a PluralLog relay database"),
+            "{err}"
         );
     }
 
