@@ -382,6 +382,9 @@ fn read_snapshot(conn: &Connection, path: &Path) -> Result<SnapshotInfo, BackupE
             supported: migrations::latest(),
         });
     }
+    if let Ok(Some(kind)) = coffer_relay::store::foreign::identify(conn) {
+        return Err(verify(coffer_relay::store::foreign::refusal(kind, path)));
+    }
     if schema_version < 3 {
         // Every released relay is at least at version 3; anything lower is not one of ours.
         return Err(verify(format!(
@@ -453,6 +456,15 @@ pub fn backup<W: Write>(
     source
         .busy_timeout(std::time::Duration::from_secs(30))
         .map_err(db_err(&paths.database))?;
+    // Before VACUUM INTO: a PluralLog relay's database is named as such, with the importer.
+    if let Some(kind) =
+        coffer_relay::store::foreign::identify(&source).map_err(db_err(&paths.database))?
+    {
+        return Err(verify(coffer_relay::store::foreign::refusal(
+            kind,
+            &paths.database,
+        )));
+    }
 
     let mut copied: BTreeMap<String, FileEntry> = BTreeMap::new();
     let mut attempts = 0;

@@ -155,6 +155,37 @@ pub enum Command {
         #[command(subcommand)]
         action: CertCommand,
     },
+    /// Offline: move a PluralLog (v1 reference) relay into a new Coffer data directory: its
+    /// SQLite database and volume directory become users, volumes (every blob verified),
+    /// relationships, open invites and live sessions (tokens stored hashed, so apps stay
+    /// logged in). Stop the old relay first. Prints what was carried and every item that
+    /// could not be, with the reason; writes nothing if anything would be lost unless
+    /// --allow-partial. Then runs the consistency check of `check-data`.
+    /// Exit 0: imported (or the dry run found nothing lost); 2: the target is not empty;
+    /// 6: items lost, a damaged source, or a failed write (nothing kept).
+    ImportPlurallog(ImportArgs),
+}
+
+/// `import-plurallog`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The PluralLog relay's database (`plurallog_relay.db`); opened read-only.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// The PluralLog relay's volume directory (PLURALLOG_VOLUME_PATH, by default
+    /// `volume_storage/`), holding `<user_id>/<volume>.bin`.
+    #[arg(long, value_name = "DIR")]
+    pub volumes: PathBuf,
+    /// The new Coffer data directory (must not exist, or be empty), and with --config the
+    /// database and blob paths of the Coffer relay's configuration.
+    #[command(flatten)]
+    pub relay: RelayPaths,
+    /// Read and verify everything and print the report; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import even if some items cannot be carried (they are listed); exit 0.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// `token …`.

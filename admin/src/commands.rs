@@ -19,6 +19,7 @@ use crate::cli::{
 };
 use crate::client::{AdminClient, Reply, Trust};
 use crate::error::{AdminError, Exit, Refusal};
+use crate::import::{self, ImportReport};
 use crate::model::MaintenanceReport;
 use crate::offline::{self, CertReport, ConfigReport, PairReport, TokenReport};
 use crate::output;
@@ -77,6 +78,42 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
             let mut progress = Progress::stderr("restore");
             let report = backup::restore(&args.backup, &paths, &mut progress)?;
             return emit(json, &report, RestoreReport::human);
+        }
+        Command::ImportPlurallog(args) => {
+            let config = offline::relay_config(&args.relay)?;
+            let paths = backup::DataPaths::from_config(&config);
+            let source = import::Source {
+                db: args.db.clone(),
+                volumes: args.volumes.clone(),
+            };
+            let opts = import::Options {
+                dry_run: args.dry_run,
+                allow_partial: args.allow_partial,
+                max_volume_size: config.limits.max_volume_size,
+                max_user_storage: config.limits.max_user_storage,
+                session_lifetime_secs: config.limits.session_lifetime_secs,
+            };
+            let mut progress = Progress::stderr("import");
+            let report = import::import(&source, &paths, opts, &mut progress)?;
+            emit(json, &report, ImportReport::human)?;
+            if !report.lost.is_empty() && !args.allow_partial {
+                return Err(import::ImportError::Partial {
+                    lost: report.lost.len(),
+                    dry_run: args.dry_run,
+                }
+                .into());
+            }
+            if let Some(check) = report.check.as_ref().filter(|c| !c.is_consistent()) {
+                return Err(import::ImportError::Inconsistent {
+                    problems: check.foreign_key_violations
+                        + check.missing_blobs
+                        + check.wrong_sizes
+                        + check.wrong_quotas
+                        + u64::from(check.integrity != "ok"),
+                }
+                .into());
+            }
+            return Ok(());
         }
         Command::CheckData(args) => {
             let paths = offline::data_paths(&args.relay)?;
@@ -199,6 +236,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         | Command::Backup(_)
         | Command::Restore(_)
         | Command::CheckData(_)
+        | Command::ImportPlurallog(_)
         | Command::Config { .. }
         | Command::Cert { .. } => Ok(()),
     }

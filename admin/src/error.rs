@@ -317,6 +317,10 @@ pub enum AdminError {
     #[error("{0}")]
     TokenTool(String),
 
+    /// `import-plurallog` failed, lost items, or its result is not consistent.
+    #[error("{0}")]
+    Import(#[from] crate::import::ImportError),
+
     /// `check-data` found the database and the blob files disagreeing.
     #[error("the relay's stored data is not consistent: {problems} problem(s), see above")]
     Inconsistent {
@@ -351,6 +355,8 @@ impl AdminError {
                 _ => Exit::Local,
             },
             AdminError::Backup(err) => err.exit(),
+            AdminError::Import(crate::import::ImportError::NotEmpty { .. }) => Exit::Usage,
+            AdminError::Import(_) => Exit::Local,
             AdminError::TokenTool(_) | AdminError::Inconsistent { .. } => Exit::Local,
         }
     }

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod error;
+pub mod import;
 pub mod listing;
 pub mod model;
 pub mod offline;

@@ -137,6 +137,11 @@ fn load_config(
 /// The relay's data paths from `--config` and/or `--data-dir` (environment applied as the relay
 /// would, except the admin-token variables, which name coffer-admin's own token too).
 pub fn data_paths(relay: &RelayPaths) -> Result<DataPaths, AdminError> {
+    relay_config(relay).map(|config| DataPaths::from_config(&config))
+}
+
+/// The relay's configuration from `--config` and/or `--data-dir`, as [`data_paths`] reads it.
+pub fn relay_config(relay: &RelayPaths) -> Result<Config, AdminError> {
     if relay.config.is_none() && relay.data_dir.is_none() {
         return Err(AdminError::InvalidConfig {
             message: "say where the relay's data is: --data-dir DIR and/or --config FILE"
@@ -150,7 +155,7 @@ pub fn data_paths(relay: &RelayPaths) -> Result<DataPaths, AdminError> {
             std::env::var(name).ok()
         }
     })?;
-    Ok(DataPaths::from_config(&config))
+    Ok(config)
 }
 
 /// `check-data`: the relay's own consistency check of its database against its blob files.
@@ -160,11 +165,34 @@ pub fn check_data(paths: &DataPaths) -> Result<Consistency, AdminError> {
             message: format!("no relay database at {}", paths.database.display()),
         });
     }
+    refuse_foreign(&paths.database)?;
     coffer_relay::store::check::check(&paths.database, &paths.blob_dir).map_err(|e| {
         AdminError::InvalidConfig {
             message: format!("cannot check {}: {e}", paths.database.display()),
         }
     })
+}
+
+/// Refuses a database that is not Coffer's (a PluralLog relay's points at `import-plurallog`),
+/// as the relay itself does at start.
+pub fn refuse_foreign(database: &Path) -> Result<(), AdminError> {
+    use coffer_relay::store::foreign;
+    let conn = rusqlite::Connection::open_with_flags(
+        database,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| AdminError::InvalidConfig {
+        message: format!("cannot open {}: {e}", database.display()),
+    })?;
+    match foreign::identify(&conn) {
+        Ok(Some(kind)) => Err(AdminError::InvalidConfig {
+            message: foreign::refusal(kind, database),
+        }),
+        Ok(None) => Ok(()),
+        Err(e) => Err(AdminError::InvalidConfig {
+            message: format!("cannot read {}: {e}", database.display()),
+        }),
+    }
 }
 
 /// `check-data` for a person.

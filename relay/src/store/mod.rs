@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod challenges;
 pub mod check;
 pub mod devices;
+pub mod foreign;
 pub mod grants;
 mod group;
 pub mod invites;
@@ -69,6 +70,10 @@ pub enum StoreError {
     /// Stored data violates an invariant (e.g. a key column of the wrong length).
     #[error("corrupt stored data: {0}")]
     Corrupt(&'static str),
+    /// The database is not Coffer's (a PluralLog relay's, or any other with tables but no
+    /// Coffer schema version): nothing was changed ([`foreign`]).
+    #[error("{0}")]
+    Foreign(String),
 }
 
 impl StoreError {
@@ -142,6 +147,9 @@ impl Db {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Arc<Self>, StoreError> {
         let writer = Connection::open(path)?;
+        // Before anything is set or created in it: a foreign database is refused untouched
+        // (not even switched to WAL).
+        foreign::refuse_foreign(&writer, path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         configure(&writer)?;
         let mut writer = writer;

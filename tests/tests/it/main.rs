@@ -16,6 +16,7 @@ mod faults_maintenance;
 mod faults_rotation;
 mod home_client;
 mod home_relay;
+mod import_plurallog;
 mod v1_accounts;
 mod v1_admin;
 mod v1_authz;
