@@ -356,7 +356,10 @@ fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, Strin
         );
     }
     if !config.admin_enabled() {
-        warnings.push("no admin token: the admin API and remote /metrics are disabled".to_owned());
+        warnings.push(
+            "no admin token: the admin API and /metrics (outside the admin listener) are disabled"
+                .to_owned(),
+        );
     }
     if config.admin_enabled() && config.admin.listen.is_none() && !config.host.is_loopback() {
         warnings.push(format!(
