@@ -5,4 +5,5 @@
 mod backup_restore;
 mod cli;
 mod operator;
+mod registration;
 mod support;
