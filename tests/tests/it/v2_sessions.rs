@@ -262,6 +262,11 @@ const HOURLY: &[(&str, &str)] = &[
     ("auth_sessions", "created_at"),
     ("auth_sessions", "last_used_at"),
     ("owner_states", "updated_at"),
+    // Registration codes (ADR 0024): issued, used and expiring on whole hours (an invite
+    // code's row keeps the invite's expiry, itself rounded up to the hour).
+    ("registration_codes", "created_at"),
+    ("registration_codes", "used_at"),
+    ("registration_codes", "expires_at"),
 ];
 
 /// Time columns that are exact on purpose, each a security bound (docs/metadata-inventory.md):
