@@ -368,6 +368,17 @@ fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, Strin
             config.host
         ));
     }
+    if let Some(listen) = config.admin.listen.filter(|l| !l.ip().is_loopback()) {
+        warnings.push(format!(
+            "admin.listen = {listen} is not loopback: keep that port on an internal network \
+             (the relay warns about it at start-up too)"
+        ));
+    }
+    if config.metrics.public {
+        warnings.push(
+            "metrics.public = true: /metrics is served to anyone who reaches the relay".to_owned(),
+        );
+    }
     if config.ip_policy == IpPolicy::Full {
         warnings.push(
             "ip_policy = \"full\": client IP addresses appear in logs and anomaly reports; \
