@@ -125,6 +125,13 @@ pub enum Command {
     /// Challenge floods, repeated failed logins and unusual storage growth the relay counted
     /// (in memory, over a sliding window); addresses only as the relay's ip_policy allows.
     Anomalies,
+    /// Registration codes for a relay with registration.mode = "invite-only": `create` issues a
+    /// single-use code (shown once), `status` shows the mode, the user cap and open codes.
+    RegistrationCode {
+        /// What to do.
+        #[command(subcommand)]
+        action: RegistrationCodeCommand,
+    },
     /// Offline: make an admin token and its Argon2id hash for the relay's configuration.
     Token {
         /// What to do.
@@ -351,6 +358,19 @@ pub enum UsersCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// `registration-code …`.
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCodeCommand {
+    /// Issue a single-use registration code (the relay keeps only its hash).
+    Create {
+        /// Hours it stays valid (default: the relay's registration.code_lifetime_hours).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8784))]
+        hours: Option<u32>,
+    },
+    /// The registration mode, the user cap, the accounts and the open codes.
+    Status,
 }
 
 /// `sessions …`.

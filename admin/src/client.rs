@@ -308,6 +308,28 @@ impl AdminClient {
         self.call(Method::GET, "api/v1/admin/anomalies", true).await
     }
 
+    /// `POST /api/v1/admin/registration-codes` `{expires_in_hours?}`: a single-use registration
+    /// code (registration.mode = "invite-only"), shown once.
+    pub async fn create_registration_code<T: DeserializeOwned>(
+        &self,
+        hours: Option<u32>,
+    ) -> Result<Reply<T>, AdminError> {
+        let path = "api/v1/admin/registration-codes";
+        let body = match hours {
+            Some(h) => serde_json::json!({ "expires_in_hours": h }),
+            None => serde_json::json!({}),
+        };
+        let url = self.base.endpoint(path);
+        self.send_body(Method::POST, url, path, true, Some(&body))
+            .await
+    }
+
+    /// `GET /api/v1/admin/registration-codes`: the registration rules and open codes.
+    pub async fn registration_status<T: DeserializeOwned>(&self) -> Result<Reply<T>, AdminError> {
+        self.call(Method::GET, "api/v1/admin/registration-codes", true)
+            .await
+    }
+
     async fn call<T>(
         &self,
         method: Method,
@@ -325,11 +347,25 @@ impl AdminClient {
         path: &str,
         admin: bool,
     ) -> Result<Reply<T>, AdminError> {
+        self.send_body(method, url, path, admin, None).await
+    }
+
+    async fn send_body<T>(
+        &self,
+        method: Method,
+        url: Url,
+        path: &str,
+        admin: bool,
+        body: Option<&Value>,
+    ) -> Result<Reply<T>, AdminError> {
         let request = format!("{method} /{}", path.trim_start_matches('/'));
         let mut builder = self
             .http
             .request(method, url.clone())
             .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(body) = body {
+            builder = builder.json(body);
+        }
         if admin {
             let token = self.token.as_ref().ok_or(AdminError::NoToken)?;
             builder = builder.header("x-admin-token", token.header_value()?);

@@ -15,7 +15,8 @@ use coffer_certs::QrColors;
 
 use crate::backup::{self, BackupReport, RestoreReport};
 use crate::cli::{
-    CertCommand, Cli, Command, ConfigCommand, SessionsCommand, TokenCommand, UsersCommand,
+    CertCommand, Cli, Command, ConfigCommand, RegistrationCodeCommand, SessionsCommand,
+    TokenCommand, UsersCommand,
 };
 use crate::client::{AdminClient, Reply, Trust};
 use crate::error::{AdminError, Exit, Refusal};
@@ -24,6 +25,7 @@ use crate::model::MaintenanceReport;
 use crate::offline::{self, CertReport, ConfigReport, PairReport, TokenReport};
 use crate::output;
 use crate::progress::Progress;
+use crate::registration;
 use crate::token::{self, AdminToken, TOKEN_ENV};
 
 /// Entry point of the binary: parse, run, print any error, exit with its code.
@@ -232,6 +234,18 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         }
         Command::Maintenance => maintenance(&client, json).await,
         Command::Anomalies => print(json, client.anomalies().await?, output::anomalies),
+        Command::RegistrationCode { action } => match action {
+            RegistrationCodeCommand::Create { hours } => print(
+                json,
+                client.create_registration_code(*hours).await?,
+                registration::created,
+            ),
+            RegistrationCodeCommand::Status => print(
+                json,
+                client.registration_status().await?,
+                registration::status,
+            ),
+        },
         Command::Token { .. }
         | Command::Backup(_)
         | Command::Restore(_)

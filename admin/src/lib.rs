@@ -12,5 +12,6 @@ pub mod model;
 pub mod offline;
 pub mod output;
 pub mod progress;
+pub mod registration;
 pub mod token;
 pub mod token_problem;

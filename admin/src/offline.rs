@@ -384,7 +384,10 @@ fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, Strin
         );
     }
     if !config.admin_enabled() {
-        warnings.push("no admin token: the admin API and remote /metrics are disabled".to_owned());
+        warnings.push(
+            "no admin token: the admin API and /metrics (outside the admin listener) are disabled"
+                .to_owned(),
+        );
     }
     if config.admin_enabled() && config.admin.listen.is_none() && !config.host.is_loopback() {
         warnings.push(format!(
@@ -392,6 +395,17 @@ fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, Strin
              \"127.0.0.1:8444\" to restrict the admin token to a loopback listener",
             config.host
         ));
+    }
+    if let Some(listen) = config.admin.listen.filter(|l| !l.ip().is_loopback()) {
+        warnings.push(format!(
+            "admin.listen = {listen} is not loopback: keep that port on an internal network \
+             (the relay warns about it at start-up too)"
+        ));
+    }
+    if config.metrics.public {
+        warnings.push(
+            "metrics.public = true: /metrics is served to anyone who reaches the relay".to_owned(),
+        );
     }
     if config.ip_policy == IpPolicy::Full {
         warnings.push(

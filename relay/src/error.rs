@@ -39,6 +39,14 @@ pub enum ApiError {
     /// 403: authenticated, but not allowed to do this.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 with a code of its own (`registration_closed`, `user_cap_reached`).
+    #[error("{message}")]
+    Denied {
+        /// The body's `error`.
+        code: &'static str,
+        /// The body's `message`.
+        message: &'static str,
+    },
     /// 404: the thing does not exist (or the route does not).
     #[error("{0}")]
     NotFound(&'static str),
@@ -96,6 +104,7 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::SessionRevoked => "session_revoked",
             Self::Forbidden(_) => "forbidden",
+            Self::Denied { code, .. } => code,
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) | Self::Stale(_) => "conflict",
@@ -121,7 +130,7 @@ impl ResponseError for ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) | Self::SessionRevoked => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) | Self::Stale(_) => StatusCode::CONFLICT,
@@ -196,6 +205,7 @@ impl From<Refusal> for ApiError {
             Refusal::BadRequest(message) => Self::BadRequest(message),
             Refusal::Unauthorized(message) => Self::Unauthorized(message),
             Refusal::Forbidden(message) => Self::Forbidden(message),
+            Refusal::Denied { code, message } => Self::Denied { code, message },
             Refusal::NotFound(message) => Self::NotFound(message),
             Refusal::Conflict(message) => Self::Conflict(message),
             Refusal::Stale(stale) => Self::Stale(stale),

@@ -40,6 +40,8 @@ pub mod limits;
 pub mod metrics;
 pub mod paillier;
 #[cfg(feature = "server")]
+pub mod process_metrics;
+#[cfg(feature = "server")]
 pub mod response;
 #[cfg(feature = "server")]
 pub mod server;

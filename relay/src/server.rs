@@ -392,6 +392,16 @@ pub async fn run(config: Config) -> Result<(), StartError> {
                 source,
             })?;
             let _ = state.admin_listener.set(admin_addr);
+            if !admin_addr.ip().is_loopback() {
+                // Allowed only with a hashed admin token (config validation); still say so.
+                // The address in the message, not as a field: it is the relay's own.
+                tracing::warn!(
+                    "the admin listener {admin_addr} is NOT on loopback: the admin API and \
+                     /metrics are reachable by anyone who can connect to it (the admin token is \
+                     still required for the API); keep it off the internet (firewall, an \
+                     internal container network)"
+                );
+            }
             let server = server
                 .listen_rustls_0_23(listener, admin_config)
                 .map_err(|source| StartError::Bind {

@@ -235,6 +235,15 @@ impl RelayProcess {
         }
     }
 
+    /// Sets (or with `None` removes) an environment variable for the next start (e.g. a
+    /// configuration change across [`Self::restart`]).
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.env.insert(key.to_owned(), v.to_owned()),
+            None => self.env.remove(key),
+        };
+    }
+
     /// Starts the relay again on the same data directory (after [`Self::kill`] or
     /// [`Self::terminate`]). The port changes; the pin must not.
     pub async fn restart(&mut self) {

@@ -6,4 +6,5 @@ mod admin_v2;
 mod backup_restore;
 mod cli;
 mod operator;
+mod registration;
 mod support;

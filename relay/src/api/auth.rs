@@ -17,6 +17,7 @@ use super::json::{Fields, created, ok, read_object};
 use super::{profile, random};
 use crate::error::ApiError;
 use crate::service::accounts::{self, NewAccount};
+use crate::service::registration::Gate;
 use crate::state::AppState;
 use crate::store::{ClientType, challenges, now, sessions, users};
 
@@ -35,6 +36,17 @@ pub fn key32(fields: &Fields<'_>, name: &str) -> Result<[u8; 32], ApiError> {
         })
 }
 
+/// The registration rules with the request's `X-Registration-Code` (v1 and v2 alike; a header,
+/// so v1's body stays as the apps send it).
+pub fn registration_gate(state: &AppState, req: &HttpRequest) -> Gate {
+    Gate::new(
+        &state.config.registration,
+        req.headers()
+            .get("x-registration-code")
+            .map(|v| v.as_bytes()),
+    )
+}
+
 /// `POST /api/v1/register`.
 pub async fn register(
     req: HttpRequest,
@@ -42,6 +54,9 @@ pub async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
+    // Closed, or invite-only without a code: refused before the body is read.
+    let gate = registration_gate(&state, &req);
+    gate.early()?;
     let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     for name in [
@@ -81,7 +96,7 @@ pub async fn register(
         feature_set,
         key_binding_signature: None,
     };
-    accounts::register(&state.db, account).await?;
+    accounts::register(&state.db, account, gate).await?;
     Ok(created(
         &json!({ "user_id": id, "server_min_version": min }),
     ))

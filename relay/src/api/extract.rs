@@ -259,7 +259,7 @@ const MAX_ADMIN_TOKEN_LEN: usize = 4096;
 
 /// The public listener's answer to admin routes when `admin.listen` is set.
 const ADMIN_LISTENER_ONLY: ApiError = ApiError::Forbidden(
-    "The admin API is served only on the relay's loopback admin listener (admin.listen)",
+    "The admin API is served only on the relay's admin listener (admin.listen)",
 );
 
 /// Whether the request presents the admin token (checked by [`AdminVerifier`]).
@@ -279,7 +279,7 @@ async fn has_admin_token(state: &AppState, req: &HttpRequest) -> Result<bool, Ap
 }
 
 /// A request carrying the admin token (`X-Admin-Token`), rate-limited per IP in the admin
-/// class. With `admin.listen` set, only requests on that loopback listener qualify.
+/// class. With `admin.listen` set, only requests on that listener qualify.
 #[derive(Debug)]
 pub struct Admin(());
 
@@ -311,11 +311,11 @@ impl FromRequest for Admin {
     }
 }
 
-/// A request allowed to read `/metrics`: on the loopback admin listener; or, when there is no
-/// admin listener, directly from loopback ([`RateLimits::is_local`]) or with the admin token.
-/// Rate-limited per IP in the admin class.
-///
-/// [`RateLimits::is_local`]: crate::limits::RateLimits::is_local
+/// A request allowed to read `/metrics`: on the admin listener; with the admin token on the
+/// main listener when there is no admin listener; or anyone when the operator opted in with
+/// `metrics.public`. Looking local is no longer enough: behind a TLS-passthrough proxy on the
+/// same host every internet client looks local (issue 15). Rate-limited per IP in the admin
+/// class.
 #[derive(Debug)]
 pub struct MetricsReader(());
 
@@ -330,17 +330,18 @@ impl FromRequest for MetricsReader {
             if let Some(ip) = state.limits.client_ip(&req) {
                 state.limits.check(Class::Admin, Key::Ip(ip))?;
             }
-            if state.on_admin_listener(&req) {
+            if state.on_admin_listener(&req) || state.config.metrics.public {
                 return Ok(MetricsReader(()));
             }
             if state.admin_listener.get().is_some() {
                 return Err(ADMIN_LISTENER_ONLY);
             }
-            if state.limits.is_local(&req) || has_admin_token(&state, &req).await? {
+            if has_admin_token(&state, &req).await? {
                 Ok(MetricsReader(()))
             } else {
                 Err(ApiError::Unauthorized(
-                    "Metrics are served to loopback clients, or with the admin token (X-Admin-Token)",
+                    "Metrics need the admin token (X-Admin-Token), or the admin listener \
+                     (admin.listen)",
                 ))
             }
         })

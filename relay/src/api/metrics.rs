@@ -1,7 +1,8 @@
-//! `GET /metrics`: Prometheus text format, for loopback clients or the admin token (see
-//! [`MetricsReader`]). Aggregates only; see [`crate::metrics`].
+//! `GET /metrics`: Prometheus text format, for the admin token, the admin listener, or anyone
+//! with `metrics.public` (see [`MetricsReader`]). Aggregates only; see [`crate::metrics`] and,
+//! for the `process_*` families, [`crate::process_metrics`].
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::extract::{MetricsReader, state};
 use crate::error::ApiError;
@@ -27,7 +28,10 @@ pub async fn metrics(req: HttpRequest, _reader: MetricsReader) -> Result<HttpRes
         admin_token_verifications: state.admin_auth.verifications(),
         uptime_seconds: state.started.elapsed().as_secs(),
     };
+    let mut body = state.metrics.render(&snapshot);
+    let process = web::block(crate::process_metrics::read).await?;
+    crate::process_metrics::render(&mut body, &process);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&snapshot)))
+        .body(body))
 }

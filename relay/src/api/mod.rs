@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod pins;
 pub mod profile;
 pub mod random;
+pub mod registration_codes;
 pub mod shared;
 pub mod sharing;
 pub mod stream;
@@ -147,6 +148,9 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Post, "/api/v1/admin/maintenance/expire", || web::route().to(admin::maintenance_expire), ops::admin::maintenance_expire),
     ep(Post, "/api/v1/admin/maintenance/orphans", || web::route().to(admin::maintenance_orphans), ops::admin::maintenance_orphans),
     ep(Get, "/api/v1/admin/anomalies", || web::route().to(admin::anomalies), ops::admin::anomalies),
+    // Closed registration (ADR 0024).
+    ep(Post, "/api/v1/admin/registration-codes", || web::route().to(registration_codes::create), ops::access::create_registration_code),
+    ep(Get, "/api/v1/admin/registration-codes", || web::route().to(registration_codes::status), ops::access::registration_status),
     // Protocol v2.
     ep(Get, "/api/v2/pins", || web::route().to(pins::pins), ops::v2::pins),
     ep(Post, "/api/v2/register", || web::route().to(v2::accounts::register), ops::v2::register),

@@ -200,8 +200,10 @@ pub struct Admin {
     pub token: AdminToken,
     /// The Argon2id hash of the admin token (preferred: the relay never holds the token).
     pub token_hash: Option<AdminTokenHash>,
-    /// A separate loopback listener for the admin API and `/metrics`. When set, the admin token
-    /// is accepted only on it, and the public listener answers admin routes with 403.
+    /// A separate listener for the admin API and `/metrics`. When set, the admin token is
+    /// accepted only on it, and the public listener answers admin routes with 403. Loopback,
+    /// or any address when the token is configured as [`Admin::token_hash`] (a dashboard in its
+    /// own container; the relay warns at start-up).
     pub listen: Option<SocketAddr>,
 }
 

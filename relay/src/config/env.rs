@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::admin::{AdminToken, AdminTokenHash};
 use super::error::ConfigError;
-use super::{Config, IpPolicy, TlsMode};
+use super::{Config, IpPolicy, RegistrationMode, TlsMode};
 
 /// One environment variable: its names (first wins) and how it applies.
 struct EnvVar {
@@ -72,7 +72,10 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_LATEST_CLIENT_VERSION", "PLURALLOG_LATEST_CLIENT_VERSION"], "advertised newest client version", protocol.latest_client_version = with(non_empty)),
     var!(["COFFER_ADMIN_TOKEN", "PLURALLOG_ADMIN_TOKEN", "POLYLOG_ADMIN_TOKEN"], "admin API token, plain (v1 compatibility; prefer COFFER_ADMIN_TOKEN_HASH)", admin.token = with(admin_token)),
     var!(["COFFER_ADMIN_TOKEN_HASH"], "Argon2id hash of the admin token ($argon2id$…, from `coffer-admin token generate`)", admin.token_hash = with(token_hash)),
-    var!(["COFFER_ADMIN_LISTEN"], "loopback address:port of a separate admin listener, e.g. 127.0.0.1:8444", admin.listen = with(optional_addr)),
+    var!(["COFFER_ADMIN_LISTEN"], "address:port of a separate admin listener, e.g. 127.0.0.1:8444 (non-loopback only with COFFER_ADMIN_TOKEN_HASH)", admin.listen = with(optional_addr)),
+    var!(["COFFER_REGISTRATION", "PLURALLOG_REGISTRATION"], "open | invite-only | closed: who may register", registration.mode = with(registration_mode)),
+    var!(["COFFER_MAX_USERS", "PLURALLOG_MAX_USERS"], "most accounts (v1 and v2) the relay holds; empty = no cap", registration.max_users = with(optional_count)),
+    var!(["COFFER_METRICS_PUBLIC"], "true: serve /metrics without the admin token (default false)", metrics.public = parse("true or false")),
     var!(["COFFER_WORKERS"], "worker threads (0 = one per CPU)", server.workers = parse("a count")),
     var!(["COFFER_MAX_CONNECTIONS"], "open connections at once, all clients", server.max_connections = parse("a count")),
     var!(["COFFER_MAX_CONNECTIONS_PER_IP"], "open connections at once per client address (0 = no cap)", server.max_connections_per_ip = parse("a count")),
@@ -158,6 +161,18 @@ fn optional_addr(v: &str) -> Result<Option<SocketAddr>, &'static str> {
     }
 }
 
+fn registration_mode(v: &str) -> Result<RegistrationMode, &'static str> {
+    RegistrationMode::parse(v).ok_or("open, invite-only or closed")
+}
+
+fn optional_count(v: &str) -> Result<Option<u64>, &'static str> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(v, "a count").map(Some)
+    }
+}
+
 fn ip_policy(v: &str) -> Result<IpPolicy, &'static str> {
     IpPolicy::parse(v).ok_or("off, keyed-hash or full")
 }
@@ -208,6 +223,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 40);
+        assert_eq!(ENV_VARS.len(), 43);
     }
 }

@@ -8,6 +8,7 @@
 //! [`admin`] (the admin token: plain digest or Argon2id hash), [`ConfigError`]. Nothing here
 //! depends on the HTTP server: `coffer-admin` links it without the server stack.
 
+pub mod access;
 pub mod admin;
 mod env;
 mod error;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use access::{MetricsAccess, Registration, RegistrationMode};
 pub use admin::{Admin, AdminToken, AdminTokenHash, TokenHashError};
 pub use env::env_help;
 pub use error::ConfigError;
@@ -64,6 +66,10 @@ pub struct Config {
     pub anomalies: AnomalyThresholds,
     /// Workers, connection limits and timeouts.
     pub server: ServerLimits,
+    /// Who may register, and the user cap.
+    pub registration: Registration,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
 }
 
 impl Default for Config {
@@ -85,6 +91,8 @@ impl Default for Config {
             ip_policy: IpPolicy::Off,
             anomalies: AnomalyThresholds::default(),
             server: ServerLimits::default(),
+            registration: Registration::default(),
+            metrics: MetricsAccess::default(),
         }
     }
 }

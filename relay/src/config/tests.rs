@@ -98,17 +98,51 @@ fn operator_settings() {
             .contains("not both")
     );
 
-    // The admin listener must be loopback.
+    // An admin listener off loopback: only with a hashed token (issue 15).
     let mut open = c.clone();
     open.admin.listen = Some("0.0.0.0:8444".parse().unwrap());
+    open.validate().unwrap();
+    let mut plain = open.clone();
+    plain.admin.token_hash = None;
+    plain.admin.token = AdminToken::from_text("plain");
+    let err = plain.validate().unwrap_err().to_string();
     assert!(
-        open.validate()
+        err.contains("admin.listen") && err.contains("token_hash"),
+        "{err}"
+    );
+    plain.admin.token = AdminToken::default();
+    assert!(plain.validate().is_err());
+    plain.admin.listen = Some("[::1]:8444".parse().unwrap());
+    plain.validate().unwrap();
+
+    // Registration: modes, cap and their environment variables.
+    let r = Config::from_toml("[registration]\nmode = \"invite-only\"\nmax_users = 5\n").unwrap();
+    r.validate().unwrap();
+    assert_eq!(r.registration.mode, RegistrationMode::InviteOnly);
+    assert_eq!(r.registration.max_users, Some(5));
+    let mut zero_cap = r.clone();
+    zero_cap.registration.max_users = Some(0);
+    assert!(
+        zero_cap
+            .validate()
             .unwrap_err()
             .to_string()
-            .contains("loopback")
+            .contains("closed")
     );
-    open.admin.listen = Some("[::1]:8444".parse().unwrap());
-    open.validate().unwrap();
+    let mut e = Config::default();
+    e.apply_env(env(&[
+        ("PLURALLOG_REGISTRATION", "closed"),
+        ("COFFER_MAX_USERS", "7"),
+        ("COFFER_METRICS_PUBLIC", "true"),
+    ]))
+    .unwrap();
+    assert_eq!(e.registration.mode, RegistrationMode::Closed);
+    assert_eq!(e.registration.max_users, Some(7));
+    assert!(e.metrics.public);
+    let err = Config::default()
+        .apply_env(env(&[("COFFER_REGISTRATION", "invite")]))
+        .unwrap_err();
+    assert!(err.to_string().contains("COFFER_REGISTRATION"), "{err}");
 
     let mut e = Config::default();
     e.apply_env(env(&[

@@ -87,6 +87,7 @@ impl Config {
             return Err(invalid("protocol.min_version", "must be at least 1"));
         }
         self.validate_admin()?;
+        self.validate_registration()?;
         self.validate_server()?;
         let a = &self.anomalies;
         if a.window_minutes == 0 || a.window_minutes > 7 * 24 * 60 {
@@ -112,11 +113,16 @@ impl Config {
             ));
         }
         if let Some(listen) = self.admin.listen {
-            if !listen.ip().is_loopback() {
+            // Off loopback (a dashboard in its own container), whoever reaches the address
+            // can try tokens: only a hashed token, so a leaked configuration is not the key
+            // (docs/adr/0024-registration-and-operator-access.md).
+            if !listen.ip().is_loopback() && self.admin.token_hash.is_none() {
                 return Err(invalid(
                     "admin.listen",
-                    "must be a loopback address (127.0.0.1:PORT or [::1]:PORT); reach it \
-                     remotely through an SSH tunnel",
+                    "a non-loopback admin listener needs the admin token configured as a hash \
+                     (admin.token_hash / COFFER_ADMIN_TOKEN_HASH, from `coffer-admin token \
+                     generate`), not a plain token or none; or use a loopback address \
+                     (127.0.0.1:PORT or [::1]:PORT) and an SSH tunnel",
                 ));
             }
             if listen.port() != 0 && listen == self.listen_addr() {
@@ -127,6 +133,23 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// `[registration]`: a cap of at least one account (0 would be `mode = "closed"`).
+    fn validate_registration(&self) -> Result<(), ConfigError> {
+        let r = &self.registration;
+        if r.max_users == Some(0) {
+            return Err(invalid(
+                "registration.max_users",
+                "must be at least 1; to refuse every registration set registration.mode = \"closed\"",
+            ));
+        }
+        check_ranges(&[(
+            "registration.code_lifetime_hours",
+            r.code_lifetime_hours,
+            1,
+            24 * 366,
+        )])
     }
 
     /// Ranges of `[server]`: no limit may be switched off by accident (a zero timeout would

@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use super::{Refusal, ServiceError};
+use super::registration::{self, Gate};
+use super::{Decision, Refusal, ServiceError};
 use crate::store::{ClientType, Db, hour, now, users};
 
 /// An account to create, checked by its protocol's handler.
@@ -27,8 +28,10 @@ pub struct NewAccount {
     pub key_binding_signature: Option<[u8; 64]>,
 }
 
-/// Stores the account; a taken handle is refused (409), and nothing is written.
-pub async fn register(db: &Arc<Db>, account: NewAccount) -> Result<(), ServiceError> {
+/// Stores the account if `gate` lets it in (checked in the same transaction: the user cap and
+/// a single-use code cannot be overtaken); a taken handle is refused (409), and nothing is
+/// written.
+pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {
     let client_type = account.client_type;
     let v2 = account.key_binding_signature.is_some();
     let user = users::User {
@@ -43,9 +46,21 @@ pub async fn register(db: &Arc<Db>, account: NewAccount) -> Result<(), ServiceEr
         created_at: hour(now()),
         key_binding_signature: account.key_binding_signature,
     };
-    if !db.write(move |tx| users::insert(tx, &user)).await? {
-        return Err(Refusal::Conflict("Handle already taken".into()).into());
-    }
+    let now = now();
+    db.write(move |tx| -> Decision<()> {
+        let spend = match gate.check(tx, user.client_type, now)? {
+            Ok(spend) => spend,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if !users::insert(tx, &user)? {
+            return Ok(Err(Refusal::Conflict("Handle already taken".into())));
+        }
+        if let Some(spend) = &spend {
+            registration::spend(tx, spend, now)?;
+        }
+        Ok(Ok(()))
+    })
+    .await??;
     if v2 {
         tracing::info!(client_type = client_type.as_str(), "v2 user registered");
     } else {

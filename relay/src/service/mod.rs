@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod invites;
+pub mod registration;
 pub mod volumes;
 
 use crate::store::StoreError;
@@ -25,6 +26,15 @@ pub enum Refusal {
     /// Not allowed for this caller (403).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Not allowed, with a code of its own in the error body (403), e.g.
+    /// `registration_closed`, `user_cap_reached`.
+    #[error("{message}")]
+    Denied {
+        /// The body's `error`.
+        code: &'static str,
+        /// The body's `message`.
+        message: &'static str,
+    },
     /// The thing does not exist, or not for this caller (404).
     #[error("{0}")]
     NotFound(&'static str),

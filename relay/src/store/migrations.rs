@@ -201,6 +201,19 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, volume_name)
     ) WITHOUT ROWID;
     ",
+    // 8: closed registration (docs/adr/0024-registration-and-operator-access.md): the SHA-256
+    // of each single-use registration code — issued by the operator (`operator`), or a System's
+    // pairing invite code once it registered a friend (`invite`) — with its expiry and the hour
+    // it was used. Never the code, never who used it. Expired rows go at the next registration.
+    r"
+    CREATE TABLE registration_codes (
+        code_hash  BLOB PRIMARY KEY CHECK (length(code_hash) = 32),
+        kind       TEXT NOT NULL CHECK (kind IN ('operator', 'invite')),
+        created_at INTEGER NOT NULL CHECK (created_at % 3600 = 0),
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER CHECK (used_at IS NULL OR used_at % 3600 = 0)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build produces.

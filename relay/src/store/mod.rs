@@ -24,6 +24,7 @@ pub mod own_grants;
 pub mod own_sessions;
 pub mod pairings;
 pub mod receipts;
+pub mod registration;
 pub mod sessions;
 pub mod sharing;
 pub mod stats;

@@ -207,7 +207,8 @@ pub fn escape_like(text: &str) -> String {
     out
 }
 
-/// v1 discovery: users of `of_type` whose handle contains `query` (ASCII case-insensitive,
+/// v1 discovery: v1 users (never v2 accounts, which are found by exact handle only) of
+/// `of_type` whose handle contains `query` (ASCII case-insensitive,
 /// wildcards escaped), at most `limit`.
 pub fn discover(
     conn: &Connection,
@@ -220,6 +221,7 @@ pub fn discover(
         conn,
         &format!(
             "SELECT {COLUMNS} FROM users WHERE client_type = ?1 AND handle IS NOT NULL \
+             AND key_binding_signature IS NULL \
              AND handle LIKE ?2 ESCAPE '\\' ORDER BY handle LIMIT ?3"
         ),
         params![of_type.as_str(), pattern, limit as i64],

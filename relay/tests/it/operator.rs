@@ -1,5 +1,6 @@
-//! The operator surface of the real binary over real TLS: `/metrics` access control (loopback,
-//! forwarded requests, the admin token, the loopback admin listener), the Argon2id admin-token
+//! The operator surface of the real binary over real TLS: `/metrics` access control (the admin
+//! token even from loopback, the opt-in `metrics.public`, the admin listener, a non-loopback
+//! admin listener only with a hashed token), `process_*` metrics, the Argon2id admin-token
 //! hash with its cache, the anomaly report (20 failed logins are reported; addresses only as
 //! `ip_policy` allows), and the announced pins.
 
@@ -219,12 +220,26 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_need_loopback_or_the_admin_token() {
+async fn metrics_need_the_admin_token_even_from_loopback() {
     let relay = Relay::start(&[("COFFER_ADMIN_TOKEN", TOKEN)]);
     relay.get("/api/v1/health", &[]).await;
+    let token = [("x-admin-token", TOKEN)];
 
-    // Directly from loopback: served, in the Prometheus text format.
-    let (status, text) = relay.get("/metrics", &[]).await;
+    // Directly from loopback, without the token: refused (issue 15: behind a TLS-passthrough
+    // proxy on this host, every internet client looks local).
+    let (status, body) = relay.get("/metrics", &[]).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("\"error\":\"unauthorized\""), "{body}");
+    assert!(body.contains("admin token"), "{body}");
+    assert_eq!(
+        relay.get("/metrics", &[("x-admin-token", "wrong")]).await.0,
+        401
+    );
+    let forwarded = [("x-forwarded-for", "203.0.113.9")];
+    assert_eq!(relay.get("/metrics", &forwarded).await.0, 401);
+
+    // With the token: served, in the Prometheus text format.
+    let (status, text) = relay.get("/metrics", &token).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("# TYPE coffer_http_request_duration_seconds histogram"));
     assert!(
@@ -238,26 +253,127 @@ async fn metrics_need_loopback_or_the_admin_token() {
     ] {
         assert!(sample(&text, name).is_some(), "{name} missing:\n{text}");
     }
-
-    // Through a proxy on this host (a forwarding header): no longer "local".
-    let forwarded = [("x-forwarded-for", "203.0.113.9")];
-    let (status, body) = relay.get("/metrics", &forwarded).await;
-    assert_eq!(status, 401, "{body}");
-    assert!(body.contains("\"error\":\"unauthorized\""), "{body}");
-    let (status, _) = relay
-        .get("/metrics", &[forwarded[0], ("x-admin-token", "wrong")])
-        .await;
-    assert_eq!(status, 401);
+    // Prometheus's standard process families, read from /proc/self.
+    assert!(
+        sample(&text, "process_resident_memory_bytes").is_some_and(|v| v > 0.0),
+        "{text}"
+    );
+    for name in [
+        "process_cpu_seconds_total",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "process_threads",
+    ] {
+        assert!(
+            sample(&text, name).is_some_and(|v| v > 0.0),
+            "{name}:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("# TYPE process_cpu_seconds_total counter"),
+        "{text}"
+    );
     let (status, text) = relay
         .get("/metrics", &[forwarded[0], ("x-admin-token", TOKEN)])
         .await;
     assert_eq!(status, 200, "{text}");
     assert!(
-        text.contains("coffer_http_requests_total{class=\"metrics\""),
+        text.contains("coffer_http_requests_total{class=\"metrics\",status=\"4xx\"}"),
         "{text}"
     );
     // The admin API and rate limits are counted per class; no label carries an id or address.
     assert!(!text.contains("203.0.113.9") && !text.contains("127.0.0.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_metrics_are_an_explicit_opt_in() {
+    let relay = Relay::start(&[("COFFER_METRICS_PUBLIC", "true")]);
+    let (status, text) = relay
+        .get("/metrics", &[("x-forwarded-for", "203.0.113.9")])
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(sample(&text, "coffer_storage_bytes").is_some(), "{text}");
+    // No admin token configured: the admin API stays shut.
+    assert_eq!(relay.get("/api/v1/admin/stats", &[]).await.0, 401);
+}
+
+/// A non-loopback admin listener (a dashboard in its own container): refused at start with a
+/// plain token or none; accepted with a hashed token, with a warning naming the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_loopback_admin_listener_needs_a_hashed_token() {
+    for plain in [Some(TOKEN), None] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer-relay"));
+        for (key, _) in std::env::vars() {
+            if ["COFFER_", "PLURALLOG_", "POLYLOG_"]
+                .iter()
+                .any(|p| key.starts_with(p))
+            {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["--listen", "127.0.0.1:0"])
+            .env("COFFER_ADMIN_LISTEN", "0.0.0.0:0");
+        if let Some(token) = plain {
+            cmd.env("COFFER_ADMIN_TOKEN", token);
+        }
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        assert!(!out.status.success(), "started with {plain:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("admin.listen") && err.contains("token_hash"),
+            "{err}"
+        );
+    }
+
+    let hash = coffer_relay::config::admin::hash_token(TOKEN.as_bytes()).unwrap();
+    let relay = Relay::start(&[
+        ("COFFER_ADMIN_TOKEN_HASH", &hash),
+        ("COFFER_ADMIN_LISTEN", "0.0.0.0:0"),
+    ]);
+    let admin_url = relay.admin_url.clone().expect("admin line in the banner");
+    let port = admin_url.rsplit(':').next().unwrap().trim_end_matches('/');
+    assert!(admin_url.starts_with("https://0.0.0.0:"), "{admin_url}");
+    let log = relay.log();
+    assert!(
+        log.contains("WARN")
+            && log.contains(&format!("admin listener 0.0.0.0:{port} is NOT on loopback")),
+        "{log}"
+    );
+    // Reached through a non-loopback path the way a container would: here through 127.0.0.1
+    // on the wildcard address (same certificate and pin).
+    let base = format!("https://127.0.0.1:{port}");
+    let (status, body) = relay
+        .send(
+            reqwest::Method::GET,
+            format!("{base}/api/v1/admin/stats"),
+            &[("x-admin-token", TOKEN)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = relay
+        .send(
+            reqwest::Method::GET,
+            format!("{base}/api/v1/admin/stats"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(status, 401);
+    let (status, text) = relay
+        .send(reqwest::Method::GET, format!("{base}/metrics"), &[], None)
+        .await;
+    assert_eq!(status, 200, "{text}");
+    // The main listener serves neither.
+    assert_eq!(
+        relay.get("/metrics", &[("x-admin-token", TOKEN)]).await.0,
+        403
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,8 +430,9 @@ async fn a_hashed_admin_token_is_verified_and_cached() {
             .await;
         assert_eq!(status, 401);
     }
-    // Ten checks, two distinct tokens: two Argon2 runs, the rest from the cache.
-    let (_, text) = relay.get("/metrics", &[]).await;
+    // Ten checks, two distinct tokens: two Argon2 runs, the rest from the cache (reading the
+    // metrics with the good token is one more check, from the cache too).
+    let (_, text) = relay.get("/metrics", &good).await;
     assert_eq!(
         sample(&text, "coffer_admin_token_verifications_total"),
         Some(2.0),
@@ -356,7 +473,7 @@ async fn twenty_failed_logins_are_reported_with_addresses_only_by_policy() {
         assert_eq!(by_source.len(), 1, "{report:#}");
         assert_eq!(by_source[0]["value"], 23);
         assert_eq!(by_source[0]["source"].as_str(), shown, "{report:#}");
-        let (_, metrics) = relay.get("/metrics", &[]).await;
+        let (_, metrics) = relay.get("/metrics", &[("x-admin-token", TOKEN)]).await;
         assert_eq!(sample(&metrics, "coffer_failed_logins_total"), Some(23.0));
 
         // The request log carries the address only when the policy allows it.

@@ -7,6 +7,7 @@ mod abuse_connections;
 mod abuse_cost_smoke;
 mod abuse_floods;
 mod abuse_slow_clients;
+mod access_registration;
 mod admin_v2;
 mod bench_smoke;
 mod faults_clock;

@@ -165,3 +165,56 @@ async fn feature_set_filter() {
         sorted(&["meta", "members", "fronts", "journal"])
     );
 }
+
+/// Issue 15, leak 1: v1's substring discovery never returns a v2 account (id, handle and both
+/// public keys), since v2 promises lookup by exact handle only (docs/protocol-v2.md §3, W24).
+/// Failed before the fix: `discover("hidden")` returned both v2 accounts of the other type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discover_never_returns_v2_accounts() {
+    let relay = RelayProcess::start().await;
+    let http = relay.http();
+    let mut api = &http;
+    let mut v2_ids = Vec::new();
+    for (kind, handle) in [
+        (Kind::System, "hidden-v2-sys"),
+        (Kind::Friend, "hidden-v2-friend"),
+    ] {
+        let mut account = coffer_test_kit::V2Account::new(kind).with_handle(Some(handle));
+        account.register(&mut api).await.unwrap();
+        v2_ids.push(account.id.clone());
+    }
+    let v1_system = V1Client::system(&relay, "hidden-v1-sys").await;
+    let v1_friend = V1Client::friend(&relay, "hidden-v1-friend").await;
+    let found = |resp: &coffer_tests::Resp| -> Vec<(String, String)> {
+        resp.expect_json(200)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["user_id"].as_str().unwrap().to_owned(),
+                    r["handle"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    for query in ["hidden", "v2", "hidden-v2-sys", "hidden-v2-friend", "den-v"] {
+        for (seeker, other) in [(&v1_friend, &v1_system), (&v1_system, &v1_friend)] {
+            let results = found(&seeker.discover(query).await);
+            assert!(
+                results.iter().all(|(id, _)| !v2_ids.contains(id)),
+                "v1 discover({query:?}) returned a v2 account: {results:?}"
+            );
+            // v1 accounts of the other type are still found as before.
+            if query == "hidden" {
+                assert_eq!(
+                    results,
+                    vec![(
+                        other.user_id().to_owned(),
+                        other.account.handle.clone().unwrap()
+                    )]
+                );
+            }
+        }
+    }
+}

@@ -536,3 +536,57 @@ async fn grants_are_verified_sequenced_and_enforced() {
     .await
     .expect_error(403, "forbidden");
 }
+
+/// Issue 15, leak 2: a friend's `GET /shared/{owner}/volumes/{name}` of a volume its grant does
+/// not name is answered exactly like one that does not exist — status and body — so a granted
+/// friend cannot probe which other volumes the system stores (docs/protocol-v2.md §6). Failed
+/// before the fix: 403 for the stored volume, 404 for the missing one.
+#[tokio::test]
+async fn an_ungranted_volume_reads_like_a_missing_one() {
+    let relay = RelayProcess::start().await;
+    let http = relay.http();
+    let sys = register(&http, "system", "oracle-sys").await;
+    let friend = register(&http, "friend", "oracle-friend").await;
+    let (meta, journal) = (VolumeKey::generate(), VolumeKey::generate());
+    for (name, key) in [("meta", &meta), ("journal", &journal)] {
+        put_volume(&http, &sys, name, &sealed_body(&sys, key, name, 1, 1, b"x"))
+            .await
+            .expect_json(200);
+    }
+    pair(&http, &sys, &friend).await;
+    let shared = format!("/api/v2/shared/{}/volumes", sys.user_id);
+    let read = async |name: &str| {
+        let resp = call(
+            &http,
+            Method::GET,
+            &format!("{shared}/{name}"),
+            &friend.token,
+            None,
+        )
+        .await;
+        (resp.status, String::from_utf8(resp.body).unwrap())
+    };
+    // Paired, no grant yet: the same answer for both (a custom name and a v1 name not stored).
+    assert_eq!(read("journal").await, read("app.absent").await);
+    assert_eq!(read("journal").await, read("members").await);
+    call(
+        &http,
+        Method::PUT,
+        &format!("/api/v2/grants/{}", friend.user_id),
+        &sys.token,
+        Some(&grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0)),
+    )
+    .await
+    .expect_json(200);
+    assert_eq!(read("meta").await.0, 200);
+    let hidden = read("journal").await;
+    for missing in ["app.absent", "members"] {
+        assert_eq!(
+            hidden,
+            read(missing).await,
+            "stored-but-not-granted differs from missing {missing}"
+        );
+    }
+    assert_eq!(hidden.0, 403, "{hidden:?}");
+    assert!(hidden.1.contains("\"error\":\"forbidden\""), "{hidden:?}");
+}

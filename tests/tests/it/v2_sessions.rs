@@ -262,6 +262,11 @@ const HOURLY: &[(&str, &str)] = &[
     ("auth_sessions", "created_at"),
     ("auth_sessions", "last_used_at"),
     ("owner_states", "updated_at"),
+    // Registration codes (ADR 0024): issued, used and expiring on whole hours (an invite
+    // code's row keeps the invite's expiry, itself rounded up to the hour).
+    ("registration_codes", "created_at"),
+    ("registration_codes", "used_at"),
+    ("registration_codes", "expires_at"),
 ];
 
 /// Time columns that are exact on purpose, each a security bound (docs/metadata-inventory.md):
@@ -277,7 +282,7 @@ const EXACT: &[(&str, &str)] = &[
 
 /// After a run that writes every kind of row (v1: accounts, volumes, an invite redeemed into a
 /// sharing, accepted; v2: accounts, volumes, a pairing with a grant, sessions, a device link and
-/// the owner state, a fetch receipt), every stored
+/// the owner state, a fetch receipt; registration codes, one used), every stored
 /// time about content or activity is a whole hour, and so are the blob files' times. Every
 /// `*_at` column of the schema is in one of the two lists: a new one fails here until it is
 /// classified.
@@ -308,6 +313,28 @@ async fn every_stored_time_is_an_hour_or_a_security_expiry() {
     owner.publish(&vol("meta"), b"{\"v\":2}").await.unwrap();
     reader.fetch(owner.user_id(), &vol("meta")).await.unwrap();
     owner.create_invite().await.unwrap();
+    // Registration codes (ADR 0024): invite-only after a restart, one code used, one open.
+    relay.set_env("COFFER_REGISTRATION", Some("invite-only"));
+    relay.restart().await;
+    let admin = coffer_tests::client::Admin::new(&relay);
+    let http = relay.http();
+    let mut codes = Vec::new();
+    for _ in 0..2 {
+        let rb = admin.req(Method::POST, "/api/v1/admin/registration-codes");
+        let created = http.send(rb).await;
+        codes.push(
+            created.expect_json(201)["code"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let body = V1Client::new(&relay, Kind::System).register_body();
+    let rb = http
+        .request(Method::POST, "/api/v1/register")
+        .header("X-Registration-Code", &codes[0])
+        .json(&body);
+    http.send(rb).await.expect_json(201);
     relay.terminate().await;
 
     let db = rusqlite::Connection::open(relay.database_path()).unwrap();

@@ -88,7 +88,8 @@ pub enum Caller {
     V2Friend,
     /// The operator (`Admin`: `X-Admin-Token`).
     Admin,
-    /// `/metrics` readers (`MetricsReader`: loopback, or the admin token).
+    /// `/metrics` readers (`MetricsReader`: the admin token, the admin listener, or anyone
+    /// with `metrics.public`).
     MetricsReader,
 }
 
@@ -128,9 +129,9 @@ impl Caller {
             Self::V2User => Some("the account was registered with protocol v1"),
             Self::V2System => Some("the session is not a v2 system's"),
             Self::V2Friend => Some("the session is not a v2 friend's"),
-            Self::Admin | Self::MetricsReader => Some(
-                "the request did not arrive on the loopback admin listener while one is configured",
-            ),
+            Self::Admin | Self::MetricsReader => {
+                Some("the request did not arrive on the admin listener while one is configured")
+            }
             Self::Public | Self::User => None,
         }
     }
@@ -192,6 +193,9 @@ pub struct Operation {
     successes: BTreeMap<u16, Success>,
     errors: BTreeMap<u16, Vec<String>>,
     conflict_schemas: Vec<&'static str>,
+    /// Error schemas a 403 of this operation answers with instead of the plain one (codes of
+    /// their own, e.g. `registration_closed`).
+    forbidden_schemas: Vec<&'static str>,
 }
 
 impl Operation {
@@ -217,6 +221,7 @@ impl Operation {
             successes: BTreeMap::new(),
             errors: BTreeMap::new(),
             conflict_schemas: Vec::new(),
+            forbidden_schemas: Vec::new(),
         }
     }
 
@@ -385,7 +390,10 @@ impl Operation {
                 );
             }
             Caller::MetricsReader => {
-                self = self.err(401, "not from loopback and without the admin token");
+                self = self.err(
+                    401,
+                    "without the admin token (off the admin listener, metrics.public unset)",
+                );
             }
             _ => {}
         }
@@ -495,6 +503,13 @@ impl Operation {
                 [one] => one.clone(),
                 _ => json!({ "oneOf": refs }),
             }
+        } else if status == 403 && !self.forbidden_schemas.is_empty() {
+            let refs: Vec<Value> = self
+                .forbidden_schemas
+                .iter()
+                .map(|name| schema::reference(name))
+                .collect();
+            json!({ "oneOf": refs })
         } else if status == 401 && self.access.caller.has_session() {
             // Unknown or expired, or revoked by its owner (`session_revoked`, §11).
             json!({ "oneOf": [
@@ -593,6 +608,15 @@ fn error_samples() -> Vec<ApiError> {
         },
         ApiError::InsufficientStorage,
         ApiError::Internal,
+        // After `Forbidden`: the plain 403 stays the status's schema.
+        ApiError::Denied {
+            code: "registration_closed",
+            message: "x",
+        },
+        ApiError::Denied {
+            code: "user_cap_reached",
+            message: "x",
+        },
     ];
     // Exhaustive on purpose: a new variant does not compile until it has a sample above (and,
     // if storage failures can answer it, a line in `Operation::complete`).
@@ -602,6 +626,7 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::Unauthorized(_)
             | ApiError::SessionRevoked
             | ApiError::Forbidden(_)
+            | ApiError::Denied { .. }
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
             | ApiError::Conflict(_)

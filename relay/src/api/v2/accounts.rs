@@ -10,7 +10,7 @@ use coffer_wire::v2::{key_binding_message, login_transcript};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::{stored_client_type, user_record, uuid_bytes, wire_client_type};
-use crate::api::auth::{LoginKind, issue_token, key32, signature_field};
+use crate::api::auth::{LoginKind, issue_token, key32, registration_gate, signature_field};
 use crate::api::extract::{Auth, ClientIp, Discovery, General, Register, V2Caller, state};
 use crate::api::json::{Fields, created, ok, read_object};
 use crate::api::{profile, random};
@@ -26,6 +26,9 @@ pub async fn register(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
+    // Closed, or invite-only without a code: refused before the body is read.
+    let gate = registration_gate(&state, &req);
+    gate.early()?;
     let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
     let f = Fields(&obj);
     for name in [
@@ -63,7 +66,7 @@ pub async fn register(
         feature_set: "[]".into(),
         key_binding_signature: Some(*request.key_binding_signature.as_bytes()),
     };
-    accounts::register(&state.db, account).await?;
+    accounts::register(&state.db, account, gate).await?;
     Ok(created(&Registered {
         user_id: UserId::from_uuid(id),
     }))

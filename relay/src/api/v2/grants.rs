@@ -247,6 +247,9 @@ pub async fn list_shared(
     }))
 }
 
+/// A volume the friend's live grant does not serve, stored or not.
+const NOT_SHARED: Refusal = Refusal::Forbidden("This volume is not shared with you");
+
 /// `GET /api/v2/shared/{owner}/volumes/{name}` (friend): the volume and its wrapped key.
 pub async fn get_shared(
     req: HttpRequest,
@@ -263,6 +266,11 @@ pub async fn get_shared(
             Ok(live) => live,
             Err(refused) => return Ok(Err(refused)),
         };
+        // Decided from the grant before the volume is looked up, so a name the grant does not
+        // name reads the same whether the owner stores it or not (no existence oracle).
+        if grant.epoch_of(name.as_str()).is_none() {
+            return Ok(Err(NOT_SHARED));
+        }
         let v = match own_volume(c, &owner, &name)? {
             Ok(v) => v,
             Err(missing) => return Ok(Err(missing)),
@@ -273,7 +281,7 @@ pub async fn get_shared(
             .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
         Ok(match key {
             Some(key) => Ok((v, Some(WrappedVek60::from_bytes(key.2)))),
-            None => Err(Refusal::Forbidden("This volume is not shared with you")),
+            None => Err(NOT_SHARED),
         })
     })
     .await;

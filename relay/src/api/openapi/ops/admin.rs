@@ -240,8 +240,10 @@ pub fn metrics() -> Operation {
         Some(Class::Admin),
     )
     .describe(
-        "Aggregates only. Served to loopback clients, or with the admin token; only on the \
-         loopback admin listener when one is configured.",
+        "Aggregates only, with Prometheus's standard process_* families (Linux). Needs the \
+         admin token (X-Admin-Token); served without it on the admin listener, which is then \
+         the only place it is served, or to anyone with metrics.public = true. Coming from \
+         loopback is not enough (a TLS-passthrough proxy makes every client look local).",
     )
     .other(
         200,

@@ -3,6 +3,7 @@
 //! 500/507) is added by [`super::Operation::complete`]; these list the rest, in the order the
 //! handler checks it.
 
+pub mod access;
 pub mod admin;
 pub mod receipts;
 pub mod sessions;

@@ -77,6 +77,7 @@ pub fn register() -> Operation {
     )
     .err(409, "the handle is taken")
     .err(426, "protocol_version is below the relay's minimum")
+    .registration_gated()
 }
 
 /// `POST /api/v1/auth/challenge`.

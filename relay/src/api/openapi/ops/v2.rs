@@ -61,6 +61,7 @@ pub fn register() -> Operation {
              signing key is not an Ed25519 point, or the key-binding signature does not verify",
     )
     .err(409, "the handle is taken")
+    .registration_gated()
 }
 
 /// `POST /api/v2/auth/challenge`.
