@@ -4,5 +4,6 @@
 
 mod backup_restore;
 mod cli;
+mod db_errors;
 mod operator;
 mod support;

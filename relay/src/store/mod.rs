@@ -12,6 +12,7 @@ mod auth_watch;
 pub mod blobs;
 pub mod challenges;
 pub mod check;
+pub mod db_errors;
 pub mod devices;
 pub mod grants;
 mod group;
