@@ -233,7 +233,9 @@ fn load_tls_files(cert: &Path, key: &Path) -> Result<Tls, StartError> {
         .map(|der| origins::cert_names(der))
         .unwrap_or_default();
     Ok(Tls {
-        config: coffer_certs::server_config_with_resolver(Arc::<reload::SwappableCert>::clone(&resolver))?,
+        config: coffer_certs::server_config_with_resolver(Arc::<reload::SwappableCert>::clone(
+            &resolver,
+        ))?,
         pin: material.pin,
         next: None,
         names,

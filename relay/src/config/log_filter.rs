@@ -21,9 +21,14 @@ pub fn log_filter_problem(filter: &str) -> Option<String> {
     for directive in filter.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         let bare = !directive.contains(['=', '[', ':']);
         if bare && !LEVELS.contains(&directive.to_ascii_lowercase().as_str()) {
+            let whole = if directive == filter.trim() {
+                String::new()
+            } else {
+                format!(" in {filter:?}")
+            };
             return Some(format!(
-                "{directive:?} in {filter:?} is not a level (off, error, warn, info, debug, \
-                 trace); to log one target write target=level, e.g. \"coffer_relay=debug\""
+                "{directive:?}{whole} is not a level (off, error, warn, info, debug, trace); to \
+                 log one target write target=level, e.g. \"coffer_relay=debug\""
             ));
         }
     }

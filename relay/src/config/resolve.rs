@@ -3,7 +3,7 @@
 //! directory), and `tls.cert`/`tls.key` without a `tls.mode` mean mode `files`.
 //! docs/adr/0022-tls-config-honesty-and-reload.md.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::{Config, TlsMode};
 
@@ -18,10 +18,14 @@ fn has(table: &toml::Table, section: &str, key: &str) -> bool {
         .is_some_and(|t| t.contains_key(key))
 }
 
-/// `path` relative to `base` when it is relative.
+/// `path` relative to `base` when it is relative (`./` parts dropped).
 fn under(base: &Path, path: &mut PathBuf) {
     if path.is_relative() {
-        *path = base.join(&*path);
+        let rel: PathBuf = path
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        *path = base.join(rel);
     }
 }
 

@@ -58,3 +58,42 @@ fn a_database_path_in_a_missing_directory_is_named() {
     );
     assert!(err.contains("uid "), "{err}");
 }
+
+/// Removes the immutable attribute again, so the temporary directory can be deleted.
+struct Immutable(std::path::PathBuf);
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
+/// A database the relay may not write: as root, permissions do not stop writes, but an
+/// immutable file (`chattr +i`) does. Where `chattr` is not permitted (no CAP_LINUX_IMMUTABLE,
+/// a filesystem without attributes) this case is covered by the unit test of the message
+/// (`store::db_errors`), and the test says so.
+#[test]
+fn a_read_only_database_is_named_with_the_uid_and_next_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let db = data.join("coffer.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE unrelated (x)")
+        .unwrap();
+    let made = Command::new("chattr").arg("+i").arg(&db).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("chattr +i is not permitted here: the read-only message is tested at unit level");
+        return;
+    }
+    let _guard = Immutable(db.clone());
+    let out = start(&data);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{} is read-only for uid ", db.display())),
+        "{err}"
+    );
+    assert!(err.contains("owner/permissions"), "{err}");
+}

@@ -255,7 +255,11 @@ fn a_contradicting_mode_is_refused_naming_the_keys() {
         assert_eq!(out.status.code(), Some(2), "{mode}: {out:?}");
         let (stdout, stderr) = text(&out);
         assert!(stdout.contains("INVALID"), "{stdout}");
-        for needle in [format!("tls.mode = \"{mode}\""), "tls.cert".into(), "tls.key".into()] {
+        for needle in [
+            format!("tls.mode = \"{mode}\""),
+            "tls.cert".into(),
+            "tls.key".into(),
+        ] {
             assert!(stderr.contains(&needle), "{mode}: {stderr}");
         }
     }
