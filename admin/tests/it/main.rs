@@ -7,3 +7,4 @@ mod cli;
 mod db_errors;
 mod operator;
 mod support;
+mod tls_check;
