@@ -132,7 +132,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("coffer.db");
         std::fs::write(&path, vec![b'x'; 4096]).unwrap();
-        let err = super::super::Db::open(&path).err().expect("refused");
+        let err = super::super::Db::open(&path).expect_err("refused");
         let text = explain(&path, &err);
         assert!(
             text.starts_with(&format!("{} is not a Coffer database", path.display())),
@@ -145,7 +145,7 @@ mod tests {
     fn a_missing_directory_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("absent").join("coffer.db");
-        let err = super::super::Db::open(&path).err().expect("refused");
+        let err = super::super::Db::open(&path).expect_err("refused");
         let text = explain(&path, &err);
         assert!(
             text.starts_with(&format!("cannot open {}", path.display())),
