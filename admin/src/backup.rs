@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Component, Path, PathBuf};
 
 use coffer_relay::config::Config;
@@ -79,8 +79,8 @@ pub enum BackupError {
         #[source]
         source: io::Error,
     },
-    /// SQLite failed on a database file.
-    #[error("database {}: {source}", path.display())]
+    /// SQLite failed on a database file (path, problem and next step).
+    #[error("{}", coffer_relay::store::db_errors::explain_sqlite(.path, .source))]
     Database {
         /// The database file.
         path: PathBuf,
@@ -271,6 +271,19 @@ fn create_dir_0700(path: &Path) -> Result<(), BackupError> {
         .map_err(io_err(path))
 }
 
+/// A new, empty file of mode 0600 (whatever the umask).
+fn create_private_file(path: &Path) -> Result<(), BackupError> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    // The mode given at creation is reduced by the umask; a umask never adds bits, but say so.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err(path))
+}
+
 /// A directory that does not exist, or exists and is empty.
 fn ensure_empty_target(path: &Path) -> Result<(), BackupError> {
     match fs::read_dir(path) {
@@ -442,6 +455,8 @@ pub fn backup<W: Write>(
     }
     ensure_empty_target(out)?;
     create_dir_0700(out)?;
+    // An empty directory given as the target keeps the mode it had: make it private too.
+    fs::set_permissions(out, fs::Permissions::from_mode(0o700)).map_err(io_err(out))?;
     let snapshot_path = out.join(DATABASE);
     let blob_out = out.join(BLOBS);
     create_dir_0700(&blob_out)?;
@@ -475,6 +490,9 @@ pub fn backup<W: Write>(
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&snapshot_path)(e)),
         }
+        // An empty file made 0600 first: VACUUM INTO fills an empty file and keeps its mode,
+        // where a file it creates itself gets the umask's (typically 0644).
+        create_private_file(&snapshot_path)?;
         source
             .execute("VACUUM INTO ?1", [path_text(&snapshot_path)?])
             .map_err(db_err(&paths.database))?;

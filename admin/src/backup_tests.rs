@@ -132,3 +132,47 @@ fn a_missing_referenced_blob_fails_after_retries() {
     let err = backup(&src, &manifest_dir, false, &mut silent()).expect_err("exists");
     assert!(matches!(err, BackupError::NotEmpty { .. }));
 }
+
+/// Every file `backup` writes is 0600 and every directory 0700 (the docs promise it; the
+/// database snapshot used to get the umask's 0644).
+#[test]
+fn every_file_of_a_backup_is_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    fn walk(dir: &Path, seen: &mut Vec<(PathBuf, u32, bool)>) {
+        for entry in fs::read_dir(dir).expect("read dir") {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("meta");
+            seen.push((
+                path.clone(),
+                meta.permissions().mode() & 0o777,
+                meta.is_dir(),
+            ));
+            if meta.is_dir() {
+                walk(&path, seen);
+            }
+        }
+    }
+    let root = tempfile::tempdir().expect("tmp");
+    let src = relay_data(&root.path().join("data"));
+    // An existing, empty target directory with an ordinary mode.
+    let out = root.path().join("backup");
+    fs::create_dir(&out).expect("mkdir");
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).expect("chmod");
+    backup(&src, &out, true, &mut silent()).expect("backup");
+    let mut seen = vec![(
+        out.clone(),
+        fs::metadata(&out).expect("meta").permissions().mode() & 0o777,
+        true,
+    )];
+    walk(&out, &mut seen);
+    assert!(seen.iter().any(|(p, ..)| p.ends_with(DATABASE)));
+    assert!(seen.iter().any(|(p, ..)| p.ends_with(MANIFEST)));
+    assert!(
+        seen.iter().filter(|(_, _, dir)| !dir).count() >= 5,
+        "{seen:?}"
+    );
+    for (path, mode, dir) in &seen {
+        let want = if *dir { 0o700 } else { 0o600 };
+        assert_eq!(*mode, want, "{} has mode {mode:o}", path.display());
+    }
+}

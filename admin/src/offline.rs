@@ -168,7 +168,10 @@ pub fn check_data(paths: &DataPaths) -> Result<Consistency, AdminError> {
     refuse_foreign(&paths.database)?;
     coffer_relay::store::check::check(&paths.database, &paths.blob_dir).map_err(|e| {
         AdminError::InvalidConfig {
-            message: format!("cannot check {}: {e}", paths.database.display()),
+            message: format!(
+                "cannot check: {}",
+                coffer_relay::store::db_errors::explain(&paths.database, &e)
+            ),
         }
     })
 }
@@ -257,7 +260,26 @@ pub struct Settings {
     pub max_user_storage: u64,
     /// Pins of the certificate files, when they exist (`current`, `next`).
     pub pins: BTreeMap<&'static str, String>,
+    /// `tls.mode = "files"`: the certificate's names and expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
 }
+
+/// The certificate of `tls.mode = "files"`, as `config check` shows it.
+#[derive(Debug, Serialize)]
+pub struct Certificate {
+    /// Subject alternative names (else the common name).
+    pub names: String,
+    /// End of validity, `YYYY-MM-DD HH:MM:SS UTC`.
+    pub expires: String,
+}
+
+/// What [`inspect`] found: warnings, pins, the certificate of mode `files`.
+type Inspection = (
+    Vec<String>,
+    BTreeMap<&'static str, String>,
+    Option<Certificate>,
+);
 
 /// `config check`.
 #[derive(Debug, Serialize)]
@@ -302,6 +324,13 @@ impl ConfigReport {
                     ("listen", s.listen.clone()),
                     ("tls", s.tls_mode.to_owned()),
                     ("pins", pins),
+                    (
+                        "certificate",
+                        s.certificate.as_ref().map_or_else(
+                            || "-".to_owned(),
+                            |c| format!("{}, expires {}", c.names, c.expires),
+                        ),
+                    ),
                     ("data", s.data_dir.clone()),
                     ("database", s.database.clone()),
                     ("blobs", s.blob_dir.clone()),
@@ -344,14 +373,25 @@ impl ConfigReport {
 }
 
 /// Checks beyond the relay's own validation: certificate files that must load, and warnings.
-fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, String>), String> {
+fn inspect(config: &Config) -> Result<Inspection, String> {
     let mut warnings = Vec::new();
     let mut pins = BTreeMap::new();
+    let mut certificate = None;
     match config.tls.mode {
         TlsMode::Files => {
             if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
-                let material = coffer_certs::load_pem(cert, key).map_err(|e| e.to_string())?;
-                pins.insert("current", material.pin.to_string());
+                // As the relay loads and checks them (PEM, key matches, validity dates).
+                let (info, soon) = coffer_relay::config::check::check_tls_files(
+                    cert,
+                    key,
+                    coffer_relay::config::check::unix_now(),
+                )?;
+                pins.insert("current", info.pin.to_string());
+                certificate = Some(Certificate {
+                    names: info.subject_names(),
+                    expires: coffer_certs::UtcTime(info.not_after).to_string(),
+                });
+                warnings.extend(soon);
             }
         }
         TlsMode::SelfSigned => match rotation::read_pins(&config.tls_dir()) {
@@ -420,7 +460,7 @@ fn inspect(config: &Config) -> Result<(Vec<String>, BTreeMap<&'static str, Strin
             config.data_dir.display()
         ));
     }
-    Ok((warnings, pins))
+    Ok((warnings, pins, certificate))
 }
 
 /// `config check FILE [--env]`.
@@ -446,7 +486,7 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
             };
         }
     };
-    let (warnings, pins) = match inspect(&config) {
+    let (warnings, pins, certificate) = match inspect(&config) {
         Ok(x) => x,
         Err(error) => {
             return ConfigReport {
@@ -501,6 +541,7 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
         max_volume_size: config.limits.max_volume_size,
         max_user_storage: config.limits.max_user_storage,
         pins,
+        certificate,
     };
     ConfigReport {
         valid: true,

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use rustls::crypto::{CryptoProvider, ring};
+use rustls::server::ResolvesServerCert;
 use rustls::{ClientConfig, RootCertStore, ServerConfig, version};
 
 use crate::{CertError, PinnedServerVerifier, SpkiPin, TlsMaterial};
@@ -28,6 +29,20 @@ pub fn server_config(material: &TlsMaterial) -> Result<ServerConfig, CertError> 
         .with_no_client_auth()
         .with_single_cert(material.cert_chain.clone(), material.key.clone_key())
         .map_err(CertError::Tls)?;
+    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    Ok(config)
+}
+
+/// As [`server_config`], with the certificate chosen per handshake by `resolver` (e.g. one whose
+/// pair a relay swaps when the files are renewed; connections already open keep theirs).
+pub fn server_config_with_resolver(
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<ServerConfig, CertError> {
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&version::TLS13])
+        .map_err(CertError::Tls)?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(config)
 }

@@ -24,16 +24,20 @@ use crate::config::{Config, ConfigError};
 #[derive(Debug, Parser)]
 #[command(name = "coffer-relay", version)]
 pub struct Cli {
-    /// TOML configuration file (see coffer-relay.example.toml for every setting). Env: COFFER_CONFIG.
+    /// TOML configuration file (see coffer-relay.example.toml for every setting); relative paths
+    /// in it are relative to its directory. Env: COFFER_CONFIG.
     #[arg(long, value_name = "FILE", env = "COFFER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Data directory: database, blobs, generated certificate. Overrides config and environment.
+    /// Data directory: database, blobs, generated certificate. Overrides config and environment
+    /// (relative: to the working directory).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address and port to listen on, e.g. 0.0.0.0:8443 (port 0 picks a free port).
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<SocketAddr>,
-    /// Validate the configuration, print the effective settings (never secrets) and exit.
+    /// Validate the configuration, load and check the TLS files and the log filter, print a
+    /// summary (never secrets: names, expiry and pin of the certificate) and exit; exit 2 listing
+    /// the problems.
     #[arg(long)]
     pub check_config: bool,
     /// Something other than serving.
@@ -67,16 +71,20 @@ pub fn load(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, C
     Ok(config)
 }
 
+/// Starts logging with the configured filter, which validation has checked (an invalid one is
+/// refused at start-up, never replaced by `info`).
 #[cfg(feature = "server")]
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+fn init_logging(filter: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::builder()
+        .parse(filter)
+        .map_err(|e| format!("invalid setting log: {e}"))?;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
+    Ok(())
 }
 
 /// Entry point of the binary.
@@ -99,15 +107,29 @@ pub fn main() -> ExitCode {
     let config = match load(&cli, |name| std::env::var(name).ok()) {
         Ok(config) => config,
         Err(message) => {
+            if cli.check_config {
+                println!("configuration is INVALID:\n  - {message}");
+            }
             eprintln!("coffer-relay: {message}");
             return ExitCode::from(2);
         }
     };
     if cli.check_config {
-        println!("configuration is valid\n{config:#?}");
-        return ExitCode::SUCCESS;
+        let report = crate::config::check::check_config(&config, cli.config.as_deref());
+        print!("{}", report.human());
+        for problem in &report.problems {
+            eprintln!("coffer-relay: {problem}");
+        }
+        return if report.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
     }
-    init_logging(&config.log);
+    if let Err(message) = init_logging(&config.log) {
+        eprintln!("coffer-relay: {message}");
+        return ExitCode::from(2);
+    }
     match actix_web::rt::System::new().block_on(crate::server::run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -26,6 +26,7 @@ use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 pub mod connections;
 pub mod lock;
 pub mod origins;
+pub mod reload;
 
 use crate::api;
 use crate::config::{Config, ServerLimits, TlsMode};
@@ -52,6 +53,10 @@ pub enum StartError {
     /// Database or blob store.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The database could not be opened or migrated: path, problem and next step
+    /// ([`crate::store::db_errors`]).
+    #[error("{0}")]
+    Database(String),
     /// Certificate generation or loading.
     #[error("TLS certificate: {0}")]
     Cert(#[from] coffer_certs::CertError),
@@ -97,6 +102,12 @@ struct Tls {
     next: Option<SpkiPin>,
     /// The DNS names and IP addresses in the serving certificate.
     names: Vec<String>,
+    /// Mode `files`: the files and the resolver their reloads swap into.
+    reload: Option<(
+        std::path::PathBuf,
+        std::path::PathBuf,
+        Arc<reload::SwappableCert>,
+    )>,
 }
 
 /// The names a generated certificate covers: loopback, the listen address, and — on a
@@ -150,7 +161,7 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
     let material = match config.tls.mode {
         TlsMode::Off => return Ok(None),
         TlsMode::Files => match (&config.tls.cert, &config.tls.key) {
-            (Some(cert), Some(key)) => coffer_certs::load_pem(cert, key)?,
+            (Some(cert), Some(key)) => return load_tls_files(cert, key).map(Some),
             _ => {
                 return Err(StartError::Config(
                     "tls mode \"files\" needs both tls.cert and tls.key",
@@ -190,7 +201,46 @@ fn load_tls(config: &Config) -> Result<Option<Tls>, StartError> {
         pin,
         next,
         names,
+        reload: None,
     }))
+}
+
+/// Mode `files`: the pair served through a [`reload::SwappableCert`], so renewed files are
+/// picked up without a restart. An expired or not-yet-valid certificate is logged as an error
+/// but served: pinned apps still connect, and `--check-config` refuses it before a deployment.
+fn load_tls_files(cert: &Path, key: &Path) -> Result<Tls, StartError> {
+    let material = coffer_certs::load_pem(cert, key)?;
+    let info = coffer_certs::CertInfo::of_material(&material)?;
+    let now = crate::config::check::unix_now();
+    if let Some(problem) = info.validity_problem(now) {
+        tracing::error!(
+            "the certificate in {} {problem}: clients that check dates refuse it; renew it (the \
+             relay reloads renewed files on SIGHUP or when they change)",
+            cert.display()
+        );
+    }
+    tracing::info!(
+        "serving the TLS certificate {}: names {}, expires {}, pin {}",
+        cert.display(),
+        info.subject_names(),
+        coffer_certs::UtcTime(info.not_after),
+        info.pin
+    );
+    let resolver = reload::SwappableCert::new(coffer_certs::certified_key(&material)?);
+    let names = material
+        .cert_chain
+        .first()
+        .map(|der| origins::cert_names(der))
+        .unwrap_or_default();
+    Ok(Tls {
+        config: coffer_certs::server_config_with_resolver(Arc::<reload::SwappableCert>::clone(
+            &resolver,
+        ))?,
+        pin: material.pin,
+        next: None,
+        names,
+        reload: Some((cert.to_owned(), key.to_owned(), resolver)),
+    })
 }
 
 /// TLS for the loopback admin listener: the main certificate, or (with `tls.mode = "off"`,
@@ -297,7 +347,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     // Before anything touches the database or blobs (the start-up sweep deletes files).
     let _lock = lock::lock(&config.data_dir)?;
     let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
-    let db = Db::open(&config.database_path())?;
+    let db_path = config.database_path();
+    let db = Db::open(&db_path)
+        .map_err(|e| StartError::Database(crate::store::db_errors::explain(&db_path, &e)))?;
     let blobs = BlobStore::open(&config.blob_path())?;
     let swept = maintenance::sweep_orphans(&db, &blobs, Duration::ZERO)?;
     if swept.files_removed > 0 {
@@ -417,6 +469,21 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         None => (server, String::new()),
     };
 
+    // Before the banner: from the moment a supervisor sees the relay up, SIGHUP reloads.
+    let hangups = reload::hangups();
+    match tls.as_ref().and_then(|t| t.reload.clone()) {
+        Some((cert, key, resolver)) => {
+            let reloader = reload::Reloader::new(cert, key, resolver, state.clone());
+            actix_web::rt::spawn(reloader.run(hangups));
+        }
+        None => {
+            let mode = match state.config.tls.mode {
+                TlsMode::Off => "off",
+                _ => "self-signed",
+            };
+            actix_web::rt::spawn(reload::ignore_hangups(mode, hangups));
+        }
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     let data_dir = std::fs::canonicalize(&state.config.data_dir)
         .unwrap_or_else(|_| state.config.data_dir.clone());

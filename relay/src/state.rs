@@ -2,7 +2,7 @@
 //! relays with different settings in one process.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 
 use actix_web::HttpRequest;
@@ -50,8 +50,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// What may be shown of client addresses.
     pub ip_labels: IpLabels,
-    /// The announced certificate pins.
-    pub pins: Pins,
+    /// The announced certificate pins (the current one changes when renewed certificate files
+    /// are reloaded; see [`AppState::pins`]).
+    pub pins: RwLock<Pins>,
     /// The bound address of the loopback admin listener, when `admin.listen` is set.
     pub admin_listener: OnceLock<SocketAddr>,
     /// Sessions held in memory (checked against the database's auth generation).
@@ -78,10 +79,23 @@ impl AppState {
             started: Instant::now(),
             origins: OnceLock::new(),
             ip_labels,
-            pins,
+            pins: RwLock::new(pins),
             admin_listener: OnceLock::new(),
             sessions: SessionCache::default(),
         }
+    }
+
+    /// The announced certificate pins now.
+    pub fn pins(&self) -> Pins {
+        *self.pins.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Announces `current` as the served certificate's pin (after a reload).
+    pub fn set_current_pin(&self, current: SpkiPin) {
+        self.pins
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .current = Some(current);
     }
 
     /// Whether a v2 login transcript's origin names this relay.

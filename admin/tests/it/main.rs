@@ -5,6 +5,8 @@
 mod admin_v2;
 mod backup_restore;
 mod cli;
+mod db_errors;
 mod operator;
 mod registration;
 mod support;
+mod tls_check;

@@ -14,8 +14,9 @@ use crate::error::ApiError;
 pub async fn pins(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let pin = |p: Option<coffer_certs::SpkiPin>| p.map(|p| p.to_string());
+    let pins = state.pins();
     Ok(ok(&Pins {
-        current: pin(state.pins.current),
-        next: pin(state.pins.next),
+        current: pin(pins.current),
+        next: pin(pins.next),
     }))
 }

@@ -50,9 +50,10 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_DATA_DIR"], "data directory", data_dir = text),
     var!(["COFFER_DATABASE", "PLURALLOG_DB_PATH"], "SQLite database file", database = some(text)),
     var!(["COFFER_BLOB_DIR", "PLURALLOG_VOLUME_PATH"], "blob directory", blob_dir = some(text)),
-    var!(["COFFER_TLS_MODE"], "self-signed | files | off", tls.mode = with(tls_mode)),
-    var!(["COFFER_TLS_CERT", "PLURALLOG_TLS_CERT"], "PEM certificate chain (implies tls mode files)", apply(tls_cert)),
-    var!(["COFFER_TLS_KEY", "PLURALLOG_TLS_KEY"], "PEM private key (implies tls mode files)", apply(tls_key)),
+    var!(["COFFER_TLS_MODE"], "self-signed | files | off", apply(tls_mode)),
+    var!(["COFFER_TLS_CERT", "PLURALLOG_TLS_CERT"], "PEM certificate chain (implies tls mode files; relative: to the working directory)", apply(tls_cert)),
+    var!(["COFFER_TLS_KEY", "PLURALLOG_TLS_KEY"], "PEM private key (implies tls mode files; relative: to the working directory)", apply(tls_key)),
+    var!(["COFFER_TLS_WATCH_INTERVAL"], "seconds between checks of tls.cert/tls.key for renewed files (0 = only on SIGHUP)", tls.watch_interval_secs = parse("seconds")),
     var!(["COFFER_TLS_HOSTNAMES"], "comma-separated names/IPs for the generated certificate", tls.hostnames = with(list)),
     var!(["COFFER_TRUSTED_PROXIES"], "comma-separated proxy IPs whose X-Forwarded-For is believed", trusted_proxies = with(ip_list)),
     var!(["COFFER_PUBLIC_ORIGINS"], "comma-separated origins (https://host:port) v2 logins may sign, besides loopback, the certificate's names and the interface addresses", public_origins = with(list)),
@@ -94,24 +95,26 @@ fn parse<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, &'stati
     v.trim().parse().map_err(|_| what)
 }
 
-fn tls_mode(v: &str) -> Result<TlsMode, &'static str> {
-    match v.trim() {
-        "self-signed" => Ok(TlsMode::SelfSigned),
-        "files" => Ok(TlsMode::Files),
-        "off" => Ok(TlsMode::Off),
-        _ => Err("self-signed, files or off"),
-    }
+fn tls_mode(c: &mut Config, v: &str) -> Result<(), &'static str> {
+    c.tls.mode = match v.trim() {
+        "self-signed" => TlsMode::SelfSigned,
+        "files" => TlsMode::Files,
+        "off" => TlsMode::Off,
+        _ => return Err("self-signed, files or off"),
+    };
+    c.tls.mode_given = true;
+    Ok(())
 }
 
+/// Sets the certificate path; the mode follows in [`Config::imply_tls_mode`] (an explicit
+/// contradicting mode is refused by validation, never silently overridden).
 fn tls_cert(c: &mut Config, v: &str) -> Result<(), &'static str> {
     c.tls.cert = Some(v.into());
-    c.tls.mode = TlsMode::Files;
     Ok(())
 }
 
 fn tls_key(c: &mut Config, v: &str) -> Result<(), &'static str> {
     c.tls.key = Some(v.into());
-    c.tls.mode = TlsMode::Files;
     Ok(())
 }
 
@@ -203,6 +206,7 @@ impl Config {
                 })?;
             }
         }
+        self.imply_tls_mode();
         Ok(())
     }
 }
@@ -223,6 +227,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 43);
+        assert_eq!(ENV_VARS.len(), 44);
     }
 }

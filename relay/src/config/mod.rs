@@ -10,8 +10,11 @@
 
 pub mod access;
 pub mod admin;
+pub mod check;
 mod env;
 mod error;
+mod log_filter;
+mod resolve;
 pub mod sections;
 mod validate;
 
@@ -24,6 +27,7 @@ pub use access::{MetricsAccess, Registration, RegistrationMode};
 pub use admin::{Admin, AdminToken, AdminTokenHash, TokenHashError};
 pub use env::env_help;
 pub use error::ConfigError;
+pub use log_filter::log_filter_problem;
 pub use sections::{
     AnomalyThresholds, IpPolicy, Limits, Protocol, Rates, ServerLimits, TlsConfig, TlsMode,
 };
@@ -36,7 +40,8 @@ pub struct Config {
     pub host: IpAddr,
     /// Port to listen on (0 picks a free one).
     pub port: u16,
-    /// Where the database, blobs and generated certificate live.
+    /// Where the database, blobs and generated certificate live (in the file: relative to the
+    /// file's directory).
     pub data_dir: PathBuf,
     /// SQLite database file (default `<data_dir>/coffer.db`).
     pub database: Option<PathBuf>,
@@ -48,7 +53,8 @@ pub struct Config {
     /// Empty: `https://` + 127.0.0.1, localhost, [::1], the listen address and `tls.hostnames`,
     /// each with the bound port.
     pub public_origins: Vec<String>,
-    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `coffer_relay=debug`.
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `coffer_relay=debug`; an invalid
+    /// one is refused (`log_filter_problem`), never replaced by `info`.
     pub log: String,
     /// TLS.
     pub tls: TlsConfig,
@@ -97,23 +103,29 @@ impl Default for Config {
     }
 }
 impl Config {
-    /// Reads a TOML file over the defaults.
+    /// Reads a TOML file over the defaults. Relative paths in it (`data_dir`, `database`,
+    /// `blob_dir`, `tls.cert`, `tls.key`) are relative to the file's directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let mut config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+        config.apply_file_meaning(&text, Some(&resolve::file_dir(path)));
+        Ok(config)
     }
 
-    /// Parses TOML text over the defaults.
+    /// Parses TOML text over the defaults (relative paths stay relative to the working
+    /// directory: there is no file to be relative to).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Toml {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Toml {
             message: e.to_string(),
-        })
+        })?;
+        config.apply_file_meaning(text, None);
+        Ok(config)
     }
 
     /// Whether the admin API is enabled (a plain token or a token hash is configured).

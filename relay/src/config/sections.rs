@@ -22,14 +22,22 @@ pub enum TlsMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
-    /// See [`TlsMode`].
+    /// See [`TlsMode`]. Not given: `files` when `cert` or `key` is set, else `self-signed`;
+    /// given, it must agree with them (docs/adr/0022-tls-config-honesty-and-reload.md).
     pub mode: TlsMode,
-    /// PEM certificate chain (mode `files`).
+    /// PEM certificate chain (implies mode `files`). Relative to the config file's directory.
+    /// Reloaded on SIGHUP and when the file changes.
     pub cert: Option<PathBuf>,
-    /// PEM private key (mode `files`).
+    /// PEM private key (implies mode `files`). Relative to the config file's directory.
     pub key: Option<PathBuf>,
     /// Extra DNS names / IP addresses for the generated certificate.
     pub hostnames: Vec<String>,
+    /// Mode `files`: seconds between looks at `cert` and `key` for a renewal (size, mtime,
+    /// inode); a changed pair is reloaded without a restart. 0 = only on SIGHUP.
+    pub watch_interval_secs: u64,
+    /// Whether `mode` was given (file or `COFFER_TLS_MODE`) rather than defaulted; not a key.
+    #[serde(skip)]
+    pub mode_given: bool,
 }
 
 impl Default for TlsConfig {
@@ -39,6 +47,8 @@ impl Default for TlsConfig {
             cert: None,
             key: None,
             hostnames: Vec::new(),
+            watch_interval_secs: 2,
+            mode_given: false,
         }
     }
 }

@@ -264,3 +264,87 @@ fn public_origins_from_the_environment_are_read_and_validated() {
     assert!(err.contains("public_origins"), "{err}");
     assert!(env_help().contains("COFFER_PUBLIC_ORIGINS"));
 }
+
+/// `tls.cert`/`tls.key` without a mode mean `files`; a contradicting explicit mode is refused,
+/// naming the keys (docs/adr/0022). Before, the files were silently ignored.
+#[test]
+fn certificate_files_imply_files_and_contradictions_are_refused() {
+    let c = Config::from_toml("[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"").unwrap();
+    assert_eq!(c.tls.mode, TlsMode::Files);
+    c.validate().unwrap();
+
+    for mode in ["self-signed", "off"] {
+        let c = Config::from_toml(&format!(
+            "[tls]\nmode = \"{mode}\"\ncert = \"/c.pem\"\nkey = \"/k.pem\""
+        ))
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(&format!("tls.mode = \"{mode}\"")), "{err}");
+        assert!(err.contains("tls.cert") && err.contains("tls.key"), "{err}");
+    }
+    let c = Config::from_toml("[tls]\ncert = \"/c.pem\"").unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("tls.key is missing"), "{err}");
+
+    // The environment: an explicit mode is not overridden by a certificate variable.
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("COFFER_TLS_MODE", "self-signed"),
+        ("COFFER_TLS_CERT", "/c.pem"),
+        ("COFFER_TLS_KEY", "/k.pem"),
+    ]))
+    .unwrap();
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("contradicts")
+    );
+    // A file's cert/key with an environment mode of files is fine.
+    let mut c = Config::from_toml("[tls]\ncert = \"/c.pem\"\nkey = \"/k.pem\"").unwrap();
+    c.apply_env(env(&[("COFFER_TLS_MODE", "files")])).unwrap();
+    c.validate().unwrap();
+}
+
+/// Relative paths in a file are relative to the file's directory; absolute ones and defaults
+/// are left alone.
+#[test]
+fn relative_paths_in_a_file_follow_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("relay.toml");
+    std::fs::write(
+        &file,
+        "data_dir = \"data\"\nblob_dir = \"/srv/blobs\"\ndatabase = \"db/coffer.db\"\n\
+         [tls]\ncert = \"tls/cert.pem\"\nkey = \"tls/key.pem\"\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&file).unwrap();
+    assert_eq!(c.data_dir, dir.path().join("data"));
+    assert_eq!(c.database_path(), dir.path().join("db/coffer.db"));
+    assert_eq!(c.blob_path(), std::path::PathBuf::from("/srv/blobs"));
+    assert_eq!(
+        c.tls.cert.as_deref(),
+        Some(dir.path().join("tls/cert.pem").as_path())
+    );
+    assert_eq!(
+        c.tls.key.as_deref(),
+        Some(dir.path().join("tls/key.pem").as_path())
+    );
+    assert_eq!(c.tls.mode, TlsMode::Files);
+
+    std::fs::write(&file, "port = 9000\n").unwrap();
+    let c = Config::from_file(&file).unwrap();
+    assert_eq!(c.data_dir, std::path::PathBuf::from("./coffer-data"));
+}
+
+#[test]
+fn an_invalid_log_filter_is_refused() {
+    for bad in ["infoo", "coffer_relay=loud", ""] {
+        let c = Config::from_toml(&format!("log = {bad:?}")).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("invalid setting log"), "{bad}: {err}");
+    }
+    let mut c = Config::default();
+    c.apply_env(env(&[("COFFER_LOG", "debugg")])).unwrap();
+    assert!(c.validate().is_err());
+}

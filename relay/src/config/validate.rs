@@ -42,11 +42,12 @@ fn check_positive(minimums: &[(&'static str, u64)]) -> Result<(), ConfigError> {
 impl Config {
     /// Checks ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.tls.mode == TlsMode::Files && (self.tls.cert.is_none() || self.tls.key.is_none()) {
-            return Err(invalid(
-                "tls",
-                "mode \"files\" needs both tls.cert and tls.key",
-            ));
+        self.validate_tls()?;
+        if let Some(problem) = super::log_filter_problem(&self.log) {
+            return Err(ConfigError::Invalid {
+                key: "log",
+                message: format!("(file key log, env COFFER_LOG) {problem}"),
+            });
         }
         if self.limits.max_volume_size == 0 || self.limits.max_volume_size > 1 << 30 {
             return Err(invalid(
@@ -101,6 +102,40 @@ impl Config {
             ("anomalies.challenges", a.challenges),
             ("anomalies.storage_growth_bytes", a.storage_growth_bytes),
         ])
+    }
+
+    /// `[tls]`: `cert` and `key` together, and a mode that agrees with them (a certificate is
+    /// never ignored in favour of a self-signed one).
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        check_ranges(&[("tls.watch_interval_secs", t.watch_interval_secs, 0, 3600)])?;
+        let mode = match t.mode {
+            TlsMode::SelfSigned => "self-signed",
+            TlsMode::Files => "files",
+            TlsMode::Off => "off",
+        };
+        match (t.mode, t.cert.is_some(), t.key.is_some()) {
+            (TlsMode::Files, true, true) | (TlsMode::SelfSigned | TlsMode::Off, false, false) => {
+                Ok(())
+            }
+            (TlsMode::Files, cert, _) => Err(invalid(
+                "tls",
+                &format!(
+                    "tls.mode = \"files\" needs both tls.cert and tls.key (env COFFER_TLS_CERT, \
+                     COFFER_TLS_KEY); {} is missing",
+                    if cert { "tls.key" } else { "tls.cert" }
+                ),
+            )),
+            _ => Err(invalid(
+                "tls",
+                &format!(
+                    "tls.mode = \"{mode}\" contradicts tls.cert/tls.key (file or env \
+                     COFFER_TLS_CERT, COFFER_TLS_KEY): the certificate would not be served. \
+                     Remove tls.mode (cert and key alone mean \"files\"), set it to \"files\", \
+                     or remove tls.cert and tls.key"
+                ),
+            )),
+        }
     }
 
     /// `[admin]`: one way to give the token, and a loopback listener of its own.

@@ -13,6 +13,7 @@ mod auth_watch;
 pub mod blobs;
 pub mod challenges;
 pub mod check;
+pub mod db_errors;
 pub mod devices;
 pub mod foreign;
 pub mod grants;

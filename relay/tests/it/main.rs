@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod db_errors;
 mod metadata_inventory;
 mod openapi;
 mod operator;
+mod tls_files;
