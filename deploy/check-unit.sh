@@ -9,7 +9,8 @@
 # do (into the container's root), boots systemd, and checks: the unit is active; the relay runs as
 # the coffer-relay user with no capabilities, no_new_privs and a seccomp filter, under a read-only
 # root with its state directory writable; GET /api/v1/health answers over TLS verified against the
-# generated certificate; `systemctl reload` runs ExecReload (SIGHUP) and the relay keeps serving
+# generated certificate, and the admin API accepts the token whose Argon2id hash is in the env
+# file (single-quoted: systemd keeps its $ signs); `systemctl reload` runs ExecReload (SIGHUP) and the relay keeps serving
 # (a relay build without a SIGHUP handler dies of it: reported loudly); `systemctl stop` ends it
 # cleanly; and `systemd-analyze security` rates the loaded unit.
 #
@@ -101,6 +102,20 @@ gid=$(awk -F: '$1 == "coffer-relay" { print $3 }' "$root/etc/group")
 [ -n "$gid" ] || fail "systemd-sysusers made no coffer-relay group"
 install -d -m 0750 -g "$gid" "$root/etc/coffer-relay"
 install -m 0640 -g "$gid" deploy/coffer-relay.env "$root/etc/coffer-relay/env"
+# The admin token's hash, single-quoted as the env file says (it contains $, which systemd must
+# keep): the admin API answering the token below proves the relay got the hash intact.
+admin=${COFFER_ADMIN:-}
+if [ -z "$admin" ]; then
+  for candidate in target/release/coffer-admin target/debug/coffer-admin; do
+    [ -x "$candidate" ] && admin=$candidate && break
+  done
+fi
+[ -n "$admin" ] || { echo "$0: no coffer-admin built (cargo build --locked -p coffer-admin)" >&2; exit 2; }
+"$admin" token generate --out "$root/admin-token" > "$root/token-out"
+hash_line=$(grep "^  COFFER_ADMIN_TOKEN_HASH='" "$root/token-out" | sed 's/^  //')
+[ -n "$hash_line" ] || fail "no hash from $admin token generate"
+sed -i "s|^COFFER_ADMIN_TOKEN_HASH=.*|$hash_line|" "$root/etc/coffer-relay/env"
+grep -qxF "$hash_line" "$root/etc/coffer-relay/env" || fail "could not put the hash into the env file"
 install -m 0644 deploy/coffer-relay.service "$root/etc/systemd/system/"
 ln -s /etc/systemd/system/coffer-relay.service "$root/etc/systemd/system/multi-user.target.wants/"
 
@@ -142,6 +157,9 @@ mode=$(stat -c '%a %u' "$root/var/lib/coffer-relay")
 health=$(curl -sS --fail --cacert "$root/var/lib/coffer-relay/tls/cert.pem" "https://127.0.0.1:$port/api/v1/health") ||
   fail "GET /api/v1/health over TLS with the generated certificate"
 echo "health: $health"
+stats=$(curl -sS --fail --cacert "$root/var/lib/coffer-relay/tls/cert.pem" -H "X-Admin-Token: $(cat "$root/admin-token")" \
+  "https://127.0.0.1:$port/api/v1/admin/stats") || fail "the admin API refused the token whose hash is in /etc/coffer-relay/env"
+echo "admin API with the token (hash from the env file): $stats"
 
 inside systemctl reload coffer-relay || fail "systemctl reload failed (ExecReload)"
 sleep 1
