@@ -17,8 +17,10 @@
 # fixed address and an alias, the tls/ directory as a volume of its own; a probe container in the
 # dashboard's place (curl, another user, only on the internal network, tls/ read-only) verifies
 # the relay's certificate for the alias, reads the admin API on the admin listener with the token,
-# is refused it on the public listener (so is the host), and cannot read key.pem. A relay build
-# that refuses a non-loopback admin listener is reported and checked without it.
+# is refused it on the public listener (so is the host), and cannot read key.pem; then, with Node
+# on this machine, Node (what the dashboard runs on) makes the admin request trusting only
+# NODE_EXTRA_CA_CERTS=/relay-tls/cert.pem, and is refused without it. A relay build that refuses
+# a non-loopback admin listener is reported and checked without it.
 #
 # Extra `podman run` arguments for the machine come from $CONTAINER_RUN_ARGS; on a host with
 # hybrid cgroups and a low RLIMIT_NPROC (the development VM) that is
@@ -213,4 +215,41 @@ if probe -o /dev/null "file:///relay-tls/key.pem" 2>/dev/null; then
   fail "the probe (another user) could read key.pem"
 fi
 echo "the probe cannot read /relay-tls/key.pem"
+
+# The dashboard is a Node application: with Node on this machine, the same requests from Node
+# with only NODE_EXTRA_CA_CERTS (as compose.yaml gives the dashboard), and refused without it.
+if command -v node >/dev/null; then
+  mkdir "$tmp/node"
+  deploy/rootfs.sh "$(command -v node)" "$tmp/node/rootfs" >/dev/null
+  printf 'FROM scratch\nCOPY rootfs/base/ /\nUSER 1000:1000\nENTRYPOINT ["/usr/local/bin/coffer-relay"]\n' > "$tmp/node/Containerfile"
+  node_image="localhost/coffer-check-node-$$"
+  podman build -q --pull=never -t "$node_image" "$tmp/node" >/dev/null
+  cleanup3() {
+    podman rmi -f "$node_image" >/dev/null 2>&1 || true
+    cleanup2
+  }
+  trap cleanup3 EXIT
+  get='const https = require("https");
+    const headers = { "Content-Type": "application/json" };
+    if (process.env.ADMIN_TOKEN) headers["X-Admin-Token"] = process.env.ADMIN_TOKEN;
+    https.get(process.argv[1], { headers }, (r) => {
+      let body = ""; r.on("data", (d) => (body += d));
+      r.on("end", () => { console.log(r.statusCode + " " + body); process.exit(r.statusCode === 200 ? 0 : 1); });
+    }).on("error", (e) => { console.log("error: " + e.code); process.exit(2); });'
+  node_get() { # URL [NODE_EXTRA_CA_CERTS]
+    # shellcheck disable=SC2086 # word splitting of the extra arguments is intended
+    podman run --rm ${CONTAINER_RUN_ARGS:-} --network "$admin_net" -v "$tls_volume:/relay-tls:ro" \
+      -e ADMIN_TOKEN="$token" ${2:+-e NODE_EXTRA_CA_CERTS="$2"} "$node_image" -e "$get" "$1"
+  }
+  relay_url="https://$relay_name:${admin_port:-8443}"
+  answer=$(node_get "$relay_url/api/v1/admin/stats" /relay-tls/cert.pem) ||
+    fail "Node with NODE_EXTRA_CA_CERTS=/relay-tls/cert.pem: $answer"
+  echo "node $(node --version), NODE_EXTRA_CA_CERTS=/relay-tls/cert.pem -> $relay_url/api/v1/admin/stats: $answer"
+  if answer=$(node_get "$relay_url/api/v1/health"); then
+    fail "Node without NODE_EXTRA_CA_CERTS accepted the relay's certificate: $answer"
+  fi
+  echo "node without NODE_EXTRA_CA_CERTS: $answer (refused, as it must be)"
+else
+  echo "NOT CHECKED: no node on this machine to stand in for the dashboard's NODE_EXTRA_CA_CERTS"
+fi
 echo "deploy/check-image.sh: ok"
