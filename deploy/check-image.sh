@@ -202,7 +202,8 @@ if [ -n "$admin_port" ]; then
   echo "probe -> admin listener https://$relay_name:$admin_port/api/v1/admin/stats: $stats"
   status=$(probe -o /dev/null -w '%{http_code}' -H "X-Admin-Token: $token" "https://$relay_name:8443/api/v1/admin/stats")
   [ "$status" = 403 ] || fail "the public listener answered the admin API $status, expected 403"
-  status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$tmp/cert.pem" --resolve "$relay_name:$port:127.0.0.1" \
+  podman cp "$name:/data/tls/cert.pem" "$tmp/cert2.pem" # this relay's (a new volume, a new certificate)
+  status=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$tmp/cert2.pem" --resolve "$relay_name:$port:127.0.0.1" \
     -H "X-Admin-Token: $token" "https://$relay_name:$port/api/v1/admin/stats")
   [ "$status" = 403 ] || fail "the published port answered the admin API $status to the host, expected 403"
   echo "the public listener and the published port refuse the admin API (403)"
