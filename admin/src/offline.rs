@@ -185,7 +185,7 @@ pub fn refuse_foreign(database: &Path) -> Result<(), AdminError> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| AdminError::InvalidConfig {
-        message: format!("cannot open {}: {e}", database.display()),
+        message: coffer_relay::store::db_errors::explain_sqlite(database, &e),
     })?;
     match foreign::identify(&conn) {
         Ok(Some(kind)) => Err(AdminError::InvalidConfig {
@@ -193,7 +193,7 @@ pub fn refuse_foreign(database: &Path) -> Result<(), AdminError> {
         }),
         Ok(None) => Ok(()),
         Err(e) => Err(AdminError::InvalidConfig {
-            message: format!("cannot read {}: {e}", database.display()),
+            message: coffer_relay::store::db_errors::explain_sqlite(database, &e),
         }),
     }
 }
