@@ -78,10 +78,9 @@ fn a_read_only_database_is_named_with_the_uid_and_next_step() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     let db = data.join("coffer.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute_batch("CREATE TABLE unrelated (x)")
-        .unwrap();
+    // An empty file: SQLite's empty database, not a foreign one (it has no tables), which the
+    // relay must then write its schema into.
+    std::fs::write(&db, b"").unwrap();
     let made = Command::new("chattr").arg("+i").arg(&db).status();
     if !made.is_ok_and(|s| s.success()) {
         eprintln!("chattr +i is not permitted here: the read-only message is tested at unit level");
