@@ -35,6 +35,9 @@ echo "systemd-analyze verify: no findings"
 systemd-analyze security --offline=yes --threshold=20 --no-pager "$tmp/coffer-relay.service" | tail -1
 
 echo "-- compose.yaml"
+if ! python3 -c 'import yaml' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'PyYAML==6.0.3'
+fi
 python3 deploy/check-compose.py
 if docker compose version >/dev/null 2>&1; then
   docker compose -f deploy/compose.yaml --env-file deploy/env.example config --quiet
