@@ -141,8 +141,11 @@ def main():
     check("admin" in dashboard.get("networks", []), "the dashboard must be on the admin network")
     check("public" not in dashboard.get("networks", []), "the dashboard must not be on the public network")
     token = env.get("ADMIN_TOKEN")
+    # The dashboard reads ADMIN_TOKEN (its lib/relay.js); the PLURALLOG_/POLYLOG_ names are
+    # the relay's, and the relay must hold only the hash.
+    check(dash_env.get("ADMIN_TOKEN") == token, "dashboard ADMIN_TOKEN must be the ADMIN_TOKEN of .env")
     for name in ("PLURALLOG_ADMIN_TOKEN", "POLYLOG_ADMIN_TOKEN"):
-        check(dash_env.get(name) == token, f"dashboard {name} must be ADMIN_TOKEN")
+        check(name not in dash_env, f"the dashboard does not read {name}; set ADMIN_TOKEN")
     ca = dash_env.get("NODE_EXTRA_CA_CERTS", "")
     check(
         any(v == f"relay-tls:{str(Path(ca).parent)}:ro" for v in dashboard.get("volumes", [])),
