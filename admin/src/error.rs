@@ -299,6 +299,11 @@ pub enum AdminError {
         message: String,
     },
 
+    /// The relay's database cannot be used by an offline command: not Coffer's, damaged,
+    /// unreadable. The message names the file and the next step (`store::db_errors`).
+    #[error("{0}")]
+    Database(String),
+
     /// A certificate operation failed.
     #[error("{0}")]
     Cert(#[from] coffer_certs::CertError),
@@ -358,6 +363,9 @@ impl AdminError {
             AdminError::Import(crate::import::ImportError::NotEmpty { .. }) => Exit::Usage,
             AdminError::Import(_) => Exit::Local,
             AdminError::TokenTool(_) | AdminError::Inconsistent { .. } => Exit::Local,
+            // The file the command was pointed at is not one it can use: as for a bad
+            // configuration, the operator's next step is to point it elsewhere (or import).
+            AdminError::Database(_) => Exit::Usage,
         }
     }
 }

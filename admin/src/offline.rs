@@ -167,12 +167,10 @@ pub fn check_data(paths: &DataPaths) -> Result<Consistency, AdminError> {
     }
     refuse_foreign(&paths.database)?;
     coffer_relay::store::check::check(&paths.database, &paths.blob_dir).map_err(|e| {
-        AdminError::InvalidConfig {
-            message: format!(
-                "cannot check: {}",
-                coffer_relay::store::db_errors::explain(&paths.database, &e)
-            ),
-        }
+        AdminError::Database(format!(
+            "cannot check: {}",
+            coffer_relay::store::db_errors::explain(&paths.database, &e)
+        ))
     })
 }
 
@@ -184,17 +182,15 @@ pub fn refuse_foreign(database: &Path) -> Result<(), AdminError> {
         database,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| AdminError::InvalidConfig {
-        message: coffer_relay::store::db_errors::explain_sqlite(database, &e),
+    .map_err(|e| {
+        AdminError::Database(coffer_relay::store::db_errors::explain_sqlite(database, &e))
     })?;
     match foreign::identify(&conn) {
-        Ok(Some(kind)) => Err(AdminError::InvalidConfig {
-            message: foreign::refusal(kind, database),
-        }),
+        Ok(Some(kind)) => Err(AdminError::Database(foreign::refusal(kind, database))),
         Ok(None) => Ok(()),
-        Err(e) => Err(AdminError::InvalidConfig {
-            message: coffer_relay::store::db_errors::explain_sqlite(database, &e),
-        }),
+        Err(e) => Err(AdminError::Database(
+            coffer_relay::store::db_errors::explain_sqlite(database, &e),
+        )),
     }
 }
 
@@ -250,6 +246,12 @@ pub struct Settings {
     pub admin_listen: Option<String>,
     /// `off`, `keyed-hash` or `full`.
     pub ip_policy: &'static str,
+    /// `open`, `invite-only` or `closed`.
+    pub registration: &'static str,
+    /// The cap on accounts, if any.
+    pub max_users: Option<u64>,
+    /// Whether `/metrics` is served without the admin token (`metrics.public`).
+    pub metrics_public: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
     /// Requests per minute per rate-limit class.
@@ -342,6 +344,22 @@ impl ConfigReport {
                             .unwrap_or_else(|| "- (main listener)".into()),
                     ),
                     ("ip policy", s.ip_policy.to_owned()),
+                    (
+                        "registration",
+                        s.max_users.map_or_else(
+                            || s.registration.to_owned(),
+                            |cap| format!("{}, at most {cap} accounts", s.registration),
+                        ),
+                    ),
+                    (
+                        "metrics",
+                        if s.metrics_public {
+                            "public (anyone who reaches the relay)"
+                        } else {
+                            "admin token, or the admin listener"
+                        }
+                        .to_owned(),
+                    ),
                     ("rates (/min)", rates),
                     (
                         "limits",
@@ -523,6 +541,9 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
         },
         admin_listen: config.admin.listen.map(|a| a.to_string()),
         ip_policy: config.ip_policy.as_str(),
+        registration: config.registration.mode.as_str(),
+        max_users: config.registration.max_users,
+        metrics_public: config.metrics.public,
         trusted_proxies: config
             .trusted_proxies
             .iter()

@@ -432,14 +432,20 @@ fn config_check_reuses_the_relays_parser() {
             "ip_policy",
             "listen",
             "max_user_storage",
+            "max_users",
             "max_volume_size",
+            "metrics_public",
             "pins",
             "rates",
+            "registration",
             "tls_mode",
             "trusted_proxies",
         ])
     );
     assert_eq!(report["settings"]["admin_listen"], "127.0.0.1:8444");
+    assert_eq!(report["settings"]["registration"], "open");
+    assert_eq!(report["settings"]["max_users"], serde_json::Value::Null);
+    assert_eq!(report["settings"]["metrics_public"], false);
     let human = admin(&[], ["config".as_ref(), "check".as_ref(), good.as_os_str()]);
     human.assert_code(0);
     assert!(

@@ -155,6 +155,25 @@ pub fn check_config(config: &Config, file: Option<&Path>) -> CheckReport {
             .map_or_else(|| "- (main listener)".to_owned(), |a| a.to_string()),
     ));
     s.push(("ip policy", config.ip_policy.as_str().to_owned()));
+    s.push((
+        "registration",
+        match config.registration.max_users {
+            Some(cap) => format!(
+                "{}, at most {cap} accounts",
+                config.registration.mode.as_str()
+            ),
+            None => config.registration.mode.as_str().to_owned(),
+        },
+    ));
+    s.push((
+        "metrics",
+        if config.metrics.public {
+            "public (anyone who reaches the relay)"
+        } else {
+            "admin token, or the admin listener"
+        }
+        .to_owned(),
+    ));
     let list = |v: Vec<String>| {
         if v.is_empty() {
             "-".to_owned()

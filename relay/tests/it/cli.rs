@@ -53,6 +53,17 @@ fn example_config_checks_out() {
         text.contains("admin token") && text.contains("disabled"),
         "{text}"
     );
+    // Who may register and who may read /metrics are part of the summary.
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("registration") && l.ends_with(" open")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("metrics") && l.contains("admin token")),
+        "{text}"
+    );
 }
 
 #[test]
