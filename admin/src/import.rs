@@ -560,12 +560,23 @@ struct PlannedRelationship {
     updated_at: i64,
 }
 
-#[derive(Debug)]
 struct PlannedInvite {
     code: String,
     system: String,
     created_at: i64,
     expires_at: i64,
+}
+
+/// Never the code: it redeems a friendship.
+impl std::fmt::Debug for PlannedInvite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlannedInvite")
+            .field("code", &"<redacted>")
+            .field("system", &self.system)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 struct PlannedSession {

@@ -45,12 +45,23 @@ pub struct Spend {
     expires_at: i64,
 }
 
-/// The registration rules of this relay, with the code the request presented.
-#[derive(Debug, Clone)]
+/// The registration rules of this relay, with the code the request presented. Its `Debug`
+/// says whether a code came, never the code (a single-use credential).
+#[derive(Clone)]
 pub struct Gate {
     mode: RegistrationMode,
     max_users: Option<u64>,
     code: Option<String>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("mode", &self.mode)
+            .field("max_users", &self.max_users)
+            .field("code", &self.code.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Gate {
@@ -138,5 +149,22 @@ pub fn spend(conn: &Connection, spend: &Spend, now: i64) -> Result<(), crate::st
         // The operator code's row keeps its own expiry.
         CodeKind::Operator => store::mark_used(conn, &spend.hash, spend.kind, now, 0),
         CodeKind::Invite => store::mark_used(conn, &spend.hash, spend.kind, now, spend.expires_at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_code() {
+        let config = Registration {
+            mode: RegistrationMode::InviteOnly,
+            ..Registration::default()
+        };
+        let gate = Gate::new(&config, Some(b"SECRET-CODE-123"));
+        let shown = format!("{gate:?}");
+        assert!(!shown.contains("SECRET-CODE-123"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 }
