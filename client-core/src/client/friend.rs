@@ -26,10 +26,10 @@ use crate::v2::{
 ///
 /// Decrypted volumes are returned in memory only. Operations are serialised internally.
 pub struct FriendClient<R: RelayApi = RelayHttp> {
-    relay: R,
+    pub(super) relay: R,
     store: Arc<dyn KeyStore>,
-    identity: Identity,
-    user_id: Uuid,
+    pub(super) identity: Identity,
+    pub(super) user_id: Uuid,
     pub(super) session: tokio::sync::Mutex<Session>,
 }
 
@@ -111,7 +111,7 @@ impl<R: RelayApi> FriendClient<R> {
         &self.relay
     }
 
-    fn state(&self) -> State<'_> {
+    pub(super) fn state(&self) -> State<'_> {
         State(self.store.as_ref())
     }
 
@@ -442,12 +442,18 @@ impl<R: RelayApi> FriendClient<R> {
         let mut session = self.session.lock().await;
         let pin = self.pinned(system)?;
         if let Some(id) = pin.pairing_id {
-            match self.relay.delete_pairing(PairingId::from_uuid(id)).await {
+            let pair = (UserId::from_uuid(system), UserId::from_uuid(self.user_id));
+            match self
+                .relay
+                .delete_pairing_between(PairingId::from_uuid(id), pair.0, pair.1)
+                .await
+            {
                 Ok(()) | Err(TransportError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         self.state().delete_pin(system)?;
+        self.state().delete_relay_list(system)?;
         session.grants.remove(&system);
         session.returned.retain(|(s, _), _| *s != system);
         Ok(())
