@@ -335,7 +335,8 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     let sys_b = sign_up(&http_b, &sys_keys, "system").await;
     let friend_b = sign_up(&http_b, &friend_keys, "friend").await;
     let stranger_b = sign_up(&http_b, &stranger_keys, "friend").await;
-    let other_sys_b = sign_up(&http_b, &Keys::generate(), "system").await;
+    let other_sys_keys = Keys::generate();
+    let other_sys_b = sign_up(&http_b, &other_sys_keys, "system").await;
     assert_eq!(friend_b.user_id, friend_a.user_id);
     let put_b = async |path: &str, body: &Value| {
         call(&http_b, Method::PUT, path, &sys_b.token, Some(body)).await
