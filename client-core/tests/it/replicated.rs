@@ -48,7 +48,7 @@ async fn a_system_on_two_relays_survives_one_going_down() {
         .await
         .expect("redeem");
     system
-        .approve(friend.user_id(), &[meta.clone()], None)
+        .approve(friend.user_id(), std::slice::from_ref(&meta), None)
         .await
         .expect("approve");
     let followed = friend.follow(paired.system_id, true).await.expect("follow");
