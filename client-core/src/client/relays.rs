@@ -491,7 +491,26 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         volume: &VolumeName,
         plaintext: &[u8],
     ) -> Result<Replication<Published>, ClientError> {
-        let published = self.publish(volume, plaintext).await?;
+        self.publish_replicated_with(volume, plaintext, &super::NoProgress, &super::Cancel::new())
+            .await
+    }
+
+    /// [`publish_replicated`](Self::publish_replicated) with the progress reports and
+    /// cancellation of [`publish_with`](SystemClient::publish_with) (the upload step covers
+    /// every relay: they are written at once).
+    ///
+    /// # Errors
+    /// As [`publish_replicated`](Self::publish_replicated); [`ClientError::Cancelled`].
+    pub async fn publish_replicated_with(
+        &self,
+        volume: &VolumeName,
+        plaintext: &[u8],
+        progress: &dyn super::Progress,
+        cancel: &super::Cancel,
+    ) -> Result<Replication<Published>, ClientError> {
+        let published = self
+            .publish_with(volume, plaintext, progress, cancel)
+            .await?;
         Ok(Replication {
             value: published,
             relays: self.relay.last_results(&format!("volume:{volume}")),
