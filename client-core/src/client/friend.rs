@@ -37,7 +37,7 @@ pub struct FriendClient<R: RelayApi = RelayHttp> {
 #[derive(Default)]
 pub(super) struct Session {
     /// Last version returned by `fetch`, per (system, volume): the condition of the next one.
-    returned: HashMap<(Uuid, VolumeName), u64>,
+    pub(super) returned: HashMap<(Uuid, VolumeName), u64>,
     /// The last verified grant per system.
     grants: HashMap<Uuid, VerifiedGrant>,
 }

@@ -135,7 +135,7 @@ pub(super) fn relay_list_volume() -> VolumeName {
 }
 
 /// The entry of the account's own relay, from its `account` record.
-fn account_entry(store: &Arc<dyn KeyStore>) -> Result<RelayEntry, ClientError> {
+pub(super) fn account_entry(store: &Arc<dyn KeyStore>) -> Result<RelayEntry, ClientError> {
     let account = State(store.as_ref()).account()?;
     let mut pins = Vec::new();
     for pin in [&account.relay_pin, &account.relay_next_pin]
@@ -430,6 +430,9 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
     /// the data to relays that lack it ([`repair`](Self::repair)), then stops using the
     /// removed ones. Friends follow without pairing again ([`FriendClient::follow`]).
     ///
+    /// The result has one entry per relay the list was published to: the new list's relays in
+    /// order, then the removed ones (whether each got the list that sends friends on).
+    ///
     /// # Errors
     /// [`ClientError::InvalidInput`] for an invalid list or a relay that cannot be trusted as
     /// listed; the list's publication failing everywhere; storage errors.
@@ -474,7 +477,6 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
                 tracing::info!(relay = %r.relay, %error, "relay not fully repaired");
             }
         }
-        results.retain(|r| list.entries().iter().any(|e| e.origin() == r.relay));
         Ok(Replication {
             value: published,
             relays: results,
@@ -1011,6 +1013,12 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
         allow_register: bool,
     ) -> Result<FollowReport, ClientError> {
         let name = relay_list_volume();
+        // Read the list even if this session returned it already: the stored copy may be older.
+        self.session
+            .lock()
+            .await
+            .returned
+            .remove(&(system, name.clone()));
         let version = match self.fetch_replicated(system, &name).await {
             Ok(FetchedFrom {
                 fetched: Fetched::Updated {
@@ -1086,6 +1094,16 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
                 .await
             {
                 Ok(fetched) => {
+                    if let Fetched::Updated {
+                        version, plaintext, ..
+                    } = &fetched
+                        && volume.as_str() == RELAY_LIST_VOLUME
+                    {
+                        // However it was read, a verified list is the system's current one.
+                        let list = RelayList::decode(plaintext)?;
+                        self.state()
+                            .store_relay_list(system, *version, list.entries())?;
+                    }
                     return Ok(FetchedFrom {
                         fetched,
                         relay,

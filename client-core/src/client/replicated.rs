@@ -311,6 +311,31 @@ impl<R: RelayApi + 'static> Replicated<R> {
         }
     }
 
+    /// The set of the account in `store` as it was last used: its stored relays in order (or
+    /// its one relay), every connection made by `connector` — for apps and tests that dial
+    /// through their own [`Connector`] (`open_replicated` does this for [`RelayHttp`]). Hand it
+    /// to `SystemClient::with_relay` / `FriendClient::with_relay`.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] if the store holds no account; storage errors; the
+    /// connector's errors.
+    pub fn for_store(
+        store: &Arc<dyn KeyStore>,
+        connector: Arc<dyn Connector<R>>,
+    ) -> Result<Replicated<R>, ClientError> {
+        let state = super::state::State(store.as_ref());
+        let mut entries = state.relays()?;
+        if entries.is_empty() {
+            entries.push(super::relays::account_entry(store)?);
+        }
+        let first = entries.remove(0);
+        let relay = connector.connect(&first)?;
+        let set = Replicated::new(first.clone(), relay, connector);
+        entries.insert(0, first);
+        set.set_members(&entries)?;
+        Ok(set)
+    }
+
     /// The relays, in order (the first answers what only one relay can).
     pub fn entries(&self) -> Vec<RelayEntry> {
         self.members().iter().map(|m| m.entry.clone()).collect()
