@@ -45,3 +45,5 @@ mod v2_owner;
 mod v2_receipts;
 mod v2_relay_rules;
 mod v2_sessions;
+mod v2_malicious_relays;
+mod v2_multi_relay;
