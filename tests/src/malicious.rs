@@ -24,9 +24,9 @@ use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
     Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode,
-    NetworkErrorKind, OwnGrant, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest,
-    TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
+    NetworkErrorKind, OwnGrant, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
+    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
@@ -564,11 +564,11 @@ impl<R: RelayApi> MaliciousRelay<R> {
                     }
                     self.hit();
                 }
-                Attack::Truncate { volume: name, len } if name == *asked => {
-                    if volume.payload.len() > len {
-                        volume.payload.truncate(len);
-                        self.hit();
-                    }
+                Attack::Truncate { volume: name, len }
+                    if name == *asked && volume.payload.len() > len =>
+                {
+                    volume.payload.truncate(len);
+                    self.hit();
                 }
                 Attack::GrantAsHeader => {
                     let grant = self
@@ -626,11 +626,9 @@ impl<R: RelayApi> MaliciousRelay<R> {
                     }
                     self.hit();
                 }
-                Attack::Truncate { volume: v, len } if v == *name => {
-                    if volume.payload.len() > len {
-                        volume.payload.truncate(len);
-                        self.hit();
-                    }
+                Attack::Truncate { volume: v, len } if v == *name && volume.payload.len() > len => {
+                    volume.payload.truncate(len);
+                    self.hit();
                 }
                 _ => {}
             }
@@ -1097,9 +1095,9 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
             .any(|a| matches!(a, Attack::Truncate { volume, .. } if volume == name));
         let if_newer_than = if cutting { None } else { if_newer_than };
         match self.choose_shared(owner, name, if_newer_than).await? {
-            Fetched::Modified(v) => Ok(Fetched::Modified(
-                self.corrupt_shared(owner, name, v).await,
-            )),
+            Fetched::Modified(v) => {
+                Ok(Fetched::Modified(self.corrupt_shared(owner, name, v).await))
+            }
             Fetched::NotModified => Ok(Fetched::NotModified),
         }
     }

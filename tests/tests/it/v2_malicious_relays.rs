@@ -187,8 +187,11 @@ fn evil_replicated_friend_over(
     store: &Arc<dyn coffer_client_core::storage::KeyStore>,
     evil: &MaliciousRelay<RelayHttp>,
 ) -> (EvilReplicatedFriend, MaliciousRelay<RelayHttp>) {
-    let connector =
-        coffer_tests::replicas::EvilConnector::new(Arc::clone(store), evil_entry.origin(), evil.clone());
+    let connector = coffer_tests::replicas::EvilConnector::new(
+        Arc::clone(store),
+        evil_entry.origin(),
+        evil.clone(),
+    );
     let relay = Replicated::new(evil_entry.clone(), evil.clone(), Arc::new(connector));
     (
         FriendClient::with_relay(relay, Arc::clone(store)).unwrap(),
@@ -205,7 +208,13 @@ fn version_of(got: &FetchedFrom) -> Option<u64> {
 
 /// The only refusal of a fetch: it is relay `relay`'s.
 fn only_refusal<'f>(got: &'f FetchedFrom, relay: &str) -> &'f ClientError {
-    let [RelayRefusal { relay: refused, error }] = got.refused.as_slice() else {
+    let [
+        RelayRefusal {
+            relay: refused,
+            error,
+        },
+    ] = got.refused.as_slice()
+    else {
         panic!("expected exactly one refused relay, got {:?}", got.refused);
     };
     assert_eq!(refused, relay);
@@ -361,7 +370,10 @@ async fn malicious_relay_serves_a_truncated_relay_list() {
                 assert_eq!(friend.relays_of(s.sid()).unwrap(), prior, "cut to {len}");
             }
         }
-        assert!(s.evil.fired() >= 2, "cut to {len}: follow was served the cut list");
+        assert!(
+            s.evil.fired() >= 2,
+            "cut to {len}: follow was served the cut list"
+        );
     }
 }
 
@@ -391,10 +403,7 @@ async fn malicious_relay_serves_an_older_volume_than_another_relay() {
     assert_eq!(got.relay, s.b.url());
     assert_eq!(version_of(&got), Some(3));
     assert!(
-        matches!(
-            only_refusal(&got, s.a.url()),
-            ClientError::Network { .. }
-        ),
+        matches!(only_refusal(&got, s.a.url()), ClientError::Network { .. }),
         "{:?}",
         got.refused
     );
@@ -410,7 +419,10 @@ async fn malicious_relay_serves_an_older_volume_than_another_relay() {
     let got = s.friend.fetch_replicated(s.sid(), &meta).await.unwrap();
     assert!(s.evil.fired() >= 1, "the old version was served");
     assert_eq!(got.relay, s.b.url());
-    assert_eq!(rollback(only_refusal(&got, s.a.url())), (meta.clone(), 3, 1));
+    assert_eq!(
+        rollback(only_refusal(&got, s.a.url())),
+        (meta.clone(), 3, 1)
+    );
     match &got.fetched {
         Fetched::Updated {
             version, plaintext, ..
@@ -526,10 +538,7 @@ async fn malicious_relay_serves_a_relay_list_signed_by_someone_else() {
             response: forged,
         });
         let friend = s.restarted_friend();
-        let got = friend
-            .fetch_replicated(sid, &list_volume())
-            .await
-            .unwrap();
+        let got = friend.fetch_replicated(sid, &list_volume()).await.unwrap();
         assert_eq!(s.evil.fired(), 1, "{what}");
         assert_eq!(got.relay, s.b.url(), "{what}");
         assert!(
@@ -548,7 +557,10 @@ async fn malicious_relay_serves_a_relay_list_signed_by_someone_else() {
             }
             Err(e) => assert!(matches!(e, ClientError::BadSignature), "{what}: {e:?}"),
         }
-        assert!(s.evil.fired() >= 2, "{what}: the forgery was served to follow");
+        assert!(
+            s.evil.fired() >= 2,
+            "{what}: the forgery was served to follow"
+        );
         assert_eq!(friend.relays_of(sid).unwrap(), before, "{what}");
     }
 }

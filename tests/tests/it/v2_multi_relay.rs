@@ -42,7 +42,11 @@ fn statuses(results: &[ReplicaResult]) -> BTreeMap<String, &'static str> {
         .iter()
         .map(|r| (r.relay.clone(), word(&r.status)))
         .collect();
-    assert_eq!(map.len(), results.len(), "one result per relay: {results:?}");
+    assert_eq!(
+        map.len(),
+        results.len(),
+        "one result per relay: {results:?}"
+    );
     map
 }
 
@@ -126,7 +130,11 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
     );
     // C is in no list: the system has no account there.
     assert!(
-        connection(&ec, &system_store).unwrap().login().await.is_err(),
+        connection(&ec, &system_store)
+            .unwrap()
+            .login()
+            .await
+            .is_err(),
         "relay C must not know the system"
     );
     // Only the relay-list code writes the list volume.
@@ -219,7 +227,11 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
     let on_a = repair_of(&report, &url_a);
     assert_eq!(on_a.error, None, "{report:?}");
     assert_eq!(
-        (on_a.volumes_copied, on_a.tombstones_copied, on_a.grants_copied),
+        (
+            on_a.volumes_copied,
+            on_a.tombstones_copied,
+            on_a.grants_copied
+        ),
         (0, 0, 0),
         "{report:?}"
     );
@@ -229,12 +241,10 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
 
     // A goes down: a fresh session of the friend (nothing returned yet) reads the newest
     // version from B alone; A is recorded as refused (unreachable).
-    let reopened = FriendClient::open_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&friend_store),
-    )
-    .await
-    .unwrap();
+    let reopened =
+        FriendClient::open_replicated(config_for(a.url(), a.pin()), Arc::clone(&friend_store))
+            .await
+            .unwrap();
     a.kill().await;
     let got = reopened.fetch_replicated(sid, &meta).await.unwrap();
     assert_eq!(got.relay, url_b);
@@ -381,13 +391,10 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
     let url_a = a.url().to_owned();
     let meta = vol("meta");
 
-    let system = SystemClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        memory_store(),
-        None,
-    )
-    .await
-    .unwrap();
+    let system =
+        SystemClient::register_replicated(config_for(a.url(), a.pin()), memory_store(), None)
+            .await
+            .unwrap();
     let sid = system.user_id();
     system.publish(&meta, &doc("meta 1")).await.unwrap();
 
@@ -401,7 +408,13 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
     .unwrap();
     let fid = friend.user_id();
     // Not on A yet.
-    assert!(connection(&ea, &friend_store).unwrap().login().await.is_err());
+    assert!(
+        connection(&ea, &friend_store)
+            .unwrap()
+            .login()
+            .await
+            .is_err()
+    );
 
     let link = system.create_invite().await.unwrap();
     let link = InviteLink::parse(&link.to_uri()).unwrap();
@@ -412,7 +425,13 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
     ));
     assert!(friend.redeem_replicated(&link, false).await.is_err());
     assert!(system.pending_requests().await.unwrap().is_empty());
-    assert!(connection(&ea, &friend_store).unwrap().login().await.is_err());
+    assert!(
+        connection(&ea, &friend_store)
+            .unwrap()
+            .login()
+            .await
+            .is_err()
+    );
 
     let paired = friend.redeem_replicated(&link, true).await.unwrap();
     assert_eq!(paired.system_id, sid);
