@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientError, Connector, FriendClient, RelayApi, Replicated, authenticator,
+    ClientConfig, ClientError, Connector, FriendClient, HttpConnector, RelayApi, Replicated,
+    authenticator,
 };
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::{Fetched, RelayHttp, RelayHttpConfig, Trust};
@@ -87,25 +88,27 @@ pub async fn stored_version(
     }
 }
 
-/// A [`Connector`] for a friend's [`Replicated`]: every relay behind a [`MaliciousRelay`],
-/// honest unless it is the one the test holds (`evil`, for the relay at `evil_origin`), which
-/// lies whenever the test switches an attack on.
+/// A [`Connector`] for a friend's [`Replicated`]: every relay (reached by the real
+/// [`HttpConnector`]) behind a [`MaliciousRelay`], honest unless it is the one the test holds
+/// (`evil`, for the relay at `evil_origin`), which lies whenever the test switches an attack on.
 #[derive(Debug)]
 pub struct EvilConnector {
-    store: Arc<dyn KeyStore>,
+    http: HttpConnector,
     evil_origin: String,
     evil: MaliciousRelay<RelayHttp>,
 }
 
 impl EvilConnector {
-    /// Connects as the account in `store`; connections to `evil_origin` are `evil`.
+    /// Connects as the account in `store` with `config`'s settings; connections to
+    /// `evil_origin` are `evil`.
     pub fn new(
+        config: &ClientConfig,
         store: Arc<dyn KeyStore>,
         evil_origin: &str,
         evil: MaliciousRelay<RelayHttp>,
     ) -> EvilConnector {
         EvilConnector {
-            store,
+            http: HttpConnector::new(config, store),
             evil_origin: evil_origin.to_owned(),
             evil,
         }
@@ -117,19 +120,37 @@ impl Connector<MaliciousRelay<RelayHttp>> for EvilConnector {
         if entry.origin() == self.evil_origin {
             return Ok(self.evil.clone());
         }
-        Ok(MaliciousRelay::new(connection(entry, &self.store)?))
+        Ok(MaliciousRelay::new(self.http.connect(entry)?))
     }
 }
 
-/// A friend client over [`Replicated`] whose connection to `evil_entry` is the returned
-/// [`MaliciousRelay`] (the test's handle on its lies); `evil_entry` is the friend's own
-/// (primary) relay, where `store`'s account was registered.
+/// A friend client over [`Replicated`] whose connection to `evil_entry` (the friend's own,
+/// primary relay, where `store`'s account was registered) is `evil` — or, with `None`, a new
+/// [`MaliciousRelay`]. Returns the client and the test's handle on the lies. Calling it again
+/// with the same handle is an app restart: a fresh session, the same store and relay.
 pub fn evil_replicated_friend(
     evil_entry: &RelayEntry,
     store: &Arc<dyn KeyStore>,
+    evil: Option<&MaliciousRelay<RelayHttp>>,
 ) -> (EvilReplicatedFriend, MaliciousRelay<RelayHttp>) {
-    let evil = MaliciousRelay::new(connection(evil_entry, store).expect("a connection"));
-    let connector = EvilConnector::new(Arc::clone(store), evil_entry.origin(), evil.clone());
+    let evil = match evil {
+        Some(evil) => evil.clone(),
+        None => MaliciousRelay::new(connection(evil_entry, store).expect("a connection")),
+    };
+    let config = ClientConfig {
+        relay: evil_entry
+            .origin()
+            .parse()
+            .expect("test relay URLs are valid origins"),
+        trust: trust_of(evil_entry).expect("a pinned test relay"),
+        http: http_config(),
+    };
+    let connector = EvilConnector::new(
+        &config,
+        Arc::clone(store),
+        evil_entry.origin(),
+        evil.clone(),
+    );
     let relay = Replicated::new(evil_entry.clone(), evil.clone(), Arc::new(connector));
     let friend =
         FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas");

@@ -111,7 +111,7 @@ async fn scene() -> Scene {
         .await
         .unwrap(),
     );
-    let (friend, evil) = evil_replicated_friend(&ea, &friend_store);
+    let (friend, evil) = evil_replicated_friend(&ea, &friend_store, None);
     pair(&system, &friend, &[vol("meta")]).await;
     let sid = system.user_id();
     let follow = friend.follow(sid, true).await.unwrap();
@@ -176,27 +176,8 @@ impl Scene {
     /// A fresh session of the friend over the same store and the same malicious A (an app
     /// restart: nothing returned yet, the rollback marks kept).
     fn restarted_friend(&self) -> EvilReplicatedFriend {
-        let (friend, _) = evil_replicated_friend_over(&self.ea, &self.friend_store, &self.evil);
-        friend
+        evil_replicated_friend(&self.ea, &self.friend_store, Some(&self.evil)).0
     }
-}
-
-/// [`evil_replicated_friend`] around an existing malicious handle (its attacks and recordings).
-fn evil_replicated_friend_over(
-    evil_entry: &RelayEntry,
-    store: &Arc<dyn coffer_client_core::storage::KeyStore>,
-    evil: &MaliciousRelay<RelayHttp>,
-) -> (EvilReplicatedFriend, MaliciousRelay<RelayHttp>) {
-    let connector = coffer_tests::replicas::EvilConnector::new(
-        Arc::clone(store),
-        evil_entry.origin(),
-        evil.clone(),
-    );
-    let relay = Replicated::new(evil_entry.clone(), evil.clone(), Arc::new(connector));
-    (
-        FriendClient::with_relay(relay, Arc::clone(store)).unwrap(),
-        evil.clone(),
-    )
 }
 
 fn version_of(got: &FetchedFrom) -> Option<u64> {
