@@ -32,6 +32,7 @@ fn word(status: &ReplicaStatus) -> &'static str {
         ReplicaStatus::NoAccount => "no account",
         ReplicaStatus::Unreachable { .. } => "unreachable",
         ReplicaStatus::Refused { .. } => "refused",
+        other => panic!("a status this suite does not know: {other:?}"),
     }
 }
 
@@ -356,18 +357,28 @@ async fn multi_relay_system_moves_from_a_to_c_and_friend_follows() {
     assert_eq!(follow.version, Some(second_list));
     assert_eq!(follow.relays, vec![ec.clone()]);
     assert_eq!(friend.relays_of(sid).unwrap(), vec![ec.clone()]);
-    let got = friend.fetch_replicated(sid, &vol(RELAY_LIST_VOLUME)).await;
-    if let Ok(FetchedFrom {
-        fetched: Fetched::Updated { plaintext, .. },
-        relay,
-        ..
-    }) = &got
-    {
-        assert_eq!(relay, &url_c);
-        assert_eq!(
-            RelayList::decode(plaintext).unwrap().entries(),
-            &[ec.clone()]
-        );
+    // A fresh session (the app opened through C) reads the list itself from C: C only.
+    let reopened =
+        FriendClient::open_replicated(config_for(c.url(), c.pin()), Arc::clone(&friend_store))
+            .await
+            .unwrap();
+    let got = reopened
+        .fetch_replicated(sid, &vol(RELAY_LIST_VOLUME))
+        .await
+        .unwrap();
+    assert_eq!(got.relay, url_c);
+    assert!(got.refused.is_empty(), "{:?}", refusals(&got));
+    match &got.fetched {
+        Fetched::Updated {
+            version, plaintext, ..
+        } => {
+            assert_eq!(*version, second_list);
+            assert_eq!(
+                RelayList::decode(plaintext).unwrap().entries(),
+                &[ec.clone()]
+            );
+        }
+        other => panic!("expected the list, got {other:?}"),
     }
 
     // Nothing was paired again: no request is pending anywhere, and the next version arrives
