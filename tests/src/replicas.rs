@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientConfig, ClientError, Connector, FriendClient, HttpConnector, RelayApi, Replicated,
-    authenticator,
+    ClientConfig, ClientError, Connector, FriendClient, HttpConnector, Replicated, authenticator,
 };
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::{Fetched, RelayHttp, RelayHttpConfig, Trust};

@@ -174,7 +174,9 @@ impl Scene {
     }
 
     /// A fresh session of the friend over the same store and the same malicious A (an app
-    /// restart: nothing returned yet, the rollback marks kept).
+    /// restart: nothing returned yet, the rollback marks kept). Over a custom `Connector` the
+    /// set starts as A alone (`Replicated::new`): the other listed relays are refused as "no
+    /// account there", so A's answer is the fetch's answer.
     fn restarted_friend(&self) -> EvilReplicatedFriend {
         evil_replicated_friend(&self.ea, &self.friend_store, Some(&self.evil)).0
     }
@@ -256,6 +258,16 @@ async fn malicious_relay_serves_an_old_relay_list() {
     assert!(s.evil.fired() >= 1, "the old list was served");
     assert_eq!(s.friend.relays_of(s.sid()).unwrap(), all);
 
+    // A fetch of the list: A's rollback is recorded, and an even newer list (the system
+    // publishes its list again) comes from B.
+    let newest = s
+        .system
+        .set_relays(all.clone())
+        .await
+        .unwrap()
+        .value
+        .version;
+    assert!(newest > newer, "{newest} > {newer}");
     let got = s
         .friend
         .fetch_replicated(s.sid(), &list_volume())
@@ -266,63 +278,57 @@ async fn malicious_relay_serves_an_old_relay_list() {
         rollback(only_refusal(&got, s.a.url())),
         (list_volume(), newer, s.list_version)
     );
-    assert_list(&got, newer, &all);
+    assert_eq!(version_of(&got), Some(newest));
+    assert_list(&got, newest, &all);
+    assert!(s.evil.fired() >= 2, "the old list was served again");
 
-    // A restarted app (rollback marks from the store) refuses it too.
-    let restarted = s.restarted_friend();
-    let got = restarted
-        .fetch_replicated(s.sid(), &list_volume())
-        .await
-        .unwrap();
-    assert_eq!(got.relay, s.b.url());
-    assert_eq!(
-        rollback(only_refusal(&got, s.a.url())),
-        (list_volume(), newer, s.list_version)
+    // A restarted app (its rollback marks from the store) connected to A alone refuses the
+    // old list as well: the rollback is its answer.
+    let e = assert_refused!(
+        s.restarted_friend()
+            .fetch_replicated(s.sid(), &list_volume())
+            .await,
+        ClientError::Rollback { .. }
     );
-    assert_eq!(version_of(&got), Some(newer));
-    assert_list(&got, newer, &all);
-    assert_eq!(restarted.relays_of(s.sid()).unwrap(), all);
+    assert_eq!(rollback(&e), (list_volume(), newest, s.list_version));
 }
 
-/// (b) Relay A serves the list cut short (payload truncated at several lengths) or with one bit
-/// flipped: detected (`Tampered`), recorded in `refused`, the honest list read from B; the
-/// stored list never changes to anything A served.
+/// (b) Relay A serves the list with one bit flipped, or cut short (payload truncated at
+/// several lengths): detected (`Tampered`), recorded in `refused`, B's list kept; `follow`
+/// passes over it; an app connected to A alone gets `Tampered`, never a list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_serves_a_truncated_relay_list() {
     let s = scene().await;
-    let before = vec![s.ea.clone(), s.eb.clone()];
-
-    // A newer list, bit-flipped on A: refused, and B's taken.
+    let sid = s.sid();
     let newer = s.newer_list().await;
     let all = vec![s.ea.clone(), s.eb.clone(), s.ec.clone()];
+
+    // The newer list bit-flipped on A: follow takes B's.
     s.evil.set(Attack::FlipBit {
         part: Part::Payload,
         bit: 100,
     });
-    let got = s
-        .friend
-        .fetch_replicated(s.sid(), &list_volume())
-        .await
-        .unwrap();
-    assert!(s.evil.fired() >= 1);
-    assert_eq!(got.relay, s.b.url());
-    assert!(
-        matches!(only_refusal(&got, s.a.url()), ClientError::Tampered),
-        "{:?}",
-        got.refused
+    let report = s.friend.follow(sid, false).await.unwrap();
+    assert_eq!(s.evil.fired(), 1, "the flipped list was served");
+    assert_eq!(report.version, Some(newer));
+    assert_eq!(report.relays, all);
+    assert_eq!(s.friend.relays_of(sid).unwrap(), all);
+    assert_refused!(
+        s.restarted_friend()
+            .fetch_replicated(sid, &list_volume())
+            .await,
+        ClientError::Tampered
     );
-    assert_eq!(version_of(&got), Some(newer));
-    assert_list(&got, newer, &all);
+    assert_eq!(s.evil.fired(), 2);
 
-    // Truncations of the current list, each to a fresh session (nothing returned yet).
     for len in [0, 1, 12, 28, 100] {
         s.evil.set(Attack::Truncate {
             volume: list_volume(),
             len,
         });
-        let friend = s.restarted_friend();
-        let got = friend
-            .fetch_replicated(s.sid(), &list_volume())
+        let got = s
+            .friend
+            .fetch_replicated(sid, &list_volume())
             .await
             .unwrap();
         assert_eq!(s.evil.fired(), 1, "cut to {len}");
@@ -332,19 +338,24 @@ async fn malicious_relay_serves_a_truncated_relay_list() {
             matches!(error, ClientError::Tampered),
             "cut to {len}: {error:?}"
         );
-        assert_eq!(version_of(&got), Some(newer), "cut to {len}");
-        assert_list(&got, newer, &all);
-        // Following (another fresh session) passes over the cut list and keeps B's.
-        let follower = s.restarted_friend();
-        let report = follower.follow(s.sid(), false).await.unwrap();
+        // B has nothing newer than what this session already returned.
+        assert!(
+            matches!(got.fetched, Fetched::NotModified),
+            "cut to {len}: {got:?}"
+        );
+        let report = s.friend.follow(sid, false).await.unwrap();
+        assert_eq!(s.evil.fired(), 2, "cut to {len}");
         assert_eq!(report.version, Some(newer), "cut to {len}");
         assert_eq!(report.relays, all, "cut to {len}");
-        assert_eq!(follower.relays_of(s.sid()).unwrap(), all, "cut to {len}");
-        assert!(
-            s.evil.fired() >= 2,
-            "cut to {len}: follow was served the cut list"
+        assert_refused!(
+            s.restarted_friend()
+                .fetch_replicated(sid, &list_volume())
+                .await,
+            ClientError::Tampered
         );
+        assert_eq!(s.evil.fired(), 3, "cut to {len}");
     }
+    assert_eq!(s.friend.relays_of(sid).unwrap(), all);
 }
 
 /// (c) Relay A serves an older version of a volume than relay B already served. While A plays
@@ -507,8 +518,11 @@ async fn malicious_relay_serves_a_relay_list_signed_by_someone_else() {
             volume: list_volume(),
             response: forged,
         });
-        let friend = s.restarted_friend();
-        let got = friend.fetch_replicated(sid, &list_volume()).await.unwrap();
+        let got = s
+            .friend
+            .fetch_replicated(sid, &list_volume())
+            .await
+            .unwrap();
         assert_eq!(s.evil.fired(), 1, "{what}");
         assert_eq!(got.relay, s.b.url(), "{what}");
         assert!(
@@ -516,17 +530,30 @@ async fn malicious_relay_serves_a_relay_list_signed_by_someone_else() {
             "{what}: {:?}",
             got.refused
         );
-        assert_eq!(version_of(&got), Some(s.list_version), "{what}");
-        assert_list(&got, s.list_version, &before);
+        // B has nothing newer than the list this session already read.
+        assert!(
+            matches!(got.fetched, Fetched::NotModified),
+            "{what}: {got:?}"
+        );
 
         // Following (the attack still on) passes over it and keeps the system's list.
-        let report = friend.follow(sid, false).await.unwrap();
-        assert_eq!(report.version, Some(s.list_version), "{what}");
-        assert_eq!(report.relays, before, "{what}");
-        assert!(
-            s.evil.fired() >= 2,
+        let report = s.friend.follow(sid, false).await.unwrap();
+        assert_eq!(
+            s.evil.fired(),
+            2,
             "{what}: the forgery was served to follow"
         );
-        assert_eq!(friend.relays_of(sid).unwrap(), before, "{what}");
+        assert_eq!(report.version, Some(s.list_version), "{what}");
+        assert_eq!(report.relays, before, "{what}");
+
+        // An app connected to A alone: `BadSignature`, never the attacker's list.
+        assert_refused!(
+            s.restarted_friend()
+                .fetch_replicated(sid, &list_volume())
+                .await,
+            ClientError::BadSignature
+        );
+        assert_eq!(s.evil.fired(), 3, "{what}");
+        assert_eq!(s.friend.relays_of(sid).unwrap(), before, "{what}");
     }
 }

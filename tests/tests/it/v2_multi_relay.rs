@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientError, Fetched, FetchedFrom, FriendClient, RelayApi, ReplicaResult, ReplicaStatus,
-    SystemClient,
+    ClientError, Fetched, FetchedFrom, FriendClient, ReplicaResult, ReplicaStatus, SystemClient,
 };
 use coffer_client_core::transport::UserId;
 use coffer_client_core::v2::{InviteLink, RELAY_LIST_VOLUME, RelayList};
