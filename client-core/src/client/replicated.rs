@@ -696,3 +696,70 @@ impl<R: RelayApi + 'static> RelayApi for Replicated<R> {
         decide(join_all(members.iter().map(|m| m.relay.end_session()).collect()).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::NetworkErrorKind;
+
+    fn down() -> TransportError {
+        TransportError::Network {
+            kind: NetworkErrorKind::Refused,
+            detail: "connection refused".into(),
+        }
+    }
+
+    #[test]
+    fn the_first_relay_decides_unless_it_is_unreachable() {
+        // A conflict or refusal of the first relay is what a single relay would have said.
+        let conflict = TransportError::Conflict {
+            current_version: None,
+            current_epoch: None,
+        };
+        assert_eq!(decide(vec![Err(conflict.clone()), Ok(2)]), Err(conflict));
+        assert_eq!(
+            decide::<u8>(vec![Err(TransportError::NotFound), Ok(2)]),
+            Err(TransportError::NotFound)
+        );
+        // Unreachable first: one stored copy elsewhere is success.
+        assert_eq!(decide(vec![Err(down()), Err(down()), Ok(3)]), Ok(3));
+        assert_eq!(decide::<u8>(vec![Err(down()), Err(TransportError::NotFound)]), Err(down()));
+        assert_eq!(decide(vec![Ok(1), Err(down())]), Ok(1));
+        assert!(decide::<u8>(Vec::new()).is_err());
+    }
+
+    #[test]
+    fn statuses_name_what_happened() {
+        assert_eq!(status_of::<()>(&Ok(()), false), ReplicaStatus::Stored);
+        assert_eq!(
+            status_of::<()>(&Err(TransportError::NotFound), true),
+            ReplicaStatus::NoAccount
+        );
+        assert!(matches!(
+            status_of::<()>(&Err(TransportError::NotFound), false),
+            ReplicaStatus::Refused { .. }
+        ));
+        assert!(matches!(
+            status_of::<()>(&Err(down()), false),
+            ReplicaStatus::Unreachable { reason } if reason.contains("connection refused")
+        ));
+        assert_eq!(
+            status_of::<()>(&Err(TransportError::Unauthorized), false),
+            ReplicaStatus::NoAccount
+        );
+    }
+
+    #[tokio::test]
+    async fn join_all_runs_every_future_and_keeps_the_order() {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        // The first future can only finish once the second has run: they run at once.
+        let first = async move { rx.await.unwrap_or(0) };
+        let second = async move {
+            let _ = tx.send(7);
+            9
+        };
+        let futures: Vec<Pin<Box<dyn Future<Output = u8> + Send>>> =
+            vec![Box::pin(first), Box::pin(second)];
+        assert_eq!(join_all(futures).await, vec![7, 9]);
+    }
+}
