@@ -989,6 +989,17 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         self.inner.delete_pairing(pairing_id).await
     }
 
+    async fn delete_pairing_between(
+        &self,
+        pairing_id: PairingId,
+        system: UserId,
+        friend: UserId,
+    ) -> Result<(), TransportError> {
+        self.inner
+            .delete_pairing_between(pairing_id, system, friend)
+            .await
+    }
+
     async fn put_grant(&self, friend: UserId, grant: &GrantEnvelope) -> Result<(), TransportError> {
         self.inner.put_grant(friend, grant).await
     }

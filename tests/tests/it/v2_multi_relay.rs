@@ -171,7 +171,7 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
     assert_eq!(requests.len(), 1);
     assert!(requests[0].proof_valid);
     system
-        .approve(friend.user_id(), &[meta.clone()], None)
+        .approve(friend.user_id(), std::slice::from_ref(&meta), None)
         .await
         .unwrap();
 
@@ -289,7 +289,7 @@ async fn multi_relay_system_moves_from_a_to_c_and_friend_follows() {
     let paired = friend.redeem(&link).await.unwrap();
     assert_eq!(paired.system_id, sid);
     system
-        .approve(friend.user_id(), &[meta.clone()], None)
+        .approve(friend.user_id(), std::slice::from_ref(&meta), None)
         .await
         .unwrap();
     let (version, _, text) = coffer_tests::v2::plaintext(friend.fetch(sid, &meta).await);
@@ -374,7 +374,7 @@ async fn multi_relay_system_moves_from_a_to_c_and_friend_follows() {
             assert_eq!(*version, second_list);
             assert_eq!(
                 RelayList::decode(plaintext).unwrap().entries(),
-                &[ec.clone()]
+                std::slice::from_ref(&ec)
             );
         }
         other => panic!("expected the list, got {other:?}"),
@@ -451,7 +451,10 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
     assert_eq!(requests[0].friend_id, fid);
     assert_eq!(requests[0].fingerprint, friend.fingerprint());
     assert!(requests[0].proof_valid);
-    system.approve(fid, &[meta.clone()], None).await.unwrap();
+    system
+        .approve(fid, std::slice::from_ref(&meta), None)
+        .await
+        .unwrap();
 
     let got = friend.fetch_replicated(sid, &meta).await.unwrap();
     assert_eq!(got.relay, url_a);
