@@ -10,6 +10,7 @@ pub mod malicious;
 pub mod mitm;
 pub mod paillier;
 pub mod relay;
+pub mod replicas;
 pub mod util;
 pub mod v2;
 

@@ -23,10 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use coffer_client_core::client::RelayApi;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{
-    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode, OwnGrant,
-    Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed, RegisterRequest, Registered,
-    RelayOrigin, Session, SessionId, SessionInfo, SharedVolume, SignedVolume, TokenRequest,
-    TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
+    Challenge, ChallengeRequest, Fetched, GrantEnvelope, Handle, Invite, InviteCode,
+    NetworkErrorKind, OwnGrant, Pairing, PairingId, ReceiptEnvelope, RedeemRequest, Redeemed,
+    RegisterRequest, Registered, RelayOrigin, Session, SessionId, SessionInfo, SharedVolume,
+    SignedVolume, TokenRequest, TransportError, UserId, UserRecord, VolumeEntry, WrappedKeyEntry,
 };
 use coffer_wire::b64::{PublicKey32, Signature64, WrappedVek60};
 use coffer_wire::v2::api::{DeviceLink, DeviceLinkStatus, DevicePackage, OwnerStateEnvelope};
@@ -250,6 +250,17 @@ pub enum Attack {
         /// The version to serve, as recorded earlier.
         version: u64,
     },
+    /// The relay plays dead for the friend's reads: every request for shared data (a volume,
+    /// the listing, the grant) fails as a refused connection, as if the relay were down.
+    Unreachable,
+    /// The payload of every served `volume` (shared or own) cut to its first `len` bytes: a
+    /// truncated answer (served even where an honest relay would answer "not modified").
+    Truncate {
+        /// The volume whose payload is cut.
+        volume: VolumeName,
+        /// How many bytes are kept.
+        len: usize,
+    },
 }
 
 impl Attack {
@@ -426,6 +437,22 @@ impl<R: RelayApi> MaliciousRelay<R> {
         self.state().attacks.clone()
     }
 
+    /// Under [`Attack::Unreachable`]: the refused connection it answers with (and the hit).
+    fn playing_dead(&self) -> Result<(), TransportError> {
+        if self
+            .attacks()
+            .iter()
+            .any(|a| matches!(a, Attack::Unreachable))
+        {
+            self.hit();
+            return Err(TransportError::Network {
+                kind: NetworkErrorKind::Refused,
+                detail: "the malicious relay plays dead".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
     fn hit(&self) {
         self.state().fired += 1;
     }
@@ -509,7 +536,12 @@ impl<R: RelayApi> MaliciousRelay<R> {
     }
 
     /// Bit flips and the grant-as-header swap, applied to whatever is served.
-    async fn corrupt_shared(&self, owner: UserId, mut volume: SharedVolume) -> SharedVolume {
+    async fn corrupt_shared(
+        &self,
+        owner: UserId,
+        asked: &VolumeName,
+        mut volume: SharedVolume,
+    ) -> SharedVolume {
         for attack in self.attacks() {
             match attack {
                 Attack::FlipBit { part, bit } => {
@@ -530,6 +562,12 @@ impl<R: RelayApi> MaliciousRelay<R> {
                         }
                         Part::Grant | Part::GrantSignature => continue,
                     }
+                    self.hit();
+                }
+                Attack::Truncate { volume: name, len }
+                    if name == *asked && volume.payload.len() > len =>
+                {
+                    volume.payload.truncate(len);
                     self.hit();
                 }
                 Attack::GrantAsHeader => {
@@ -586,6 +624,10 @@ impl<R: RelayApi> MaliciousRelay<R> {
                         }
                         _ => continue,
                     }
+                    self.hit();
+                }
+                Attack::Truncate { volume: v, len } if v == *name && volume.payload.len() > len => {
+                    volume.payload.truncate(len);
                     self.hit();
                 }
                 _ => {}
@@ -947,11 +989,23 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         self.inner.delete_pairing(pairing_id).await
     }
 
+    async fn delete_pairing_between(
+        &self,
+        pairing_id: PairingId,
+        system: UserId,
+        friend: UserId,
+    ) -> Result<(), TransportError> {
+        self.inner
+            .delete_pairing_between(pairing_id, system, friend)
+            .await
+    }
+
     async fn put_grant(&self, friend: UserId, grant: &GrantEnvelope) -> Result<(), TransportError> {
         self.inner.put_grant(friend, grant).await
     }
 
     async fn shared_grant(&self, owner: UserId) -> Result<GrantEnvelope, TransportError> {
+        self.playing_dead()?;
         if let Some(old) = self.replayed_grant(owner) {
             self.hit();
             return Ok(self.tamper_grant(old));
@@ -987,6 +1041,7 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
     }
 
     async fn shared_volumes(&self, owner: UserId) -> Result<Vec<VolumeEntry>, TransportError> {
+        self.playing_dead()?;
         let mut entries = self.inner.shared_volumes(owner).await?;
         for attack in self.attacks() {
             if let Attack::ListExtra { entry } = attack {
@@ -1028,6 +1083,7 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         name: &VolumeName,
         if_newer_than: Option<u64>,
     ) -> Result<Fetched<SharedVolume>, TransportError> {
+        self.playing_dead()?;
         for attack in self.attacks() {
             if let Attack::FakeTombstone {
                 volume,
@@ -1043,8 +1099,16 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
                 });
             }
         }
+        // A cut answer is served even where an honest relay would answer "not modified".
+        let cutting = self
+            .attacks()
+            .iter()
+            .any(|a| matches!(a, Attack::Truncate { volume, .. } if volume == name));
+        let if_newer_than = if cutting { None } else { if_newer_than };
         match self.choose_shared(owner, name, if_newer_than).await? {
-            Fetched::Modified(v) => Ok(Fetched::Modified(self.corrupt_shared(owner, v).await)),
+            Fetched::Modified(v) => {
+                Ok(Fetched::Modified(self.corrupt_shared(owner, name, v).await))
+            }
             Fetched::NotModified => Ok(Fetched::NotModified),
         }
     }

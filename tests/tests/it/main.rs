@@ -41,6 +41,8 @@ mod v2_malicious_delete;
 mod v2_malicious_devices;
 mod v2_malicious_owner;
 mod v2_malicious_receipts;
+mod v2_malicious_relays;
+mod v2_multi_relay;
 mod v2_owner;
 mod v2_receipts;
 mod v2_relay_rules;
