@@ -155,3 +155,30 @@ pub fn evil_replicated_friend(
         FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas");
     (friend, evil)
 }
+
+/// An app restart of the friend in `store` with all the relays it joined
+/// ([`Replicated::for_store`]), each behind [`EvilConnector`]: connections to `evil_entry`
+/// are `evil`.
+pub fn restarted_evil_friend_on_all_relays(
+    evil_entry: &RelayEntry,
+    store: &Arc<dyn KeyStore>,
+    evil: &MaliciousRelay<RelayHttp>,
+) -> EvilReplicatedFriend {
+    let config = ClientConfig {
+        relay: evil_entry
+            .origin()
+            .parse()
+            .expect("test relay URLs are valid origins"),
+        trust: trust_of(evil_entry).expect("a pinned test relay"),
+        http: http_config(),
+    };
+    let connector = EvilConnector::new(
+        &config,
+        Arc::clone(store),
+        evil_entry.origin(),
+        evil.clone(),
+    );
+    let relay =
+        Replicated::for_store(store, Arc::new(connector)).expect("the stored relays reconnect");
+    FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas")
+}

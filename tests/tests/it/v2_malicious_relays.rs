@@ -23,7 +23,8 @@ use coffer_client_core::v2::{
 use coffer_tests::malicious::{Attack, MaliciousRelay, Part};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::replicas::{
-    EvilReplicatedFriend, entry, evil_replicated_friend, stored_version, three_relays,
+    EvilReplicatedFriend, entry, evil_replicated_friend, restarted_evil_friend_on_all_relays,
+    stored_version, three_relays,
 };
 use coffer_tests::v2::{config_for, memory_store, pair, uid, vol};
 use coffer_wire::b64::Signature64;
@@ -413,6 +414,17 @@ async fn malicious_relay_serves_an_older_volume_than_another_relay() {
         }
         other => panic!("expected version 4, got {other:?}"),
     }
+    // A restarted app reconnects to every relay it joined (`Replicated::for_store`): it too
+    // passes over A's replay and reads version 4 from B.
+    let restarted = restarted_evil_friend_on_all_relays(&s.ea, &s.friend_store, &s.evil);
+    assert_eq!(restarted.own_relays().len(), 2, "A and B from the store");
+    let got = restarted.fetch_replicated(s.sid(), &meta).await.unwrap();
+    assert_eq!(got.relay, s.b.url());
+    assert_eq!(version_of(&got), Some(4));
+    assert_eq!(
+        rollback(only_refusal(&got, s.a.url())),
+        (meta.clone(), 4, 1)
+    );
 
     // Only the malicious relay left: the rollback is the answer (not the network error of B,
     // and never version 1's plaintext), for this session and a restarted one.
