@@ -235,9 +235,7 @@ proptest! {
     /// (§6): it must be the client's `Fingerprint`, byte for byte.
     #[test]
     fn wire_fingerprint_is_the_client_fingerprint(pk in any::<[u8; 32]>(), xpk in any::<[u8; 32]>()) {
-        prop_assert_eq!(
-            Fingerprint::from_public_keys(&pk, &xpk).as_bytes(),
-            &coffer_wire::v2::fingerprint_bytes(&pk, &xpk)
-        );
+        let fingerprint = Fingerprint::from_public_keys(&pk, &xpk);
+        prop_assert_eq!(fingerprint.as_bytes(), &coffer_wire::v2::fingerprint_bytes(&pk, &xpk));
     }
 }
