@@ -236,9 +236,6 @@ proptest! {
     #[test]
     fn wire_fingerprint_is_the_client_fingerprint(pk in any::<[u8; 32]>(), xpk in any::<[u8; 32]>()) {
         let fingerprint = Fingerprint::from_public_keys(&pk, &xpk);
-        prop_assert_eq!(
-            fingerprint.as_bytes(),
-            &coffer_wire::v2::fingerprint_bytes(&pk, &xpk)
-        );
+        prop_assert_eq!(fingerprint.as_bytes(), &coffer_wire::v2::fingerprint_bytes(&pk, &xpk));
     }
 }

@@ -38,7 +38,8 @@ pub struct NewAccount {
 /// Stores the account if `gate` lets it in (checked in the same transaction: the user cap and
 /// a single-use code cannot be overtaken); a taken handle is refused (409), and nothing is
 /// written. An id that exists already (a v2 account's keys registered twice: its id is
-/// derived from them) is refused first, before the gate and the handle, with
+/// derived from them) is refused first, before the gate's checks in here (user cap, code)
+/// and the handle, with
 /// [`ALREADY_REGISTERED`]: no code is spent on it, and the answer does not depend on the handle
 /// sent.
 pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {

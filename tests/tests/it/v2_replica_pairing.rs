@@ -491,3 +491,22 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     .expect_status(204);
     assert!(pairings(&http_b, &friend_b).await.is_empty());
 }
+
+/// At the user cap, the keys of an existing account still hear "already registered" (log in),
+/// not "user cap reached": the existing id is checked before the gate.
+#[tokio::test]
+async fn already_registered_comes_before_the_user_cap() {
+    let relay = RelayProcess::builder()
+        .env("COFFER_MAX_USERS", "1")
+        .start()
+        .await;
+    let http = relay.http();
+    let keys = Keys::generate();
+    sign_up(&http, &keys, "system").await;
+    register_raw(&http, &Keys::generate(), "system", None)
+        .await
+        .expect_error(403, "user_cap_reached");
+    register_raw(&http, &keys, "system", None)
+        .await
+        .expect_error_message(409, "already_registered", ALREADY_REGISTERED);
+}

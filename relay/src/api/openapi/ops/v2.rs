@@ -68,7 +68,8 @@ pub fn register() -> Operation {
     .conflict("the handle is taken", "ConflictError")
     .conflict(
         "`already_registered`: these keys already have an account on this relay (checked \
-         before the handle and the registration code; no code is spent): log in instead",
+         after registration.mode, before the user cap, the registration code's validity and \
+         the handle; no code is spent): log in instead",
         "AlreadyRegisteredError",
     )
     .registration_gated()
