@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use coffer_client_core::client::{
     ClientConfig as CoreConfig, DeviceInfo as CoreDevice, DeviceLinkOffer as CoreOffer,
-    SystemClient as Core,
 };
 
 use crate::config::ClientConfig;
@@ -16,7 +15,7 @@ use crate::error::CofferError;
 use crate::records::{self, RotationReport};
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
-use crate::system::SystemClient;
+use crate::system::{Core, SystemClient};
 
 /// A device linked to a system.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -103,7 +102,7 @@ impl SystemClient {
         let link_text = zeroize::Zeroizing::new(link_text);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::join(
+            let core = Core::join_replicated(
                 config.core(),
                 store,
                 &link_text,

@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use coffer_client_core::client::FriendClient as Core;
+use coffer_client_core::client::{FriendClient as CoreClient, Replicated};
+use coffer_client_core::transport::RelayHttp;
 use coffer_client_core::v2::{BackupParams, Fingerprint};
 use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
@@ -17,6 +18,9 @@ use crate::link::InviteLink;
 use crate::records::{self, FetchResult, GrantView, PairedSystem, VolumeInfo};
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
+
+/// The client-core client behind [`FriendClient`]: reads from the relays each system lists.
+pub(crate) type Core = CoreClient<Replicated<RelayHttp>>;
 
 /// A friend's client: read-only access to what systems granted, verified against the keys
 /// pinned at pairing. Decrypted volumes are returned in memory only: never write them to disk.
@@ -68,7 +72,7 @@ impl FriendClient {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
             Ok(Self::wrap(
-                Core::register(config.core(), store, handle).await?,
+                Core::register_replicated(config.core(), store, handle).await?,
             ))
         })
         .await
@@ -82,7 +86,7 @@ impl FriendClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open(config.core(), store).await?))
+            Ok(Self::wrap(Core::open_replicated(config.core(), store).await?))
         })
         .await
     }
@@ -99,7 +103,8 @@ impl FriendClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup(config.core(), store, &backup, &passphrase).await?;
+            let core = Core::restore_backup_replicated(config.core(), store, &backup, &passphrase)
+                .await?;
             Ok(Self::wrap(core))
         })
         .await
@@ -154,7 +159,8 @@ impl FriendClient {
     }
 
     /// Downloads, verifies and decrypts `volume` of a system if it changed since the last
-    /// version this client returned.
+    /// version this client returned. Tries the system's relays in order (see
+    /// `fetch_replicated`, which also says which relay answered).
     ///
     /// Throws `Forbidden` (not granted, or revoked), `NotPaired`, `Tampered`, `BadSignature`,
     /// `Rollback`, `WrongVolume`, `WrongOwner` (the relay served altered or stale data: keep
@@ -165,7 +171,11 @@ impl FriendClient {
         volume: String,
     ) -> Result<FetchResult, CofferError> {
         let (system, volume) = (records::user_id(&system_id)?, records::volume(&volume)?);
-        run(async move { Ok(self.core().await?.fetch(system, &volume).await?.into()) }).await
+        run(async move {
+            let core = self.core().await?;
+            Ok(core.fetch_replicated(system, &volume).await?.fetched.into())
+        })
+        .await
     }
 
     /// Ends the pairing with a system and forgets its keys.

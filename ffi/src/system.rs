@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use coffer_client_core::client::SystemClient as Core;
+use coffer_client_core::client::{Replicated, SystemClient as CoreClient};
+use coffer_client_core::transport::RelayHttp;
 use coffer_client_core::v2::{BackupParams, Fingerprint};
 use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
@@ -16,8 +17,13 @@ use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::progress::{CancellationToken, ForeignProgress, ProgressListener, cancel_of};
 use crate::records::{self, PairingRequest, Published, RotationReport};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
+
+/// The client-core client behind [`SystemClient`]: replicated over the system's relays (one
+/// relay until `set_relays` adds others).
+pub(crate) type Core = CoreClient<Replicated<RelayHttp>>;
 
 /// The data owner's client (a "system"): one account, its keys in the app's [`KeyStorage`].
 ///
@@ -74,7 +80,7 @@ impl SystemClient {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
             Ok(Self::wrap(
-                Core::register(config.core(), store, handle).await?,
+                Core::register_replicated(config.core(), store, handle).await?,
             ))
         })
         .await
@@ -92,7 +98,7 @@ impl SystemClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open(config.core(), store).await?))
+            Ok(Self::wrap(Core::open_replicated(config.core(), store).await?))
         })
         .await
     }
@@ -113,7 +119,8 @@ impl SystemClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup(config.core(), store, &backup, &passphrase).await?;
+            let core = Core::restore_backup_replicated(config.core(), store, &backup, &passphrase)
+                .await?;
             Ok(Self::wrap(core))
         })
         .await
@@ -164,9 +171,25 @@ impl SystemClient {
     }
 
     /// Creates an invite; show [`InviteLink::to_uri`] to the friend as a QR code. The link's
-    /// secret is kept in `storage` until the friend is approved or the invite expires.
+    /// secret is kept in `storage` until the friend is approved or the invite expires. It
+    /// names this system's other relays too (`also`), so a friend on any of them can pair.
     pub async fn create_invite(self: Arc<Self>) -> Result<Arc<InviteLink>, CofferError> {
-        run(async move { Ok(InviteLink::new(self.core().await?.create_invite().await?)) }).await
+        run(async move {
+            let core = self.core().await?;
+            let link = core.create_invite().await?;
+            let link = if link.also().is_empty() {
+                let also = relays::also_for(&link, &core.relays());
+                if also.is_empty() {
+                    link
+                } else {
+                    link.with_also(also)?
+                }
+            } else {
+                link
+            };
+            Ok(InviteLink::new(link))
+        })
+        .await
     }
 
     /// Redeemed invites waiting for approval, each with the check of the friend's proof.
