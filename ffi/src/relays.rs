@@ -86,7 +86,18 @@ pub(crate) fn parse_entries(entries: &[RelayEntry]) -> Result<Vec<CoreEntry>, Co
             ),
         });
     }
-    entries.iter().map(parse_entry).collect()
+    let parsed = entries
+        .iter()
+        .map(parse_entry)
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, entry) in parsed.iter().enumerate() {
+        if parsed[..i].iter().any(|e| e.origin() == entry.origin()) {
+            return Err(CofferError::InvalidInput {
+                reason: format!("relay {} is listed twice", entry.origin()),
+            });
+        }
+    }
+    Ok(parsed)
 }
 
 /// What happened on one relay during a replicated write.
@@ -435,5 +446,123 @@ impl InviteLink {
     /// Every relay the link names: its own relay first, then the others.
     pub fn relays(&self) -> Vec<RelayEntry> {
         entries_of(&self.core().relays())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIN_A: &str = "sha256/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    const PIN_B: &str = "sha256/BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=";
+
+    fn entry(origin: &str, pins: &[&str]) -> RelayEntry {
+        RelayEntry {
+            origin: origin.to_owned(),
+            pins: pins.iter().map(|p| (*p).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn relay_entries_are_normalised_and_round_trip() {
+        let parsed = parse_entries(&[
+            entry("https://Relay.Example:443/", &[PIN_A, PIN_B]),
+            entry("https://10.0.0.2:8443", &[]),
+        ])
+        .expect("valid relays");
+        assert_eq!(parsed[0].origin(), "https://relay.example");
+        assert_eq!(parsed[0].pins().len(), 2);
+        assert_eq!(
+            entries_of(&parsed),
+            vec![
+                entry("https://relay.example", &[PIN_A, PIN_B]),
+                entry("https://10.0.0.2:8443", &[]),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_relay_arguments_name_the_relay_and_what_is_wrong() {
+        let reason = |relays: &[RelayEntry]| match parse_entries(relays) {
+            Err(CofferError::InvalidPin { reason }) => ("InvalidPin", reason),
+            Err(CofferError::InvalidInput { reason }) => ("InvalidInput", reason),
+            other => panic!("{other:?}"),
+        };
+        let (kind, text) = reason(&[entry("https://a.example", &[PIN_A, "sha256/short"])]);
+        assert_eq!(kind, "InvalidPin");
+        assert!(
+            text.contains("https://a.example") && text.contains("pin 2"),
+            "{text}"
+        );
+        let (kind, text) = reason(&[entry("https://a.example", &[PIN_A, PIN_B, PIN_A])]);
+        assert_eq!(kind, "InvalidPin");
+        assert!(text.contains("at most two pins"), "{text}");
+        let (kind, text) = reason(&[entry("http://a.example", &[])]);
+        assert_eq!(kind, "InvalidInput");
+        assert!(text.contains("http://a.example"), "{text}");
+        let (kind, text) = reason(&[]);
+        assert_eq!(kind, "InvalidInput");
+        assert!(text.contains("1 to 8"), "{text}");
+        let nine: Vec<_> = (0..9)
+            .map(|i| entry(&format!("https://r{i}.example"), &[]))
+            .collect();
+        assert!(reason(&nine).1.contains("got 9"));
+        let (kind, text) = reason(&[
+            entry("https://a.example", &[PIN_A]),
+            entry("https://A.example/", &[PIN_B]),
+        ]);
+        assert_eq!(kind, "InvalidInput");
+        assert!(text.contains("https://a.example is listed twice"), "{text}");
+    }
+
+    #[test]
+    fn replica_results_and_fetches_convert_and_redact() {
+        let converted: ReplicaResult = core::ReplicaResult {
+            relay: "https://b.example".into(),
+            status: core::ReplicaStatus::Unreachable {
+                reason: "connection refused".into(),
+            },
+        }
+        .into();
+        assert_eq!(
+            converted,
+            ReplicaResult {
+                relay: "https://b.example".into(),
+                status: ReplicaStatus::Unreachable {
+                    reason: "connection refused".into()
+                },
+            }
+        );
+
+        let fetched: FetchedFrom = core::FetchedFrom {
+            fetched: core::Fetched::Updated {
+                version: 3,
+                epoch: 1,
+                plaintext: Zeroizing::new(b"PLAINTEXT-MARKER".to_vec()),
+            },
+            relay: "https://b.example".into(),
+            refused: vec![core::RelayRefusal {
+                relay: "https://a.example".into(),
+                error: core::ClientError::Network {
+                    cause: "connection refused".into(),
+                },
+            }],
+        }
+        .into();
+        assert_eq!(fetched.relay, "https://b.example");
+        assert_eq!(fetched.refused.len(), 1);
+        assert_eq!(fetched.refused[0].relay, "https://a.example");
+        assert_eq!(fetched.refused[0].code, "network");
+        assert!(
+            fetched.refused[0].reason.contains("connection refused"),
+            "{:?}",
+            fetched.refused
+        );
+        assert!(matches!(
+            &fetched.result,
+            FetchResult::Updated { version: 3, plaintext, .. } if plaintext == b"PLAINTEXT-MARKER"
+        ));
+        let debug = format!("{fetched:?}");
+        assert!(!debug.contains("PLAINTEXT"), "{debug}");
     }
 }
