@@ -8,14 +8,17 @@ use std::time::Duration;
 
 use coffer_client_core::client::{
     ClientConfig as CoreConfig, DeviceInfo as CoreDevice, DeviceLinkOffer as CoreOffer,
+    SystemClient as CoreClient,
 };
+use coffer_client_core::transport::RelayHttp;
 
 use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::records::{self, RotationReport};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
-use crate::system::{Core, SystemClient};
+use crate::system::SystemClient;
 
 /// A device linked to a system.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -102,15 +105,17 @@ impl SystemClient {
         let link_text = zeroize::Zeroizing::new(link_text);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::join_replicated(
+            let single = CoreClient::<RelayHttp>::join(
                 config.core(),
-                store,
+                Arc::clone(&store),
                 &link_text,
                 &label,
                 timeout(timeout_ms),
             )
             .await?;
-            Ok(Self::wrap(core))
+            Ok(Self::wrap(
+                relays::reopen_system(single, config.core(), store).await?,
+            ))
         })
         .await
     }

@@ -16,6 +16,7 @@ use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::records::{self, FetchResult, GrantView, PairedSystem, VolumeInfo};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
 
@@ -86,7 +87,9 @@ impl FriendClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open_replicated(config.core(), store).await?))
+            Ok(Self::wrap(
+                Core::open_replicated(config.core(), store).await?,
+            ))
         })
         .await
     }
@@ -103,9 +106,16 @@ impl FriendClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup_replicated(config.core(), store, &backup, &passphrase)
-                .await?;
-            Ok(Self::wrap(core))
+            let single = CoreClient::<RelayHttp>::restore_backup(
+                config.core(),
+                Arc::clone(&store),
+                &backup,
+                &passphrase,
+            )
+            .await?;
+            Ok(Self::wrap(
+                relays::reopen_friend(single, config.core(), store).await?,
+            ))
         })
         .await
     }

@@ -39,8 +39,8 @@ pub use records::{
     VolumeInfo,
 };
 pub use relays::{
-    FetchedFrom, FollowReport, RelayEntry, RelayRefusal, RelayRepair, RepairReport,
-    ReplicaResult, ReplicaStatus, ReplicatedPublish,
+    FetchedFrom, FollowReport, RelayEntry, RelayRefusal, RelayRepair, RepairReport, ReplicaResult,
+    ReplicaStatus, ReplicatedPublish,
 };
 pub use sessions::SessionInfo;
 pub use storage::{KeyStorage, KeyStorageError};

@@ -9,17 +9,17 @@
 use std::sync::Arc;
 
 use coffer_client_core::client as core;
-use coffer_client_core::transport::RelayOrigin;
-use coffer_client_core::v2::{InviteLink as CoreLink, MAX_RELAYS, RelayEntry as CoreEntry};
+use coffer_client_core::storage::KeyStore;
+use coffer_client_core::transport::{RelayHttp, RelayOrigin};
+use coffer_client_core::v2::{MAX_RELAYS, RelayEntry as CoreEntry};
 use zeroize::Zeroizing;
 
 use crate::error::CofferError;
-use crate::friend::FriendClient;
+use crate::friend::{self, FriendClient};
 use crate::link::InviteLink;
-use crate::progress::{CancellationToken, ProgressListener};
 use crate::records::{self, FetchResult, PairedSystem, Published};
 use crate::runtime::run;
-use crate::system::SystemClient;
+use crate::system::{self, SystemClient};
 
 /// One relay of a system's list: where it is and how its certificate is trusted.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -143,6 +143,11 @@ impl From<core::ReplicaResult> for ReplicaResult {
                     ReplicaStatus::Unreachable { reason }
                 }
                 core::ReplicaStatus::Refused { reason } => ReplicaStatus::Refused { reason },
+                // Non-exhaustive: a status added to client-core after this binding was
+                // written is reported as a refusal naming it.
+                other => ReplicaStatus::Refused {
+                    reason: format!("{other:?}"),
+                },
             },
         }
     }
@@ -288,13 +293,35 @@ impl From<core::FetchedFrom> for FetchedFrom {
     }
 }
 
-/// The system's relays other than the link's own, for `InviteLink::with_also`.
-pub(crate) fn also_for(link: &CoreLink, relays: &[CoreEntry]) -> Vec<CoreEntry> {
-    relays
-        .iter()
-        .filter(|entry| entry.origin() != link.relay_origin())
-        .cloned()
-        .collect()
+/// Reopens a system client that client-core set up over its one relay (`restore_backup`,
+/// `join` exist only there) over all of the account's relays: the single client's session is
+/// ended first, so the device keeps one session per relay.
+pub(crate) async fn reopen_system(
+    single: core::SystemClient<RelayHttp>,
+    config: core::ClientConfig,
+    store: Arc<dyn KeyStore>,
+) -> Result<system::Core, CofferError> {
+    ended(single.logout().await);
+    drop(single);
+    Ok(system::Core::open_replicated(config, store).await?)
+}
+
+/// [`reopen_system`] for a friend (after `restore_backup`).
+pub(crate) async fn reopen_friend(
+    single: core::FriendClient<RelayHttp>,
+    config: core::ClientConfig,
+    store: Arc<dyn KeyStore>,
+) -> Result<friend::Core, CofferError> {
+    ended(single.logout().await);
+    drop(single);
+    Ok(friend::Core::open_replicated(config, store).await?)
+}
+
+/// A session the relay could not be told to end expires by itself: not worth failing for.
+fn ended(logout: Result<(), core::ClientError>) {
+    if let Err(e) = logout {
+        tracing::debug!(error = %e, "the set-up session was not ended on the relay");
+    }
 }
 
 #[uniffi::export]
@@ -332,29 +359,19 @@ impl SystemClient {
 
     /// Like `publish`, and returns each relay's result (`publish` writes to every relay too,
     /// but reports only the version). Succeeds when at least one relay stored the version;
-    /// the relays that did not are repaired by the next publish or `repair`.
+    /// the relays that did not are brought up to date by `repair`.
     ///
     /// Throws as `publish`.
-    #[uniffi::method(default(listener = None, cancel = None))]
     pub async fn publish_replicated(
         self: Arc<Self>,
         volume: String,
         plaintext: Vec<u8>,
-        listener: Option<Arc<dyn ProgressListener>>,
-        cancel: Option<Arc<CancellationToken>>,
     ) -> Result<ReplicatedPublish, CofferError> {
         let volume = records::volume(&volume)?;
         let plaintext = Zeroizing::new(plaintext);
         run(async move {
-            let (progress, cancel) = (
-                crate::progress::ForeignProgress::new(listener),
-                crate::progress::cancel_of(cancel),
-            );
             let core = self.core().await?;
-            let published = core
-                .publish_replicated_with(&volume, &plaintext, &progress, &cancel)
-                .await?;
-            Ok(published.into())
+            Ok(core.publish_replicated(&volume, &plaintext).await?.into())
         })
         .await
     }
@@ -412,7 +429,7 @@ impl FriendClient {
         system_id: String,
     ) -> Result<Vec<RelayEntry>, CofferError> {
         let system = records::user_id(&system_id)?;
-        run(async move { Ok(entries_of(&self.core().await?.relays_of(system).await?)) }).await
+        run(async move { Ok(entries_of(&self.core().await?.relays_of(system)?)) }).await
     }
 
     /// `fetch` over the system's relays, saying which relay answered and which were tried

@@ -98,7 +98,9 @@ impl SystemClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open_replicated(config.core(), store).await?))
+            Ok(Self::wrap(
+                Core::open_replicated(config.core(), store).await?,
+            ))
         })
         .await
     }
@@ -119,9 +121,16 @@ impl SystemClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup_replicated(config.core(), store, &backup, &passphrase)
-                .await?;
-            Ok(Self::wrap(core))
+            let single = CoreClient::<RelayHttp>::restore_backup(
+                config.core(),
+                Arc::clone(&store),
+                &backup,
+                &passphrase,
+            )
+            .await?;
+            Ok(Self::wrap(
+                relays::reopen_system(single, config.core(), store).await?,
+            ))
         })
         .await
     }
@@ -172,24 +181,10 @@ impl SystemClient {
 
     /// Creates an invite; show [`InviteLink::to_uri`] to the friend as a QR code. The link's
     /// secret is kept in `storage` until the friend is approved or the invite expires. It
-    /// names this system's other relays too (`also`), so a friend on any of them can pair.
+    /// names this system's other relays too (`InviteLink::also`), so a friend on any of them
+    /// can pair.
     pub async fn create_invite(self: Arc<Self>) -> Result<Arc<InviteLink>, CofferError> {
-        run(async move {
-            let core = self.core().await?;
-            let link = core.create_invite().await?;
-            let link = if link.also().is_empty() {
-                let also = relays::also_for(&link, &core.relays());
-                if also.is_empty() {
-                    link
-                } else {
-                    link.with_also(also)?
-                }
-            } else {
-                link
-            };
-            Ok(InviteLink::new(link))
-        })
-        .await
+        run(async move { Ok(InviteLink::new(self.core().await?.create_invite().await?)) }).await
     }
 
     /// Redeemed invites waiting for approval, each with the check of the friend's proof.
