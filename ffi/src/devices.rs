@@ -113,8 +113,14 @@ impl SystemClient {
                 timeout(timeout_ms),
             )
             .await?;
+            // The device logs in under its label (as `join` did), so unlinking it can end its
+            // sessions.
+            let mut config = config.core();
+            if config.http.device_label.is_none() {
+                config = config.with_device_label(&label)?;
+            }
             Ok(Self::wrap(
-                relays::reopen_system(single, config.core(), store).await?,
+                relays::reopen_system(single, config, store).await?,
             ))
         })
         .await

@@ -29,6 +29,11 @@ def by_relay(results):
     return {r.relay: r.status for r in results}
 
 
+def shown(results):
+    """The results as text for a failure message (the generated variants print no fields)."""
+    return [(r.relay, type(r.status).__name__, getattr(r.status, "reason", None)) for r in results]
+
+
 class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
     def setUp(self):
         self.a, self.b = Relay(), Relay()
@@ -46,7 +51,9 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         wanted = [RelayEntry(origin=a.url, pins=[a.pin]), RelayEntry(origin=b.url + "/", pins=[b.pin])]
         listed = await system.set_relays(wanted)
         self.assertEqual(
-            by_relay(listed.relays), {a.url: ReplicaStatus.STORED(), b.url: ReplicaStatus.STORED()}
+            by_relay(listed.relays),
+            {a.url: ReplicaStatus.STORED(), b.url: ReplicaStatus.STORED()},
+            shown(listed.relays),
         )
         # The address is normalised (no trailing slash), the order kept.
         relays = await system.relays()
@@ -68,8 +75,10 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         self.assertIsNotNone(followed.version)
         self.assertEqual([r.origin for r in followed.relays], [a.url, b.url])
         accounts = by_relay(followed.accounts)
-        self.assertEqual(accounts[b.url], ReplicaStatus.STORED())
-        self.assertIn(accounts[a.url], [ReplicaStatus.UP_TO_DATE(), ReplicaStatus.STORED()])
+        self.assertEqual(accounts[b.url], ReplicaStatus.STORED(), shown(followed.accounts))
+        self.assertIn(
+            accounts[a.url], [ReplicaStatus.UP_TO_DATE(), ReplicaStatus.STORED()], shown(followed.accounts)
+        )
         self.assertEqual(await friend.relays_of(sys_id), relays)
 
         # The system's repair grants the friend on B now that it has an account there.
@@ -83,7 +92,9 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         published = await system.publish_replicated("meta", b"meta v2")
         self.assertEqual(published.published.version, 2)
         self.assertEqual(
-            by_relay(published.relays), {a.url: ReplicaStatus.STORED(), b.url: ReplicaStatus.STORED()}
+            by_relay(published.relays),
+            {a.url: ReplicaStatus.STORED(), b.url: ReplicaStatus.STORED()},
+            shown(published.relays),
         )
         fetched = await friend.fetch_replicated(sys_id, "meta")
         self.assertIsInstance(fetched.result, FetchResult.UPDATED)
@@ -94,8 +105,8 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         a.stop()
         published = await system.publish_replicated("meta", b"meta v3")
         statuses = by_relay(published.relays)
-        self.assertEqual(statuses[b.url], ReplicaStatus.STORED())
-        self.assertIsInstance(statuses[a.url], ReplicaStatus.UNREACHABLE, statuses)
+        self.assertEqual(statuses[b.url], ReplicaStatus.STORED(), shown(published.relays))
+        self.assertIsInstance(statuses[a.url], ReplicaStatus.UNREACHABLE, shown(published.relays))
         self.assertIn("refused", statuses[a.url].reason)
 
         # ... and the friend still fetches, from B, told that A was passed over and why.
