@@ -382,10 +382,11 @@ impl FriendClient {
     /// Pairs with a system through its invite link, also when the link's relay is not this
     /// account's: with `allow_register`, this friend registers there with its own identity
     /// (the same user id as on its relay) when it has no account yet; without it, such a link
-    /// throws `NotFound`. Checks and pins as `redeem`.
+    /// throws `InvalidInput`. Checks and pins as `redeem`; the relays the link names are the
+    /// system's relays (`relays_of`) until `follow` reads its signed list.
     ///
-    /// Throws as `redeem`, and `NotFound` (no account on the link's relay and registering not
-    /// allowed).
+    /// Throws as `redeem`; `InvalidInput` (no account on the link's relay and registering not
+    /// allowed), `Protocol` (the link's relay cannot be reached or refused the account).
     pub async fn redeem_anywhere(
         self: Arc<Self>,
         link: Arc<InviteLink>,

@@ -1,7 +1,8 @@
 """Several relays per system (issue 16) through the generated Python bindings, against two real
 coffer-relay processes: the system sets its relay list with both pins, publishes to both, the
-friend pairs, follows the signed list and fetches; with one relay stopped the friend still
-fetches, from the other, and is told which relay answered and which was passed over.
+friend pairs, follows the signed list and fetches; a friend on relay B pairs through a link to
+relay A; with one relay stopped both friends still fetch, from the other, and are told which
+relay answered and which was passed over.
 
 Run by scripts/ffi-python-test.sh (see test_flow.py for the environment it sets).
 """
@@ -101,6 +102,19 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         self.assertEqual((fetched.result.version, fetched.result.plaintext), (2, b"meta v2"))
         self.assertEqual((fetched.relay, fetched.refused), (a.url, []))
 
+        # A friend whose account is on relay B pairs through a link whose relay is A: only
+        # when the app allows registering on A (the same identity, so the same user id).
+        other = await FriendClient.register(b.config(), DictStorage())
+        link = InviteLink.parse((await system.create_invite()).to_uri())
+        with self.assertRaises(CofferError.InvalidInput) as caught:
+            await other.redeem_anywhere(link, False)
+        self.assertIn("allow registering", str(caught.exception))
+        self.assertEqual((await other.redeem_anywhere(link, True)).system_id, sys_id)
+        await system.approve(other.user_id(), ["meta"])
+        self.assertEqual([r.origin for r in await other.relays_of(sys_id)], [a.url, b.url])
+        fetched = await other.fetch_replicated(sys_id, "meta")
+        self.assertEqual((fetched.result.version, fetched.relay), (2, a.url))
+
         # Relay A goes away. The system still publishes (to B; A is reported unreachable) ...
         a.stop()
         published = await system.publish_replicated("meta", b"meta v3")
@@ -118,6 +132,10 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
         self.assertIn("refused", fetched.refused[0].reason)
         # The plain fetch goes over the relays too.
         self.assertIsInstance(await friend.fetch(sys_id, "meta"), FetchResult.NOT_MODIFIED)
+        # So does the friend from relay B.
+        fetched = await other.fetch(sys_id, "meta")
+        self.assertIsInstance(fetched, FetchResult.UPDATED)
+        self.assertEqual(fetched.plaintext, b"meta v3")
 
     async def test_relay_arguments_are_checked_strictly(self):
         system = await SystemClient.register(self.a.config(), DictStorage())
