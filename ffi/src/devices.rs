@@ -88,8 +88,9 @@ fn timeout(ms: u64) -> Duration {
 impl SystemClient {
     /// Joins a system as a new device from the text of a device link scanned from a linked
     /// device (which then calls `confirm_link`): waits up to `timeout_ms` for it, checks
-    /// everything, and opens the account. `storage` must be empty; on any error it is left
-    /// empty.
+    /// everything, and opens the account over all of the system's relays. `storage` must be
+    /// empty; if joining fails it is left empty (if only the final opening fails, it holds the
+    /// joined account: `open` it).
     ///
     /// Throws `DeviceLinkInvalid` (the package was altered or names another identity),
     /// `DeviceLinkExpired` (not confirmed in time), `InvalidInput` (bad text or label, storage

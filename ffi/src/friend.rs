@@ -95,7 +95,11 @@ impl FriendClient {
     }
 
     /// Restores a friend account from its backup into the empty `storage` of a new device:
-    /// identity and pinned systems come back. On any error `storage` is left empty.
+    /// identity and pinned systems come back. If the restore fails, `storage` is left empty.
+    ///
+    /// The backup is restored over the relay of `config`, then the account is opened over all
+    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
+    /// it.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,

@@ -107,10 +107,14 @@ impl SystemClient {
 
     /// Restores a system account from a backup ([`SystemClient::export_backup`]) into the empty
     /// `storage` of a new device and opens it: identity, volume keys, pinned friends and their
-    /// grants come back. On any error `storage` is left empty.
+    /// grants come back. If the restore fails, `storage` is left empty.
     ///
     /// Throws `WrongPassphrase`, `BackupCorrupted`, `BackupUnsupported`, `InvalidInput` (storage
     /// not empty, a friend's backup, another relay), and as [`SystemClient::open`].
+    ///
+    /// The backup is restored over the relay of `config`, then the account is opened over all
+    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
+    /// it.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,
