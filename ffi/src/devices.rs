@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use coffer_client_core::client::{
     ClientConfig as CoreConfig, DeviceInfo as CoreDevice, DeviceLinkOffer as CoreOffer,
-    SystemClient as Core,
+    SystemClient as CoreClient,
 };
+use coffer_client_core::transport::RelayHttp;
 
 use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::records::{self, RotationReport};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
 use crate::system::SystemClient;
@@ -86,8 +88,9 @@ fn timeout(ms: u64) -> Duration {
 impl SystemClient {
     /// Joins a system as a new device from the text of a device link scanned from a linked
     /// device (which then calls `confirm_link`): waits up to `timeout_ms` for it, checks
-    /// everything, and opens the account. `storage` must be empty; on any error it is left
-    /// empty.
+    /// everything, and opens the account over all of the system's relays. `storage` must be
+    /// empty; if joining fails it is left empty (if only the final opening fails, it holds the
+    /// joined account: `open` it).
     ///
     /// Throws `DeviceLinkInvalid` (the package was altered or names another identity),
     /// `DeviceLinkExpired` (not confirmed in time), `InvalidInput` (bad text or label, storage
@@ -103,15 +106,23 @@ impl SystemClient {
         let link_text = zeroize::Zeroizing::new(link_text);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::join(
+            let single = CoreClient::<RelayHttp>::join(
                 config.core(),
-                store,
+                Arc::clone(&store),
                 &link_text,
                 &label,
                 timeout(timeout_ms),
             )
             .await?;
-            Ok(Self::wrap(core))
+            // The device logs in under its label (as `join` did), so unlinking it can end its
+            // sessions.
+            let mut config = config.core();
+            if config.http.device_label.is_none() {
+                config = config.with_device_label(&label)?;
+            }
+            Ok(Self::wrap(
+                relays::reopen_system(single, config, store).await?,
+            ))
         })
         .await
     }

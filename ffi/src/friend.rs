@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use coffer_client_core::client::FriendClient as Core;
+use coffer_client_core::client::{FriendClient as CoreClient, Replicated};
+use coffer_client_core::transport::RelayHttp;
 use coffer_client_core::v2::{BackupParams, Fingerprint};
 use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
@@ -15,8 +16,12 @@ use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::records::{self, FetchResult, GrantView, PairedSystem, VolumeInfo};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
+
+/// The client-core client behind [`FriendClient`]: reads from the relays each system lists.
+pub(crate) type Core = CoreClient<Replicated<RelayHttp>>;
 
 /// A friend's client: read-only access to what systems granted, verified against the keys
 /// pinned at pairing. Decrypted volumes are returned in memory only: never write them to disk.
@@ -68,7 +73,7 @@ impl FriendClient {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
             Ok(Self::wrap(
-                Core::register(config.core(), store, handle).await?,
+                Core::register_replicated(config.core(), store, handle).await?,
             ))
         })
         .await
@@ -82,13 +87,19 @@ impl FriendClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open(config.core(), store).await?))
+            Ok(Self::wrap(
+                Core::open_replicated(config.core(), store).await?,
+            ))
         })
         .await
     }
 
     /// Restores a friend account from its backup into the empty `storage` of a new device:
-    /// identity and pinned systems come back. On any error `storage` is left empty.
+    /// identity and pinned systems come back. If the restore fails, `storage` is left empty.
+    ///
+    /// The backup is restored over the relay of `config`, then the account is opened over all
+    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
+    /// it.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,
@@ -99,8 +110,16 @@ impl FriendClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup(config.core(), store, &backup, &passphrase).await?;
-            Ok(Self::wrap(core))
+            let single = CoreClient::<RelayHttp>::restore_backup(
+                config.core(),
+                Arc::clone(&store),
+                &backup,
+                &passphrase,
+            )
+            .await?;
+            Ok(Self::wrap(
+                relays::reopen_friend(single, config.core(), store).await?,
+            ))
         })
         .await
     }
@@ -154,7 +173,8 @@ impl FriendClient {
     }
 
     /// Downloads, verifies and decrypts `volume` of a system if it changed since the last
-    /// version this client returned.
+    /// version this client returned. Tries the system's relays in order (see
+    /// `fetch_replicated`, which also says which relay answered).
     ///
     /// Throws `Forbidden` (not granted, or revoked), `NotPaired`, `Tampered`, `BadSignature`,
     /// `Rollback`, `WrongVolume`, `WrongOwner` (the relay served altered or stale data: keep
@@ -165,7 +185,11 @@ impl FriendClient {
         volume: String,
     ) -> Result<FetchResult, CofferError> {
         let (system, volume) = (records::user_id(&system_id)?, records::volume(&volume)?);
-        run(async move { Ok(self.core().await?.fetch(system, &volume).await?.into()) }).await
+        run(async move {
+            let core = self.core().await?;
+            Ok(core.fetch_replicated(system, &volume).await?.fetched.into())
+        })
+        .await
     }
 
     /// Ends the pairing with a system and forgets its keys.

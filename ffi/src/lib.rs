@@ -16,6 +16,7 @@ mod pin;
 mod progress;
 mod receipts;
 mod records;
+mod relays;
 mod runtime;
 mod sessions;
 mod storage;
@@ -36,6 +37,10 @@ pub use receipts::{Receipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use records::{
     FetchResult, GrantView, PairedSystem, PairingRequest, Published, RotationReport, VolumeEpoch,
     VolumeInfo,
+};
+pub use relays::{
+    FetchedFrom, FollowReport, RelayEntry, RelayRefusal, RelayRepair, RepairReport, ReplicaResult,
+    ReplicaStatus, ReplicatedPublish,
 };
 pub use sessions::SessionInfo;
 pub use storage::{KeyStorage, KeyStorageError};

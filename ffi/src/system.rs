@@ -5,7 +5,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use coffer_client_core::client::SystemClient as Core;
+use coffer_client_core::client::{Replicated, SystemClient as CoreClient};
+use coffer_client_core::transport::RelayHttp;
 use coffer_client_core::v2::{BackupParams, Fingerprint};
 use tokio::sync::{RwLock, RwLockReadGuard};
 use uuid::Uuid;
@@ -16,8 +17,13 @@ use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::progress::{CancellationToken, ForeignProgress, ProgressListener, cancel_of};
 use crate::records::{self, PairingRequest, Published, RotationReport};
+use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
+
+/// The client-core client behind [`SystemClient`]: replicated over the system's relays (one
+/// relay until `set_relays` adds others).
+pub(crate) type Core = CoreClient<Replicated<RelayHttp>>;
 
 /// The data owner's client (a "system"): one account, its keys in the app's [`KeyStorage`].
 ///
@@ -74,7 +80,7 @@ impl SystemClient {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
             Ok(Self::wrap(
-                Core::register(config.core(), store, handle).await?,
+                Core::register_replicated(config.core(), store, handle).await?,
             ))
         })
         .await
@@ -92,17 +98,23 @@ impl SystemClient {
     ) -> Result<Arc<Self>, CofferError> {
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            Ok(Self::wrap(Core::open(config.core(), store).await?))
+            Ok(Self::wrap(
+                Core::open_replicated(config.core(), store).await?,
+            ))
         })
         .await
     }
 
     /// Restores a system account from a backup ([`SystemClient::export_backup`]) into the empty
     /// `storage` of a new device and opens it: identity, volume keys, pinned friends and their
-    /// grants come back. On any error `storage` is left empty.
+    /// grants come back. If the restore fails, `storage` is left empty.
     ///
     /// Throws `WrongPassphrase`, `BackupCorrupted`, `BackupUnsupported`, `InvalidInput` (storage
     /// not empty, a friend's backup, another relay), and as [`SystemClient::open`].
+    ///
+    /// The backup is restored over the relay of `config`, then the account is opened over all
+    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
+    /// it.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,
@@ -113,8 +125,16 @@ impl SystemClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let core = Core::restore_backup(config.core(), store, &backup, &passphrase).await?;
-            Ok(Self::wrap(core))
+            let single = CoreClient::<RelayHttp>::restore_backup(
+                config.core(),
+                Arc::clone(&store),
+                &backup,
+                &passphrase,
+            )
+            .await?;
+            Ok(Self::wrap(
+                relays::reopen_system(single, config.core(), store).await?,
+            ))
         })
         .await
     }
@@ -164,7 +184,9 @@ impl SystemClient {
     }
 
     /// Creates an invite; show [`InviteLink::to_uri`] to the friend as a QR code. The link's
-    /// secret is kept in `storage` until the friend is approved or the invite expires.
+    /// secret is kept in `storage` until the friend is approved or the invite expires. It
+    /// names this system's other relays too (`InviteLink::also`), so a friend on any of them
+    /// can pair.
     pub async fn create_invite(self: Arc<Self>) -> Result<Arc<InviteLink>, CofferError> {
         run(async move { Ok(InviteLink::new(self.core().await?.create_invite().await?)) }).await
     }
