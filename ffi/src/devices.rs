@@ -15,7 +15,6 @@ use coffer_client_core::transport::RelayHttp;
 use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::records::{self, RotationReport};
-use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
 use crate::system::SystemClient;
@@ -106,23 +105,18 @@ impl SystemClient {
         let link_text = zeroize::Zeroizing::new(link_text);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let single = CoreClient::<RelayHttp>::join(
-                config.core(),
-                Arc::clone(&store),
+            let config = config.core();
+            let joined = CoreClient::<RelayHttp>::join(
+                config.clone(),
+                store,
                 &link_text,
                 &label,
                 timeout(timeout_ms),
             )
             .await?;
-            // The device logs in under its label (as `join` did), so unlinking it can end its
-            // sessions.
-            let mut config = config.core();
-            if config.http.device_label.is_none() {
-                config = config.with_device_label(&label)?;
-            }
-            Ok(Self::wrap(
-                relays::reopen_system(single, config, store).await?,
-            ))
+            // Over all the account's relays (the signed list it published), keeping the
+            // connection `join` logged in with under the device's label.
+            Ok(Self::wrap(joined.into_replicated(&config).await?))
         })
         .await
     }

@@ -16,7 +16,6 @@ use crate::config::ClientConfig;
 use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::records::{self, FetchResult, GrantView, PairedSystem, VolumeInfo};
-use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
 
@@ -97,9 +96,8 @@ impl FriendClient {
     /// Restores a friend account from its backup into the empty `storage` of a new device:
     /// identity and pinned systems come back. If the restore fails, `storage` is left empty.
     ///
-    /// The backup is restored over the relay of `config`, then the account is opened over all
-    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
-    /// it.
+    /// `config` may name any relay of the account's list (an account whose first relay is gone
+    /// for good is restored through another); the account is opened over all of its relays.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,
@@ -110,15 +108,8 @@ impl FriendClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let single = CoreClient::<RelayHttp>::restore_backup(
-                config.core(),
-                Arc::clone(&store),
-                &backup,
-                &passphrase,
-            )
-            .await?;
             Ok(Self::wrap(
-                relays::reopen_friend(single, config.core(), store).await?,
+                Core::restore_backup_replicated(config.core(), store, &backup, &passphrase).await?,
             ))
         })
         .await

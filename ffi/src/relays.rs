@@ -9,17 +9,16 @@
 use std::sync::Arc;
 
 use coffer_client_core::client as core;
-use coffer_client_core::storage::KeyStore;
-use coffer_client_core::transport::{RelayHttp, RelayOrigin};
+use coffer_client_core::transport::RelayOrigin;
 use coffer_client_core::v2::{MAX_RELAYS, RelayEntry as CoreEntry};
 use zeroize::Zeroizing;
 
 use crate::error::CofferError;
-use crate::friend::{self, FriendClient};
+use crate::friend::FriendClient;
 use crate::link::InviteLink;
 use crate::records::{self, FetchResult, PairedSystem, Published};
 use crate::runtime::run;
-use crate::system::{self, SystemClient};
+use crate::system::SystemClient;
 
 /// One relay of a system's list: where it is and how its certificate is trusted.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -290,37 +289,6 @@ impl From<core::FetchedFrom> for FetchedFrom {
                 })
                 .collect(),
         }
-    }
-}
-
-/// Reopens a system client that client-core set up over its one relay (`restore_backup`,
-/// `join` exist only there) over all of the account's relays: the single client's session is
-/// ended first, so the device keeps one session per relay.
-pub(crate) async fn reopen_system(
-    single: core::SystemClient<RelayHttp>,
-    config: core::ClientConfig,
-    store: Arc<dyn KeyStore>,
-) -> Result<system::Core, CofferError> {
-    ended(single.logout().await);
-    drop(single);
-    Ok(system::Core::open_replicated(config, store).await?)
-}
-
-/// [`reopen_system`] for a friend (after `restore_backup`).
-pub(crate) async fn reopen_friend(
-    single: core::FriendClient<RelayHttp>,
-    config: core::ClientConfig,
-    store: Arc<dyn KeyStore>,
-) -> Result<friend::Core, CofferError> {
-    ended(single.logout().await);
-    drop(single);
-    Ok(friend::Core::open_replicated(config, store).await?)
-}
-
-/// A session the relay could not be told to end expires by itself: not worth failing for.
-fn ended(logout: Result<(), core::ClientError>) {
-    if let Err(e) = logout {
-        tracing::debug!(error = %e, "the set-up session was not ended on the relay");
     }
 }
 

@@ -17,7 +17,6 @@ use crate::error::CofferError;
 use crate::link::InviteLink;
 use crate::progress::{CancellationToken, ForeignProgress, ProgressListener, cancel_of};
 use crate::records::{self, PairingRequest, Published, RotationReport};
-use crate::relays;
 use crate::runtime::run;
 use crate::storage::{ForeignKeyStore, KeyStorage};
 
@@ -112,9 +111,8 @@ impl SystemClient {
     /// Throws `WrongPassphrase`, `BackupCorrupted`, `BackupUnsupported`, `InvalidInput` (storage
     /// not empty, a friend's backup, another relay), and as [`SystemClient::open`].
     ///
-    /// The backup is restored over the relay of `config`, then the account is opened over all
-    /// of its relays; should that last step fail, `storage` holds the restored account: `open`
-    /// it.
+    /// `config` may name any relay of the account's list (an account whose first relay is gone
+    /// for good is restored through another); the account is opened over all of its relays.
     #[uniffi::constructor]
     pub async fn restore_backup(
         config: Arc<ClientConfig>,
@@ -125,15 +123,8 @@ impl SystemClient {
         let passphrase = Zeroizing::new(passphrase);
         run(async move {
             let store = ForeignKeyStore::shared(storage);
-            let single = CoreClient::<RelayHttp>::restore_backup(
-                config.core(),
-                Arc::clone(&store),
-                &backup,
-                &passphrase,
-            )
-            .await?;
             Ok(Self::wrap(
-                relays::reopen_system(single, config.core(), store).await?,
+                Core::restore_backup_replicated(config.core(), store, &backup, &passphrase).await?,
             ))
         })
         .await
