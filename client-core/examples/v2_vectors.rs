@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use coffer_certs::SpkiPin;
 use coffer_client_core::identity::Identity;
 use coffer_client_core::v2::{
-    self, BackupParams, HeaderFields, InviteLink, InviteSecret, RestoreStatement, Side, VolumeKey,
-    WrapKey,
+    self, BackupParams, HeaderFields, InviteLink, InviteSecret, RelayEntry, RelayList,
+    RestoreStatement, Side, VolumeKey, WrapKey,
 };
 use coffer_wire::v2::{Grant, GrantEntry, Header, Label, VolumeName, labelled, padded_len};
 use hkdf::Hkdf;
@@ -244,6 +244,54 @@ fn main() {
         "uri": link.to_uri().as_str(),
     });
 
+    // Relay list (§15): Web PKI, one pin, and a pin with its announced successor.
+    let next_pin = SpkiPin::from_spki_der(b"coffer-v2 test vector: relay next SPKI");
+    let other_pin = SpkiPin::from_spki_der(b"coffer-v2 test vector: second relay SPKI");
+    let relay_entries = [
+        (origin, vec![pin, next_pin]),
+        ("https://backup.example", vec![]),
+        ("https://[2001:db8::7]:9443", vec![other_pin]),
+    ];
+    let list = RelayList::new(
+        relay_entries
+            .iter()
+            .map(|(o, pins)| RelayEntry::new(o, pins.clone()).expect("valid entry"))
+            .collect(),
+    )
+    .expect("valid list");
+    let relay_list = json!({
+        "volume": v2::RELAY_LIST_VOLUME,
+        "entries": relay_entries
+            .iter()
+            .map(|(o, pins)| json!({
+                "origin": o,
+                "pins": pins.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }))
+            .collect::<Vec<_>>(),
+        "bytes": hex::encode(list.encode()),
+    });
+
+    // The same invite link naming the system's other relays (`also`, §5).
+    let link_also = InviteLink::new(
+        origin,
+        Some(pin),
+        code,
+        InviteSecret::from_bytes(secret),
+        system.fingerprint(),
+    )
+    .expect("valid link")
+    .with_also(list.entries()[1..].to_vec())
+    .expect("valid also");
+    let invite_link_also = json!({
+        "relay_origin": origin,
+        "pin": pin.to_string(),
+        "code": code,
+        "secret": hex::encode(secret),
+        "system_fingerprint": system.fingerprint().compact(),
+        "also": ["https://backup.example", format!("https://[2001:db8::7]:9443 {other_pin}")],
+        "uri": link_also.to_uri().as_str(),
+    });
+
     // Restore statement.
     let statement = RestoreStatement {
         owner,
@@ -298,6 +346,8 @@ fn main() {
         "grant": grant,
         "pairing": pairing,
         "invite_link": invite_link,
+        "invite_link_also": invite_link_also,
+        "relay_list": relay_list,
         "restore": restore,
         "backup": backup,
     });

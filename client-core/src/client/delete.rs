@@ -56,6 +56,7 @@ impl<R: RelayApi> SystemClient<R> {
     /// [`ClientError::NotFound`] (no such live volume); [`ClientError::Conflict`] (still stale
     /// after the retry); relay and storage errors.
     pub async fn delete_volume(&self, volume: &VolumeName) -> Result<VolumeDeleted, ClientError> {
+        super::system::refuse_reserved(volume)?;
         let _ops = self.ops.lock().await;
         let state = self.state();
         let (mut epoch, mark) = state

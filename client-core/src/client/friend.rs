@@ -26,16 +26,16 @@ use crate::v2::{
 ///
 /// Decrypted volumes are returned in memory only. Operations are serialised internally.
 pub struct FriendClient<R: RelayApi = RelayHttp> {
-    relay: R,
+    pub(super) relay: R,
     store: Arc<dyn KeyStore>,
-    identity: Identity,
-    user_id: Uuid,
-    session: tokio::sync::Mutex<Session>,
+    pub(super) identity: Identity,
+    pub(super) user_id: Uuid,
+    pub(super) session: tokio::sync::Mutex<Session>,
 }
 
 /// What this run remembers (never persisted: the plaintext it refers to is gone at exit).
 #[derive(Default)]
-struct Session {
+pub(super) struct Session {
     /// Last version returned by `fetch`, per (system, volume): the condition of the next one.
     returned: HashMap<(Uuid, VolumeName), u64>,
     /// The last verified grant per system.
@@ -111,7 +111,7 @@ impl<R: RelayApi> FriendClient<R> {
         &self.relay
     }
 
-    fn state(&self) -> State<'_> {
+    pub(super) fn state(&self) -> State<'_> {
         State(self.store.as_ref())
     }
 
@@ -141,6 +141,16 @@ impl<R: RelayApi> FriendClient<R> {
                 "the invite is for another relay than this account's",
             ));
         }
+        self.redeem_on(&self.relay, link).await
+    }
+
+    /// [`Self::redeem`] through `relay` (the caller holds the session lock and checked that
+    /// `relay` is the link's).
+    pub(super) async fn redeem_on<A: RelayApi>(
+        &self,
+        relay: &A,
+        link: &InviteLink,
+    ) -> Result<PairedSystem, ClientError> {
         let code = InviteCode::new(link.code())
             .map_err(|_| ClientError::InvalidInput("the invite code is malformed"))?;
         let proof = pairing_proof(
@@ -149,12 +159,9 @@ impl<R: RelayApi> FriendClient<R> {
             self.user_id,
             &self.identity.public_identity(),
         )?;
-        let redeemed = self
-            .relay
-            .redeem_invite(&RedeemRequest { code, proof })
-            .await?;
+        let redeemed = relay.redeem_invite(&RedeemRequest { code, proof }).await?;
         let system_id = *redeemed.system_user_id.as_uuid();
-        match self.check_system(link, system_id).await {
+        match self.check_system(relay, link, system_id).await {
             Ok(public) => {
                 let state = self.state();
                 if let Some(pin) = state.pin(system_id)?
@@ -175,7 +182,7 @@ impl<R: RelayApi> FriendClient<R> {
             }
             Err(e) => {
                 // Not the system of the link: leave no pairing behind for it to approve.
-                if let Err(undo) = self.relay.delete_pairing(redeemed.pairing_id).await {
+                if let Err(undo) = relay.delete_pairing(redeemed.pairing_id).await {
                     tracing::warn!(error = %undo, "could not delete a pairing with unverified keys");
                 }
                 Err(e)
@@ -184,12 +191,13 @@ impl<R: RelayApi> FriendClient<R> {
     }
 
     /// The system's keys as the relay serves them, checked against the link.
-    async fn check_system(
+    async fn check_system<A: RelayApi>(
         &self,
+        relay: &A,
         link: &InviteLink,
         system_id: Uuid,
     ) -> Result<PublicIdentity, ClientError> {
-        let record = self.relay.user_by_id(UserId::from_uuid(system_id)).await?;
+        let record = relay.user_by_id(UserId::from_uuid(system_id)).await?;
         let public = PublicIdentity::new(
             *record.public_signing_key.as_bytes(),
             *record.public_exchange_key.as_bytes(),
@@ -215,7 +223,7 @@ impl<R: RelayApi> FriendClient<R> {
     /// [`ClientError::NotPaired`]; the verification errors above; relay and storage errors.
     pub async fn grant(&self, system: Uuid) -> Result<Option<GrantView>, ClientError> {
         let mut session = self.session.lock().await;
-        let Some(grant) = self.fetch_grant(&mut session, system).await? else {
+        let Some(grant) = self.fetch_grant(&self.relay, &mut session, system).await? else {
             return Ok(None);
         };
         let g = grant.grant();
@@ -230,13 +238,14 @@ impl<R: RelayApi> FriendClient<R> {
         }))
     }
 
-    async fn fetch_grant(
+    async fn fetch_grant<A: RelayApi>(
         &self,
+        relay: &A,
         session: &mut Session,
         system: Uuid,
     ) -> Result<Option<VerifiedGrant>, ClientError> {
         let pin = self.pinned(system)?;
-        let envelope = match self.relay.shared_grant(UserId::from_uuid(system)).await {
+        let envelope = match relay.shared_grant(UserId::from_uuid(system)).await {
             Ok(envelope) => envelope,
             Err(TransportError::Forbidden { .. } | TransportError::NotFound) => {
                 session.grants.remove(&system);
@@ -307,10 +316,22 @@ impl<R: RelayApi> FriendClient<R> {
     /// [`ClientError::WrongOwner`]; storage errors.
     pub async fn fetch(&self, system: Uuid, volume: &VolumeName) -> Result<Fetched, ClientError> {
         let mut session = self.session.lock().await;
+        self.fetch_on(&self.relay, &mut session, system, volume)
+            .await
+    }
+
+    /// [`Self::fetch`] through `relay`, under the session lock the caller holds. The rollback
+    /// marks are the store's, whichever relay served what before (cross-relay rollback).
+    pub(super) async fn fetch_on<A: RelayApi>(
+        &self,
+        relay: &A,
+        session: &mut Session,
+        system: Uuid,
+        volume: &VolumeName,
+    ) -> Result<Fetched, ClientError> {
         let pin = self.pinned(system)?;
         let since = session.returned.get(&(system, volume.clone())).copied();
-        let served = match self
-            .relay
+        let served = match relay
             .shared_volume(UserId::from_uuid(system), volume, since)
             .await
         {
@@ -361,7 +382,7 @@ impl<R: RelayApi> FriendClient<R> {
             .is_some_and(|g| live(g) && granted(g))
         {
             let fresh = self
-                .fetch_grant(&mut session, system)
+                .fetch_grant(relay, session, system)
                 .await?
                 .ok_or(ClientError::NoKeyForEpoch)?;
             if !live(&fresh) {
@@ -396,7 +417,7 @@ impl<R: RelayApi> FriendClient<R> {
         // A new version verified and about to be returned: sign and send its receipt (§14),
         // best-effort (never fails the fetch).
         super::receipts::send_receipt(
-            &self.relay,
+            relay,
             &self.identity,
             system,
             self.user_id,
@@ -421,12 +442,18 @@ impl<R: RelayApi> FriendClient<R> {
         let mut session = self.session.lock().await;
         let pin = self.pinned(system)?;
         if let Some(id) = pin.pairing_id {
-            match self.relay.delete_pairing(PairingId::from_uuid(id)).await {
+            let pair = (UserId::from_uuid(system), UserId::from_uuid(self.user_id));
+            match self
+                .relay
+                .delete_pairing_between(PairingId::from_uuid(id), pair.0, pair.1)
+                .await
+            {
                 Ok(()) | Err(TransportError::NotFound) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         self.state().delete_pin(system)?;
+        self.state().delete_relay_list(system)?;
         session.grants.remove(&system);
         session.returned.retain(|(s, _), _| *s != system);
         Ok(())

@@ -93,6 +93,8 @@ mod owner;
 mod progress;
 mod receipts;
 mod relay;
+mod relays;
+mod replicated;
 mod rotation;
 mod sessions;
 mod state;
@@ -116,6 +118,10 @@ pub use owner::{FriendGrant, FriendInfo, FriendStatus, OwnVolume, Restored};
 pub use progress::{Cancel, NoProgress, Progress};
 pub use receipts::{ReadReceipt, ReceiptRejection, Receipts, RejectedReceipt};
 pub use relay::RelayApi;
+pub use relays::{FetchedFrom, FollowReport, RelayRefusal, RelayRepair, RepairReport};
+pub use replicated::{
+    Connector, HttpConnector, ReplicaResult, ReplicaStatus, Replicated, Replication,
+};
 pub use system::SystemClient;
 
 use self::state::{Account, Role, State};

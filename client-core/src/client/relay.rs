@@ -89,6 +89,17 @@ pub trait RelayApi: Send + Sync {
         &self,
         pairing_id: PairingId,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// `DELETE /pairings/{id}` of the pairing between `system` and `friend`: a set of relays
+    /// ([`super::Replicated`]) deletes the pair's pairing on each relay (ids are per relay).
+    fn delete_pairing_between(
+        &self,
+        pairing_id: PairingId,
+        system: UserId,
+        friend: UserId,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send {
+        let _ = (system, friend);
+        self.delete_pairing(pairing_id)
+    }
     /// `PUT /grants/{friend_id}`.
     fn put_grant(
         &self,
@@ -112,6 +123,11 @@ pub trait RelayApi: Send + Sync {
         name: &VolumeName,
         if_newer_than: Option<u64>,
     ) -> impl Future<Output = Result<Fetched<SharedVolume>, TransportError>> + Send;
+    /// The relays of a set ([`super::Replicated`]), first preferred; empty for a single relay
+    /// connection (the default).
+    fn relay_entries(&self) -> Vec<crate::v2::RelayEntry> {
+        Vec::new()
+    }
     /// `GET /grants`: the caller's own stored grants (§12).
     ///
     /// Provided so that decorators written against the endpoint list above keep compiling;

@@ -317,7 +317,15 @@ impl<R: RelayApi> SystemClient<R> {
             if let Some(id) = step.pairing_id {
                 cancel
                     .guard(async {
-                        match self.relay.delete_pairing(PairingId::from_uuid(id)).await {
+                        let (system, friend) = (
+                            crate::transport::UserId::from_uuid(self.user_id),
+                            crate::transport::UserId::from_uuid(step.friend),
+                        );
+                        match self
+                            .relay
+                            .delete_pairing_between(PairingId::from_uuid(id), system, friend)
+                            .await
+                        {
                             Ok(()) | Err(TransportError::NotFound) => Ok(()),
                             Err(e) => Err(e.into()),
                         }

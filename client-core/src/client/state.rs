@@ -124,7 +124,10 @@ fn corrupt(key: &str) -> ClientError {
 }
 
 impl State<'_> {
-    fn load_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, ClientError> {
+    pub(super) fn load_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, ClientError> {
         match self.0.load(key)? {
             None => Ok(None),
             Some(bytes) => serde_json::from_slice(&bytes)
@@ -133,7 +136,7 @@ impl State<'_> {
         }
     }
 
-    fn store_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ClientError> {
+    pub(super) fn store_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), ClientError> {
         let bytes = Zeroizing::new(
             serde_json::to_vec(value).map_err(|_| ClientError::Protocol("state encoding"))?,
         );
@@ -354,12 +357,13 @@ impl State<'_> {
 
     /// Deletes every key of the scheme (account deletion).
     pub fn wipe(&self) -> Result<(), ClientError> {
-        for prefix in ["vek/", "pin/", "grant/", "invite/"] {
+        for prefix in ["vek/", "pin/", "grant/", "invite/", "relay-list/"] {
             for key in self.0.list(prefix)? {
                 self.0.delete(&key)?;
             }
         }
         for key in [
+            "relays",
             ROTATION,
             HWM,
             DEVICES,

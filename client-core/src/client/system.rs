@@ -367,8 +367,49 @@ impl<R: RelayApi> SystemClient<R> {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<Published, ClientError> {
+        refuse_reserved(volume)?;
         self.retrying(|| self.publish_attempt(volume, plaintext, progress, cancel))
             .await
+    }
+
+    /// Publishes a volume whose name is reserved for the client itself (the relay list).
+    pub(super) async fn publish_reserved(
+        &self,
+        volume: &VolumeName,
+        plaintext: &[u8],
+    ) -> Result<Published, ClientError> {
+        let cancel = Cancel::new();
+        self.retrying(|| self.publish_attempt(volume, plaintext, &NoProgress, &cancel))
+            .await
+    }
+
+    /// Marks the relay's versions as known (a new account has nothing on the relay).
+    pub(super) async fn mark_synced(&self) {
+        self.ops.lock().await.synced = true;
+    }
+
+    /// What opening does after the relay is set up: an interrupted rotation is finished and
+    /// the relay's versions learned, unless the relay cannot be reached now.
+    pub(super) async fn prepare_on_open(&self) -> Result<(), ClientError> {
+        let mut ops = self.ops.lock().await;
+        match self.prepare(&mut ops, &NoProgress, &Cancel::new()).await {
+            Ok(_) | Err(ClientError::Network { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `volumes` plus the relay list once this system has published one: every friend reads
+    /// where the system's data is (§15), whatever the app grants.
+    fn with_relay_list(&self, volumes: &[VolumeName]) -> Result<Vec<VolumeName>, ClientError> {
+        let list = super::relays::relay_list_volume();
+        let mut volumes = volumes.to_vec();
+        if !volumes.is_empty()
+            && !volumes.contains(&list)
+            && !self.state().vek_epochs(&list)?.is_empty()
+        {
+            volumes.push(list);
+        }
+        Ok(volumes)
     }
 
     async fn publish_attempt(
@@ -484,13 +525,23 @@ impl<R: RelayApi> SystemClient<R> {
         state.store_invite(invite.code.as_str(), &secret, expires_at)?;
         // Another device of this system may approve the friend (§13).
         self.commit_shared().await?;
-        Ok(InviteLink::new(
-            self.relay.origin().as_str(),
-            self.relay_pin,
+        // The invite lives on the first relay of a set; the link names the others too (§15).
+        let entries = self.relay.relay_entries();
+        let (origin, pin) = match entries.first() {
+            Some(first) => (first.origin().to_owned(), first.pins().first().copied()),
+            None => (self.relay.origin().as_str().to_owned(), self.relay_pin),
+        };
+        let link = InviteLink::new(
+            &origin,
+            pin,
             invite.code.as_str(),
             secret,
             self.fingerprint(),
-        )?)
+        )?;
+        match entries.get(1..) {
+            Some(others) if !others.is_empty() => Ok(link.with_also(others.to_vec())?),
+            _ => Ok(link),
+        }
     }
 
     /// Redeemed invites waiting for approval, each with the check of the friend's proof over
@@ -566,7 +617,8 @@ impl<R: RelayApi> SystemClient<R> {
         volumes: &[VolumeName],
         expires_at: Option<u64>,
     ) -> Result<(), ClientError> {
-        self.retrying(|| self.approve_attempt(friend, volumes, expires_at))
+        let volumes = self.with_relay_list(volumes)?;
+        self.retrying(|| self.approve_attempt(friend, &volumes, expires_at))
             .await
     }
 
@@ -656,7 +708,8 @@ impl<R: RelayApi> SystemClient<R> {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<RotationReport, ClientError> {
-        self.retrying(|| self.set_grant_attempt(friend, volumes, expires_at, progress, cancel))
+        let volumes = self.with_relay_list(volumes)?;
+        self.retrying(|| self.set_grant_attempt(friend, &volumes, expires_at, progress, cancel))
             .await
     }
 
@@ -872,6 +925,16 @@ impl<R: RelayApi> SystemClient<R> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Refuses the names client-core reserves for itself (the relay list, §15).
+pub(super) fn refuse_reserved(volume: &VolumeName) -> Result<(), ClientError> {
+    if volume.as_str() == crate::v2::RELAY_LIST_VOLUME {
+        return Err(ClientError::InvalidInput(
+            "coffer.relays is reserved for the relay list: use set_relays",
+        ));
+    }
+    Ok(())
 }
 
 fn check_expiry(expires_at: Option<u64>) -> Result<(), ClientError> {

@@ -22,6 +22,7 @@
 //!   the header as associated data, Padmé framing.
 //! - [`WrapKey`]: per-pair key wrapping of volume keys (§6); [`sign_grant`] / [`verify_grant`].
 //! - [`InviteLink`], [`pairing_proof`]: authenticated pairing (§5).
+//! - [`RelayList`]: the plaintext of the signed relay list, the `coffer.relays` volume (§15).
 //! - [`HighWater`]: rollback detection (§7, P7).
 //! - [`export_backup`] / [`import_backup`]: the passphrase-encrypted identity backup (§9, P12).
 //!
@@ -75,6 +76,7 @@ mod link;
 mod pairing;
 mod percent;
 mod receipt;
+mod relay_list;
 mod rollback;
 mod tombstone;
 mod volume;
@@ -96,6 +98,7 @@ pub use keys::{InviteSecret, VolumeKey};
 pub use link::InviteLink;
 pub use pairing::{pairing_proof, verify_pairing_proof};
 pub use receipt::{SignedReceipt, sign_receipt, verify_receipt};
+pub use relay_list::{MAX_RELAYS, RELAY_LIST_VOLUME, RelayEntry, RelayList};
 pub use rollback::{HighWater, RestoreStatement, sign_restore};
 pub use tombstone::{SignedTombstone, sign_tombstone, verify_tombstone};
 pub use volume::{

@@ -13,7 +13,7 @@ use coffer_certs::SpkiPin;
 use coffer_client_core::identity::{Identity, IdentitySecret};
 use coffer_client_core::v2::{
     self, BackupParams, Fingerprint, HeaderFields, InviteLink, InviteSecret, PublicIdentity,
-    RestoreStatement, Side, VolumeKey, WrapKey,
+    RelayEntry, RelayList, RestoreStatement, Side, VolumeKey, WrapKey,
 };
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use ed25519_dalek::{Signer as _, SigningKey};
@@ -462,6 +462,131 @@ fn pairing_and_link() {
         &hex_arr::<32>(&l["secret"])
     );
     assert_eq!(parsed.system_fingerprint(), fp);
+}
+
+/// RFC 3986 percent-encoding of everything outside the unreserved set, upper-case hex.
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn relay_entries(v: &Value) -> Vec<(String, Vec<SpkiPin>)> {
+    v.as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let pins = e["pins"]
+                .as_array()
+                .expect("pins")
+                .iter()
+                .map(|p| text(p).parse().expect("pin"))
+                .collect();
+            (text(&e["origin"]).to_owned(), pins)
+        })
+        .collect()
+}
+
+#[test]
+fn relay_list() {
+    let v = vectors();
+    let c = &v["relay_list"];
+    assert_eq!(text(&c["volume"]), v2::RELAY_LIST_VOLUME);
+    assert!(VolumeName::new(v2::RELAY_LIST_VOLUME).is_ok());
+    let entries = relay_entries(&c["entries"]);
+    let bytes = hex_vec(&c["bytes"]);
+
+    // Independent: §15's layout.
+    let mut want = b"CFRL\x01".to_vec();
+    want.push(u8::try_from(entries.len()).expect("few"));
+    for (origin, pins) in &entries {
+        want.extend_from_slice(&str8(origin));
+        want.push(u8::try_from(pins.len()).expect("few"));
+        for pin in pins {
+            want.extend_from_slice(pin.as_bytes());
+        }
+    }
+    assert_eq!(want, bytes);
+
+    let list = RelayList::new(
+        entries
+            .iter()
+            .map(|(o, pins)| RelayEntry::new(o, pins.clone()).expect("valid"))
+            .collect(),
+    )
+    .expect("valid");
+    assert_eq!(list.encode(), bytes);
+    let decoded = RelayList::decode(&bytes).expect("decodes");
+    assert_eq!(decoded, list);
+    let got: Vec<(String, Vec<SpkiPin>)> = decoded
+        .entries()
+        .iter()
+        .map(|e| (e.origin().to_owned(), e.pins().to_vec()))
+        .collect();
+    assert_eq!(got, entries);
+}
+
+#[test]
+fn invite_link_with_also() {
+    let v = vectors();
+    let l = &v["invite_link_also"];
+    let plain = &v["invite_link"];
+    // Without `also` the link is the plain vector byte for byte; `also` only appends.
+    for key in [
+        "relay_origin",
+        "pin",
+        "code",
+        "secret",
+        "system_fingerprint",
+    ] {
+        assert_eq!(l[key], plain[key], "{key}");
+    }
+    let also: Vec<&str> = l["also"]
+        .as_array()
+        .expect("also")
+        .iter()
+        .map(text)
+        .collect();
+    let mut want = text(&plain["uri"]).to_owned();
+    for a in &also {
+        want.push_str("&also=");
+        want.push_str(&percent(a));
+    }
+    assert_eq!(text(&l["uri"]), want);
+
+    let entries: Vec<RelayEntry> = also
+        .iter()
+        .map(|a| match a.split_once(' ') {
+            None => RelayEntry::new(a, vec![]).expect("valid"),
+            Some((o, p)) => RelayEntry::new(o, vec![p.parse().expect("pin")]).expect("valid"),
+        })
+        .collect();
+    let pin: SpkiPin = text(&l["pin"]).parse().expect("pin");
+    let link = InviteLink::new(
+        text(&l["relay_origin"]),
+        Some(pin),
+        text(&l["code"]),
+        InviteSecret::from_bytes(hex_arr(&l["secret"])),
+        Fingerprint::from_compact(text(&l["system_fingerprint"])).expect("fp"),
+    )
+    .expect("valid")
+    .with_also(entries.clone())
+    .expect("valid also");
+    assert_eq!(link.to_uri().as_str(), text(&l["uri"]));
+    let parsed = InviteLink::parse(text(&l["uri"])).expect("parses");
+    assert_eq!(parsed.also(), &entries[..]);
+    let own = RelayEntry::new(text(&l["relay_origin"]), vec![pin]).expect("valid");
+    assert_eq!(
+        parsed.relays(),
+        [vec![own], entries].concat(),
+        "the link's own relay first, then also in order"
+    );
 }
 
 #[test]
