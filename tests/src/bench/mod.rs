@@ -117,7 +117,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         bail!("--growth seeds a relay's database before starting it: it needs --spawn");
     }
     if !spawned && !replicated.is_empty() {
-        bail!("{}<size> starts its own relays: it needs --spawn", replicated::PREFIX);
+        bail!(
+            "{}<size> starts its own relays: it needs --spawn",
+            replicated::PREFIX
+        );
     }
     let settings = RunSettings {
         duration: seconds(args.duration, "--duration")?,

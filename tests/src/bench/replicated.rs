@@ -29,7 +29,7 @@ use http::Method;
 use serde::Serialize;
 
 use super::conn::{Client, Target, TrustSpec};
-use super::runner::{self, Figures, RunSettings};
+use super::runner::{self, Figures};
 use super::setup::{self, filler};
 use super::spawn::Server;
 use super::workload::{OpRecord, ReqRecord, Worker};
@@ -182,7 +182,7 @@ fn compare(configs: &[ReplicaConfig]) -> (Vec<ReplicaRatios>, Option<ExtraRelay>
 }
 
 /// The status a relay's answer is recorded under: 200 stored, 304 nothing to do, 404 no
-/// account, 0 unreachable, else the HTTP status the refusal names (500 if none).
+/// account, 0 unreachable, else the HTTP status the refusal names (500 if none or unknown).
 fn status_of(status: &ReplicaStatus) -> (u16, bool) {
     match status {
         ReplicaStatus::Stored => (200, true),
@@ -190,6 +190,7 @@ fn status_of(status: &ReplicaStatus) -> (u16, bool) {
         ReplicaStatus::NoAccount => (404, false),
         ReplicaStatus::Unreachable { .. } => (0, false),
         ReplicaStatus::Refused { reason } => (leading_status(reason).unwrap_or(500), false),
+        _ => (500, false),
     }
 }
 
@@ -297,6 +298,18 @@ fn us_per_op(ticks: u64, ops: u64) -> f64 {
     }
 }
 
+/// What every configuration of one run shares.
+#[derive(Clone, Copy)]
+struct Fixture<'a> {
+    name: &'a str,
+    clients: &'a [Arc<System>],
+    volume: &'a VolumeName,
+    plaintext: &'a Arc<Vec<u8>>,
+    sealed_bytes: u64,
+    target: &'a Arc<Target>,
+    pids: &'a [u32],
+}
+
 impl Session {
     /// Runs `replicated-publish:<size>` on [`RELAYS`] relays started here.
     pub(super) async fn replicated(&self, size: usize) -> anyhow::Result<ReplicatedReport> {
@@ -348,11 +361,7 @@ impl Session {
                 .await;
                 for replication in done {
                     let replication = replication.context("set_relays")?;
-                    if let Some(bad) = replication
-                        .relays
-                        .iter()
-                        .find(|r| !status_of(&r.status).1)
-                    {
+                    if let Some(bad) = replication.relays.iter().find(|r| !status_of(&r.status).1) {
                         bail!("set_relays: {}: {:?}", bad.relay, bad.status);
                     }
                 }
@@ -367,20 +376,16 @@ impl Session {
                     );
                 }
             }
-            configs.push(
-                self.replicated_config(
-                    &name,
-                    count,
-                    &clients,
-                    &volume,
-                    &plaintext,
-                    sealed_bytes,
-                    &target,
-                    &pids,
-                    set_relays_s,
-                )
-                .await?,
-            );
+            let run = Fixture {
+                name: &name,
+                clients: &clients,
+                volume: &volume,
+                plaintext: &plaintext,
+                sealed_bytes,
+                target: &target,
+                pids: &pids,
+            };
+            configs.push(self.replicated_config(&run, count, set_relays_s).await?);
         }
         drop(clients);
         for server in servers {
@@ -399,20 +404,22 @@ impl Session {
         })
     }
 
-    /// One configuration's measured run.
-    #[allow(clippy::too_many_arguments)]
+    /// One configuration's measured run (`count` relays in every list).
     async fn replicated_config(
         &self,
-        name: &str,
+        run: &Fixture<'_>,
         count: usize,
-        clients: &[Arc<System>],
-        volume: &VolumeName,
-        plaintext: &Arc<Vec<u8>>,
-        sealed_bytes: u64,
-        target: &Arc<Target>,
-        pids: &[u32],
         set_relays_s: f64,
     ) -> anyhow::Result<ReplicaConfig> {
+        let Fixture {
+            name,
+            clients,
+            volume,
+            plaintext,
+            sealed_bytes,
+            target,
+            pids,
+        } = *run;
         let first_error = Arc::new(Mutex::new(None));
         let workers: Vec<PublishWorker> = clients
             .iter()

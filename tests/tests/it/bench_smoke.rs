@@ -291,7 +291,11 @@ fn coffer_bench_replicated_publish_measures_one_two_and_three_relays() {
         stdout.contains("replicated-publish:4k: 2 systems"),
         "no table:\n{stdout}"
     );
-    for line in ["2 relays ÷ 1 relay", "3 relays ÷ 1 relay", "per extra relay:"] {
+    for line in [
+        "2 relays ÷ 1 relay",
+        "3 relays ÷ 1 relay",
+        "per extra relay:",
+    ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }
 
@@ -346,7 +350,10 @@ fn coffer_bench_replicated_publish_measures_one_two_and_three_relays() {
     }
     let vs_one = run["vs_one"].as_array().expect("vs_one");
     assert_eq!(
-        vs_one.iter().map(|r| r["relays"].clone()).collect::<Vec<_>>(),
+        vs_one
+            .iter()
+            .map(|r| r["relays"].clone())
+            .collect::<Vec<_>>(),
         [2, 3]
     );
     for r in vs_one {
