@@ -56,6 +56,14 @@ pub enum ApiError {
     /// 409: conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
+    /// 409 with a code of its own (`already_registered`).
+    #[error("{message}")]
+    ConflictWith {
+        /// The body's `error`.
+        code: &'static str,
+        /// The body's `message`.
+        message: &'static str,
+    },
     /// 409 for a write not newer than the stored one; carries the stored position so clients
     /// can resume.
     #[error(transparent)]
@@ -108,6 +116,7 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict(_) | Self::Stale(_) => "conflict",
+            Self::ConflictWith { code, .. } => code,
             Self::RequestTimeout(_) => "request_timeout",
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -133,7 +142,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) | Self::Denied { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict(_) | Self::Stale(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ConflictWith { .. } | Self::Stale(_) => StatusCode::CONFLICT,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -208,6 +217,7 @@ impl From<Refusal> for ApiError {
             Refusal::Denied { code, message } => Self::Denied { code, message },
             Refusal::NotFound(message) => Self::NotFound(message),
             Refusal::Conflict(message) => Self::Conflict(message),
+            Refusal::ConflictWith { code, message } => Self::ConflictWith { code, message },
             Refusal::Stale(stale) => Self::Stale(stale),
             Refusal::Gone(message) => Self::Gone(message),
             Refusal::PayloadTooLarge(message) => Self::PayloadTooLarge(message),
@@ -309,6 +319,13 @@ mod tests {
             (Refusal::Forbidden("x"), StatusCode::FORBIDDEN),
             (Refusal::NotFound("x"), StatusCode::NOT_FOUND),
             (Refusal::Conflict("x".into()), StatusCode::CONFLICT),
+            (
+                Refusal::ConflictWith {
+                    code: "already_registered",
+                    message: "x",
+                },
+                StatusCode::CONFLICT,
+            ),
             (
                 Refusal::Stale(Stale::Grant { current: 1 }),
                 StatusCode::CONFLICT,

@@ -129,7 +129,7 @@ use crate::identity::Identity;
 use crate::storage::KeyStore;
 use crate::transport::{
     Authenticator, ClientType, Handle, RegisterRequest, RelayHttp, RelayHttpConfig, RelayOrigin,
-    Trust,
+    Trust, UserId,
 };
 use crate::v2::Fingerprint;
 
@@ -525,6 +525,17 @@ async fn register_account(
             key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
         })
         .await?;
+    // The id is derived from the keys (§3): the same on every relay. A relay handing out
+    // another one is not a relay of this protocol, and would split the account (ADR 0026).
+    let derived = UserId::derive(
+        &identity.public_signing_key(),
+        &identity.public_exchange_key(),
+    );
+    if registered.user_id != derived {
+        return Err(ClientError::Protocol(
+            "the relay assigned another user id than the one the keys derive",
+        ));
+    }
     state.store_identity(&identity)?;
     state.store_account(&Account {
         user_id: *registered.user_id.as_uuid(),

@@ -212,7 +212,13 @@ async fn ensure_account<R: RelayApi>(
         key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
     };
     match member.relay.register(&request).await {
-        Ok(registered) if *registered.user_id.as_uuid() == user_id => {}
+        Ok(registered)
+            if *registered.user_id.as_uuid() == user_id
+                && registered.user_id
+                    == UserId::derive(
+                        &identity.public_signing_key(),
+                        &identity.public_exchange_key(),
+                    ) => {}
         Ok(_) => {
             return ReplicaStatus::Refused {
                 reason: "the relay assigned another user id than the one the keys derive \

@@ -723,7 +723,10 @@ mod tests {
         );
         // Unreachable first: one stored copy elsewhere is success.
         assert_eq!(decide(vec![Err(down()), Err(down()), Ok(3)]), Ok(3));
-        assert_eq!(decide::<u8>(vec![Err(down()), Err(TransportError::NotFound)]), Err(down()));
+        assert_eq!(
+            decide::<u8>(vec![Err(down()), Err(TransportError::NotFound)]),
+            Err(down())
+        );
         assert_eq!(decide(vec![Ok(1), Err(down())]), Ok(1));
         assert!(decide::<u8>(Vec::new()).is_err());
     }

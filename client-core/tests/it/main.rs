@@ -6,6 +6,7 @@ mod clients;
 mod clients_long_ops;
 mod common;
 mod redaction;
+mod replicated;
 mod v1_known_answers;
 mod v1_properties;
 mod v2_properties;

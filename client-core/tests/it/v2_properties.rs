@@ -229,3 +229,16 @@ proptest! {
         prop_assert_eq!(v2::import_backup(&bad, &pass).err(), Some(BackupError::Corrupted));
     }
 }
+
+proptest! {
+    /// The relay checks a replica pairing's grant against `coffer_wire::v2::fingerprint_bytes`
+    /// (§6): it must be the client's `Fingerprint`, byte for byte.
+    #[test]
+    fn wire_fingerprint_is_the_client_fingerprint(pk in any::<[u8; 32]>(), xpk in any::<[u8; 32]>()) {
+        let fingerprint = Fingerprint::from_public_keys(&pk, &xpk);
+        prop_assert_eq!(
+            fingerprint.as_bytes(),
+            &coffer_wire::v2::fingerprint_bytes(&pk, &xpk)
+        );
+    }
+}

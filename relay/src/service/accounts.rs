@@ -7,10 +7,17 @@ use super::registration::{self, Gate};
 use super::{Decision, Refusal, ServiceError};
 use crate::store::{ClientType, Db, hour, now, users};
 
+/// Keys that already have a v2 account here (409): their id is derived from them, so the
+/// account exists and the client logs in instead (docs/protocol-v2.md §3).
+pub const ALREADY_REGISTERED: Refusal = Refusal::ConflictWith {
+    code: "already_registered",
+    message: "These keys already have an account on this relay: log in instead",
+};
+
 /// An account to create, checked by its protocol's handler.
 #[derive(Debug)]
 pub struct NewAccount {
-    /// The new user id (random, from the handler).
+    /// The new user id: random for v1, derived from the keys for v2 (`UserId::derive`).
     pub id: String,
     /// Ed25519 public key (a valid curve point).
     pub public_signing_key: [u8; 32],
@@ -30,7 +37,10 @@ pub struct NewAccount {
 
 /// Stores the account if `gate` lets it in (checked in the same transaction: the user cap and
 /// a single-use code cannot be overtaken); a taken handle is refused (409), and nothing is
-/// written.
+/// written. An id that exists already (a v2 account's keys registered twice: its id is
+/// derived from them) is refused first, before the gate and the handle, with
+/// [`ALREADY_REGISTERED`]: no code is spent on it, and the answer does not depend on the handle
+/// sent.
 pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {
     let client_type = account.client_type;
     let v2 = account.key_binding_signature.is_some();
@@ -48,6 +58,9 @@ pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(
     };
     let now = now();
     db.write(move |tx| -> Decision<()> {
+        if users::get(tx, &user.id)?.is_some() {
+            return Ok(Err(ALREADY_REGISTERED));
+        }
         let spend = match gate.check(tx, user.client_type, now)? {
             Ok(spend) => spend,
             Err(refused) => return Ok(Err(refused)),

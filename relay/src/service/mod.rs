@@ -41,6 +41,15 @@ pub enum Refusal {
     /// Conflicts with stored state (409).
     #[error("{0}")]
     Conflict(String),
+    /// Conflicts with stored state, with a code of its own in the error body (409), e.g.
+    /// `already_registered`.
+    #[error("{message}")]
+    ConflictWith {
+        /// The body's `error`.
+        code: &'static str,
+        /// The body's `message`.
+        message: &'static str,
+    },
     /// A write not newer than what the relay holds (409, with the stored position).
     #[error(transparent)]
     Stale(#[from] Stale),

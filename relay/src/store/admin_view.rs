@@ -458,8 +458,8 @@ mod tests {
             system_user_id: "s2".into(),
             friend_user_id: friend.into(),
             status: "pending".into(),
-            code: "c".into(),
-            proof: [0; 32],
+            code: Some("c".into()),
+            proof: Some([0; 32]),
             created_at: 0,
         }
     }

@@ -214,6 +214,32 @@ pub const MIGRATIONS: &[&str] = &[
         used_at    INTEGER CHECK (used_at IS NULL OR used_at % 3600 = 0)
     ) WITHOUT ROWID;
     ",
+    // 9: replica pairings (docs/protocol-v2.md §6, several relays per system): a pairing that a
+    // system's owner-signed grant creates on a relay where the friend has an account but
+    // redeemed no invite has no code and no proof. `pairings` is rebuilt with both nullable
+    // (both or neither), every row and id kept: grants, wrapped keys and receipts keep pointing
+    // at them (foreign keys are off while migrations run, and checked before each commit).
+    r"
+    CREATE TABLE pairings_new (
+        id             TEXT PRIMARY KEY,
+        system_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        friend_user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        status         TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+        code           TEXT,
+        proof          BLOB CHECK (proof IS NULL OR length(proof) = 32),
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        CHECK ((code IS NULL) = (proof IS NULL)),
+        UNIQUE (system_user_id, friend_user_id)
+    );
+    INSERT INTO pairings_new (id, system_user_id, friend_user_id, status, code, proof,
+        created_at, updated_at)
+        SELECT id, system_user_id, friend_user_id, status, code, proof, created_at, updated_at
+        FROM pairings;
+    DROP TABLE pairings;
+    ALTER TABLE pairings_new RENAME TO pairings;
+    CREATE INDEX pairings_friend ON pairings (friend_user_id);
+    ",
 ];
 
 /// The schema version this build produces.
@@ -232,6 +258,11 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 /// Applies migrations up to `target` (tests use this to build old databases).
+///
+/// Foreign keys are not enforced while migrations run (SQLite's procedure for rebuilding a
+/// table: with them on, dropping the old table would delete its dependents' rows through
+/// `ON DELETE CASCADE`); each migration checks them before its commit instead, and the
+/// connection's setting is restored afterwards, also after a failure.
 pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     let found = current(conn)?;
     if found > latest() {
@@ -240,6 +271,21 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> 
             supported: latest(),
         });
     }
+    if found >= target.min(latest()) {
+        return Ok(());
+    }
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", false)?;
+    }
+    let applied = apply(conn, found, target);
+    if enforced {
+        conn.pragma_update(None, "foreign_keys", true)?;
+    }
+    applied
+}
+
+fn apply(conn: &mut Connection, found: i64, target: i64) -> Result<(), StoreError> {
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
         let version = index as i64 + 1;
         if version > target {
@@ -247,6 +293,15 @@ pub fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> 
         }
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: i64 =
+            tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })?;
+        if broken > 0 {
+            return Err(StoreError::Corrupt(
+                "a schema migration would leave rows pointing at missing rows",
+            ));
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
         tracing::info!(version, "applied schema migration");
@@ -323,6 +378,64 @@ mod tests {
                 .unwrap();
             assert_eq!(used, 5);
         }
+    }
+
+    /// Migration 9 rebuilds `pairings`: the grants, wrapped keys and receipts of existing
+    /// pairings survive it (no cascade), foreign keys are enforced again afterwards, and a
+    /// replica pairing (no code, no proof) fits where half of one does not.
+    #[test]
+    fn pairings_rebuild_keeps_dependents() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        migrate_to(&mut conn, 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users (id, public_signing_key, public_exchange_key, client_type, \
+             protocol_version, feature_set, created_at) VALUES \
+             ('s', zeroblob(32), zeroblob(32), 'system', 2, '[]', 0), \
+             ('f', zeroblob(32), zeroblob(32), 'friend', 2, '[]', 0), \
+             ('g', zeroblob(32), zeroblob(32), 'friend', 2, '[]', 0);
+             INSERT INTO pairings VALUES ('p', 's', 'f', 'active', 'CODE', zeroblob(32), 0, 0);
+             INSERT INTO grants VALUES ('p', 1, 0, x'00', zeroblob(64), 0);
+             INSERT INTO grant_keys VALUES ('p', 'meta', 1, zeroblob(60));
+             INSERT INTO receipts (pairing_id, volume_name, epoch, version, hour, receipt, \
+             signature) VALUES ('p', 'meta', 1, 1, 0, x'00', zeroblob(64));",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        for table in ["pairings", "grants", "grant_keys", "receipts"] {
+            assert_eq!(count(table), 1, "{table}");
+        }
+        let code: Option<String> = conn
+            .query_row("SELECT code FROM pairings WHERE id = 'p'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(code.as_deref(), Some("CODE"));
+        let enforced: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(enforced);
+        conn.execute(
+            "INSERT INTO pairings VALUES ('r', 's', 'g', 'active', NULL, NULL, 0, 0)",
+            [],
+        )
+        .unwrap();
+        for half in [
+            "INSERT INTO pairings VALUES ('h', 'g', 's', 'active', 'C', NULL, 0, 0)",
+            "INSERT INTO pairings VALUES ('h', 'g', 's', 'active', NULL, zeroblob(32), 0, 0)",
+            "INSERT INTO pairings VALUES ('h', 'nobody', 's', 'active', NULL, NULL, 0, 0)",
+        ] {
+            assert!(conn.execute(half, []).is_err(), "{half}");
+        }
+        // The cascades still work on the rebuilt table.
+        conn.execute("DELETE FROM users WHERE id = 'f'", [])
+            .unwrap();
+        for table in ["grants", "grant_keys", "receipts"] {
+            assert_eq!(count(table), 0, "{table}");
+        }
+        assert_eq!(count("pairings"), 1);
     }
 
     #[test]

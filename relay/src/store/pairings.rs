@@ -1,5 +1,7 @@
 //! Protocol v2 pairings: a system and a friend, with the friend's proof over its keys (keyed by
-//! the invite secret the relay never sees, so it cannot forge one).
+//! the invite secret the relay never sees, so it cannot forge one) — or, for a *replica*
+//! pairing that a system's grant created on a further relay of its (docs/protocol-v2.md §6),
+//! with neither code nor proof: there the owner-signed grant names the friend's fingerprint.
 
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
@@ -14,12 +16,13 @@ pub struct Pairing {
     pub system_user_id: String,
     /// The friend.
     pub friend_user_id: String,
-    /// `pending` until the first grant, then `active`.
+    /// `pending` until the first grant, then `active` (a replica pairing is born active).
     pub status: String,
-    /// The invite code redeemed.
-    pub code: String,
-    /// The friend's proof over its keys, keyed by the invite secret (opaque to the relay).
-    pub proof: [u8; 32],
+    /// The invite code redeemed (`None` for a replica pairing).
+    pub code: Option<String>,
+    /// The friend's proof over its keys, keyed by the invite secret (opaque to the relay;
+    /// `None` for a replica pairing).
+    pub proof: Option<[u8; 32]>,
     /// Creation hour.
     pub created_at: i64,
 }
@@ -27,7 +30,7 @@ pub struct Pairing {
 const PAIRING_COLUMNS: &str = "id, system_user_id, friend_user_id, status, code, proof, created_at";
 
 fn pairing_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Pairing, StoreError>> {
-    let proof: Vec<u8> = r.get(5)?;
+    let proof: Option<Vec<u8>> = r.get(5)?;
     let (id, system_user_id, friend_user_id, status, code, created_at) = (
         r.get(0)?,
         r.get(1)?,
@@ -36,7 +39,7 @@ fn pairing_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Pairing, StoreError>
         r.get(4)?,
         r.get(6)?,
     );
-    Ok(fixed(proof).map(|proof| Pairing {
+    Ok(proof.map(fixed).transpose().map(|proof| Pairing {
         id,
         system_user_id,
         friend_user_id,
@@ -59,7 +62,30 @@ pub fn create_pairing(conn: &Connection, p: &Pairing) -> Result<bool, StoreError
     }
     conn.execute(
         &format!("INSERT INTO pairings ({PAIRING_COLUMNS}, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)"),
-        params![p.id, p.system_user_id, p.friend_user_id, p.code, &p.proof[..], p.created_at],
+        params![p.id, p.system_user_id, p.friend_user_id, p.code, p.proof.as_ref().map(|x| &x[..]), p.created_at],
+    )?;
+    Ok(true)
+}
+
+/// Creates an active replica pairing (no code, no proof) between `system` and `friend` at
+/// `hour`; the caller stores the grant that justifies it in the same transaction. `false` if
+/// the pair is already paired.
+pub fn create_replica_pairing(
+    conn: &Connection,
+    id: &str,
+    system: &str,
+    friend: &str,
+    hour: i64,
+) -> Result<bool, StoreError> {
+    if pairing_between(conn, system, friend)?.is_some() {
+        return Ok(false);
+    }
+    conn.execute(
+        &format!(
+            "INSERT INTO pairings ({PAIRING_COLUMNS}, updated_at) \
+             VALUES (?1, ?2, ?3, 'active', NULL, NULL, ?4, ?4)"
+        ),
+        params![id, system, friend, hour],
     )?;
     Ok(true)
 }

@@ -44,4 +44,5 @@ mod v2_malicious_receipts;
 mod v2_owner;
 mod v2_receipts;
 mod v2_relay_rules;
+mod v2_replica_pairing;
 mod v2_sessions;

@@ -12,17 +12,17 @@ use std::sync::Arc;
 
 use coffer_client_core::client::{ClientError, FriendClient, SystemClient};
 use coffer_client_core::storage::KeyStore;
-use coffer_client_core::transport::{
-    ClientType, RegisterRequest, RelayHttp, SharedVolume, WrappedKeyEntry,
-};
+use coffer_client_core::transport::{RelayHttp, SharedVolume, WrappedKeyEntry};
+use coffer_client_core::v2::{HeaderFields, VolumeKey, seal};
 use coffer_tests::malicious::{Attack, AttackerKeys, MaliciousRelay, Part};
 use coffer_tests::mitm::MitmRelay;
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::v2::{
-    EvilFriend, config_for, evil_friend, evil_system, friend, identity_of, identity_secret_of,
-    memory_store, pair, plaintext, stored_volume, system, uid, vol,
+    EvilFriend, config_for, evil_friend, evil_system, friend, identity_of, pair, plaintext,
+    stored_volume, system, uid, vol,
 };
 use coffer_wire::b64::{PublicKey32, Signature64};
+use uuid::Uuid;
 
 /// Text no plaintext in this suite contains by accident; every published volume contains it.
 const MARK: &str = "PLAINTEXT-MARK";
@@ -267,8 +267,9 @@ async fn malicious_relay_serves_volume_under_another_name() {
     s.honest_again("meta", 2).await;
 }
 
-/// Another owner's volume served as the system's. Same signing key on two accounts (the relay
-/// allows it: keys are not unique) → the signature verifies, the owner does not: `WrongOwner`.
+/// Another owner's volume served as the system's. Signed with the system's key for another
+/// owner id (an account with the same signing key and another exchange key) → the signature
+/// verifies, the owner does not: `WrongOwner`.
 /// An owner with other keys → `BadSignature` under the pinned key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malicious_relay_serves_volume_of_another_owner() {
@@ -286,39 +287,35 @@ async fn malicious_relay_serves_volume_of_another_owner() {
         .unwrap()
         .wrapped_key;
 
-    // A second account with the system's keys, publishing its own "meta" (versions 1, 2).
+    // A "meta" (version 2) signed with the system's key but naming another owner. Ids are
+    // derived from the keys (§3), so the same keys can no longer hold a second account with
+    // another id; an account with the same signing key and another exchange key could, and the
+    // key alone is what this attack needs: the signature verifies, the owner does not.
     let identity = identity_of(&system_store);
-    let registered = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())
-        .unwrap()
-        .register(&RegisterRequest {
-            client_type: ClientType::System,
-            handle: None,
-            public_signing_key: PublicKey32::from_bytes(identity.public_signing_key()),
-            public_exchange_key: PublicKey32::from_bytes(identity.public_exchange_key()),
-            key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
-        })
-        .await
-        .unwrap();
-    let twin = SystemClient::restore(
-        config.clone(),
-        memory_store(),
-        &identity_secret_of(&system_store),
-        *registered.user_id.as_uuid(),
+    let twin = Uuid::new_v4();
+    assert_ne!(twin, system.user_id());
+    let fields = HeaderFields {
+        owner: twin,
+        volume: vol("meta"),
+        epoch: 1,
+        version: 2,
+        hour: u64::try_from(coffer_test_kit::hour_now()).unwrap(),
+    };
+    let sealed = seal(
+        &identity,
+        &VolumeKey::generate(),
+        &fields,
+        &secret_doc("twin 2"),
     )
-    .await
     .unwrap();
-    assert_ne!(twin.user_id(), system.user_id());
-    assert_eq!(twin.fingerprint(), system.fingerprint());
-    twin.publish(&vol("meta"), &secret_doc("twin 1"))
-        .await
-        .unwrap();
-    twin.publish(&vol("meta"), &secret_doc("twin 2"))
-        .await
-        .unwrap();
-
     evil.set(Attack::Inject {
         volume: vol("meta"),
-        response: stored_volume(twin.relay(), &vol("meta"), wrapped).await,
+        response: SharedVolume {
+            header: sealed.header_bytes,
+            signature: Signature64::from_bytes(sealed.signature),
+            payload: sealed.payload,
+            wrapped_key: wrapped,
+        },
     });
     assert_refused!(
         friend.fetch(system.user_id(), &vol("meta")).await,

@@ -414,10 +414,22 @@ async fn grants_are_verified_sequenced_and_enforced() {
     let read = async |path: &str| call(&http, Method::GET, path, &friend.token, None).await;
     let put_grant =
         async |body: &Value| call(&http, Method::PUT, &grant_path, &sys.token, Some(body)).await;
-    // No pairing yet.
-    put_grant(&grant_body(&sys, &friend, 1, &[("meta", 1, &meta)], 0))
-        .await
-        .expect_error(404, "not_found");
+    // No pairing, and no account of that id (a grant to a friend account here would create a
+    // replica pairing: v2_replica_pairing.rs).
+    let nobody = Account {
+        id: Identity::generate(),
+        user_id: Uuid::new_v4(),
+        token: String::new(),
+    };
+    call(
+        &http,
+        Method::PUT,
+        &format!("/api/v2/grants/{}", nobody.user_id),
+        &sys.token,
+        Some(&grant_body(&sys, &nobody, 1, &[("meta", 1, &meta)], 0)),
+    )
+    .await
+    .expect_error(404, "not_found");
     let pairing = pair(&http, &sys, &friend).await;
     let shared = format!("/api/v2/shared/{}/volumes", sys.user_id);
     read(&shared).await.expect_error(403, "forbidden");

@@ -49,11 +49,13 @@ pub enum Label {
     DeviceLinkPackage,
     /// Volume tombstone signature (§12: one volume deleted).
     Tombstone,
+    /// Deterministic user id (§3: the same keys have the same id on every relay).
+    UserId,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 23] = [
+    pub const ALL: [Label; 24] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -77,6 +79,7 @@ impl Label {
         Self::DeviceLinkProof,
         Self::DeviceLinkPackage,
         Self::Tombstone,
+        Self::UserId,
     ];
 
     /// The label text.
@@ -105,6 +108,7 @@ impl Label {
             Self::DeviceLinkProof => "coffer-v2/device-link-proof",
             Self::DeviceLinkPackage => "coffer-v2/device-link-package",
             Self::Tombstone => "coffer-v2/tombstone",
+            Self::UserId => "coffer-v2/user-id",
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod api;
 mod grant;
 mod header;
+mod identity;
 mod labels;
 mod name;
 mod owner_state;
@@ -16,6 +17,7 @@ mod tombstone;
 
 pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIES};
 pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
+pub use identity::{fingerprint_bytes, user_id_bytes};
 pub use labels::{Label, labelled};
 pub use name::{VolumeName, VolumeNameError};
 pub use owner_state::{

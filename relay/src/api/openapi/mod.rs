@@ -617,6 +617,11 @@ fn error_samples() -> Vec<ApiError> {
             code: "user_cap_reached",
             message: "x",
         },
+        // After `Conflict`: the plain 409 stays the status's schema.
+        ApiError::ConflictWith {
+            code: "already_registered",
+            message: "x",
+        },
     ];
     // Exhaustive on purpose: a new variant does not compile until it has a sample above (and,
     // if storage failures can answer it, a line in `Operation::complete`).
@@ -630,6 +635,7 @@ fn error_samples() -> Vec<ApiError> {
             | ApiError::NotFound(_)
             | ApiError::MethodNotAllowed
             | ApiError::Conflict(_)
+            | ApiError::ConflictWith { .. }
             | ApiError::Stale(Stale::Version { .. } | Stale::V2 { .. } | Stale::Grant { .. })
             | ApiError::RequestTimeout(_)
             | ApiError::Gone(_)

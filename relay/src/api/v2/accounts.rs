@@ -13,7 +13,7 @@ use super::{stored_client_type, user_record, uuid_bytes, wire_client_type};
 use crate::api::auth::{LoginKind, issue_token, key32, registration_gate, signature_field};
 use crate::api::extract::{Auth, ClientIp, Discovery, General, Register, V2Caller, state};
 use crate::api::json::{Fields, created, ok, read_object};
-use crate::api::{profile, random};
+use crate::api::profile;
 use crate::error::ApiError;
 use crate::service::accounts::{self, NewAccount};
 use crate::state::AppState;
@@ -55,7 +55,8 @@ pub async fn register(
             "key_binding_signature does not verify: the keys are not bound",
         ));
     }
-    let id = random::uuid()?;
+    // Derived from the keys: the same identity has the same id on every relay (§3).
+    let id = UserId::derive(&signing, &exchange);
     let account = NewAccount {
         id: id.to_string(),
         public_signing_key: signing,
@@ -67,9 +68,7 @@ pub async fn register(
         key_binding_signature: Some(*request.key_binding_signature.as_bytes()),
     };
     accounts::register(&state.db, account, gate).await?;
-    Ok(created(&Registered {
-        user_id: UserId::from_uuid(id),
-    }))
+    Ok(created(&Registered { user_id: id }))
 }
 
 /// The fields of a registration, checked one by one in v1's order and with its messages.

@@ -68,8 +68,8 @@ pub async fn redeem(
                 system_user_id: invite.system_user_id.clone(),
                 friend_user_id: caller.user_id.clone(),
                 status: "pending".into(),
-                code: invite.code.clone(),
-                proof,
+                code: Some(invite.code.clone()),
+                proof: Some(proof),
                 created_at: hour(now),
             };
             if !store::create_pairing(tx, &pairing)? {
@@ -126,12 +126,14 @@ pub async fn list(
                 "active" => PairingStatus::Active,
                 _ => PairingStatus::Unknown,
             },
-            code: if system_view {
-                Some(InviteCode::new(&p.code).map_err(|_| ApiError::Internal)?)
-            } else {
-                None
+            // A replica pairing has neither (§6): the grant names the friend's fingerprint.
+            code: match p.code.as_deref() {
+                Some(code) if system_view => {
+                    Some(InviteCode::new(code).map_err(|_| ApiError::Internal)?)
+                }
+                _ => None,
             },
-            proof: system_view.then_some(p.proof),
+            proof: p.proof.filter(|_| system_view),
             created_at: Some(RelayTime::from_unix_seconds(p.created_at)),
             peer,
         });

@@ -62,9 +62,22 @@ macro_rules! uuid_id {
 
 uuid_id!(
     /// A user's id on a relay (hyphenated UUID text in JSON, 16 raw bytes inside signed
-    /// structures).
+    /// structures). A v2 account's id is derived from its keys ([`UserId::derive`]), so it is
+    /// the same on every relay; v1 accounts keep random ids.
     UserId
 );
+
+impl UserId {
+    /// The id of the v2 account with these keys, on every relay (`docs/protocol-v2.md` §3):
+    /// the first 16 bytes of `SHA-256(label("coffer-v2/user-id") ‖ pk ‖ xpk)`, as a UUID of
+    /// version 8 with the RFC 9562 variant.
+    pub fn derive(public_signing_key: &[u8; 32], public_exchange_key: &[u8; 32]) -> UserId {
+        UserId::from_bytes(crate::v2::user_id_bytes(
+            public_signing_key,
+            public_exchange_key,
+        ))
+    }
+}
 uuid_id!(
     /// A pairing (relationship) id.
     PairingId

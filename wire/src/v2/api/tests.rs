@@ -430,3 +430,26 @@ proptest::proptest! {
         let _ = serde_json::from_str::<GrantEnvelope>(&text);
     }
 }
+
+/// A fixed vector: the same keys give this id on every relay and in every client.
+#[test]
+fn derived_user_id_vector() {
+    let (pk, xpk) = ([0x11; 32], [0x22; 32]);
+    let id = UserId::derive(&pk, &xpk);
+    assert_eq!(id.to_string(), "5815b827-49b0-88a8-afe9-851d71ed92ca");
+    assert_eq!(id.as_uuid().get_version_num(), 8);
+    assert_eq!(id.as_uuid().get_variant(), uuid::Variant::RFC4122);
+    assert_eq!(UserId::derive(&pk, &xpk), id);
+    assert_ne!(UserId::derive(&xpk, &pk), id);
+    assert_ne!(UserId::derive(&pk, &[0x23; 32]), id);
+}
+
+proptest::proptest! {
+    #[test]
+    fn derived_user_ids_are_version_8_rfc_variant(pk in proptest::array::uniform32(0u8..), xpk in proptest::array::uniform32(0u8..)) {
+        let id = UserId::derive(&pk, &xpk);
+        proptest::prop_assert_eq!(id.as_uuid().get_version_num(), 8);
+        proptest::prop_assert_eq!(id.as_uuid().get_variant(), uuid::Variant::RFC4122);
+        proptest::prop_assert_eq!(*id.as_bytes(), crate::v2::user_id_bytes(&pk, &xpk));
+    }
+}

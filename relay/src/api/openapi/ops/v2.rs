@@ -52,7 +52,12 @@ pub fn register() -> Operation {
         Caller::Public,
         Some(Class::Register),
     )
-    .describe("With a key-binding signature: the signing key signs the labelled pair of keys.")
+    .describe(
+        "With a key-binding signature: the signing key signs the labelled pair of keys. The \
+         account's id is derived from its keys (the first 16 bytes of SHA-256 over the \
+         labelled keys, as a version-8 UUID), so the same keys have the same id on every \
+         relay.",
+    )
     .body(RegisterRequest::request_schema(), SMALL)
     .ok(201, "Registered.", Registered::schema())
     .err(
@@ -60,7 +65,12 @@ pub fn register() -> Operation {
         "a field is missing or malformed, the handle is shorter than 2 characters, the \
              signing key is not an Ed25519 point, or the key-binding signature does not verify",
     )
-    .err(409, "the handle is taken")
+    .conflict("the handle is taken", "ConflictError")
+    .conflict(
+        "`already_registered`: these keys already have an account on this relay (checked \
+         before the handle and the registration code; no code is spent): log in instead",
+        "AlreadyRegisteredError",
+    )
     .registration_gated()
 }
 
@@ -281,9 +291,16 @@ pub fn put_grant() -> Operation {
     )
     .describe(
         "An owner-signed, sequence-numbered grant with one wrapped key per granted volume \
-             and epoch; activates the pairing.",
+             and epoch; activates the pairing. Without a pairing, if the friend has a v2 \
+             friend account here and the grant's friend_fingerprint names its registered keys, \
+             the grant creates an active replica pairing (no code, no proof) in the same \
+             transaction: the system paired with that friend on another of its relays.",
     )
-    .path("friend_id", uuid_in(), "The paired friend.")
+    .path(
+        "friend_id",
+        uuid_in(),
+        "The paired friend (or a friend account here, for a replica pairing).",
+    )
     .body(
         GrantEnvelope::request_schema(),
         BodyLimit::Bytes(GRANT_BODY_LIMIT),
@@ -296,7 +313,16 @@ pub fn put_grant() -> Operation {
     )
     .err(401, "the account no longer exists")
     .err(403, "the grant signature does not verify")
-    .err(404, "no pairing with that friend (or the id is not a UUID)")
+    .err(
+        403,
+        "no pairing yet, and the grant's friend_fingerprint is not that of the friend's \
+         registered keys",
+    )
+    .err(
+        404,
+        "no pairing with that friend and no v2 friend account of that id here (or the id is \
+         not a UUID)",
+    )
     .conflict(
         "the sequence is not newer than the stored one",
         "StaleGrantError",

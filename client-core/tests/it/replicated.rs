@@ -1,0 +1,101 @@
+//! One System on several relays (`docs/protocol-v2.md` §15) against real relay binaries: the
+//! relay list, replication with per-relay results, a friend following the list, failover when
+//! a relay is down, and repair of a stale relay. The full matrix (moves, friends on other
+//! relays, malicious relays) lives in the `tests` crate.
+
+use coffer_client_core::client::{Fetched, FriendClient, ReplicaStatus, SystemClient};
+use coffer_client_core::v2::{InviteLink, RelayEntry};
+
+use crate::common::clients::{Relay, memory, name};
+
+fn entry(relay: &Relay) -> RelayEntry {
+    let config = relay.config();
+    RelayEntry::new(config.relay.as_str(), config.trust.pins()).expect("relay entry")
+}
+
+#[tokio::test]
+async fn a_system_on_two_relays_survives_one_going_down() {
+    let a = Relay::start().await;
+    let mut b = Some(Relay::start().await);
+    let b_entry = entry(b.as_ref().unwrap());
+    let meta = name("meta");
+
+    let system = SystemClient::register_replicated(a.config(), memory(), None)
+        .await
+        .expect("system registers");
+    system.publish(&meta, b"one").await.expect("publish v1");
+    let set = system
+        .set_relays(vec![entry(&a), b_entry.clone()])
+        .await
+        .expect("set relays");
+    assert_eq!(set.relays.len(), 2, "{:?}", set.relays);
+    assert!(
+        set.relays.iter().all(|r| r.status == ReplicaStatus::Stored),
+        "{:?}",
+        set.relays
+    );
+    assert_eq!(system.relays(), vec![entry(&a), b_entry.clone()]);
+
+    // The friend pairs on A through a link that names B too.
+    let friend = FriendClient::register_replicated(a.config(), memory(), None)
+        .await
+        .expect("friend registers");
+    let link = InviteLink::parse(&system.create_invite().await.expect("invite").to_uri())
+        .expect("link parses");
+    assert_eq!(link.relays().len(), 2);
+    let paired = friend
+        .redeem_replicated(&link, false)
+        .await
+        .expect("redeem");
+    system
+        .approve(friend.user_id(), &[meta.clone()], None)
+        .await
+        .expect("approve");
+    let followed = friend.follow(paired.system_id, true).await.expect("follow");
+    assert!(followed.version.is_some(), "{followed:?}");
+    assert_eq!(followed.relays, vec![entry(&a), b_entry.clone()]);
+    assert!(
+        followed.accounts.iter().all(|r| r.status.is_current()),
+        "{followed:?}"
+    );
+    assert_eq!(friend.own_relays().len(), 2);
+
+    // B got the friend's grant when it registered? Not yet: repair uploads it.
+    let repaired = system.repair().await.expect("repair");
+    assert_eq!(repaired.relays[1].grants_copied, 1, "{repaired:?}");
+
+    let got = friend
+        .fetch_replicated(paired.system_id, &meta)
+        .await
+        .expect("fetch");
+    assert_eq!(got.relay, a.config().relay.as_str());
+    assert!(
+        matches!(got.fetched, Fetched::Updated { version: 1, .. }),
+        "{got:?}"
+    );
+
+    // B goes down: publishing still succeeds, B is reported unreachable.
+    let b_dir_relay = b.take();
+    drop(b_dir_relay);
+    let published = system
+        .publish_replicated(&meta, b"two")
+        .await
+        .expect("publish with B down");
+    assert_eq!(published.relays[0].status, ReplicaStatus::Stored);
+    assert!(
+        matches!(
+            published.relays[1].status,
+            ReplicaStatus::Unreachable { .. }
+        ),
+        "{:?}",
+        published.relays
+    );
+    let got = friend
+        .fetch_replicated(paired.system_id, &meta)
+        .await
+        .expect("fetch from A");
+    assert!(
+        matches!(got.fetched, Fetched::Updated { version: 2, .. }),
+        "{got:?}"
+    );
+}
