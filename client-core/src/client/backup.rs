@@ -39,8 +39,9 @@ const MAGIC: &[u8; 4] = b"CFKS";
 const FORMAT: u8 = 1;
 /// The single keys of the scheme, and the prefixes of its families.
 /// A restored backup is the same device again (`device`, `state-key`, `owner-state`, §13).
-const SINGLE_KEYS: [&str; 8] = [
+const SINGLE_KEYS: [&str; 9] = [
     IDENTITY,
+    super::relays::RELAYS,
     ACCOUNT,
     HWM,
     ROTATION,
@@ -49,7 +50,7 @@ const SINGLE_KEYS: [&str; 8] = [
     OWNER_STATE,
     DEVICES,
 ];
-const PREFIXES: [&str; 4] = ["vek/", "pin/", "grant/", "invite/"];
+const PREFIXES: [&str; 5] = ["vek/", "pin/", "grant/", "invite/", "relay-list/"];
 
 /// Every key of the scheme present in `store`, sorted.
 fn scheme_keys(store: &dyn KeyStore) -> Result<Vec<String>, ClientError> {

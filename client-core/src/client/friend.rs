@@ -27,7 +27,7 @@ use crate::v2::{
 /// Decrypted volumes are returned in memory only. Operations are serialised internally.
 pub struct FriendClient<R: RelayApi = RelayHttp> {
     pub(super) relay: R,
-    store: Arc<dyn KeyStore>,
+    pub(super) store: Arc<dyn KeyStore>,
     pub(super) identity: Identity,
     pub(super) user_id: Uuid,
     pub(super) session: tokio::sync::Mutex<Session>,
@@ -99,6 +99,20 @@ impl<R: RelayApi> FriendClient<R> {
     /// This account's user id.
     pub fn user_id(&self) -> Uuid {
         self.user_id
+    }
+
+    /// The same client over another relay connection built from this one's (§15).
+    pub(super) fn map_relay<S: RelayApi>(
+        self,
+        f: impl FnOnce(R) -> Result<S, ClientError>,
+    ) -> Result<FriendClient<S>, ClientError> {
+        Ok(FriendClient {
+            relay: f(self.relay)?,
+            store: self.store,
+            identity: self.identity,
+            user_id: self.user_id,
+            session: self.session,
+        })
     }
 
     /// This account's fingerprint (what the system pins).

@@ -33,7 +33,7 @@ use crate::v2::{
 };
 
 /// This account's relays, in order (the first is the account's relay).
-const RELAYS: &str = "relays";
+pub(super) const RELAYS: &str = "relays";
 
 /// The friend's copy of a system's relay list.
 fn list_key(system: Uuid) -> String {
@@ -187,6 +187,22 @@ async fn open_set(
     Ok(set)
 }
 
+/// A relay set around `primary`, the connection to the account's relay, with the stored
+/// relays (when there are any) after it in their order.
+fn around(
+    primary: RelayHttp,
+    config: &ClientConfig,
+    store: &Arc<dyn KeyStore>,
+) -> Result<Replicated<RelayHttp>, ClientError> {
+    let connector = Arc::new(HttpConnector::new(config, Arc::clone(store)));
+    let set = Replicated::new(account_entry(store)?, primary, connector);
+    let listed = State(store.as_ref()).relays()?;
+    if !listed.is_empty() {
+        set.set_members(&listed)?;
+    }
+    Ok(set)
+}
+
 /// Makes sure the account of `identity` exists on `member`'s relay: logs in, and registers
 /// (the same keys, so the same user id) where it has none and `allow_register` says so.
 async fn ensure_account<R: RelayApi>(
@@ -308,7 +324,64 @@ fn is_verification(e: &ClientError) -> bool {
     )
 }
 
+impl SystemClient<RelayHttp> {
+    /// This client on all the account's relays: for the constructors that have no replicated
+    /// form (`restore`, `restore_backup`, `join`): e.g.
+    /// `SystemClient::restore_backup(config.clone(), store, &file, pass).await?.into_replicated(&config).await?`.
+    /// A device without a stored relay list (restored, or joined) reads the signed list the
+    /// account published, when it can, and uses its relays.
+    ///
+    /// # Errors
+    /// Storage errors; a listed relay that cannot be trusted as configured.
+    pub async fn into_replicated(
+        self,
+        config: &ClientConfig,
+    ) -> Result<SystemClient<Replicated<RelayHttp>>, ClientError> {
+        let store = Arc::clone(&self.store);
+        let client = self.map_relay(|relay| around(relay, config, &store))?;
+        client.adopt_relay_list().await?;
+        Ok(client)
+    }
+}
+
+impl FriendClient<RelayHttp> {
+    /// This client on all the relays the account has joined (see
+    /// [`SystemClient::into_replicated`]), e.g. after `FriendClient::restore_backup`.
+    ///
+    /// # Errors
+    /// Storage errors; a stored relay that cannot be trusted as configured.
+    pub fn into_replicated(
+        self,
+        config: &ClientConfig,
+    ) -> Result<FriendClient<Replicated<RelayHttp>>, ClientError> {
+        let store = Arc::clone(&self.store);
+        self.map_relay(|relay| around(relay, config, &store))
+    }
+}
+
 impl SystemClient<Replicated<RelayHttp>> {
+    /// [`SystemClient::restore_backup`] onto all the account's relays: `config` may name any
+    /// relay of the list the backup holds, so an account whose first relay is gone for good
+    /// is restored through another. On any error the store is left empty.
+    ///
+    /// # Errors
+    /// As [`SystemClient::restore_backup`] and [`open_replicated`](Self::open_replicated).
+    pub async fn restore_backup_replicated(
+        config: ClientConfig,
+        store: Arc<dyn KeyStore>,
+        backup: &[u8],
+        passphrase: &str,
+    ) -> Result<Self, ClientError> {
+        super::backup::restore_into(store.as_ref(), backup, passphrase, Role::System)?;
+        match Self::open_replicated(config, Arc::clone(&store)).await {
+            Ok(client) => Ok(client),
+            Err(e) => {
+                State(store.as_ref()).wipe()?;
+                Err(e)
+            }
+        }
+    }
+
     /// Registers a new system account on `config`'s relay (as [`SystemClient::register`]) and
     /// opens it as a relay set of one, ready for [`set_relays`](Self::set_relays).
     ///
@@ -339,6 +412,7 @@ impl SystemClient<Replicated<RelayHttp>> {
         let set = open_set(&config, &store).await?;
         let client = Self::with_relay(set, store)?;
         client.prepare_on_open().await?;
+        client.adopt_relay_list().await?;
         Ok(client)
     }
 }
@@ -446,6 +520,32 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         self.repair_grants(&members, &mut report).await?;
         self.repair_owner_state(&members, &mut report).await;
         Ok(RepairReport { relays: report })
+    }
+
+    /// Reads the signed list the account published (verified as any own volume: another
+    /// device may have changed it, or this one was restored or joined) and uses its relays
+    /// when they differ from the stored ones. Best effort: without a readable list the relays
+    /// stay as they are.
+    async fn adopt_relay_list(&self) -> Result<(), ClientError> {
+        let state = self.state();
+        let list = match self.fetch(&relay_list_volume()).await {
+            Ok(Fetched::Updated { plaintext, .. }) => RelayList::decode(&plaintext)?,
+            Ok(_) => return Ok(()),
+            Err(e @ ClientError::Storage(_)) => return Err(e),
+            Err(e) => {
+                tracing::debug!(error = %e, "no relay list read; staying on the account's relay");
+                return Ok(());
+            }
+        };
+        if state.relays()? != list.entries() {
+            tracing::info!(
+                relays = list.entries().len(),
+                "relay list of the account adopted"
+            );
+            self.relay.set_members(list.entries())?;
+            state.store_relays(list.entries())?;
+        }
+        Ok(())
     }
 
     /// Registers (when allowed) or checks the account on every member.
@@ -770,6 +870,27 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
 }
 
 impl FriendClient<Replicated<RelayHttp>> {
+    /// [`FriendClient::restore_backup`] onto all the relays the account joined (`config` names
+    /// any of them). On any error the store is left empty.
+    ///
+    /// # Errors
+    /// As [`FriendClient::restore_backup`] and [`open_replicated`](Self::open_replicated).
+    pub async fn restore_backup_replicated(
+        config: ClientConfig,
+        store: Arc<dyn KeyStore>,
+        backup: &[u8],
+        passphrase: &str,
+    ) -> Result<Self, ClientError> {
+        super::backup::restore_into(store.as_ref(), backup, passphrase, Role::Friend)?;
+        match Self::open_replicated(config, Arc::clone(&store)).await {
+            Ok(client) => Ok(client),
+            Err(e) => {
+                State(store.as_ref()).wipe()?;
+                Err(e)
+            }
+        }
+    }
+
     /// Registers a new friend account on `config`'s relay (as [`FriendClient::register`]) and
     /// opens it as a relay set of one.
     ///

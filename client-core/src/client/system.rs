@@ -177,6 +177,22 @@ impl<R: RelayApi> SystemClient<R> {
         self.user_id
     }
 
+    /// The same client over another relay connection built from this one's (§15: a relay set
+    /// around the account's relay). Nothing runs meanwhile: the client is consumed.
+    pub(super) fn map_relay<S: RelayApi>(
+        self,
+        f: impl FnOnce(R) -> Result<S, ClientError>,
+    ) -> Result<SystemClient<S>, ClientError> {
+        Ok(SystemClient {
+            relay: f(self.relay)?,
+            store: self.store,
+            identity: self.identity,
+            user_id: self.user_id,
+            relay_pin: self.relay_pin,
+            ops: self.ops,
+        })
+    }
+
     /// This account's fingerprint (what invite links carry and friends pin).
     pub fn fingerprint(&self) -> Fingerprint {
         self.identity.fingerprint()

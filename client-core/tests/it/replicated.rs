@@ -4,7 +4,7 @@
 //! relays, malicious relays) lives in the `tests` crate.
 
 use coffer_client_core::client::{Fetched, FriendClient, ReplicaStatus, SystemClient};
-use coffer_client_core::v2::{InviteLink, RelayEntry};
+use coffer_client_core::v2::{BackupParams, InviteLink, RelayEntry};
 
 use crate::common::clients::{Relay, memory, name};
 
@@ -48,7 +48,7 @@ async fn a_system_on_two_relays_survives_one_going_down() {
         .await
         .expect("redeem");
     system
-        .approve(friend.user_id(), &[meta.clone()], None)
+        .approve(friend.user_id(), std::slice::from_ref(&meta), None)
         .await
         .expect("approve");
     let followed = friend.follow(paired.system_id, true).await.expect("follow");
@@ -97,5 +97,59 @@ async fn a_system_on_two_relays_survives_one_going_down() {
     assert!(
         matches!(got.fetched, Fetched::Updated { version: 2, .. }),
         "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_whose_first_relay_is_gone_is_restored_through_another() {
+    let a = Relay::start().await;
+    let b = Relay::start().await;
+    let meta = name("meta");
+    let system = SystemClient::register_replicated(a.config(), memory(), None)
+        .await
+        .expect("system registers");
+    system
+        .set_relays(vec![entry(&a), entry(&b)])
+        .await
+        .expect("set relays");
+    system.publish(&meta, b"kept").await.expect("publish");
+    let backup = system
+        .export_backup("a long passphrase", &BackupParams::danger_fast_for_tests())
+        .await
+        .expect("backup");
+    let id = system.user_id();
+    drop(system);
+    drop(a); // gone for good
+
+    // Opened through B: the backup's list names it.
+    let restored =
+        SystemClient::restore_backup_replicated(b.config(), memory(), &backup, "a long passphrase")
+            .await
+            .expect("restored through B");
+    assert_eq!(restored.user_id(), id);
+    assert_eq!(restored.relays().len(), 2);
+    match restored.fetch(&meta).await.expect("read back from B") {
+        Fetched::Updated {
+            version, plaintext, ..
+        } => {
+            assert_eq!(version, 1);
+            assert_eq!(&plaintext[..], b"kept");
+        }
+        other => panic!("expected the volume, got {other:?}"),
+    }
+    // Moving off A: B alone from now on.
+    let moved = restored
+        .set_relays(vec![entry(&b)])
+        .await
+        .expect("move to B");
+    assert_eq!(moved.relays.len(), 1);
+    assert_eq!(moved.relays[0].status, ReplicaStatus::Stored);
+    let published = restored
+        .publish_replicated(&meta, b"on B")
+        .await
+        .expect("publish on B");
+    assert_eq!(
+        published.value.version, 2,
+        "versions go on from the restored marks"
     );
 }
