@@ -67,7 +67,9 @@ pub struct RunArgs {
     #[arg(long = "relay-env", value_name = "KEY=VALUE")]
     pub relay_env: Vec<String>,
     /// Comma-separated workloads: login, publish:<size>, fetch:<size>, fetch304:<size>, mixed,
-    /// each optionally prefixed with v2- (sizes: 4k, 64k, 1m or bytes).
+    /// each optionally prefixed with v2- (sizes: 4k, 64k, 1m or bytes); and
+    /// replicated-publish:<size>, which starts 3 relays of its own and measures a System's
+    /// publish to 1, 2 and 3 of them (one system per client; needs --spawn).
     #[arg(long, default_value = DEFAULT_WORKLOADS, value_name = "LIST")]
     pub workloads: String,
     /// Simulated clients, each with its own connection.

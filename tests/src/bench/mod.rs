@@ -7,7 +7,7 @@
 //! (concurrency, time and count bounds, histograms), [`procfs`] (CPU, RSS, thread states of
 //! the server), [`spawn`] (starting the relay and the baseline), [`baseline`] (the baseline
 //! server), [`seed`] (growth data), [`probe`] (the disk's fsync rate), [`report`] (JSON and
-//! tables).
+//! tables), [`replicated`] (a System's publish to 1, 2 and 3 relays).
 //!
 //! What it must never do: send load to a relay nobody asked for. Without `--url` it only
 //! talks to servers it started itself on 127.0.0.1; with a non-loopback `--url` it refuses to
@@ -18,6 +18,7 @@ pub mod cli;
 pub mod conn;
 pub mod probe;
 pub mod procfs;
+pub mod replicated;
 pub mod report;
 pub mod runner;
 pub mod seed;
@@ -74,9 +75,22 @@ struct Session {
     relay_env: BTreeMap<String, String>,
 }
 
+/// Splits `--workloads` into the ordinary workloads and the sizes of `replicated-publish`.
+fn parse_workloads(text: &str) -> anyhow::Result<(Vec<Workload>, Vec<usize>)> {
+    let mut workloads = Vec::new();
+    let mut replicated = Vec::new();
+    for item in text.split(',').filter(|s| !s.trim().is_empty()) {
+        match replicated::parse(item)? {
+            Some(size) => replicated.push(size),
+            None => workloads.push(Workload::parse(item)?),
+        }
+    }
+    Ok((workloads, replicated))
+}
+
 /// Runs a benchmark as `args` says and returns its report.
 pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
-    let workloads = parse_list(&args.workloads)?;
+    let (workloads, replicated) = parse_workloads(&args.workloads)?;
     let growth_workloads = parse_list(&args.growth_workloads)?;
     let growth_levels: Vec<u64> = match &args.growth {
         None => Vec::new(),
@@ -101,6 +115,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     let spawned = args.url.is_none() || args.spawn;
     if !spawned && !growth_levels.is_empty() {
         bail!("--growth seeds a relay's database before starting it: it needs --spawn");
+    }
+    if !spawned && !replicated.is_empty() {
+        bail!(
+            "{}<size> starts its own relays: it needs --spawn",
+            replicated::PREFIX
+        );
     }
     let settings = RunSettings {
         duration: seconds(args.duration, "--duration")?,
@@ -149,7 +169,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         return session.run_soak(seconds).await;
     }
     session
-        .run(spawned, &workloads, &growth_workloads, &growth_levels)
+        .run(
+            spawned,
+            &workloads,
+            &replicated,
+            &growth_workloads,
+            &growth_levels,
+        )
         .await
 }
 
@@ -158,6 +184,7 @@ impl Session {
         &self,
         spawned: bool,
         workloads: &[Workload],
+        replicated: &[usize],
         growth_workloads: &[Workload],
         growth_levels: &[u64],
     ) -> anyhow::Result<Report> {
@@ -184,6 +211,19 @@ impl Session {
             },
             ..Report::default()
         };
+
+        // Replicated publishes first, on relays of their own, while nothing else runs.
+        for &size in replicated {
+            let run = self
+                .replicated(size)
+                .await
+                .with_context(|| replicated::name(size))?;
+            report.replicated.push(run);
+        }
+        if workloads.is_empty() && growth_levels.is_empty() && !replicated.is_empty() {
+            report.machine.loadavg_end = procfs::loadavg();
+            return Ok(report);
+        }
 
         // The relay of the main run.
         let (relay, trust, target) = if spawned {

@@ -36,6 +36,8 @@ pub struct Report {
     pub targets: Vec<TargetCheck>,
     /// The soak (`--soak`), instead of workloads.
     pub soak: Option<super::soak::SoakReport>,
+    /// `replicated-publish:<size>` runs: a System's publish to 1, 2 and 3 relays.
+    pub replicated: Vec<super::replicated::ReplicatedReport>,
 }
 
 /// The machine.
@@ -221,6 +223,12 @@ pub fn table(report: &Report) -> String {
         report.settings.pairs,
         report.settings.duration_s,
     );
+    for r in &report.replicated {
+        replicated_table(&mut out, r);
+    }
+    if report.workloads.is_empty() && !report.replicated.is_empty() {
+        return out;
+    }
     let _ = writeln!(
         out,
         "relay {} (start-up {} ms, VmHWM at end {} MiB)\n",
@@ -361,6 +369,96 @@ pub fn table(report: &Report) -> String {
         }
     }
     out
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// A `replicated-publish` run: one row per relay count, then the ratios to one relay.
+fn replicated_table(out: &mut String, r: &super::replicated::ReplicatedReport) {
+    let _ = writeln!(
+        out,
+        "\n{}: {} systems publishing {} B ({} B sealed) through publish_replicated; relays {}",
+        r.name,
+        r.systems,
+        r.size,
+        r.sealed_bytes,
+        r.relays.join(", "),
+    );
+    let _ = writeln!(
+        out,
+        "{:>6} {:>9} {:>7} {:>7} {:>7} {:>10} {:>11} {:>12} {:>9} | errors",
+        "relays",
+        "ops/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "relay CPU%",
+        "relay µs/op",
+        "client µs/op",
+        "list s",
+    );
+    for c in &r.configs {
+        let f = &c.figures;
+        let _ = writeln!(
+            out,
+            "{:>6} {:>9.0} {:>7} {:>7} {:>7} {:>10} {:>11} {:>12} {:>9.2} | {}",
+            c.relays,
+            f.ops_per_s,
+            fmt_ms(f.latency_ms.p50),
+            fmt_ms(f.latency_ms.p95),
+            fmt_ms(f.latency_ms.p99),
+            fmt_opt(c.relay_cpu_percent, 0),
+            fmt_opt(c.relay_cpu_us_per_op, 0),
+            fmt_opt(c.client_cpu_us_per_op, 0),
+            c.set_relays_s,
+            errors(f),
+        );
+        if let Some(e) = &c.first_error {
+            let _ = writeln!(out, "       first error: {e}");
+        }
+    }
+    for x in &r.vs_one {
+        let _ = writeln!(
+            out,
+            "{} relays ÷ 1 relay: ×ops {:.2}, ×p50 {:.2}, ×p99 {:.2}, ×relay CPU/op {}, ×client CPU/op {}",
+            x.relays,
+            x.ops_per_s,
+            x.p50,
+            x.p99,
+            fmt_opt(x.relay_cpu_per_op, 2),
+            fmt_opt(x.client_cpu_per_op, 2),
+        );
+    }
+    if let Some(x) = &r.per_extra_relay {
+        let _ = writeln!(
+            out,
+            "per extra relay: {:+.2} ms p50, {:+.2} ms p99, {} µs relay CPU, {} µs client CPU per publish",
+            x.p50_ms,
+            x.p99_ms,
+            x.relay_cpu_us.map_or("-".into(), |v| format!("{v:+.0}")),
+            x.client_cpu_us.map_or("-".into(), |v| format!("{v:+.0}")),
+        );
+    }
+    let noisy: Vec<String> = r
+        .configs
+        .iter()
+        .filter(|c| {
+            // The monitor counts the relays other than the first as other processes.
+            let others: f64 = c.relay_cpu_percent.unwrap_or(0.0)
+                - c.figures.server.as_ref().map_or(0.0, |s| s.cpu_percent);
+            c.figures.machine.other_cpu_percent - others.max(0.0) > 10.0
+        })
+        .map(|c| c.relays.to_string())
+        .collect();
+    if !noisy.is_empty() {
+        let _ = writeln!(
+            out,
+            "warning: other processes used >10% CPU with {} relay(s)",
+            noisy.join(", ")
+        );
+    }
 }
 
 /// The soak's windows and checks.

@@ -378,7 +378,7 @@ async fn v1_pair(target: Arc<Target>) -> anyhow::Result<Pair> {
 }
 
 /// A client configuration of client-core for the target.
-fn client_config(target: &Target, trust: &TrustSpec) -> anyhow::Result<ClientConfig> {
+pub fn client_config(target: &Target, trust: &TrustSpec) -> anyhow::Result<ClientConfig> {
     let mut http = RelayHttpConfig::default();
     http.proxy_from_env = false;
     Ok(ClientConfig {

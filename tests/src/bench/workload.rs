@@ -81,7 +81,8 @@ pub fn parse_size(text: &str) -> anyhow::Result<usize> {
     Ok(n * unit)
 }
 
-fn size_label(size: usize) -> String {
+/// `4k`, `64k`, `1m` or bytes: the size part of a workload's canonical name.
+pub fn size_label(size: usize) -> String {
     if size >= 1 << 20 && size.is_multiple_of(1 << 20) {
         format!("{}m", size >> 20)
     } else if size >= 1 << 10 && size.is_multiple_of(1 << 10) {
@@ -118,7 +119,7 @@ impl Workload {
             "fetch304" => sized(Kind::FetchNotModified)?,
             _ => bail!(
                 "unknown workload {text:?}: use login, publish:<size>, fetch:<size>, fetch304:<size>, \
-                 mixed, each optionally prefixed with v2-"
+                 mixed, each optionally prefixed with v2-, or replicated-publish:<size>"
             ),
         };
         if size.is_some() && matches!(kind, Kind::Login | Kind::Mixed) {

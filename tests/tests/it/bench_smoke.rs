@@ -258,3 +258,108 @@ fn coffer_bench_soak_runs_windows_and_checks_the_data() {
     assert_eq!(soak["consistency"]["integrity"], "ok");
     assert!(number(&soak["consistency"]["volume_rows"], "volume_rows") > 0.0);
 }
+
+/// `replicated-publish:4k`: three relays of its own, a few systems publishing to 1, 2 and 3 of
+/// them for a moment each; every publish stored on every relay of the list, the table printed,
+/// the ratios to one relay in the report. Never timing.
+#[test]
+fn coffer_bench_replicated_publish_measures_one_two_and_three_relays() {
+    let relay = coffer_tests::relay::relay_binary();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let json = dir.path().join("replicated.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_coffer-bench"))
+        .arg("--spawn")
+        .arg("--relay-bin")
+        .arg(&relay)
+        .args(["--concurrency", "2"])
+        .args(["--duration", "1", "--warmup", "0.2", "--max-ops", "200"])
+        .args(["--workloads", "replicated-publish:4k"])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run coffer-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "coffer-bench failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains("replicated-publish:4k: 2 systems"),
+        "no table:\n{stdout}"
+    );
+    for line in [
+        "2 relays ÷ 1 relay",
+        "3 relays ÷ 1 relay",
+        "per extra relay:",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("the report is JSON");
+    assert_eq!(
+        report["workloads"].as_array().map(Vec::len),
+        Some(0),
+        "only the replicated run was asked for"
+    );
+    let runs = report["replicated"].as_array().expect("replicated");
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run["name"], "replicated-publish:4k");
+    assert_eq!(run["systems"], 2);
+    let relays: Vec<&str> = run["relays"]
+        .as_array()
+        .expect("relays")
+        .iter()
+        .map(|r| r.as_str().expect("origin"))
+        .collect();
+    assert_eq!(relays.len(), 3);
+    assert!(
+        relays.iter().all(|r| r.starts_with("https://127.0.0.1:")),
+        "{relays:?}"
+    );
+    let configs = run["configs"].as_array().expect("configs");
+    assert_eq!(configs.len(), 3);
+    for (i, c) in configs.iter().enumerate() {
+        let count = i + 1;
+        assert_eq!(c["relays"], count);
+        let f = &c["figures"];
+        check_figures(f, &format!("{count} relays"));
+        assert!(c["first_error"].is_null(), "{count} relays: {c:#}");
+        // Every publish reached every relay of the list, and only those.
+        let ok = f["ok_ops"].as_u64().expect("ok_ops");
+        for k in 1..=3 {
+            let stored = f["statuses"][format!("relay-{k} 200")].as_u64();
+            if k <= count {
+                assert_eq!(stored, Some(ok), "{count} relays, relay {k}: {f:#}");
+            } else {
+                assert_eq!(stored, None, "{count} relays, relay {k}: {f:#}");
+            }
+        }
+        assert!(number(&c["relay_cpu_us_per_op"], "relay_cpu_us_per_op") >= 0.0);
+        assert!(number(&c["client_cpu_us_per_op"], "client_cpu_us_per_op") >= 0.0);
+        assert_eq!(
+            c["relay_cpu_us_per_op_each"].as_array().map(Vec::len),
+            Some(3)
+        );
+    }
+    let vs_one = run["vs_one"].as_array().expect("vs_one");
+    assert_eq!(
+        vs_one
+            .iter()
+            .map(|r| r["relays"].clone())
+            .collect::<Vec<_>>(),
+        [2, 3]
+    );
+    for r in vs_one {
+        for key in ["ops_per_s", "p50", "p99"] {
+            assert!(number(&r[key], key) > 0.0, "{r}");
+        }
+    }
+    assert!(run["per_extra_relay"].is_object(), "{run:#}");
+}
