@@ -974,6 +974,10 @@ impl<R: RelayApi> RelayApi for MaliciousRelay<R> {
         self.inner.redeem_invite(request).await
     }
 
+    async fn request_replica_pairing(&self, system: UserId) -> Result<Redeemed, TransportError> {
+        self.inner.request_replica_pairing(system).await
+    }
+
     async fn list_pairings(&self) -> Result<Vec<Pairing>, TransportError> {
         let pairings = self.inner.list_pairings().await?;
         Ok(pairings

@@ -139,6 +139,22 @@ pub trait RelayApi: Send + Sync {
             ))
         }
     }
+    /// `POST /pairings/replica` (friend): asks for a pairing with `system` on this relay,
+    /// which the system's grant activates (§6).
+    ///
+    /// Provided so that decorators written against the endpoint list above keep compiling;
+    /// the default refuses. A decorator should forward it to the relay it wraps.
+    fn request_replica_pairing(
+        &self,
+        system: UserId,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send {
+        let _ = system;
+        async {
+            Err(TransportError::Protocol(
+                "this relay connection does not implement POST /pairings/replica",
+            ))
+        }
+    }
     /// `GET /owner-state` (`None`: the account has none).
     fn get_owner_state(
         &self,
@@ -348,6 +364,12 @@ impl RelayApi for RelayHttp {
     fn own_grants(&self) -> impl Future<Output = Result<Vec<OwnGrant>, TransportError>> + Send {
         RelayHttp::own_grants(self)
     }
+    fn request_replica_pairing(
+        &self,
+        system: UserId,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send {
+        RelayHttp::request_replica_pairing(self, system)
+    }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         RelayHttp::delete_account(self)
     }
@@ -525,6 +547,12 @@ impl<T: RelayApi> RelayApi for Arc<T> {
     }
     fn own_grants(&self) -> impl Future<Output = Result<Vec<OwnGrant>, TransportError>> + Send {
         (**self).own_grants()
+    }
+    fn request_replica_pairing(
+        &self,
+        system: UserId,
+    ) -> impl Future<Output = Result<Redeemed, TransportError>> + Send {
+        (**self).request_replica_pairing(system)
     }
     fn delete_account(&self) -> impl Future<Output = Result<(), TransportError>> + Send {
         (**self).delete_account()

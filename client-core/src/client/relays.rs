@@ -270,7 +270,8 @@ pub struct RelayRepair {
     pub tombstones_copied: u32,
     /// Grants uploaded because it lacked the current one.
     pub grants_copied: u32,
-    /// Friends with a grant that have no account on it (they cannot read there).
+    /// Friends with a grant that have no pairing on it: no account there, or no pairing
+    /// requested there yet (they cannot read there; [`FriendClient::follow`] asks for one).
     pub friends_without_account: u32,
     /// Why it could not be (fully) repaired, if so.
     pub error: Option<String>,
@@ -286,6 +287,10 @@ pub struct FollowReport {
     pub relays: Vec<RelayEntry>,
     /// This account on each of them.
     pub accounts: Vec<ReplicaResult>,
+    /// The pairing with the system on each of them: `Stored` (asked for now; the system's
+    /// next grant activates it), `UpToDate` (there already), `NoAccount` (this account, or
+    /// the system, has none there), `Unreachable`, `Refused`.
+    pub pairings: Vec<ReplicaResult>,
 }
 
 /// One relay that did not serve a fetch ([`FetchedFrom::refused`]).
@@ -796,6 +801,10 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         let stored =
             super::replicated::join_all(members.iter().map(|m| m.relay.own_grants()).collect())
                 .await;
+        // A grant needs a pairing: the friend's own (an invite, or its request, §6).
+        let paired =
+            super::replicated::join_all(members.iter().map(|m| m.relay.list_pairings()).collect())
+                .await;
         let mut lacking: Vec<(Uuid, Vec<usize>)> = Vec::new();
         for (friend, sequence) in &live {
             let mut on = Vec::new();
@@ -808,14 +817,18 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
                 if current {
                     continue;
                 }
-                // Only where the friend has an account: elsewhere it cannot read anyway.
-                match members[i]
-                    .relay
-                    .user_by_id(UserId::from_uuid(*friend))
-                    .await
-                {
-                    Ok(_) => on.push(i),
-                    Err(TransportError::NotFound) => report[i].friends_without_account += 1,
+                // Only where the friend has a pairing (it asked for one there, §6): elsewhere
+                // the relay refuses the grant, and the friend could not read anyway.
+                match &paired[i] {
+                    Ok(pairings)
+                        if pairings.iter().any(|p| {
+                            *p.friend_user_id.as_uuid() == *friend
+                                && *p.system_user_id.as_uuid() == self.user_id
+                        }) =>
+                    {
+                        on.push(i);
+                    }
+                    Ok(_) => report[i].friends_without_account += 1,
                     Err(e) => report[i].error = Some(e.to_string()),
                 }
             }
@@ -963,7 +976,9 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
     /// Redeems an invite of a system on any relay: when this account has none on the invite's
     /// relay, it registers there with the same keys (hence the same user id) if
     /// `allow_register`, then redeems as [`FriendClient::redeem`]. The relays the link names
-    /// become the system's relay list until [`follow`](Self::follow) reads the signed one.
+    /// become the system's relay list until [`follow`](Self::follow) reads the signed one; on
+    /// those of them where this account exists already, it asks for a pairing with the system
+    /// as well (`POST /pairings/replica`), which the system's grant activates.
     ///
     /// # Errors
     /// [`ClientError::InvalidInput`] when the account is not on the invite's relay and may not
@@ -988,11 +1003,21 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
                 }));
             }
         };
-        let _session = self.session.lock().await;
-        let paired = self.redeem_on(&member.relay, link).await?;
+        let paired = {
+            let _session = self.session.lock().await;
+            self.redeem_on(&member.relay, link).await?
+        };
         let state = self.state();
         if state.relay_list(paired.system_id)?.is_none() {
             state.store_relay_list(paired.system_id, 0, &link.relays())?;
+        }
+        // The link's other relays where this account exists already: ask for a pairing there
+        // too, so the system's grant reaches them (no new account is made here).
+        for other in link.relays().iter().skip(1) {
+            if let Some(member) = self.relay.member(other.origin()) {
+                let status = ensure_pairing(&member, paired.system_id).await;
+                tracing::debug!(relay = %other.origin(), ?status, "replica pairing after a redemption");
+            }
         }
         Ok(paired)
     }
@@ -1001,7 +1026,9 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
     /// signature under the pinned key, not older than any relay served before, intact), keeps
     /// it, and makes sure this account exists on each listed relay — registering the same
     /// keys where it has none if `allow_register` (the friend's decision: a relay learns the
-    /// account exists). Call it when the app opens; the system's moves are followed this way
+    /// account exists) — and has a pairing with the system there: where it has none, it asks
+    /// for one (`POST /pairings/replica`), which the system's next grant (or repair)
+    /// activates. Call it when the app opens; the system's moves are followed this way
     /// without pairing again.
     ///
     /// # Errors
@@ -1047,17 +1074,27 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
         };
         let relays = self.relays_of(system)?;
         let mut accounts = Vec::with_capacity(relays.len());
+        let mut pairings = Vec::with_capacity(relays.len());
         for entry in &relays {
-            let (_, status) = self.join(entry, allow_register).await;
+            let (member, status) = self.join(entry, allow_register).await;
+            let pairing = match &member {
+                Some(member) => ensure_pairing(member, system).await,
+                None => status.clone(),
+            };
             accounts.push(ReplicaResult {
                 relay: entry.origin().to_owned(),
                 status,
+            });
+            pairings.push(ReplicaResult {
+                relay: entry.origin().to_owned(),
+                status: pairing,
             });
         }
         Ok(FollowReport {
             version,
             relays,
             accounts,
+            pairings,
         })
     }
 
@@ -1167,5 +1204,24 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
             );
         }
         (Some(member), status)
+    }
+}
+
+/// Makes sure this friend account has a pairing with `system` on `member`'s relay: asks for one
+/// (`POST /pairings/replica`) where it has none. The system's grant activates it; a grant never
+/// creates a pairing, so a friend's unpair stays final.
+async fn ensure_pairing<R: RelayApi>(member: &Member<R>, system: Uuid) -> ReplicaStatus {
+    let id = UserId::from_uuid(system);
+    match member.relay.list_pairings().await {
+        Ok(pairings) if pairings.iter().any(|p| p.system_user_id == id) => {
+            return ReplicaStatus::UpToDate;
+        }
+        Ok(_) => {}
+        Err(e) => return status_of_error(&e, false),
+    }
+    match member.relay.request_replica_pairing(id).await {
+        Ok(_) => ReplicaStatus::Stored,
+        // 404: the system has no account on that relay.
+        Err(e) => status_of_error(&e, true),
     }
 }

@@ -121,8 +121,9 @@ pub enum ReplicaStatus {
     Stored,
     /// Nothing to do: the relay already held it (or the account existed).
     UpToDate,
-    /// The peer has no account on that relay (a friend not registered there), or this account
-    /// has none and may not register.
+    /// The peer has no account on that relay (a friend not registered there; for a grant: no
+    /// pairing there, which the friend asks for when it follows), or this account has none
+    /// and may not register.
     NoAccount,
     /// The relay could not be reached (network, TLS, a server failure, rate limit).
     Unreachable {
@@ -535,6 +536,10 @@ impl<R: RelayApi + 'static> RelayApi for Replicated<R> {
 
     async fn list_pairings(&self) -> Result<Vec<Pairing>, TransportError> {
         failover!(self, |r| r.list_pairings())
+    }
+
+    async fn request_replica_pairing(&self, system: UserId) -> Result<Redeemed, TransportError> {
+        self.first()?.relay.request_replica_pairing(system).await
     }
 
     async fn delete_pairing(&self, pairing_id: PairingId) -> Result<(), TransportError> {

@@ -570,8 +570,12 @@ impl<R: RelayApi> SystemClient<R> {
         let pairings = self.relay.list_pairings().await?;
         pairings
             .iter()
+            // A pairing without an invite code is a friend's replica request (§6): not an
+            // invite to approve, it is answered by the grant.
             .filter(|p| {
-                *p.system_user_id.as_uuid() == self.user_id && p.status == PairingStatus::Pending
+                *p.system_user_id.as_uuid() == self.user_id
+                    && p.status == PairingStatus::Pending
+                    && p.code.is_some()
             })
             .map(|p| self.examine(p))
             .collect()

@@ -40,6 +40,7 @@ mod error;
 mod http;
 mod origin;
 mod receipts;
+mod replica;
 mod session;
 mod trust;
 mod types;
@@ -48,6 +49,7 @@ pub use error::{DEFAULT_RETRY_AFTER, MAX_RETRY_AFTER, NetworkErrorKind, Transpor
 pub use http::{ClientBuildError, DEFAULT_MAX_RESPONSE_BYTES, RelayHttp, RelayHttpConfig};
 pub use origin::{MAX_ORIGIN_LEN, OriginError, RelayOrigin};
 pub use receipts::{ReceiptEnvelope, ReceiptList};
+pub use replica::ReplicaPairingRequest;
 pub use session::{Authenticator, BoxFuture, LoginSigner, Session, SessionToken, SignedLogin};
 pub use trust::{Trust, TrustError};
 pub use types::{

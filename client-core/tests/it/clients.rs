@@ -200,6 +200,13 @@ impl RelayApi for Tampering {
     {
         self.inner.own_grants()
     }
+    fn request_replica_pairing(
+        &self,
+        system: UserId,
+    ) -> impl Future<Output = Result<coffer_client_core::transport::Redeemed, TransportError>> + Send
+    {
+        self.inner.request_replica_pairing(system)
+    }
 
     fn post_receipt(
         &self,

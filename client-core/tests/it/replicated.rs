@@ -142,8 +142,15 @@ async fn an_account_whose_first_relay_is_gone_is_restored_through_another() {
         .set_relays(vec![entry(&b)])
         .await
         .expect("move to B");
-    assert_eq!(moved.relays.len(), 1);
+    // B, then the removed A (gone: it could not get the list that sends friends on).
+    assert_eq!(moved.relays.len(), 2, "{:?}", moved.relays);
     assert_eq!(moved.relays[0].status, ReplicaStatus::Stored);
+    assert!(
+        matches!(moved.relays[1].status, ReplicaStatus::Unreachable { .. }),
+        "{:?}",
+        moved.relays
+    );
+    assert_eq!(restored.relays(), vec![entry(&b)]);
     let published = restored
         .publish_replicated(&meta, b"on B")
         .await

@@ -167,6 +167,7 @@ pub static ROUTES: &[Endpoint] = &[
     ep(Post, "/api/v2/invites", || web::route().to(v2::pairing::create_invite), ops::v2::create_invite),
     ep(Post, "/api/v2/invites/redeem", || web::route().to(v2::pairing::redeem), ops::v2::redeem),
     ep(Get, "/api/v2/pairings", || web::route().to(v2::pairing::list), ops::v2::pairings),
+    ep(Post, "/api/v2/pairings/replica", || web::route().to(v2::pairing::request_replica), ops::v2::request_replica),
     ep(Get, "/api/v2/sessions", || web::route().to(v2::sessions::list), ops::sessions::list),
     ep(Post, "/api/v2/sessions/revoke-others", || web::route().to(v2::sessions::revoke_others), ops::sessions::revoke_others),
     ep(Delete, "/api/v2/sessions/current", || web::route().to(v2::sessions::logout), ops::sessions::logout),

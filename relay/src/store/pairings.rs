@@ -1,7 +1,8 @@
 //! Protocol v2 pairings: a system and a friend, with the friend's proof over its keys (keyed by
 //! the invite secret the relay never sees, so it cannot forge one) — or, for a *replica*
-//! pairing that a system's grant created on a further relay of its (docs/protocol-v2.md §6),
-//! with neither code nor proof: there the owner-signed grant names the friend's fingerprint.
+//! pairing that the friend asked for on a further relay of the system's (docs/protocol-v2.md
+//! §6), with neither code nor proof: there the owner-signed grant that activates it names the
+//! friend's fingerprint.
 
 use rusqlite::{Connection, OptionalExtension as _, Row, params};
 
@@ -16,7 +17,7 @@ pub struct Pairing {
     pub system_user_id: String,
     /// The friend.
     pub friend_user_id: String,
-    /// `pending` until the first grant, then `active` (a replica pairing is born active).
+    /// `pending` until the first grant, then `active`.
     pub status: String,
     /// The invite code redeemed (`None` for a replica pairing).
     pub code: Option<String>,
@@ -67,10 +68,10 @@ pub fn create_pairing(conn: &Connection, p: &Pairing) -> Result<bool, StoreError
     Ok(true)
 }
 
-/// Creates an active replica pairing (no code, no proof) between `system` and `friend` at
-/// `hour`; the caller stores the grant that justifies it in the same transaction. `false` if
-/// the pair is already paired.
-pub fn create_replica_pairing(
+/// Creates a pending *replica request* (no code, no proof) from `friend` to `system` at `hour`:
+/// the friend asked for a pairing on one more of the system's relays; the system's grant
+/// activates it. `false` if the pair is already paired.
+pub fn create_replica_request(
     conn: &Connection,
     id: &str,
     system: &str,
@@ -83,11 +84,22 @@ pub fn create_replica_pairing(
     conn.execute(
         &format!(
             "INSERT INTO pairings ({PAIRING_COLUMNS}, updated_at) \
-             VALUES (?1, ?2, ?3, 'active', NULL, NULL, ?4, ?4)"
+             VALUES (?1, ?2, ?3, 'pending', NULL, NULL, ?4, ?4)"
         ),
         params![id, system, friend, hour],
     )?;
     Ok(true)
+}
+
+/// How many pending replica requests (no code) `friend` has open.
+pub fn pending_replica_requests(conn: &Connection, friend: &str) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM pairings \
+         WHERE friend_user_id = ?1 AND status = 'pending' AND code IS NULL",
+        [friend],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// One pairing by id.

@@ -307,6 +307,11 @@ impl<R: RelayApi> RelayApi for FaultyRelay<R> {
         self.inner.redeem_invite(request).await
     }
 
+    async fn request_replica_pairing(&self, system: UserId) -> Result<Redeemed, TransportError> {
+        self.switch.on_request();
+        self.inner.request_replica_pairing(system).await
+    }
+
     async fn list_pairings(&self) -> Result<Vec<Pairing>, TransportError> {
         self.switch.on_request();
         self.inner.list_pairings().await

@@ -3,7 +3,8 @@
 //! `client-core`. A System replicates to two relays, survives one of them going down and
 //! repairs it when it comes back stale; a System moves from A to C and its friend follows the
 //! signed relay list without pairing again; a friend registered on B pairs with a System on A
-//! and has the same user id on both.
+//! and has the same user id on both; a friend's unpair sticks on every relay (the System's
+//! grants never pair again: on a further relay the friend asks, the grant activates).
 //!
 //! No test name here contains `malicious` (that suite is `v2_malicious_relays`).
 
@@ -188,9 +189,15 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
         statuses(&follow.accounts),
         expect(&[(&url_a, "up to date"), (&url_b, "stored")])
     );
+    assert_eq!(
+        statuses(&follow.pairings),
+        expect(&[(&url_a, "up to date"), (&url_b, "stored")])
+    );
     assert_eq!(friend.relays_of(sid).unwrap(), vec![ea.clone(), eb.clone()]);
+    // The friend's request on B is no invite to approve.
+    assert!(system.pending_requests().await.unwrap().is_empty());
 
-    // The system copies the friend's grant to B (a replica pairing there).
+    // The system copies the friend's grant to B (it activates the pairing asked for there).
     let report = system.repair().await.unwrap();
     let on_b = repair_of(&report, &url_b);
     assert_eq!(on_b.error, None, "{report:?}");
@@ -317,6 +324,10 @@ async fn multi_relay_system_moves_from_a_to_c_and_friend_follows() {
     assert_eq!(follow.relays, vec![ea.clone(), ec.clone()]);
     assert_eq!(
         statuses(&follow.accounts),
+        expect(&[(&url_a, "up to date"), (&url_c, "stored")])
+    );
+    assert_eq!(
+        statuses(&follow.pairings),
         expect(&[(&url_a, "up to date"), (&url_c, "stored")])
     );
     let report = system.repair().await.unwrap();
@@ -480,4 +491,162 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
             e.origin()
         );
     }
+}
+
+/// The pairings `store`'s account has with `peer` on the relay of `entry`, read directly.
+async fn pairings_with(
+    entry: &coffer_client_core::v2::RelayEntry,
+    store: &Arc<dyn coffer_client_core::storage::KeyStore>,
+    peer: uuid::Uuid,
+) -> usize {
+    let relay = connection(entry, store).unwrap();
+    relay
+        .list_pairings()
+        .await
+        .unwrap_or_else(|e| panic!("list pairings on {}: {e}", entry.origin()))
+        .iter()
+        .filter(|p| *p.system_user_id.as_uuid() == peer || *p.friend_user_id.as_uuid() == peer)
+        .count()
+}
+
+/// The friend asks, the grant activates: a friend that unpairs (on every relay) is not paired
+/// again by the System's next grants — a rotation after revoking another friend, a repair, or
+/// a grant sent straight to a relay: each relay answers 404 and the pairings stay gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_relay_friend_unpair_sticks_against_later_grants() {
+    let (a, b, _c) = three_relays().await;
+    let (ea, eb) = (entry(&a), entry(&b));
+    let (url_a, url_b) = (a.url().to_owned(), b.url().to_owned());
+    let meta = vol("meta");
+
+    let system_store = memory_store();
+    let system = SystemClient::register_replicated(
+        config_for(a.url(), a.pin()),
+        Arc::clone(&system_store),
+        None,
+    )
+    .await
+    .unwrap();
+    let sid = system.user_id();
+    system
+        .set_relays(vec![ea.clone(), eb.clone()])
+        .await
+        .unwrap();
+    system.publish(&meta, &doc("meta 1")).await.unwrap();
+
+    // Two friends on A, paired, approved, following onto B; the repair activates them there.
+    let mut friends = Vec::new();
+    for _ in 0..2 {
+        let store = memory_store();
+        let friend = FriendClient::register_replicated(
+            config_for(a.url(), a.pin()),
+            Arc::clone(&store),
+            None,
+        )
+        .await
+        .unwrap();
+        friend
+            .redeem(&system.create_invite().await.unwrap())
+            .await
+            .unwrap();
+        system
+            .approve(friend.user_id(), std::slice::from_ref(&meta), None)
+            .await
+            .unwrap();
+        let follow = friend.follow(sid, true).await.unwrap();
+        assert_eq!(
+            statuses(&follow.pairings),
+            expect(&[(&url_a, "up to date"), (&url_b, "stored")])
+        );
+        friends.push((friend, store));
+    }
+    let report = system.repair().await.unwrap();
+    let on_b = repair_of(&report, &url_b);
+    assert_eq!(on_b.error, None, "{report:?}");
+    assert_eq!(on_b.grants_copied, 2, "{report:?}");
+    let (leaver, leaver_store) = &friends[0];
+    let (stayer, _) = &friends[1];
+    let lid = leaver.user_id();
+    for e in [&ea, &eb] {
+        assert_eq!(
+            pairings_with(e, leaver_store, sid).await,
+            1,
+            "{}",
+            e.origin()
+        );
+    }
+    let got = leaver.fetch_replicated(sid, &meta).await.unwrap();
+    assert_eq!(updated(&got.fetched), (1, doc("meta 1")));
+
+    // The leaver unpairs: gone on A and B.
+    leaver.unpair(sid).await.unwrap();
+    for e in [&ea, &eb] {
+        assert_eq!(
+            pairings_with(e, leaver_store, sid).await,
+            0,
+            "{}",
+            e.origin()
+        );
+        assert_eq!(
+            pairings_with(e, &system_store, lid).await,
+            0,
+            "{}",
+            e.origin()
+        );
+    }
+
+    // The system revokes the other friend (a rotation and a re-grant to the friends it still
+    // counts), publishes, and repairs: nothing pairs the leaver again.
+    system.revoke(stayer.user_id()).await.unwrap();
+    system.publish(&meta, &doc("meta 2")).await.unwrap();
+    let report = system.repair().await.unwrap();
+    for line in &report.relays {
+        assert_eq!(line.grants_copied, 0, "{report:?}");
+    }
+    // A grant sent straight to each relay: 404, no pairing made.
+    let identity = identity_of(&system_store);
+    let grant = coffer_wire::v2::Grant {
+        owner: *sid.as_bytes(),
+        friend: *lid.as_bytes(),
+        friend_fingerprint: *leaver.fingerprint().as_bytes(),
+        sequence: 1_000,
+        expires_at: 0,
+        entries: Vec::new(),
+    };
+    let signed = coffer_client_core::v2::sign_grant(&identity, &grant).unwrap();
+    let envelope = coffer_client_core::transport::GrantEnvelope {
+        grant: signed.bytes,
+        signature: coffer_wire::b64::Signature64::from_bytes(signed.signature),
+        wrapped_keys: Vec::new(),
+    };
+    for e in [&ea, &eb] {
+        let relay = connection(e, &system_store).unwrap();
+        assert!(
+            matches!(
+                relay.put_grant(uid(lid), &envelope).await,
+                Err(TransportError::NotFound)
+            ),
+            "{}",
+            e.origin()
+        );
+        assert_eq!(
+            pairings_with(e, leaver_store, sid).await,
+            0,
+            "{}",
+            e.origin()
+        );
+        assert_eq!(
+            pairings_with(e, &system_store, lid).await,
+            0,
+            "{}",
+            e.origin()
+        );
+        let grants = relay.own_grants().await.unwrap();
+        assert!(
+            grants.iter().all(|g| *g.friend_user_id.as_uuid() != lid),
+            "{}",
+            e.origin()
+        );
+    }
+    assert!(system.pending_requests().await.unwrap().is_empty());
 }

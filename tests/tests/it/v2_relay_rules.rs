@@ -414,8 +414,8 @@ async fn grants_are_verified_sequenced_and_enforced() {
     let read = async |path: &str| call(&http, Method::GET, path, &friend.token, None).await;
     let put_grant =
         async |body: &Value| call(&http, Method::PUT, &grant_path, &sys.token, Some(body)).await;
-    // No pairing, and no account of that id (a grant to a friend account here would create a
-    // replica pairing: v2_replica_pairing.rs).
+    // No pairing, and no account of that id (a grant never creates a pairing, not even to a
+    // friend account here: v2_replica_pairing.rs).
     let nobody = Account {
         id: Identity::generate(),
         user_id: Uuid::new_v4(),

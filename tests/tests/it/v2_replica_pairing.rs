@@ -1,8 +1,9 @@
 //! Several relays per system, relay side (docs/protocol-v2.md §3, §6): a v2 account's id is
 //! derived from its keys, so the same identity has the same id on every relay and one signed
-//! grant verifies everywhere; registering the same keys twice is `409 already_registered`; and a
-//! grant to a friend that has an account on a relay where it redeemed no invite creates a
-//! *replica* pairing there (active, no code, no proof) if its fingerprint names the friend's keys.
+//! grant verifies everywhere; registering the same keys twice is `409 already_registered`; and
+//! on a relay where it redeemed no invite, the friend asks for a *replica* pairing (pending, no
+//! code, no proof), which the system's grant activates if its fingerprint names the friend's
+//! keys. A grant never creates a pairing, so a friend's unpair sticks.
 //! Spoken to directly over HTTPS with client-core's v2 primitives, as v2_relay_rules.rs does.
 
 use coffer_client_core::identity::Identity;
@@ -285,8 +286,25 @@ async fn the_id_is_derived_from_the_keys_and_the_same_keys_register_once() {
     );
 }
 
+/// The friend asks for a pairing on relay B (`POST /pairings/replica`); relay B never pairs
+/// them on the system's word alone.
+async fn ask(http: &Http, friend: &Account<'_>, system: Uuid) -> Resp {
+    call(
+        http,
+        Method::POST,
+        "/api/v2/pairings/replica",
+        &friend.token,
+        Some(&json!({ "system_user_id": system })),
+    )
+    .await
+}
+
+const NO_PAIRING: &str = "Pairing not found";
+const FINGERPRINT_MISMATCH: &str =
+    "The grant's friend fingerprint does not match the friend's registered keys";
+
 #[tokio::test]
-async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
+async fn the_friend_asks_and_the_grant_activates() {
     let (a, b) = (RelayProcess::start().await, RelayProcess::start().await);
     let (http_a, http_b) = (a.http(), b.http());
     let (sys_keys, friend_keys, stranger_keys) =
@@ -342,27 +360,83 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
         call(&http_b, Method::PUT, path, &sys_b.token, Some(body)).await
     };
 
-    // Unknown friend, or an id that is not a friend account: 404, as without pairing before.
+    // A grant never creates a pairing: the very bytes relay A holds are 404 here, as is a
+    // grant to nobody; nothing is created.
+    put_b(&grant_path, &grant)
+        .await
+        .expect_error_message(404, "not_found", NO_PAIRING);
     let nobody = Uuid::new_v4();
     let to_nobody = grant_body(&sys_keys, &sys_keys, nobody, &friend_keys, 1, &[]);
     put_b(&format!("/api/v2/grants/{nobody}"), &to_nobody)
         .await
-        .expect_error_message(404, "not_found", "Pairing not found");
-    let to_system = grant_body(
-        &sys_keys,
-        &sys_keys,
-        other_sys_b.user_id,
-        &friend_keys,
-        1,
-        &[],
-    );
-    put_b(
-        &format!("/api/v2/grants/{}", other_sys_b.user_id),
-        &to_system,
+        .expect_error_message(404, "not_found", NO_PAIRING);
+    assert!(pairings(&http_b, &sys_b).await.is_empty());
+    assert!(pairings(&http_b, &friend_b).await.is_empty());
+
+    // The friend's request: only toward a v2 system account here (404 as GET /users/{id}
+    // would say no more), only by a friend, with a UUID.
+    for unknown in [Uuid::new_v4(), stranger_b.user_id, friend_b.user_id] {
+        ask(&http_b, &friend_b, unknown).await.expect_error_message(
+            404,
+            "not_found",
+            "User not found",
+        );
+    }
+    call(
+        &http_b,
+        Method::POST,
+        "/api/v2/pairings/replica",
+        &other_sys_b.token,
+        Some(&json!({ "system_user_id": sys_b.user_id })),
     )
     .await
-    .expect_error(404, "not_found");
-    // The fingerprint of other keys than the friend's: 403, nothing created.
+    .expect_error(403, "forbidden");
+    for body in [json!({}), json!({ "system_user_id": "not-a-uuid" })] {
+        call(
+            &http_b,
+            Method::POST,
+            "/api/v2/pairings/replica",
+            &friend_b.token,
+            Some(&body),
+        )
+        .await
+        .expect_error(400, "bad_request");
+    }
+    assert!(pairings(&http_b, &friend_b).await.is_empty());
+
+    // Asked: a pending pairing with neither code nor proof, the same one when asked again.
+    let asked = ask(&http_b, &friend_b, sys_b.user_id).await;
+    let asked = asked.expect_json(201);
+    assert_eq!(asked["system_user_id"], json!(sys_b.user_id));
+    let replica_id = asked["pairing_id"].as_str().unwrap().to_owned();
+    let again = ask(&http_b, &friend_b, sys_b.user_id).await;
+    let again = again.expect_json(200);
+    assert_eq!(again["pairing_id"], json!(replica_id));
+    let listed = pairings(&http_b, &sys_b).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let replica = &listed[0];
+    assert_ne!(replica["pairing_id"], json!(pairing_a));
+    assert_eq!(replica["pairing_id"], json!(replica_id));
+    assert_eq!(replica["status"], "pending");
+    assert_eq!(replica["system_user_id"], json!(sys_b.user_id));
+    assert_eq!(replica["friend_user_id"], json!(friend_b.user_id));
+    assert!(
+        replica["code"].is_null() && replica["proof"].is_null(),
+        "{replica}"
+    );
+    assert_eq!(replica["peer"]["user_id"], json!(friend_b.user_id));
+    let seen_by_friend = pairings(&http_b, &friend_b).await;
+    assert_eq!(seen_by_friend.len(), 1);
+    assert_eq!(seen_by_friend[0]["status"], "pending");
+    let shared = format!("/api/v2/shared/{}", sys_b.user_id);
+    let friend_get =
+        async |path: &str| call(&http_b, Method::GET, path, &friend_b.token, None).await;
+    friend_get(&format!("{shared}/grant"))
+        .await
+        .expect_error(403, "forbidden");
+
+    // On a requested pairing the grant must name the friend's keys, and verify: 403, still
+    // pending.
     let wrong_keys = grant_body(
         &sys_keys,
         &sys_keys,
@@ -374,9 +448,8 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     put_b(&grant_path, &wrong_keys).await.expect_error_message(
         403,
         "forbidden",
-        "The grant's friend fingerprint does not match the friend's registered keys",
+        FINGERPRINT_MISMATCH,
     );
-    // Signed by someone else, or a signature that does not verify: 403, nothing created.
     let foreign = grant_body(
         &sys_keys,
         &stranger_keys,
@@ -395,37 +468,30 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     put_b(&grant_path, &forged)
         .await
         .expect_error(403, "forbidden");
-    assert!(pairings(&http_b, &sys_b).await.is_empty());
-    assert!(pairings(&http_b, &friend_b).await.is_empty());
+    assert_eq!(pairings(&http_b, &sys_b).await[0]["status"], "pending");
 
-    // The very grant bytes relay A holds: a replica pairing, active, with neither code nor proof.
+    // The very grant bytes relay A holds activate it.
     assert_eq!(
         put_b(&grant_path, &grant).await.expect_json(200)["sequence"],
         1
     );
-    let listed = pairings(&http_b, &sys_b).await;
-    assert_eq!(listed.len(), 1, "{listed:?}");
-    let replica = &listed[0];
-    assert_ne!(replica["pairing_id"], json!(pairing_a));
-    assert_eq!(replica["status"], "active");
-    assert_eq!(replica["system_user_id"], json!(sys_b.user_id));
-    assert_eq!(replica["friend_user_id"], json!(friend_b.user_id));
-    assert!(
-        replica["code"].is_null() && replica["proof"].is_null(),
-        "{replica}"
-    );
-    assert_eq!(replica["peer"]["user_id"], json!(friend_b.user_id));
-    let seen_by_friend = pairings(&http_b, &friend_b).await;
-    assert_eq!(seen_by_friend.len(), 1);
-    assert_eq!(seen_by_friend[0]["pairing_id"], replica["pairing_id"]);
-    assert_eq!(seen_by_friend[0]["status"], "active");
-    // From now on it is an ordinary pairing: the same grant again is stale, an invite of the
-    // system cannot pair them a second time, the stranger still has nothing.
+    let listed = pairings(&http_b, &friend_b).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["pairing_id"], json!(replica_id));
+    assert_eq!(listed[0]["status"], "active");
+    // From now on it is an ordinary pairing: the same grant again is stale, asking again
+    // names it, the stranger still has nothing.
     assert_eq!(
         put_b(&grant_path, &grant)
             .await
             .expect_error(409, "conflict")["current_sequence"],
         1
+    );
+    assert_eq!(
+        ask(&http_b, &friend_b, sys_b.user_id)
+            .await
+            .expect_json(200)["pairing_id"],
+        json!(replica_id)
     );
     assert!(pairings(&http_b, &stranger_b).await.is_empty());
 
@@ -433,9 +499,6 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     put_b("/api/v2/volumes/meta", &volume)
         .await
         .expect_json(200);
-    let friend_get =
-        async |path: &str| call(&http_b, Method::GET, path, &friend_b.token, None).await;
-    let shared = format!("/api/v2/shared/{}", sys_b.user_id);
     let served = friend_get(&format!("{shared}/grant")).await;
     assert_eq!(served.expect_json(200)["grant"], grant["grant"]);
     let listing = friend_get(&format!("{shared}/volumes")).await;
@@ -443,8 +506,8 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     let got = friend_get(&format!("{shared}/volumes/meta")).await;
     assert_eq!(got.expect_json(200)["header"], volume["header"]);
 
-    // Unpairing works on it like on any pairing; the grant goes with it.
-    let replica_id = replica["pairing_id"].as_str().unwrap();
+    // The friend unpairs: the grant goes with it, and the system's next grant (a rotation, a
+    // repair) does not pair them again: the unpair sticks.
     call(
         &http_b,
         Method::DELETE,
@@ -457,7 +520,19 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     friend_get(&format!("{shared}/grant"))
         .await
         .expect_error(403, "forbidden");
+    let newer = grant_body(
+        &sys_keys,
+        &sys_keys,
+        friend_b.user_id,
+        &friend_keys,
+        2,
+        &[("meta", 1, &meta)],
+    );
+    put_b(&grant_path, &newer)
+        .await
+        .expect_error_message(404, "not_found", NO_PAIRING);
     assert!(pairings(&http_b, &sys_b).await.is_empty());
+    assert!(pairings(&http_b, &friend_b).await.is_empty());
     // Relay A is untouched.
     let on_a = call(
         &http_a,
@@ -469,17 +544,13 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     .await;
     assert_eq!(on_a.expect_json(200)["grant"], grant["grant"]);
 
-    // A newer grant pairs them again; deleting the system's account ends that pairing too.
-    let newer = grant_body(
-        &sys_keys,
-        &sys_keys,
-        friend_b.user_id,
-        &friend_keys,
-        2,
-        &[("meta", 1, &meta)],
-    );
+    // Only the friend asking again pairs them again; deleting the system's account ends that
+    // pairing too.
+    ask(&http_b, &friend_b, sys_b.user_id)
+        .await
+        .expect_json(201);
     put_b(&grant_path, &newer).await.expect_json(200);
-    assert_eq!(pairings(&http_b, &friend_b).await.len(), 1);
+    assert_eq!(pairings(&http_b, &friend_b).await[0]["status"], "active");
     call(
         &http_b,
         Method::DELETE,
@@ -490,6 +561,56 @@ async fn a_grant_creates_a_replica_pairing_where_the_friend_has_an_account() {
     .await
     .expect_status(204);
     assert!(pairings(&http_b, &friend_b).await.is_empty());
+}
+
+/// A friend has at most 64 pending replica requests open; asking for a pairing that exists
+/// still answers, and an unpair frees a place.
+#[tokio::test]
+async fn pending_replica_requests_are_capped() {
+    let relay = RelayProcess::start().await;
+    let http = relay.http();
+    let friend_keys = Keys::generate();
+    let friend = sign_up(&http, &friend_keys, "friend").await;
+    let mut systems = Vec::new();
+    for _ in 0..65 {
+        let keys = Keys::generate();
+        register_raw(&http, &keys, "system", None)
+            .await
+            .expect_json(201);
+        systems.push(keys.user_id());
+    }
+    let mut first = None;
+    for system in &systems[..64] {
+        let asked = ask(&http, &friend, *system).await;
+        let asked = asked.expect_json(201);
+        first.get_or_insert(asked["pairing_id"].as_str().unwrap().to_owned());
+    }
+    let refused = ask(&http, &friend, systems[64]).await;
+    let refused = refused.expect_json(403);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many pending replica pairing requests (64)"),
+        "{refused}"
+    );
+    assert_eq!(pairings(&http, &friend).await.len(), 64);
+    // Idempotent at the cap: the existing request is named.
+    assert_eq!(
+        ask(&http, &friend, systems[0]).await.expect_json(200)["pairing_id"],
+        json!(first.clone().unwrap())
+    );
+    // An unpair frees a place.
+    call(
+        &http,
+        Method::DELETE,
+        &format!("/api/v2/pairings/{}", first.unwrap()),
+        &friend.token,
+        None,
+    )
+    .await
+    .expect_status(204);
+    ask(&http, &friend, systems[64]).await.expect_json(201);
 }
 
 /// At the user cap, the keys of an existing account still hear "already registered" (log in),

@@ -8,9 +8,9 @@
 use coffer_wire::v2::api::MAX_DEVICE_LABEL_CHARS;
 use coffer_wire::v2::api::{
     Challenge, ChallengeRequest, GrantEnvelope, GrantStored, Invite, OwnGrant, OwnGrantList,
-    Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered, SessionInfo,
-    SessionList, SessionsRevoked, SharedVolume, SignedVolume, TokenRequest, UserRecord,
-    VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
+    Pairing, PairingList, Pins, RedeemRequest, Redeemed, RegisterRequest, Registered,
+    ReplicaPairingRequest, SessionInfo, SessionList, SessionsRevoked, SharedVolume, SignedVolume,
+    TokenRequest, UserRecord, VolumeEntry, VolumeList, VolumeStored, WrappedKeyEntry,
 };
 use coffer_wire::v2::{MAX_GRANT_BYTES, MAX_GRANT_ENTRIES, MAX_HEADER_BYTES};
 use serde_json::{Value, json};
@@ -254,6 +254,17 @@ impl RequestSchema for RedeemRequest {
             fields!(RedeemRequest {
                 code: json!({ "type": "string" }),
                 proof: base64_exact(32),
+            }),
+        )
+    }
+}
+
+impl RequestSchema for ReplicaPairingRequest {
+    fn request_schema() -> Value {
+        request(
+            &["system_user_id"],
+            fields!(ReplicaPairingRequest {
+                system_user_id: uuid_in(),
             }),
         )
     }

@@ -13,14 +13,13 @@ use super::{own_id_bytes, uuid_bytes};
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, ok, read_object};
-use crate::api::random;
 use crate::error::ApiError;
 use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::grants::{self, StoredGrant};
 use crate::store::tombstones::{tombstone, tombstones_of};
 use crate::store::volumes::v2 as store;
-use crate::store::{ClientType, StoreError, hour, now, pairings, users};
+use crate::store::{StoreError, hour, now, pairings, users};
 
 /// Largest grant request body.
 pub const GRANT_BODY_LIMIT: usize = 256 * 1024;
@@ -53,15 +52,14 @@ fn parse_wrapped(value: &Value) -> Result<Vec<WrappedKeyEntry>, ApiError> {
         .collect()
 }
 
-/// A replica pairing's grant that does not name the friend's registered keys.
+/// A replica request's grant that does not name the friend's registered keys.
 const FINGERPRINT_MISMATCH: &str =
     "The grant's friend fingerprint does not match the friend's registered keys";
 
-/// `PUT /api/v2/grants/{friend_id}` (system). Without a pairing between the caller and the
-/// friend, a valid grant whose `friend_fingerprint` names the keys of the friend's v2 account
-/// here creates a *replica* pairing (active, no code, no proof) in the same transaction: the
-/// system paired with that friend on another of its relays (docs/protocol-v2.md §6). An unknown
-/// friend stays 404 "Pairing not found".
+/// `PUT /api/v2/grants/{friend_id}` (system): needs a pairing with the friend (404 "Pairing not
+/// found" otherwise; a grant never creates one). On a *replica request* (a pairing the friend
+/// asked for without an invite, docs/protocol-v2.md §6) the grant's `friend_fingerprint` must
+/// name the friend's registered keys; the grant then activates it like any pairing.
 pub async fn put(
     req: HttpRequest,
     V2System(caller): V2System<General>,
@@ -128,19 +126,11 @@ pub async fn put(
         .collect();
     let sequence = grant.sequence;
     let fingerprint = grant.friend_fingerprint;
-    // Used only if there is no pairing yet (a replica pairing, §6).
-    let replica_id = random::uuid()?.to_string();
     state
         .db
         .write(move |tx| -> Decision<()> {
-            let pairing = pairings::pairing_between(tx, &owner, &friend)?;
-            // No pairing: the friend must at least be a v2 friend account here.
-            let replica_friend = match &pairing {
-                Some(_) => None,
-                None => match users::get(tx, &friend)? {
-                    Some(f) if f.is_v2() && f.client_type == ClientType::Friend => Some(f),
-                    _ => return Ok(Err(Refusal::NotFound("Pairing not found"))),
-                },
+            let Some(pairing) = pairings::pairing_between(tx, &owner, &friend)? else {
+                return Ok(Err(Refusal::NotFound("Pairing not found")));
             };
             let Some(user) = users::get(tx, &owner)? else {
                 return Ok(Err(Refusal::Unauthorized("User not found")));
@@ -153,30 +143,18 @@ pub async fn put(
             if !valid {
                 return Ok(Err(Refusal::Forbidden("Invalid grant signature")));
             }
-            let pairing_id = match (pairing, replica_friend) {
-                (Some(p), _) => p.id,
-                (None, Some(f)) => {
-                    if fingerprint
-                        != fingerprint_bytes(&f.public_signing_key, &f.public_exchange_key)
-                    {
-                        return Ok(Err(Refusal::Forbidden(FINGERPRINT_MISMATCH)));
-                    }
-                    if !pairings::create_replica_pairing(
-                        tx,
-                        &replica_id,
-                        &owner,
-                        &friend,
-                        hour(now),
-                    )? {
-                        return Err(StoreError::Corrupt("a pairing appeared inside a write"));
-                    }
-                    tracing::info!("v2 replica pairing created by a grant");
-                    replica_id
+            // A replica request (no invite code, §6): the grant must name the keys of the
+            // friend that asked.
+            if pairing.code.is_none() {
+                let named = users::get(tx, &friend)?.is_some_and(|f| {
+                    fingerprint == fingerprint_bytes(&f.public_signing_key, &f.public_exchange_key)
+                });
+                if !named {
+                    return Ok(Err(Refusal::Forbidden(FINGERPRINT_MISMATCH)));
                 }
-                (None, None) => return Ok(Err(Refusal::NotFound("Pairing not found"))),
-            };
+            }
             Ok(
-                grants::put_grant(tx, &pairing_id, &stored, &keys, hour(now))?
+                grants::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
                     .map_err(|current| Refusal::Stale(Stale::Grant { current })),
             )
         })

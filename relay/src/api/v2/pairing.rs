@@ -5,18 +5,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::b64;
 use coffer_wire::v2::api::{
     self as wire, Invite, InviteCode, PairingId, PairingList, PairingStatus, RedeemRequest,
-    Redeemed, RelayTime,
+    Redeemed, RelayTime, ReplicaPairingRequest,
 };
 
 use super::{stored_user_id, user_record, uuid_bytes};
-use crate::api::extract::{General, V2Caller, V2System, state};
+use crate::api::extract::{General, V2Caller, V2Friend, V2System, state};
 use crate::api::json::{Fields, created, ok, read_body, read_object};
 use crate::api::random;
 use crate::error::ApiError;
 use crate::service::{self, Decision, Refusal};
 use crate::state::AppState;
 use crate::store::pairings::{self as store, Pairing};
-use crate::store::{StoreError, hour, invites, now, users};
+use crate::store::{ClientType, StoreError, hour, invites, now, users};
 
 /// `POST /api/v2/invites` (system): a code for the link; the link's secret never reaches us.
 pub async fn create_invite(
@@ -87,6 +87,67 @@ pub async fn redeem(
     }))
 }
 
+/// Most pending replica requests (no invite code) one friend may have open at once.
+pub const MAX_PENDING_REPLICA_REQUESTS: u64 = 64;
+
+/// `POST /api/v2/pairings/replica` (friend) `{system_user_id}`: asks for a pairing with a
+/// system on one more of its relays, without an invite (docs/protocol-v2.md §6). The pairing
+/// stays pending, with neither code nor proof, until the system's grant (naming this friend's
+/// keys) activates it. 201 with the new pairing; 200 with the existing one if the two are
+/// paired here already.
+pub async fn request_replica(
+    req: HttpRequest,
+    V2Friend(caller): V2Friend<General>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = state(&req)?;
+    let obj = read_object(&req, payload, AppState::SMALL_BODY_LIMIT, false).await?;
+    let f = Fields(&obj);
+    f.required("system_user_id")?;
+    let (system, _) = uuid_bytes(f.str("system_user_id")?)
+        .ok_or_else(|| ApiError::bad("system_user_id must be a UUID"))?;
+    let request = ReplicaPairingRequest {
+        system_user_id: stored_user_id(&system)
+            .map_err(|_| ApiError::bad("system_user_id must be a UUID"))?,
+    };
+    let id = random::uuid()?.to_string();
+    let now = now();
+    let friend = caller.user_id;
+    let (pairing_id, is_new) = state
+        .db
+        .write(move |tx| -> Decision<(String, bool)> {
+            // Answers as GET /users/{id} would: no more than that a v2 system exists.
+            let is_system = users::get(tx, &system)?
+                .is_some_and(|u| u.is_v2() && u.client_type == ClientType::System);
+            if !is_system {
+                return Ok(Err(Refusal::NotFound("User not found")));
+            }
+            if let Some(p) = store::pairing_between(tx, &system, &friend)? {
+                return Ok(Ok((p.id, false)));
+            }
+            if store::pending_replica_requests(tx, &friend)? >= MAX_PENDING_REPLICA_REQUESTS {
+                return Ok(Err(Refusal::Forbidden(
+                    "Too many pending replica pairing requests (64): wait for the systems' \
+                     grants, or unpair some",
+                )));
+            }
+            if !store::create_replica_request(tx, &id, &system, &friend, hour(now))? {
+                return Err(StoreError::Corrupt("a pairing appeared inside a write"));
+            }
+            Ok(Ok((id, true)))
+        })
+        .await??;
+    let answer = Redeemed {
+        pairing_id: pairing_id.parse().map_err(|_| ApiError::Internal)?,
+        system_user_id: request.system_user_id,
+    };
+    Ok(if is_new {
+        created(&answer)
+    } else {
+        ok(&answer)
+    })
+}
+
 /// `GET /api/v2/pairings`: the caller's pairings, with the peer's public record; the system also
 /// sees the code and the friend's proof, to check against the secret it kept.
 pub async fn list(
@@ -126,7 +187,7 @@ pub async fn list(
                 "active" => PairingStatus::Active,
                 _ => PairingStatus::Unknown,
             },
-            // A replica pairing has neither (§6): the grant names the friend's fingerprint.
+            // A replica request has neither (§6): the grant names the friend's fingerprint.
             code: match p.code.as_deref() {
                 Some(code) if system_view => {
                     Some(InviteCode::new(code).map_err(|_| ApiError::Internal)?)

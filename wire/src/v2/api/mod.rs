@@ -39,7 +39,7 @@ pub use ids::{
     SessionId, UserId,
 };
 pub use owner::{OwnGrant, OwnGrantList};
-pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed};
+pub use pairing::{Invite, Pairing, PairingList, RedeemRequest, Redeemed, ReplicaPairingRequest};
 pub use pins::Pins;
 pub use receipts::{ReceiptEnvelope, ReceiptList, ReceiptStored};
 pub use sessions::{

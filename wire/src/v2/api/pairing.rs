@@ -33,6 +33,15 @@ pub struct Redeemed {
     pub system_user_id: UserId,
 }
 
+/// `POST /pairings/replica` (friend): asks for a pairing with a system on one more of its
+/// relays, without an invite; it stays pending until the system's grant activates it
+/// (`docs/protocol-v2.md` §6). Answered with [`Redeemed`] (201 created, 200 already paired).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaPairingRequest {
+    /// The system (the same user id on each of its relays).
+    pub system_user_id: UserId,
+}
+
 /// An entry of `GET /pairings`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pairing {

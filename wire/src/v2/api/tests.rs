@@ -274,6 +274,13 @@ fn request_shapes() {
         serde_json::to_value(&redeem).expect("serialises"),
         json!({"code": "ABCDEFGH2345", "proof": b64(&[6; 32])})
     );
+    let replica = ReplicaPairingRequest {
+        system_user_id: UserId::from_bytes([7; 16]),
+    };
+    assert_eq!(
+        serde_json::to_value(&replica).expect("serialises"),
+        json!({"system_user_id": "07070707-0707-0707-0707-070707070707"})
+    );
 }
 
 /// The answers as the relay writes them (sorted keys): `null` for a friend's view of the code

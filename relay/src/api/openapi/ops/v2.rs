@@ -2,8 +2,8 @@
 
 use coffer_wire::v2::api::{
     GrantEnvelope, GrantStored, OwnGrantList, PairingList, Pins, RedeemRequest, Redeemed,
-    RegisterRequest, Registered, SharedVolume, SignedVolume, TokenRequest, VolumeList,
-    VolumeStored,
+    RegisterRequest, Registered, ReplicaPairingRequest, SharedVolume, SignedVolume, TokenRequest,
+    VolumeList, VolumeStored,
 };
 use serde_json::json;
 
@@ -272,6 +272,36 @@ pub fn pairings() -> Operation {
     .ok(200, "The pairings.", PairingList::schema())
 }
 
+/// `POST /api/v2/pairings/replica`.
+pub fn request_replica() -> Operation {
+    op(
+        "v2RequestReplicaPairing",
+        "Ask for a pairing on one more of a system's relays",
+        Caller::V2Friend,
+        Some(Class::General),
+    )
+    .describe(
+        "The friend, paired with the system on another of its relays, asks for a pairing \
+             here without an invite: a pending pairing with neither code nor proof, which the \
+             system's grant (naming this friend's registered keys) activates. A grant never \
+             creates a pairing, so a friend's unpair stays final. At most 64 such pending \
+             requests per friend.",
+    )
+    .body(ReplicaPairingRequest::request_schema(), SMALL)
+    .ok(201, "The pending pairing.", Redeemed::schema())
+    .ok(
+        200,
+        "The two are paired here already: that pairing.",
+        Redeemed::schema(),
+    )
+    .err(400, "system_user_id is missing or not a UUID")
+    .err(
+        403,
+        "the caller is not a v2 friend, or has 64 pending replica requests",
+    )
+    .err(404, "no v2 system account of that id here")
+}
+
 /// `DELETE /api/v2/pairings/{id}`.
 pub fn unpair() -> Operation {
     op("v2Unpair", "Unpair", Caller::V2User, Some(Class::General))
@@ -292,16 +322,12 @@ pub fn put_grant() -> Operation {
     )
     .describe(
         "An owner-signed, sequence-numbered grant with one wrapped key per granted volume \
-             and epoch; activates the pairing. Without a pairing, if the friend has a v2 \
-             friend account here and the grant's friend_fingerprint names its registered keys, \
-             the grant creates an active replica pairing (no code, no proof) in the same \
-             transaction: the system paired with that friend on another of its relays.",
+             and epoch; activates the pairing. Needs a pairing: a grant never creates one. On \
+             a replica request (a pairing without invite code, which the friend asked for \
+             with POST /api/v2/pairings/replica) the grant's friend_fingerprint must name the \
+             friend's registered keys.",
     )
-    .path(
-        "friend_id",
-        uuid_in(),
-        "The paired friend (or a friend account here, for a replica pairing).",
-    )
+    .path("friend_id", uuid_in(), "The paired friend.")
     .body(
         GrantEnvelope::request_schema(),
         BodyLimit::Bytes(GRANT_BODY_LIMIT),
@@ -316,14 +342,10 @@ pub fn put_grant() -> Operation {
     .err(403, "the grant signature does not verify")
     .err(
         403,
-        "no pairing yet, and the grant's friend_fingerprint is not that of the friend's \
+        "on a replica request, the grant's friend_fingerprint is not that of the friend's \
          registered keys",
     )
-    .err(
-        404,
-        "no pairing with that friend and no v2 friend account of that id here (or the id is \
-         not a UUID)",
-    )
+    .err(404, "no pairing with that friend (or the id is not a UUID)")
     .conflict(
         "the sequence is not newer than the stored one",
         "StaleGrantError",
