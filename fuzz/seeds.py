@@ -294,7 +294,9 @@ requests = {
     "v2-register-raw": req("POST", "/api/v2/register", V2H, json.dumps({
         "client_type": "friend", "handle": "bob", "public_signing_key": key_a,
         "public_exchange_key": key_b,
-        "key_binding_signature": V1["ed25519"]["upload_signature_b64"]})),
+        "key_binding_signature": V1["ed25519"]["upload_signature_b64"],
+        "origin": "{origin}",
+        "registration_signature": V1["ed25519"]["upload_signature_b64"]})),
     "v2-challenge": req("POST", "/api/v2/auth/challenge", V2H, json.dumps({"user_id": "{sys2}"})),
     "v2-token": req("POST", "/api/v2/auth/token", V2H, "@v2-token\n"),
     "v2-token-raw": req("POST", "/api/v2/auth/token", V2H, json.dumps({

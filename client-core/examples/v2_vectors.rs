@@ -16,6 +16,7 @@ use coffer_client_core::v2::{
     self, BackupParams, HeaderFields, InviteLink, InviteSecret, RelayEntry, RelayList,
     RestoreStatement, Side, VolumeKey, WrapKey,
 };
+use coffer_wire::v2::api::{ClientType, Handle, UserId};
 use coffer_wire::v2::{Grant, GrantEntry, Header, Label, VolumeName, labelled, padded_len};
 use hkdf::Hkdf;
 use serde_json::{Value, json};
@@ -131,6 +132,27 @@ fn main() {
         "transcript": hex::encode(coffer_wire::v2::login_transcript(origin, owner.as_bytes(), &login_nonce).expect("short origin")),
         "signature": hex::encode(system.sign_login_v2(origin, owner, &login_nonce).expect("valid origin")),
     });
+
+    // Registration proofs (§3): the system without a handle, the friend with one.
+    let register_json = |id: &Identity, client_type: ClientType, handle: Option<&str>| {
+        let handle = handle.map(|h| Handle::new(h).expect("valid handle"));
+        let (pk, xpk) = (id.public_signing_key(), id.public_exchange_key());
+        json!({
+            "origin": origin,
+            "client_type": match client_type {
+                ClientType::System => "system",
+                ClientType::Friend => "friend",
+            },
+            "handle": handle.as_ref().map(Handle::as_str),
+            "user_id": UserId::derive(&pk, &xpk).to_string(),
+            "message": hex::encode(coffer_wire::v2::register_message(origin, client_type, handle.as_ref(), &pk, &xpk).expect("short origin")),
+            "signature": hex::encode(id.sign_registration_v2(origin, client_type, handle.as_ref()).expect("valid origin")),
+        })
+    };
+    let register = json!([
+        register_json(&system, ClientType::System, None),
+        register_json(&friend, ClientType::Friend, Some("bob")),
+    ]);
 
     // Volumes: a small JSON document, and 1500 bytes ending in zeros (a Padmé step above 1 KiB).
     let mut long: Vec<u8> = (0..1500u32).map(|i| (i % 251) as u8).collect();
@@ -340,6 +362,7 @@ fn main() {
             "friend": identity_json(&friend_seed, &friend_x),
         },
         "login": login,
+        "register": register,
         "volumes": volumes,
         "padding": padding,
         "wrap": wrap,

@@ -38,6 +38,7 @@ use coffer_relay::store::blobs::BlobStore;
 use coffer_test_kit::{Api, Kind, KitError, V1Account, V2Account, block_ready};
 use coffer_wire::b64;
 use coffer_wire::v1::ControlHeader;
+use coffer_wire::v2::api::{ClientType, Handle};
 use coffer_wire::v2::{self, Grant, GrantEntry, Header, Label, labelled};
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
@@ -829,12 +830,30 @@ impl Harness {
             1 => "friend".to_owned(),
             _ => spec.client_type_text.clone(),
         };
+        let origin = spec.origin.as_deref().unwrap_or(ORIGIN);
+        // Signed as the relay reads it (a type or handle it refuses is signed as system / none:
+        // the relay refuses those before it looks at the signature).
+        let signed_type = if spec.client_type == 1 {
+            ClientType::Friend
+        } else {
+            ClientType::System
+        };
+        let handle = spec.handle.as_deref().and_then(|h| Handle::new(h).ok());
+        let registration = match (
+            spec.bad_registration,
+            identity.sign_registration_v2(origin, signed_type, handle.as_ref()),
+        ) {
+            (false, Ok(signature)) => signature,
+            _ => [9u8; 64],
+        };
         json!({
             "client_type": client_type,
             "handle": spec.handle,
             "public_signing_key": signing,
             "public_exchange_key": exchange,
             "key_binding_signature": b64::encode(&binding),
+            "origin": origin,
+            "registration_signature": b64::encode(&registration),
         })
     }
 

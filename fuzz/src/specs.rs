@@ -73,6 +73,10 @@ pub struct RegisterSpec {
     pub(crate) handle: Option<String>,
     pub(crate) bad_binding: bool,
     pub(crate) swap_keys: bool,
+    /// Send a registration signature that does not verify.
+    pub(crate) bad_registration: bool,
+    /// Sign and send this origin instead of the relay's.
+    pub(crate) origin: Option<String>,
 }
 
 /// The fields of a `@v1-token` / `@v2-token` body.
@@ -85,4 +89,3 @@ pub struct TokenSpec {
     pub(crate) bad_origin: bool,
     pub(crate) text: String,
 }
-

@@ -513,16 +513,24 @@ async fn register_account(
     })?;
     let identity = Identity::generate();
     let http = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())?;
+    let client_type = match role {
+        Role::System => ClientType::System,
+        Role::Friend => ClientType::Friend,
+    };
+    // Bound to the origin dialled, the type and the handle (§3: nobody else can squat these keys).
+    let origin = http.origin().as_str().to_owned();
+    let registration_signature = identity
+        .sign_registration_v2(&origin, client_type, handle.as_ref())
+        .map_err(|_| ClientError::InvalidInput("the relay origin cannot be signed"))?;
     let registered = http
         .register(&RegisterRequest {
-            client_type: match role {
-                Role::System => ClientType::System,
-                Role::Friend => ClientType::Friend,
-            },
+            client_type,
             handle,
             public_signing_key: PublicKey32::from_bytes(identity.public_signing_key()),
             public_exchange_key: PublicKey32::from_bytes(identity.public_exchange_key()),
             key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
+            origin,
+            registration_signature: Signature64::from_bytes(registration_signature),
         })
         .await?;
     // The id is derived from the keys (§3): the same on every relay. A relay handing out

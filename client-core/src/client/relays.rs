@@ -220,12 +220,24 @@ async fn ensure_account<R: RelayApi>(
         }
         Err(e) => return status_of_error(&e, false),
     }
+    // Bound to this relay's origin (§3): the keys' owner asks this relay for this account.
+    let origin = member.relay.origin().as_str().to_owned();
+    let registration_signature = match identity.sign_registration_v2(&origin, client_type, None) {
+        Ok(signature) => signature,
+        Err(e) => {
+            return ReplicaStatus::Refused {
+                reason: format!("the relay origin cannot be signed: {e}"),
+            };
+        }
+    };
     let request = RegisterRequest {
         client_type,
         handle: None,
         public_signing_key: PublicKey32::from_bytes(identity.public_signing_key()),
         public_exchange_key: PublicKey32::from_bytes(identity.public_exchange_key()),
         key_binding_signature: Signature64::from_bytes(identity.key_binding_signature()),
+        origin,
+        registration_signature: Signature64::from_bytes(registration_signature),
     };
     match member.relay.register(&request).await {
         Ok(registered)

@@ -718,6 +718,8 @@ async fn every_endpoint_uses_its_v2_path() {
             public_signing_key: PublicKey32::from_bytes([1; 32]),
             public_exchange_key: PublicKey32::from_bytes([2; 32]),
             key_binding_signature: Signature64::from_bytes([3; 64]),
+            origin: "https://relay.example.org".into(),
+            registration_signature: Signature64::from_bytes([4; 64]),
         })
         .await
         .expect("register");

@@ -3,7 +3,8 @@
 //! They live here rather than in `identity.rs` because each signs a v2-labelled message: the
 //! identity itself stays protocol-neutral and never signs caller-chosen bytes.
 
-use coffer_wire::v2::{key_binding_message, login_transcript};
+use coffer_wire::v2::api::{ClientType, Handle};
+use coffer_wire::v2::{key_binding_message, login_transcript, register_message};
 use uuid::Uuid;
 
 use super::{Fingerprint, PublicIdentity, V2Error};
@@ -60,11 +61,72 @@ impl Identity {
         )?;
         Ok(self.sign(&transcript))
     }
+
+    /// Signs a v2 registration (§3):
+    /// `Ed25519(sk, label(register) ‖ str16(origin) ‖ u8(client type) ‖ str16(handle) ‖ pk ‖ xpk)`,
+    /// where `origin` is the relay origin this client dialled. The relay refuses a registration
+    /// without it, so nobody holding only these public keys can register them first, and the
+    /// signature is worth nothing on another relay or for another type or handle.
+    ///
+    /// # Errors
+    /// [`V2Error::InvalidArgument`] for an empty origin, one longer than 65535 bytes, or one
+    /// ending in `/`.
+    pub fn sign_registration_v2(
+        &self,
+        origin: &str,
+        client_type: ClientType,
+        handle: Option<&Handle>,
+    ) -> Result<[u8; SIGNATURE_LEN], V2Error> {
+        if origin.is_empty() || origin.len() > MAX_ORIGIN_LEN || origin.ends_with('/') {
+            return Err(V2Error::InvalidArgument(
+                "registration origin must be https://host:port without a trailing slash",
+            ));
+        }
+        let message = register_message(
+            origin,
+            client_type,
+            handle,
+            &self.public_signing_key(),
+            &self.public_exchange_key(),
+        )
+        .ok_or(V2Error::InvalidArgument(
+            "registration origin is longer than 65535 bytes",
+        ))?;
+        Ok(self.sign(&message))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::{Signature, VerifyingKey};
+
+    #[test]
+    fn registration_signature_is_bound_to_origin_type_and_handle() {
+        let id = Identity::generate();
+        let (pk, xpk) = (id.public_signing_key(), id.public_exchange_key());
+        let handle = Handle::new("alice").expect("valid handle");
+        let sig = id
+            .sign_registration_v2("https://r:1", ClientType::Friend, Some(&handle))
+            .expect("valid origin");
+        let key = VerifyingKey::from_bytes(&pk).expect("valid key");
+        let verifies = |origin: &str, client_type, handle: Option<&Handle>| {
+            let message =
+                register_message(origin, client_type, handle, &pk, &xpk).expect("short origin");
+            key.verify_strict(&message, &Signature::from_bytes(&sig))
+                .is_ok()
+        };
+        assert!(verifies("https://r:1", ClientType::Friend, Some(&handle)));
+        assert!(!verifies("https://r:2", ClientType::Friend, Some(&handle)));
+        assert!(!verifies("https://r:1", ClientType::System, Some(&handle)));
+        assert!(!verifies("https://r:1", ClientType::Friend, None));
+        for bad in ["", "https://r:1/"] {
+            assert!(
+                id.sign_registration_v2(bad, ClientType::System, None)
+                    .is_err()
+            );
+        }
+    }
 
     #[test]
     fn binding_verifies_and_is_bound_to_both_keys() {

@@ -15,6 +15,7 @@ use coffer_client_core::v2::{
     self, BackupParams, Fingerprint, HeaderFields, InviteLink, InviteSecret, PublicIdentity,
     RelayEntry, RelayList, RestoreStatement, Side, VolumeKey, WrapKey,
 };
+use coffer_wire::v2::api::{ClientType, Handle, UserId};
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use ed25519_dalek::{Signer as _, SigningKey};
 use hkdf::Hkdf;
@@ -175,6 +176,67 @@ fn login() {
     let sig = SigningKey::from_bytes(&seed).sign(&transcript).to_bytes();
     assert_eq!(sig, hex_arr::<64>(&c["signature"]));
     assert_eq!(system(&v).sign_login_v2(origin, user, &nonce), Ok(sig));
+}
+
+#[test]
+fn register() {
+    let v = vectors();
+    let cases = v["register"].as_array().expect("list");
+    assert_eq!(cases.len(), 2);
+    for (c, who) in cases.iter().zip(["system", "friend"]) {
+        let id = if who == "system" {
+            system(&v)
+        } else {
+            friend(&v)
+        };
+        let seed = hex_arr(&v["identities"][who]["signing_seed"]);
+        let origin = text(&c["origin"]);
+        let (type_byte, client_type) = match text(&c["client_type"]) {
+            "system" => (1u8, ClientType::System),
+            "friend" => (2u8, ClientType::Friend),
+            other => panic!("client type {other}"),
+        };
+        let handle = c["handle"].as_str().unwrap_or("");
+        let (pk, xpk) = (id.public_signing_key(), id.public_exchange_key());
+        // Independent: label ‖ str16(origin) ‖ u8(type) ‖ str16(handle) ‖ pk ‖ xpk.
+        let message = [
+            label("coffer-v2/register"),
+            u16::try_from(origin.len())
+                .expect("short")
+                .to_be_bytes()
+                .to_vec(),
+            origin.as_bytes().to_vec(),
+            vec![type_byte],
+            u16::try_from(handle.len())
+                .expect("short")
+                .to_be_bytes()
+                .to_vec(),
+            handle.as_bytes().to_vec(),
+            pk.to_vec(),
+            xpk.to_vec(),
+        ]
+        .concat();
+        assert_eq!(message, hex_vec(&c["message"]), "{who}");
+        let sig = SigningKey::from_bytes(&seed).sign(&message).to_bytes();
+        assert_eq!(sig, hex_arr::<64>(&c["signature"]), "{who}");
+        // Library: the same message, the same signature, the derived id.
+        let handle = c["handle"]
+            .as_str()
+            .map(|h| Handle::new(h).expect("valid handle"));
+        assert_eq!(
+            coffer_wire::v2::register_message(origin, client_type, handle.as_ref(), &pk, &xpk),
+            Some(message)
+        );
+        assert_eq!(
+            id.sign_registration_v2(origin, client_type, handle.as_ref()),
+            Ok(sig)
+        );
+        assert_eq!(
+            UserId::derive(&pk, &xpk).to_string(),
+            text(&c["user_id"]),
+            "{who}"
+        );
+    }
 }
 
 #[test]

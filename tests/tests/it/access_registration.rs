@@ -32,7 +32,13 @@ async fn v1_register(relay: &RelayProcess, client: &mut V1Client, code: Option<&
 }
 
 async fn v2_register(relay: &RelayProcess, kind: Kind, code: Option<&str>) -> Resp {
-    register_raw(relay, 2, &V2Account::new(kind).register_body(), code).await
+    register_raw(
+        relay,
+        2,
+        &V2Account::new(kind).register_body(relay.url()),
+        code,
+    )
+    .await
 }
 
 /// A new operator code (`POST /api/v1/admin/registration-codes`).
@@ -225,7 +231,7 @@ async fn the_user_cap_holds_under_concurrent_registrations() {
         let body = if i % 2 == 0 {
             V1Client::new(&relay, Kind::System).register_body()
         } else {
-            V2Account::new(Kind::Friend).register_body()
+            V2Account::new(Kind::Friend).register_body(relay.url())
         };
         let http = relay.http();
         let version = if i % 2 == 0 { 1 } else { 2 };

@@ -12,6 +12,7 @@ use coffer_test_kit::{Kind, V2Account, random32};
 use coffer_tests::http::{Http, Resp};
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::b64;
+use coffer_wire::v2::api::ClientType;
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -212,10 +213,21 @@ async fn registration_needs_a_key_binding_proof_and_v1_login_is_refused() {
             // The exchange key of someone else: the binding does not cover it.
             "public_exchange_key": other.public_exchange_key_b64(),
             "key_binding_signature": b64::encode(&id.key_binding_signature()),
+            "origin": relay.url(),
+            "registration_signature": b64::encode(
+                &id.sign_registration_v2(relay.url(), ClientType::System, None).unwrap()
+            ),
         }),
     )
     .await;
-    resp.expect_error(400, "bad_request");
+    let body = resp.expect_error(400, "bad_request");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("key_binding_signature does not verify"),
+        "{body}"
+    );
 
     let acct = register(&http, "system", "binder").await;
     // The v1 login path never gets this key to sign a bare nonce (W10).

@@ -14,7 +14,7 @@ use coffer_test_kit::random32;
 use coffer_tests::http::{Http, Resp};
 use coffer_tests::relay::RelayProcess;
 use coffer_wire::b64;
-use coffer_wire::v2::api::UserId;
+use coffer_wire::v2::api::{ClientType, Handle, UserId};
 use coffer_wire::v2::{Grant, GrantEntry, VolumeName};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -43,12 +43,24 @@ impl Keys {
         *UserId::derive(&self.pk, &self.xpk).as_uuid()
     }
 
-    fn register_body(&self, client_type: &str, handle: Option<&str>) -> Value {
+    fn register_body(&self, origin: &str, client_type: &str, handle: Option<&str>) -> Value {
+        let kind = if client_type == "system" {
+            ClientType::System
+        } else {
+            ClientType::Friend
+        };
+        let wire_handle = handle.map(|h| Handle::new(h).unwrap());
+        let registration = self
+            .id
+            .sign_registration_v2(origin, kind, wire_handle.as_ref())
+            .unwrap();
         let mut body = json!({
             "client_type": client_type,
             "public_signing_key": self.id.public_signing_key_b64(),
             "public_exchange_key": self.id.public_exchange_key_b64(),
             "key_binding_signature": b64::encode(&self.id.key_binding_signature()),
+            "origin": origin,
+            "registration_signature": b64::encode(&registration),
         });
         if let Some(h) = handle {
             body["handle"] = json!(h);
@@ -85,7 +97,7 @@ async fn register_raw(http: &Http, keys: &Keys, client_type: &str, handle: Optio
         http,
         "/api/v2/register",
         None,
-        &keys.register_body(client_type, handle),
+        &keys.register_body(http.base().trim_end_matches('/'), client_type, handle),
     )
     .await
 }

@@ -51,11 +51,13 @@ pub enum Label {
     Tombstone,
     /// Deterministic user id (§3: the same keys have the same id on every relay).
     UserId,
+    /// Registration proof (§3: the keys' owner asks this relay, by origin, for this account).
+    Register,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 24] = [
+    pub const ALL: [Label; 25] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -80,6 +82,7 @@ impl Label {
         Self::DeviceLinkPackage,
         Self::Tombstone,
         Self::UserId,
+        Self::Register,
     ];
 
     /// The label text.
@@ -109,6 +112,7 @@ impl Label {
             Self::DeviceLinkPackage => "coffer-v2/device-link-package",
             Self::Tombstone => "coffer-v2/tombstone",
             Self::UserId => "coffer-v2/user-id",
+            Self::Register => "coffer-v2/register",
         }
     }
 }

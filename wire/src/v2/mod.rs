@@ -50,6 +50,38 @@ pub fn key_binding_message(signing_key: &[u8; 32], exchange_key: &[u8; 32]) -> V
     out
 }
 
+/// The registration message (§3):
+/// `label(register) ‖ str16(origin) ‖ u8(client_type: 1 = system, 2 = friend) ‖
+/// str16(handle UTF-8, empty when none) ‖ pk ‖ xpk`.
+///
+/// Signed by the keys' owner and checked by the relay before it creates the account, so nobody
+/// holding only the public keys (and their public key binding) can register them, and a
+/// signature made for one relay, type or handle is worth nothing for another.
+/// `None` if the origin or the handle is longer than a `u16` length allows.
+pub fn register_message(
+    origin: &str,
+    client_type: api::ClientType,
+    handle: Option<&api::Handle>,
+    signing_key: &[u8; 32],
+    exchange_key: &[u8; 32],
+) -> Option<Vec<u8>> {
+    let origin_len = u16::try_from(origin.len()).ok()?;
+    let handle = handle.map_or("", api::Handle::as_str);
+    let handle_len = u16::try_from(handle.len()).ok()?;
+    let mut out = labelled(Label::Register);
+    out.extend_from_slice(&origin_len.to_be_bytes());
+    out.extend_from_slice(origin.as_bytes());
+    out.push(match client_type {
+        api::ClientType::System => 1,
+        api::ClientType::Friend => 2,
+    });
+    out.extend_from_slice(&handle_len.to_be_bytes());
+    out.extend_from_slice(handle.as_bytes());
+    out.extend_from_slice(signing_key);
+    out.extend_from_slice(exchange_key);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +95,44 @@ mod tests {
         let b = key_binding_message(&[3; 32], &[4; 32]);
         assert!(b.starts_with(b"coffer-v2/key-binding\0"));
         assert_eq!(b.len(), 22 + 64);
+    }
+
+    #[test]
+    fn register_message_is_labelled_and_exact() {
+        let handle = api::Handle::new("ab").expect("valid handle");
+        let m = register_message(
+            "https://r:1",
+            api::ClientType::Friend,
+            Some(&handle),
+            &[5; 32],
+            &[6; 32],
+        )
+        .expect("short origin");
+        assert!(m.starts_with(b"coffer-v2/register\0\x00\x0bhttps://r:1\x02\x00\x02ab"));
+        assert_eq!(m.len(), 19 + 2 + 11 + 1 + 2 + 2 + 64);
+        assert_eq!(&m[m.len() - 64..m.len() - 32], &[5; 32]);
+        let none = register_message(
+            "https://r:1",
+            api::ClientType::System,
+            None,
+            &[5; 32],
+            &[6; 32],
+        )
+        .expect("short origin");
+        assert!(none.starts_with(b"coffer-v2/register\0\x00\x0bhttps://r:1\x01\x00\x00"));
+        assert_eq!(none.len(), 19 + 2 + 11 + 1 + 2 + 64);
+        // Every field changes the message.
+        let other = register_message(
+            "https://r:2",
+            api::ClientType::Friend,
+            Some(&handle),
+            &[5; 32],
+            &[6; 32],
+        );
+        assert_ne!(other.as_ref(), Some(&m));
+        let long = "x".repeat(70_000);
+        assert!(
+            register_message(&long, api::ClientType::System, None, &[0; 32], &[0; 32]).is_none()
+        );
     }
 }

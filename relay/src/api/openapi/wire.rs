@@ -211,6 +211,8 @@ impl RequestSchema for RegisterRequest {
                 "public_signing_key",
                 "public_exchange_key",
                 "key_binding_signature",
+                "origin",
+                "registration_signature",
             ],
             fields!(RegisterRequest {
                 client_type: reference("ClientType"),
@@ -218,6 +220,11 @@ impl RequestSchema for RegisterRequest {
                 public_exchange_key: reference("Key32"),
                 key_binding_signature: reference("Signature64"),
                 handle: reference("HandleIn"),
+                origin: json!({
+                    "type": "string",
+                    "description": "This relay's origin as dialled, e.g. https://127.0.0.1:8443.",
+                }),
+                registration_signature: reference("Signature64"),
             }),
         )
     }

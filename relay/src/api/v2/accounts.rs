@@ -6,7 +6,7 @@ use coffer_wire::b64::{self, PublicKey32, Signature64};
 use coffer_wire::v2::api::{
     DeviceLabel, Handle, RegisterRequest, Registered, TokenRequest, UserId,
 };
-use coffer_wire::v2::{key_binding_message, login_transcript};
+use coffer_wire::v2::{key_binding_message, login_transcript, register_message};
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::{stored_client_type, user_record, uuid_bytes, wire_client_type};
@@ -36,6 +36,8 @@ pub async fn register(
         "public_signing_key",
         "public_exchange_key",
         "key_binding_signature",
+        "origin",
+        "registration_signature",
     ] {
         f.required(name)?;
     }
@@ -53,6 +55,28 @@ pub async fn register(
     {
         return Err(ApiError::bad(
             "key_binding_signature does not verify: the keys are not bound",
+        ));
+    }
+    // The registration proof (§3): only the keys' owner asks for their account, on this relay
+    // (its origin is signed), with this type and handle. Checked before "already registered",
+    // so someone holding only the public keys learns nothing and squats nothing.
+    if !state.is_own_origin(&request.origin) {
+        return Err(ApiError::bad(
+            "The signed origin is not this relay's (check the relay URL, or the relay's public_origins)",
+        ));
+    }
+    let message = register_message(
+        &request.origin,
+        request.client_type,
+        request.handle.as_ref(),
+        &signing,
+        &exchange,
+    )
+    .ok_or(ApiError::bad("origin is too long"))?;
+    let proof = Signature::from_bytes(request.registration_signature.as_bytes());
+    if key.verify_strict(&message, &proof).is_err() {
+        return Err(ApiError::bad(
+            "registration_signature does not verify: it must be signed by these keys for this relay's origin, client type and handle",
         ));
     }
     // Derived from the keys: the same identity has the same id on every relay (§3).
@@ -90,6 +114,10 @@ fn register_request(f: &Fields<'_>) -> Result<RegisterRequest, ApiError> {
         public_exchange_key: PublicKey32::from_bytes(key32(f, "public_exchange_key")?),
         key_binding_signature: Signature64::from_bytes(
             signature_field(f, "key_binding_signature")?.to_bytes(),
+        ),
+        origin: f.str("origin")?.to_owned(),
+        registration_signature: Signature64::from_bytes(
+            signature_field(f, "registration_signature")?.to_bytes(),
         ),
     })
 }

@@ -20,6 +20,11 @@ pub struct RegisterRequest {
     pub public_exchange_key: PublicKey32,
     /// `Ed25519(sk, label("coffer-v2/key-binding") ‖ pk ‖ xpk)`.
     pub key_binding_signature: Signature64,
+    /// The relay origin the client dialled, exactly as signed (one of the relay's origins).
+    pub origin: String,
+    /// `Ed25519(sk, register_message(origin, client_type, handle, pk, xpk))`: only the keys'
+    /// owner can ask a relay for their account, for this relay, type and handle.
+    pub registration_signature: Signature64,
 }
 
 /// Answer to `POST /register` (201).

@@ -240,6 +240,8 @@ fn request_shapes() {
         public_signing_key: PublicKey32::from_bytes([1; 32]),
         public_exchange_key: PublicKey32::from_bytes([2; 32]),
         key_binding_signature: Signature64::from_bytes([3; 64]),
+        origin: "https://relay.example.org".into(),
+        registration_signature: Signature64::from_bytes([6; 64]),
     };
     assert_eq!(
         serde_json::to_value(&register).expect("serialises"),
@@ -248,6 +250,8 @@ fn request_shapes() {
             "public_signing_key": b64(&[1; 32]),
             "public_exchange_key": b64(&[2; 32]),
             "key_binding_signature": b64(&[3; 64]),
+            "origin": "https://relay.example.org",
+            "registration_signature": b64(&[6; 64]),
         })
     );
     let token = TokenRequest {

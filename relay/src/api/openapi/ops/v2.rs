@@ -56,14 +56,20 @@ pub fn register() -> Operation {
         "With a key-binding signature: the signing key signs the labelled pair of keys. The \
          account's id is derived from its keys (the first 16 bytes of SHA-256 over the \
          labelled keys, as a version-8 UUID), so the same keys have the same id on every \
-         relay.",
+         relay. And with a registration signature: the signing key signs the labelled relay \
+         origin the client dialled (one of this relay's origins), the client type, the handle \
+         and the keys, so nobody holding only the public keys can register them first, and a \
+         signature made for one relay, type or handle is refused for another (checked before \
+         `already_registered`).",
     )
     .body(RegisterRequest::request_schema(), SMALL)
     .ok(201, "Registered.", Registered::schema())
     .err(
         400,
         "a field is missing or malformed, the handle is shorter than 2 characters, the \
-             signing key is not an Ed25519 point, or the key-binding signature does not verify",
+             signing key is not an Ed25519 point, the key-binding signature does not verify, \
+             the signed origin is not this relay's, or the registration signature does not \
+             verify",
     )
     .conflict("the handle is taken", "ConflictError")
     .conflict(
