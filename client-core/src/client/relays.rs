@@ -211,23 +211,23 @@ async fn ensure_account<R: RelayApi>(
     user_id: Uuid,
     client_type: ClientType,
     allow_register: bool,
-) -> ReplicaStatus {
+) -> Result<ReplicaStatus, TransportError> {
     match member.relay.login().await {
-        Ok(()) => return ReplicaStatus::UpToDate,
+        Ok(()) => return Ok(ReplicaStatus::UpToDate),
         Err(TransportError::Unauthorized | TransportError::NotFound) if allow_register => {}
         Err(TransportError::Unauthorized | TransportError::NotFound) => {
-            return ReplicaStatus::NoAccount;
+            return Ok(ReplicaStatus::NoAccount);
         }
-        Err(e) => return status_of_error(&e, false),
+        Err(e) => return Err(e),
     }
     // Bound to this relay's origin (§3): the keys' owner asks this relay for this account.
     let origin = member.relay.origin().as_str().to_owned();
     let registration_signature = match identity.sign_registration_v2(&origin, client_type, None) {
         Ok(signature) => signature,
         Err(e) => {
-            return ReplicaStatus::Refused {
+            return Ok(ReplicaStatus::Refused {
                 reason: format!("the relay origin cannot be signed: {e}"),
-            };
+            });
         }
     };
     let request = RegisterRequest {
@@ -248,20 +248,17 @@ async fn ensure_account<R: RelayApi>(
                         &identity.public_exchange_key(),
                     ) => {}
         Ok(_) => {
-            return ReplicaStatus::Refused {
+            return Ok(ReplicaStatus::Refused {
                 reason: "the relay assigned another user id than the one the keys derive \
                          (not a Coffer v2 relay of this protocol)"
                     .to_owned(),
-            };
+            });
         }
         // The keys have an account there already (a login that failed for another reason).
         Err(TransportError::Conflict { .. }) => {}
-        Err(e) => return status_of_error(&e, false),
+        Err(e) => return Err(e),
     }
-    match member.relay.login().await {
-        Ok(()) => ReplicaStatus::Stored,
-        Err(e) => status_of_error(&e, false),
-    }
+    member.relay.login().await.map(|()| ReplicaStatus::Stored)
 }
 
 /// What [`SystemClient::repair`] did on each relay.
@@ -592,7 +589,7 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         let statuses = super::replicated::join_all(
             members
                 .iter()
-                .map(|m| {
+                .map(|m| async {
                     ensure_account(
                         m,
                         &self.identity,
@@ -600,6 +597,8 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
                         ClientType::System,
                         allow_register,
                     )
+                    .await
+                    .unwrap_or_else(|e| status_of_error(&e, false))
                 })
                 .collect(),
         )
@@ -1001,18 +1000,17 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
         allow_register: bool,
     ) -> Result<PairedSystem, ClientError> {
         let entry = RelayEntry::new(link.relay_origin(), link.pin().into_iter().collect())?;
-        let member = match self.join(&entry, allow_register).await {
+        let member = match self.join_checked(&entry, allow_register).await? {
             (Some(member), _) => member,
             (None, ReplicaStatus::NoAccount) => {
                 return Err(ClientError::InvalidInput(
                     "this account has no account on the invite's relay; allow registering there",
                 ));
             }
-            (None, status) => {
-                return Err(ClientError::Protocol(match status {
-                    ReplicaStatus::Unreachable { .. } => "the invite's relay cannot be reached",
-                    _ => "the invite's relay refused this account",
-                }));
+            (None, _) => {
+                return Err(ClientError::Protocol(
+                    "the invite's relay refused this account",
+                ));
             }
         };
         let paired = {
@@ -1181,20 +1179,36 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
         entry: &RelayEntry,
         allow_register: bool,
     ) -> (Option<Arc<Member<R>>>, ReplicaStatus) {
-        if let Some(member) = self.relay.member(entry.origin()) {
-            return (Some(member), ReplicaStatus::UpToDate);
-        }
-        let member = match self.relay.connect(entry) {
-            Ok(member) => member,
-            Err(e) => {
-                return (
-                    None,
-                    ReplicaStatus::Refused {
+        match self.join_checked(entry, allow_register).await {
+            Ok(joined) => joined,
+            Err(e) => (
+                None,
+                match e {
+                    ClientError::Network { .. }
+                    | ClientError::Tls { .. }
+                    | ClientError::Server { .. }
+                    | ClientError::RateLimited { .. } => ReplicaStatus::Unreachable {
                         reason: e.to_string(),
                     },
-                );
-            }
-        };
+                    e => ReplicaStatus::Refused {
+                        reason: e.to_string(),
+                    },
+                },
+            ),
+        }
+    }
+
+    /// [`Self::join`] where an unreachable or refusing relay is the error itself (what the
+    /// transport said: a network error stays a network error).
+    async fn join_checked(
+        &self,
+        entry: &RelayEntry,
+        allow_register: bool,
+    ) -> Result<(Option<Arc<Member<R>>>, ReplicaStatus), ClientError> {
+        if let Some(member) = self.relay.member(entry.origin()) {
+            return Ok((Some(member), ReplicaStatus::UpToDate));
+        }
+        let member = self.relay.connect(entry)?;
         let status = ensure_account(
             &member,
             &self.identity,
@@ -1202,20 +1216,13 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
             ClientType::Friend,
             allow_register,
         )
-        .await;
+        .await?;
         if !status.is_current() {
-            return (None, status);
+            return Ok((None, status));
         }
         self.relay.add(Arc::clone(&member));
-        if let Err(e) = self.state().store_relays(&self.relay.entries()) {
-            return (
-                None,
-                ReplicaStatus::Refused {
-                    reason: e.to_string(),
-                },
-            );
-        }
-        (Some(member), status)
+        self.state().store_relays(&self.relay.entries())?;
+        Ok((Some(member), status))
     }
 }
 
