@@ -316,6 +316,8 @@ requests = {
         "code": "ABCD2345EFGH", "proof": b64(h(V2["pairing"]["proof"]))})),
     "v2-pairings": req("GET", "/api/v2/pairings", V2H + AUTH % "sys2"),
     "v2-pairing-delete": req("DELETE", "/api/v2/pairings/{pair2}", V2H + AUTH % "sys2"),
+    "v2-pairing-replica": req("POST", "/api/v2/pairings/replica", V2H + AUTH % "fr2",
+                              json.dumps({"system_user_id": "{sys2}"})),
     "v2-grant": req("PUT", "/api/v2/grants/{fr2}", V2H + AUTH % "sys2",
                     "@v2-grant\n"),
     "v2-grant-raw": req("PUT", "/api/v2/grants/{fr2}", V2H + AUTH % "sys2",
