@@ -136,20 +136,7 @@ pub fn evil_replicated_friend(
         Some(evil) => evil.clone(),
         None => MaliciousRelay::new(connection(evil_entry, store).expect("a connection")),
     };
-    let config = ClientConfig {
-        relay: evil_entry
-            .origin()
-            .parse()
-            .expect("test relay URLs are valid origins"),
-        trust: trust_of(evil_entry).expect("a pinned test relay"),
-        http: http_config(),
-    };
-    let connector = EvilConnector::new(
-        &config,
-        Arc::clone(store),
-        evil_entry.origin(),
-        evil.clone(),
-    );
+    let connector = evil_connector(evil_entry, store, &evil);
     let relay = Replicated::new(evil_entry.clone(), evil.clone(), Arc::new(connector));
     let friend =
         FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas");
@@ -164,6 +151,18 @@ pub fn restarted_evil_friend_on_all_relays(
     store: &Arc<dyn KeyStore>,
     evil: &MaliciousRelay<RelayHttp>,
 ) -> EvilReplicatedFriend {
+    let connector = evil_connector(evil_entry, store, evil);
+    let relay =
+        Replicated::for_store(store, Arc::new(connector)).expect("the stored relays reconnect");
+    FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas")
+}
+
+/// An [`EvilConnector`] for the account in `store`: connections to `evil_entry` are `evil`.
+fn evil_connector(
+    evil_entry: &RelayEntry,
+    store: &Arc<dyn KeyStore>,
+    evil: &MaliciousRelay<RelayHttp>,
+) -> EvilConnector {
     let config = ClientConfig {
         relay: evil_entry
             .origin()
@@ -172,13 +171,10 @@ pub fn restarted_evil_friend_on_all_relays(
         trust: trust_of(evil_entry).expect("a pinned test relay"),
         http: http_config(),
     };
-    let connector = EvilConnector::new(
+    EvilConnector::new(
         &config,
         Arc::clone(store),
         evil_entry.origin(),
         evil.clone(),
-    );
-    let relay =
-        Replicated::for_store(store, Arc::new(connector)).expect("the stored relays reconnect");
-    FriendClient::with_relay(relay, Arc::clone(store)).expect("open the friend over replicas")
+    )
 }

@@ -249,13 +249,8 @@ impl SystemClient<RelayHttp> {
         passphrase: &str,
     ) -> Result<Self, ClientError> {
         restore_into(store.as_ref(), backup, passphrase, Role::System)?;
-        match SystemClient::open(config, Arc::clone(&store)).await {
-            Ok(client) => Ok(client),
-            Err(e) => {
-                State(store.as_ref()).wipe()?;
-                Err(e)
-            }
-        }
+        let opened = SystemClient::open(config, Arc::clone(&store)).await;
+        wiped_on_error(store.as_ref(), opened)
     }
 }
 
@@ -289,14 +284,21 @@ impl FriendClient<RelayHttp> {
         passphrase: &str,
     ) -> Result<Self, ClientError> {
         restore_into(store.as_ref(), backup, passphrase, Role::Friend)?;
-        match FriendClient::open(config, Arc::clone(&store)).await {
-            Ok(client) => Ok(client),
-            Err(e) => {
-                State(store.as_ref()).wipe()?;
-                Err(e)
-            }
-        }
+        let opened = FriendClient::open(config, Arc::clone(&store)).await;
+        wiped_on_error(store.as_ref(), opened)
     }
+}
+
+/// `opened`, after wiping `store` if it is an error: a failed restore leaves the store as it
+/// was given, empty.
+pub(super) fn wiped_on_error<T>(
+    store: &dyn KeyStore,
+    opened: Result<T, ClientError>,
+) -> Result<T, ClientError> {
+    if opened.is_err() {
+        State(store).wipe()?;
+    }
+    opened
 }
 
 #[cfg(test)]

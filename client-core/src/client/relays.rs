@@ -387,13 +387,8 @@ impl SystemClient<Replicated<RelayHttp>> {
         passphrase: &str,
     ) -> Result<Self, ClientError> {
         super::backup::restore_into(store.as_ref(), backup, passphrase, Role::System)?;
-        match Self::open_replicated(config, Arc::clone(&store)).await {
-            Ok(client) => Ok(client),
-            Err(e) => {
-                State(store.as_ref()).wipe()?;
-                Err(e)
-            }
-        }
+        let opened = Self::open_replicated(config, Arc::clone(&store)).await;
+        super::backup::wiped_on_error(store.as_ref(), opened)
     }
 
     /// Registers a new system account on `config`'s relay (as [`SystemClient::register`]) and
@@ -927,13 +922,8 @@ impl FriendClient<Replicated<RelayHttp>> {
         passphrase: &str,
     ) -> Result<Self, ClientError> {
         super::backup::restore_into(store.as_ref(), backup, passphrase, Role::Friend)?;
-        match Self::open_replicated(config, Arc::clone(&store)).await {
-            Ok(client) => Ok(client),
-            Err(e) => {
-                State(store.as_ref()).wipe()?;
-                Err(e)
-            }
-        }
+        let opened = Self::open_replicated(config, Arc::clone(&store)).await;
+        super::backup::wiped_on_error(store.as_ref(), opened)
     }
 
     /// Registers a new friend account on `config`'s relay (as [`FriendClient::register`]) and
