@@ -483,7 +483,7 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         let repaired = self.repair().await?;
         for r in &repaired.relays {
             if let Some(error) = &r.error {
-                tracing::info!(relay = %r.relay, %error, "relay not fully repaired");
+                tracing::debug!(relay = %r.relay, %error, "relay not fully repaired");
             }
         }
         Ok(Replication {
@@ -1148,7 +1148,7 @@ impl<R: RelayApi + 'static> FriendClient<Replicated<R>> {
                     });
                 }
                 Err(error) => {
-                    tracing::info!(%relay, %error, "relay passed over for a fetch");
+                    tracing::debug!(%relay, %error, "relay passed over for a fetch");
                     refused.push(RelayRefusal { relay, error });
                 }
             }

@@ -433,7 +433,9 @@ impl<R: RelayApi + 'static> Replicated<R> {
             .collect();
         for r in &outcome {
             if !r.status.is_current() {
-                tracing::info!(relay = %r.relay, what = %key, status = ?r.status, "replicated write not stored on this relay");
+                // The kind only (`grant`, `volume`, ...): no ids or names in the app's log.
+                let what = key.split(':').next().unwrap_or_default();
+                tracing::info!(relay = %r.relay, %what, status = ?r.status, "replicated write not stored on this relay");
             }
         }
         if let Ok(mut kept) = self.results.lock() {
