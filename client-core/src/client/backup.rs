@@ -41,7 +41,7 @@ const FORMAT: u8 = 1;
 /// A restored backup is the same device again (`device`, `state-key`, `owner-state`, §13).
 const SINGLE_KEYS: [&str; 9] = [
     IDENTITY,
-    super::relays::RELAYS,
+    super::relay_state::RELAYS,
     ACCOUNT,
     HWM,
     ROTATION,

@@ -93,6 +93,7 @@ mod owner;
 mod progress;
 mod receipts;
 mod relay;
+mod relay_state;
 mod relays;
 mod replicated;
 mod rotation;

@@ -327,7 +327,7 @@ impl<R: RelayApi + 'static> Replicated<R> {
         let state = super::state::State(store.as_ref());
         let mut entries = state.relays()?;
         if entries.is_empty() {
-            entries.push(super::relays::account_entry(store)?);
+            entries.push(super::relay_state::account_entry(store)?);
         }
         let first = entries.remove(0);
         let relay = connector.connect(&first)?;
