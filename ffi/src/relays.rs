@@ -233,6 +233,10 @@ pub struct FollowReport {
     /// This friend's account on each of them (`Stored`: registered now, `UpToDate`: it
     /// existed, `NoAccount`: none and registering was not allowed).
     pub accounts: Vec<ReplicaResult>,
+    /// The pairing with the system on each of them (`Stored`: asked for now, `UpToDate`: it
+    /// existed, `NoAccount`: no account there). A pairing asked for is pending until the
+    /// system's grant reaches that relay.
+    pub pairings: Vec<ReplicaResult>,
 }
 
 impl From<core::FollowReport> for FollowReport {
@@ -241,6 +245,7 @@ impl From<core::FollowReport> for FollowReport {
             version: r.version,
             relays: entries_of(&r.relays),
             accounts: results(r.accounts),
+            pairings: results(r.pairings),
         }
     }
 }
@@ -316,6 +321,17 @@ impl SystemClient {
     ) -> Result<ReplicatedPublish, CofferError> {
         let relays = parse_entries(&relays)?;
         run(async move { Ok(self.core().await?.set_relays(relays).await?.into()) }).await
+    }
+
+    /// Deletes this account and everything it holds on a relay that `set_relays` already took
+    /// off the list: the last step of a move. Wait until friends had a chance to follow (they
+    /// read the new list from the old relay too). An account that is gone already is success.
+    ///
+    /// Throws `InvalidInput` (the relay is still listed, or a bad address), `InvalidPin`,
+    /// relay errors.
+    pub async fn leave_relay(self: Arc<Self>, relay: RelayEntry) -> Result<(), CofferError> {
+        let relay = parse_entry(&relay)?;
+        run(async move { Ok(self.core().await?.leave_relay(&relay).await?) }).await
     }
 
     /// Brings every relay of the list up to date: copies the volumes, deletions and grants a

@@ -379,6 +379,32 @@ impl<R: RelayApi + 'static> SystemClient<Replicated<R>> {
         })
     }
 
+    /// Deletes this account, with everything it holds, on a relay this system no longer
+    /// lists (after [`set_relays`](Self::set_relays) moved away from it): the last step of a
+    /// move. Friends that have not followed yet lose the copy of the list that relay kept
+    /// for them, so wait until they had a chance to (`follow` when their app opens).
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidInput`] for a relay still in the list; the relay's errors
+    /// (an account that is gone already is success).
+    pub async fn leave_relay(&self, relay: &RelayEntry) -> Result<(), ClientError> {
+        if self
+            .relay
+            .entries()
+            .iter()
+            .any(|e| e.origin() == relay.origin())
+        {
+            return Err(ClientError::InvalidInput(
+                "the relay is still in this system's list: set_relays without it first",
+            ));
+        }
+        let member = self.relay.connect(relay)?;
+        match member.relay.delete_account().await {
+            Ok(()) | Err(TransportError::Unauthorized | TransportError::NotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// [`publish`](SystemClient::publish) with what each relay did.
     ///
     /// # Errors

@@ -3,7 +3,10 @@
 //! a relay is down, and repair of a stale relay. The full matrix (moves, friends on other
 //! relays, malicious relays) lives in the `tests` crate.
 
-use coffer_client_core::client::{Fetched, FriendClient, ReplicaStatus, SystemClient};
+use coffer_client_core::client::{
+    ClientError, Fetched, FriendClient, RelayApi, ReplicaStatus, SystemClient, authenticator,
+};
+use coffer_client_core::transport::{RelayHttp, TransportError};
 use coffer_client_core::v2::{BackupParams, InviteLink, RelayEntry};
 
 use crate::common::clients::{Relay, memory, name};
@@ -159,4 +162,43 @@ async fn an_account_whose_first_relay_is_gone_is_restored_through_another() {
         published.value.version, 2,
         "versions go on from the restored marks"
     );
+}
+
+#[tokio::test]
+async fn leaving_a_relay_deletes_the_account_there_once_it_is_off_the_list() {
+    let a = Relay::start().await;
+    let b = Relay::start().await;
+    let meta = name("meta");
+    let store = memory();
+    let system = SystemClient::register_replicated(a.config(), store.clone(), None)
+        .await
+        .expect("system registers");
+    system
+        .set_relays(vec![entry(&a), entry(&b)])
+        .await
+        .expect("set relays");
+    system.publish(&meta, b"moving").await.expect("publish");
+    let refused = system.leave_relay(&entry(&a)).await;
+    assert!(
+        matches!(refused, Err(ClientError::InvalidInput(_))),
+        "still listed: {refused:?}"
+    );
+
+    system.set_relays(vec![entry(&b)]).await.expect("move to B");
+    system.leave_relay(&entry(&a)).await.expect("leave A");
+    // A holds nothing of the account any more: its login is refused there.
+    let config = a.config();
+    let on_a = RelayHttp::new(config.relay.clone(), &config.trust, config.http.clone())
+        .expect("a connection to A")
+        .with_authenticator(authenticator(&store).expect("the account's login"));
+    assert!(
+        matches!(on_a.login().await, Err(TransportError::NotFound)),
+        "the account is gone on A"
+    );
+    // B still serves it, and leaving again is no error.
+    match system.fetch(&meta).await.expect("read back from B") {
+        Fetched::Updated { plaintext, .. } => assert_eq!(&plaintext[..], b"moving"),
+        other => panic!("expected the volume, got {other:?}"),
+    }
+    system.leave_relay(&entry(&a)).await.expect("leaving twice");
 }

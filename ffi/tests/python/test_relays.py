@@ -81,8 +81,13 @@ class SeveralRelaysThroughTheFfi(unittest.IsolatedAsyncioTestCase):
             accounts[a.url], [ReplicaStatus.UP_TO_DATE(), ReplicaStatus.STORED()], shown(followed.accounts)
         )
         self.assertEqual(await friend.relays_of(sys_id), relays)
+        # It asked for a pairing on B (pending until the system's grant reaches B); on A the
+        # invite's pairing exists.
+        pairings = by_relay(followed.pairings)
+        self.assertEqual(pairings[b.url], ReplicaStatus.STORED(), shown(followed.pairings))
+        self.assertEqual(pairings[a.url], ReplicaStatus.UP_TO_DATE(), shown(followed.pairings))
 
-        # The system's repair grants the friend on B now that it has an account there.
+        # The system's repair grants the friend on B now that it asked for a pairing there.
         repaired = await system.repair()
         on_b = [r for r in repaired.relays if r.relay == b.url]
         self.assertEqual(len(on_b), 1, repaired)
