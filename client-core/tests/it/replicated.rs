@@ -4,7 +4,7 @@
 //! relays, malicious relays) lives in the `tests` crate.
 
 use coffer_client_core::client::{
-    ClientError, Fetched, FriendClient, RelayApi, ReplicaStatus, SystemClient, authenticator,
+    ClientError, Fetched, FriendClient, ReplicaStatus, SystemClient, authenticator,
 };
 use coffer_client_core::transport::{RelayHttp, TransportError};
 use coffer_client_core::v2::{BackupParams, InviteLink, RelayEntry};
