@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientConfig, ClientError, Connector, FriendClient, HttpConnector, Replicated, authenticator,
+    ClientConfig, ClientError, Connector, FriendClient, HttpConnector, Replicated, SystemClient,
+    authenticator,
 };
 use coffer_client_core::storage::KeyStore;
 use coffer_client_core::transport::{Fetched, RelayHttp, RelayHttpConfig, Trust};
@@ -27,6 +28,26 @@ pub async fn three_relays() -> (RelayProcess, RelayProcess, RelayProcess) {
         RelayProcess::start(),
         RelayProcess::start()
     )
+}
+
+/// A new System account on `relay`, as a relay set of one, its keys in `store`.
+pub async fn system_on(
+    relay: &RelayProcess,
+    store: Arc<dyn KeyStore>,
+) -> SystemClient<Replicated<RelayHttp>> {
+    SystemClient::register_replicated(crate::v2::config_for(relay.url(), relay.pin()), store, None)
+        .await
+        .unwrap_or_else(|e| panic!("a system registers on {}: {e}", relay.url()))
+}
+
+/// A new friend account on `relay`, as a relay set of one, its keys in `store`.
+pub async fn friend_on(
+    relay: &RelayProcess,
+    store: Arc<dyn KeyStore>,
+) -> FriendClient<Replicated<RelayHttp>> {
+    FriendClient::register_replicated(crate::v2::config_for(relay.url(), relay.pin()), store, None)
+        .await
+        .unwrap_or_else(|e| panic!("a friend registers on {}: {e}", relay.url()))
 }
 
 /// The relay-list entry of `relay`: its origin, pinned to the key it printed.

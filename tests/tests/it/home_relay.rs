@@ -295,24 +295,30 @@ async fn wildcard_relay_story() {
     assert_eq!(text, b"{\"text\":\"from the LAN\"}");
 
     // An address added after start-up reaches the listener but is not one of the relay's
-    // origins (the set is fixed at start): a login signed for it is refused as before.
+    // origins (the set is fixed at start). A registration signed for it is refused (the
+    // registration names the relay it is meant for), and so is a login signed for it by an
+    // account that registered at the LAN address.
     run("ip", &["addr", "add", "192.168.77.11/32", "dev", "lo"]);
     let elsewhere = config_for(&format!("https://192.168.77.11:{port}"), pairing.pin());
-    // Registering needs no login; the first authenticated request logs in and is refused.
-    let stranger = coffer_client_core::client::SystemClient::register(
-        elsewhere,
+    let err = coffer_client_core::client::SystemClient::register(
+        elsewhere.clone(),
         coffer_tests::v2::memory_store(),
         None,
     )
     .await
-    .unwrap();
-    let err = stranger
-        .publish(&notes, b"{}")
+    .expect_err("a registration for an origin the relay did not start with");
+    assert!(
+        format!("{err} {err:?}").contains("origin"),
+        "registration refused for its origin, not something else: {err} / {err:?}"
+    );
+    let (_, alice_store) = system(&config).await;
+    // Opening logs in at once (it refreshes the account's state), so the refusal comes there.
+    let err = coffer_client_core::client::SystemClient::open(elsewhere, alice_store)
         .await
         .expect_err("a login for an origin the relay did not start with");
     assert!(
         format!("{err} {err:?}").contains("origin"),
-        "refused for its origin, not something else: {err} / {err:?}"
+        "login refused for its origin, not something else: {err} / {err:?}"
     );
 
     let _ = relay.start_kill();

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientError, Fetched, FetchedFrom, FriendClient, RelayRefusal, Replicated, SystemClient,
+    ClientError, Fetched, FetchedFrom, RelayRefusal, Replicated, SystemClient,
 };
 use coffer_client_core::identity::Identity;
 use coffer_client_core::transport::{RelayHttp, SharedVolume};
@@ -23,10 +23,10 @@ use coffer_client_core::v2::{
 use coffer_tests::malicious::{Attack, MaliciousRelay, Part};
 use coffer_tests::relay::RelayProcess;
 use coffer_tests::replicas::{
-    EvilReplicatedFriend, entry, evil_replicated_friend, restarted_evil_friend_on_all_relays,
-    stored_version, three_relays,
+    EvilReplicatedFriend, entry, evil_replicated_friend, friend_on,
+    restarted_evil_friend_on_all_relays, stored_version, system_on, three_relays,
 };
-use coffer_tests::v2::{config_for, memory_store, pair, uid, vol};
+use coffer_tests::v2::{memory_store, pair, uid, vol};
 use coffer_wire::b64::Signature64;
 use coffer_wire::v2::{Header, Label, VolumeName, labelled};
 use ed25519_dalek::Signer as _;
@@ -84,13 +84,7 @@ async fn scene() -> Scene {
     let (a, b, c) = three_relays().await;
     let (ea, eb, ec) = (entry(&a), entry(&b), entry(&c));
     let system_store = memory_store();
-    let system = SystemClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&system_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let system = system_on(&a, Arc::clone(&system_store)).await;
     let list_version = system
         .set_relays(vec![ea.clone(), eb.clone()])
         .await
@@ -103,15 +97,7 @@ async fn scene() -> Scene {
         .unwrap();
 
     let friend_store = memory_store();
-    drop(
-        FriendClient::register_replicated(
-            config_for(a.url(), a.pin()),
-            Arc::clone(&friend_store),
-            None,
-        )
-        .await
-        .unwrap(),
-    );
+    drop(friend_on(&a, Arc::clone(&friend_store)).await);
     let (friend, evil) = evil_replicated_friend(&ea, &friend_store, None);
     pair(&system, &friend, &[vol("meta")]).await;
     let sid = system.user_id();

@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use coffer_client_core::client::{
-    ClientError, Fetched, FetchedFrom, FriendClient, ReplicaResult, ReplicaStatus, SystemClient,
+    ClientError, Fetched, FetchedFrom, FriendClient, ReplicaResult, ReplicaStatus,
 };
 use coffer_client_core::transport::{TransportError, UserId};
 use coffer_client_core::v2::{InviteLink, RELAY_LIST_VOLUME, RelayList};
-use coffer_tests::replicas::{connection, entry, stored_version, three_relays};
+use coffer_tests::replicas::{
+    connection, entry, friend_on, stored_version, system_on, three_relays,
+};
 use coffer_tests::v2::{config_for, identity_of, memory_store, uid, vol};
 
 fn doc(text: &str) -> Vec<u8> {
@@ -109,13 +111,7 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
     let list = vol(RELAY_LIST_VOLUME);
 
     let system_store = memory_store();
-    let system = SystemClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&system_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let system = system_on(&a, Arc::clone(&system_store)).await;
     let sid = system.user_id();
     assert_eq!(system.relays(), vec![ea.clone()]);
 
@@ -161,13 +157,7 @@ async fn multi_relay_replicates_survives_a_stopped_relay_and_repairs_it() {
 
     // A friend on A pairs through an invite that names B too.
     let friend_store = memory_store();
-    let friend = FriendClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&friend_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let friend = friend_on(&a, Arc::clone(&friend_store)).await;
     let link = system.create_invite().await.unwrap();
     let link = InviteLink::parse(&link.to_uri()).unwrap();
     assert_eq!(link.relays(), vec![ea.clone(), eb.clone()]);
@@ -280,23 +270,11 @@ async fn multi_relay_system_moves_from_a_to_c_and_friend_follows() {
     let meta = vol("meta");
 
     let system_store = memory_store();
-    let system = SystemClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&system_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let system = system_on(&a, Arc::clone(&system_store)).await;
     let sid = system.user_id();
     system.publish(&meta, &doc("meta 1")).await.unwrap();
     let friend_store = memory_store();
-    let friend = FriendClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&friend_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let friend = friend_on(&a, Arc::clone(&friend_store)).await;
     let link = system.create_invite().await.unwrap();
     let paired = friend.redeem(&link).await.unwrap();
     assert_eq!(paired.system_id, sid);
@@ -417,21 +395,12 @@ async fn multi_relay_friend_on_b_pairs_with_system_on_a() {
     let url_a = a.url().to_owned();
     let meta = vol("meta");
 
-    let system =
-        SystemClient::register_replicated(config_for(a.url(), a.pin()), memory_store(), None)
-            .await
-            .unwrap();
+    let system = system_on(&a, memory_store()).await;
     let sid = system.user_id();
     system.publish(&meta, &doc("meta 1")).await.unwrap();
 
     let friend_store = memory_store();
-    let friend = FriendClient::register_replicated(
-        config_for(b.url(), b.pin()),
-        Arc::clone(&friend_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let friend = friend_on(&b, Arc::clone(&friend_store)).await;
     let fid = friend.user_id();
     // Not on A yet.
     assert!(no_account(
@@ -520,13 +489,7 @@ async fn multi_relay_friend_unpair_sticks_against_later_grants() {
     let meta = vol("meta");
 
     let system_store = memory_store();
-    let system = SystemClient::register_replicated(
-        config_for(a.url(), a.pin()),
-        Arc::clone(&system_store),
-        None,
-    )
-    .await
-    .unwrap();
+    let system = system_on(&a, Arc::clone(&system_store)).await;
     let sid = system.user_id();
     system
         .set_relays(vec![ea.clone(), eb.clone()])
@@ -538,13 +501,7 @@ async fn multi_relay_friend_unpair_sticks_against_later_grants() {
     let mut friends = Vec::new();
     for _ in 0..2 {
         let store = memory_store();
-        let friend = FriendClient::register_replicated(
-            config_for(a.url(), a.pin()),
-            Arc::clone(&store),
-            None,
-        )
-        .await
-        .unwrap();
+        let friend = friend_on(&a, Arc::clone(&store)).await;
         friend
             .redeem(&system.create_invite().await.unwrap())
             .await
