@@ -52,10 +52,25 @@ pub struct RunArgs {
     /// Web PKI instead of a pin: PEM bundle of the CA roots to trust, for `--url`.
     #[arg(long, value_name = "FILE")]
     pub ca_pem: Option<PathBuf>,
-    /// Allow a `--url` that is not a loopback address (you operate that relay, and know this
+    /// Allow a `--url` or `--compare-url` that is not a loopback address (you operate that relay, and know this
     /// registers accounts and uploads data there).
     #[arg(long)]
     pub allow_remote: bool,
+    /// Another v1 relay to compare with (e.g. the PluralLog reference relay, or its stand-in
+    /// from `scripts/reference-relay.sh up`): every selected v1 workload runs against the Coffer
+    /// relay and against this one, back to back, `--rounds` times, and the ratios are printed.
+    /// `http://host:port` (plain HTTP, as the reference relay serves) or `https://host:port`
+    /// with `--compare-pin`. Loopback only unless `--allow-remote`. v2 workloads are not run
+    /// against it.
+    #[arg(long, value_name = "URL")]
+    pub compare_url: Option<String>,
+    /// SHA-256 SPKI pin of an `https://` `--compare-url`.
+    #[arg(long, value_name = "PIN")]
+    pub compare_pin: Option<String>,
+    /// With `--compare-url`: rounds per workload, each one run against both relays (the order
+    /// alternating from round to round); ratios are reported as min/median/max over the rounds.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub rounds: usize,
     /// Start the relay binary on a temporary data directory (127.0.0.1, rate limits raised).
     #[arg(long)]
     pub spawn: bool,
@@ -67,7 +82,8 @@ pub struct RunArgs {
     #[arg(long = "relay-env", value_name = "KEY=VALUE")]
     pub relay_env: Vec<String>,
     /// Comma-separated workloads: login, publish:<size>, fetch:<size>, fetch304:<size>, mixed,
-    /// each optionally prefixed with v2- (sizes: 4k, 64k, 1m or bytes); and
+    /// each optionally prefixed with v2- (sizes: 4k, 64k, 1m or bytes); health (v1's
+    /// unauthenticated `GET /api/v1/health`); and
     /// replicated-publish:<size>, which starts 3 relays of its own and measures a System's
     /// publish to 1, 2 and 3 of them (one system per client; needs --spawn).
     #[arg(long, default_value = DEFAULT_WORKLOADS, value_name = "LIST")]

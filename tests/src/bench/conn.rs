@@ -5,7 +5,9 @@
 //!
 //! Trust is the project's own: a SHA-256 SPKI pin (`coffer_certs::client_config_pinned`) or
 //! Web PKI roots from a PEM file (`coffer_certs::client_config_webpki`). There is no
-//! accept-any mode here either.
+//! accept-any mode here either. Plain `http://` exists only for `--compare-url`, the other
+//! relay a run is compared with (the PluralLog reference relay serves plain HTTP); a Coffer
+//! relay is always dialled over pinned TLS.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +37,8 @@ pub struct Target {
     host: String,
     port: u16,
     server_name: ServerName<'static>,
-    tls: TlsConnector,
+    /// `None`: plain HTTP ([`Target::plain`]).
+    tls: Option<TlsConnector>,
 }
 
 impl std::fmt::Debug for Target {
@@ -58,24 +61,7 @@ pub enum TrustSpec {
 impl Target {
     /// A target for `url` (`https://host:port`).
     pub fn new(url: &str, trust: &TrustSpec) -> anyhow::Result<Target> {
-        let rest = url
-            .trim_end_matches('/')
-            .strip_prefix("https://")
-            .ok_or_else(|| anyhow!("the relay URL must start with https://"))?;
-        if rest.contains('/') {
-            bail!("the relay URL must be an origin (https://host:port), without a path");
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h.to_owned(), p.parse().context("the URL's port")?)
-            }
-            _ => (rest.to_owned(), 443),
-        };
-        let bare = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let server_name = ServerName::try_from(bare.clone()).context("the URL's host")?;
+        let (host, port, bare, server_name) = split_origin(url, "https", 443)?;
         let config = match trust {
             TrustSpec::Pinned(pin) => coffer_certs::client_config_pinned(*pin),
             TrustSpec::WebPkiPem(pem) => {
@@ -96,8 +82,26 @@ impl Target {
             host: bare,
             port,
             server_name,
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: Some(TlsConnector::from(Arc::new(config))),
         })
+    }
+
+    /// A plain-HTTP target for `url` (`http://host:port`): only for the relay a run is
+    /// compared with (`--compare-url`), never for the Coffer relay under test.
+    pub fn plain(url: &str) -> anyhow::Result<Target> {
+        let (host, port, bare, server_name) = split_origin(url, "http", 80)?;
+        Ok(Target {
+            origin: format!("http://{host}:{port}"),
+            host: bare,
+            port,
+            server_name,
+            tls: None,
+        })
+    }
+
+    /// Whether requests go over plain HTTP.
+    pub fn is_plain(&self) -> bool {
+        self.tls.is_none()
     }
 
     /// Whether the host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
@@ -116,8 +120,16 @@ impl Target {
                 .await
                 .with_context(|| format!("connect to {}", self.origin))?;
             tcp.set_nodelay(true)?;
-            let tls = self
-                .tls
+            let Some(connector) = &self.tls else {
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(async move {
+                    // Ends when the connection closes; errors surface on the next request.
+                    let _ = connection.await;
+                });
+                return anyhow::Ok(sender);
+            };
+            let tls = connector
                 .connect(self.server_name.clone(), tcp)
                 .await
                 .with_context(|| format!("TLS handshake with {}", self.origin))?;
@@ -137,6 +149,35 @@ impl Target {
             authority: HeaderValue::from_str(&format!("{}:{}", self.host, self.port))?,
         })
     }
+}
+
+/// `scheme://host[:port]` split into the origin's host (as written), port, bare host and TLS
+/// server name; no path allowed.
+fn split_origin(
+    url: &str,
+    scheme: &str,
+    default_port: u16,
+) -> anyhow::Result<(String, u16, String, ServerName<'static>)> {
+    let rest = url
+        .trim_end_matches('/')
+        .strip_prefix(scheme)
+        .and_then(|r| r.strip_prefix("://"))
+        .ok_or_else(|| anyhow!("the URL must start with {scheme}://"))?;
+    if rest.is_empty() || rest.contains('/') {
+        bail!("the URL must be an origin ({scheme}://host:port), without a path");
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h.to_owned(), p.parse().context("the URL's port")?)
+        }
+        _ => (rest.to_owned(), default_port),
+    };
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let server_name = ServerName::try_from(bare.clone()).context("the URL's host")?;
+    Ok((host, port, bare, server_name))
 }
 
 /// One request, ready to be sent any number of times.

@@ -7,14 +7,16 @@
 //! (concurrency, time and count bounds, histograms), [`procfs`] (CPU, RSS, thread states of
 //! the server), [`spawn`] (starting the relay and the baseline), [`baseline`] (the baseline
 //! server), [`seed`] (growth data), [`probe`] (the disk's fsync rate), [`report`] (JSON and
-//! tables), [`replicated`] (a System's publish to 1, 2 and 3 relays).
+//! tables), [`replicated`] (a System's publish to 1, 2 and 3 relays), [`compare`] (the same v1
+//! workloads against another v1 relay, `--compare-url`).
 //!
 //! What it must never do: send load to a relay nobody asked for. Without `--url` it only
 //! talks to servers it started itself on 127.0.0.1; with a non-loopback `--url` it refuses to
-//! run unless `--allow-remote` is given.
+//! run unless `--allow-remote` is given; the same holds for `--compare-url`.
 
 pub mod baseline;
 pub mod cli;
+pub mod compare;
 pub mod conn;
 pub mod probe;
 pub mod procfs;
@@ -35,6 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 
 use self::cli::RunArgs;
+use self::compare::{CompareReport, CompareRound, CompareWorkload};
 use self::conn::{Target, TrustSpec};
 use self::report::{
     GrowthLevel, GrowthWorkload, Machine, Ratios, RelayInfo, Report, Settings, TargetCheck,
@@ -103,6 +106,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     };
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
+    }
+    if !(1..=100).contains(&args.rounds) {
+        bail!("--rounds must be between 1 and 100");
+    }
+    if args.compare_url.is_none() && (args.rounds != 1 || args.compare_pin.is_some()) {
+        bail!("--rounds and --compare-pin go with --compare-url");
+    }
+    if args.compare_url.is_some() && args.soak.is_some() {
+        bail!("--compare-url compares workloads; it does not apply to --soak");
     }
     let pairs = args.pairs.unwrap_or(args.concurrency).max(1);
     if args.concurrency > pairs * setup::NAMES.len() {
@@ -271,6 +283,33 @@ impl Session {
         };
         report.settings.baseline = baseline.is_some();
 
+        // The relay to compare with: v1 only, with accounts and volumes of its own.
+        let mut compared = CompareReport::default();
+        let compare_target = match &self.args.compare_url {
+            Some(url) => Some(self.compare_target(url)?),
+            None => None,
+        };
+        let compare_world = match &compare_target {
+            Some(t) if workloads.iter().any(|w| w.proto == Proto::V1) => {
+                let started = Instant::now();
+                progress(format!(
+                    "setting up {} v1 pairs on the compare relay {}",
+                    self.pairs, t.origin
+                ));
+                let world = World::create(Proto::V1, Arc::clone(t), &trust, self.pairs)
+                    .await
+                    .context("set-up on the compare relay")?;
+                world.publish_all("members", 4096).await?;
+                world
+                    .verify_read("members", 4096)
+                    .await
+                    .context("the verified read on the compare relay")?;
+                compared.setup_s = Some(started.elapsed().as_secs_f64());
+                Some(Arc::new(world))
+            }
+            _ => None,
+        };
+
         let mut worlds: BTreeMap<&'static str, Arc<World>> = BTreeMap::new();
         for w in workloads {
             let key = proto_key(w.proto);
@@ -293,8 +332,23 @@ impl Session {
 
         for w in workloads {
             let world = Arc::clone(&worlds[proto_key(w.proto)]);
-            let relay_run = self.run_relay(&world, w, pid).await?;
-            let (relay_figures, shapes) = relay_run;
+            let (relay_figures, shapes) = match (&compare_world, w.proto) {
+                (Some(other), Proto::V1) => {
+                    let (rounds, figures, shapes) =
+                        self.compare_rounds(&world, other, w, pid).await?;
+                    compared.workloads.push(rounds);
+                    (figures, shapes)
+                }
+                (Some(_), Proto::V2) => {
+                    progress(format!(
+                        "{}: not run against the compare relay (it speaks v1 only)",
+                        w.name()
+                    ));
+                    compared.skipped.push(w.name());
+                    self.run_relay(&world, w, pid).await?
+                }
+                (None, _) => self.run_relay(&world, w, pid).await?,
+            };
             let base_figures = match &baseline {
                 Some((server, base_target)) => {
                     progress(format!("{}: baseline", w.name()));
@@ -334,6 +388,20 @@ impl Session {
             server.stop()?;
         }
         drop(worlds);
+        drop(compare_world);
+        if let Some(t) = &compare_target {
+            compared.url.clone_from(&t.origin);
+            compared.rounds = self.args.rounds;
+            compared.fetch_vs_health = compare::fetch_vs_health(&compared);
+            let fetch_4k_cpu = report
+                .workloads
+                .iter()
+                .find(|w| w.name == "fetch:4k")
+                .and_then(|w| w.ratio.as_ref())
+                .and_then(|r| r.server_cpu_per_op);
+            compared.targets = compare::targets(&compared, self.args.concurrency, fetch_4k_cpu);
+            report.compare = Some(compared);
+        }
 
         let mut smallest: BTreeMap<String, Figures> = BTreeMap::new();
         for &volumes in growth_levels {
@@ -346,6 +414,93 @@ impl Session {
         report.machine.loadavg_end = procfs::loadavg();
         report.targets = targets(&report);
         Ok(report)
+    }
+
+    /// The `--compare-url` target: plain HTTP, or HTTPS with `--compare-pin`; loopback only
+    /// unless `--allow-remote`.
+    fn compare_target(&self, url: &str) -> anyhow::Result<Arc<Target>> {
+        let target = if url.starts_with("http://") {
+            if self.args.compare_pin.is_some() {
+                bail!("--compare-pin is for an https:// --compare-url");
+            }
+            Target::plain(url).context("--compare-url")?
+        } else {
+            let pin = self
+                .args
+                .compare_pin
+                .as_ref()
+                .ok_or_else(|| anyhow!("an https:// --compare-url needs --compare-pin"))?;
+            let pin = pin.parse().map_err(|e| anyhow!("--compare-pin: {e}"))?;
+            Target::new(url, &TrustSpec::Pinned(pin)).context("--compare-url")?
+        };
+        if !target.is_loopback() && !self.args.allow_remote {
+            bail!(
+                "--compare-url {} is not a loopback address: pass --allow-remote if you operate \
+                 that relay",
+                target.origin
+            );
+        }
+        Ok(Arc::new(target))
+    }
+
+    /// `--rounds` rounds of `w`, each against the Coffer relay and the compare relay back to
+    /// back (Coffer first in odd rounds); the summary, and the Coffer figures and request
+    /// shapes of the round with the median Coffer throughput (for the main table and the
+    /// baseline).
+    async fn compare_rounds(
+        &self,
+        world: &Arc<World>,
+        other: &Arc<World>,
+        w: &Workload,
+        pid: Option<u32>,
+    ) -> anyhow::Result<(CompareWorkload, Figures, workload::ShapeBook)> {
+        let total = self.args.rounds;
+        let mut rounds = Vec::with_capacity(total);
+        let mut books = Vec::with_capacity(total);
+        for r in 0..total {
+            let coffer_first = r % 2 == 0;
+            let mut coffer = None;
+            let mut compare = None;
+            let order = if coffer_first {
+                [true, false]
+            } else {
+                [false, true]
+            };
+            for coffer_side in order {
+                if coffer_side {
+                    progress(format!("{}: round {}/{total}: Coffer", w.name(), r + 1));
+                    coffer = Some(self.run_relay(world, w, pid).await?);
+                } else {
+                    progress(format!(
+                        "{}: round {}/{total}: the compare relay",
+                        w.name(),
+                        r + 1
+                    ));
+                    compare = Some(
+                        self.run_relay(other, w, None)
+                            .await
+                            .with_context(|| format!("{} on the compare relay", w.name()))?,
+                    );
+                }
+            }
+            let (coffer, book) = coffer.ok_or_else(|| anyhow!("no Coffer run"))?;
+            let (compare, _) = compare.ok_or_else(|| anyhow!("no compare run"))?;
+            books.push(book);
+            rounds.push(CompareRound {
+                round: r + 1,
+                coffer_first,
+                ratio: compare::ratio(coffer.ops_per_s, compare.ops_per_s),
+                coffer,
+                compare,
+            });
+        }
+        let summary = CompareWorkload::new(w.name(), rounds);
+        let median = summary
+            .median_round()
+            .ok_or_else(|| anyhow!("no rounds"))?;
+        let figures = summary.rounds[median].coffer.clone();
+        let book = books.swap_remove(median);
+        Ok((summary, figures, book))
     }
 
     /// `--soak`: the soak instead of the workloads.

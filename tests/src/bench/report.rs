@@ -38,6 +38,8 @@ pub struct Report {
     pub soak: Option<super::soak::SoakReport>,
     /// `replicated-publish:<size>` runs: a System's publish to 1, 2 and 3 relays.
     pub replicated: Vec<super::replicated::ReplicatedReport>,
+    /// `--compare-url`: the same v1 workloads against another relay, and the ratios.
+    pub compare: Option<super::compare::CompareReport>,
 }
 
 /// The machine.
@@ -356,6 +358,9 @@ pub fn table(report: &Report) -> String {
                 );
             }
         }
+    }
+    if let Some(c) = &report.compare {
+        super::compare::table(&mut out, c);
     }
     if !report.targets.is_empty() {
         let _ = writeln!(out, "\ntargets:");

@@ -470,7 +470,11 @@ impl World {
         pairs: usize,
     ) -> anyhow::Result<World> {
         let mut made: Vec<MadePair> = Vec::new();
-        let config = client_config(&target, trust)?;
+        // client-core's configuration only for v2 (a v1 world may be a plain-HTTP compare target).
+        let config = match proto {
+            Proto::V1 => None,
+            Proto::V2 => Some(client_config(&target, trust)?),
+        };
         for chunk_start in (0..pairs).step_by(SETUP_PARALLEL) {
             let mut set = JoinSet::new();
             for i in chunk_start..(chunk_start + SETUP_PARALLEL).min(pairs) {
@@ -479,9 +483,12 @@ impl World {
                 set.spawn(async move {
                     match proto {
                         Proto::V1 => v1_pair(target).await.map(|p| (i, p, None)),
-                        Proto::V2 => v2_pair(target, config)
-                            .await
-                            .map(|(p, s, f)| (i, p, Some((s, f)))),
+                        Proto::V2 => match config {
+                            Some(config) => v2_pair(target, config)
+                                .await
+                                .map(|(p, s, f)| (i, p, Some((s, f)))),
+                            None => Err(anyhow!("no v2 client configuration")),
+                        },
                     }
                 });
             }

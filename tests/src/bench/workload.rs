@@ -6,6 +6,7 @@
 //! | `publish:<size>` | `PUT /volumes/{name}`: a new version of a padded volume of `size` plaintext bytes |
 //! | `fetch:<size>` | a friend's `GET /shared/{system}/volumes/members`, whole volume (200) |
 //! | `fetch304:<size>` | the same with `If-None-Match: <current version>` (304, no body) |
+//! | `health` | `GET /api/v1/health`, unauthenticated (v1 only): what the HTTP stack and the router cost, as the relay itself answers it |
 //! | `mixed` | a realistic day, per operation at random: 60 % a friend polling `fronts` (4 KiB) with `If-None-Match: <last version it saw>`, 20 % fetching `fronts` whole, 10 % fetching `members` (64 KiB), 8 % the system publishing `fronts`, 2 % a login |
 //!
 //! `v2-` before a name runs it on `/api/v2` with v2 accounts, v2 volumes and v2 login
@@ -54,6 +55,8 @@ pub enum Kind {
     FetchNotModified(usize),
     /// The realistic mix.
     Mixed,
+    /// `GET /api/v1/health`, unauthenticated.
+    Health,
 }
 
 /// A named workload.
@@ -114,15 +117,17 @@ impl Workload {
         let kind = match op {
             "login" => Kind::Login,
             "mixed" => Kind::Mixed,
+            "health" if proto == Proto::V1 => Kind::Health,
+            "health" => bail!("workload {text:?}: health is v1's /api/v1/health, without v2-"),
             "publish" => sized(Kind::Publish)?,
             "fetch" => sized(Kind::Fetch)?,
             "fetch304" => sized(Kind::FetchNotModified)?,
             _ => bail!(
                 "unknown workload {text:?}: use login, publish:<size>, fetch:<size>, fetch304:<size>, \
-                 mixed, each optionally prefixed with v2-, or replicated-publish:<size>"
+                 mixed, each optionally prefixed with v2-, health, or replicated-publish:<size>"
             ),
         };
-        if size.is_some() && matches!(kind, Kind::Login | Kind::Mixed) {
+        if size.is_some() && matches!(kind, Kind::Login | Kind::Mixed | Kind::Health) {
             bail!("workload {text:?} takes no size");
         }
         Ok(Workload { proto, kind })
@@ -137,6 +142,7 @@ impl Workload {
         let body = match self.kind {
             Kind::Login => "login".to_owned(),
             Kind::Mixed => "mixed".to_owned(),
+            Kind::Health => "health".to_owned(),
             Kind::Publish(s) => format!("publish:{}", size_label(s)),
             Kind::Fetch(s) => format!("fetch:{}", size_label(s)),
             Kind::FetchNotModified(s) => format!("fetch304:{}", size_label(s)),
@@ -163,7 +169,7 @@ impl Workload {
         match self.kind {
             Kind::Fetch(s) | Kind::FetchNotModified(s) => vec![("members", s)],
             Kind::Mixed => vec![("fronts", MIXED_FRONTS), ("members", MIXED_MEMBERS)],
-            Kind::Login | Kind::Publish(_) => Vec::new(),
+            Kind::Login | Kind::Publish(_) | Kind::Health => Vec::new(),
         }
     }
 
@@ -193,6 +199,7 @@ enum Cond {
 #[derive(Debug, Clone, Copy)]
 enum Op {
     Login,
+    Health,
     Publish {
         class: &'static str,
     },
@@ -208,6 +215,7 @@ impl Op {
     fn classes(&self) -> &'static [&'static str] {
         match self {
             Op::Login => &["challenge", "token"],
+            Op::Health => &["health"],
             Op::Publish { class: "publish" } => &["publish"],
             Op::Publish { .. } => &["publish-fronts"],
             Op::Fetch { class, .. } => match *class {
@@ -247,6 +255,7 @@ fn pick(workload: &Workload, rng: &mut Rng, can_publish: bool) -> Op {
     let fronts = name_index("fronts");
     match workload.kind {
         Kind::Login => Op::Login,
+        Kind::Health => Op::Health,
         Kind::Publish(_) => Op::Publish { class: "publish" },
         Kind::Fetch(_) => Op::Fetch {
             name: members,
@@ -562,6 +571,10 @@ impl RelayWorker {
     async fn run_op(&mut self, client: &mut Client, record: &mut OpRecord) -> anyhow::Result<()> {
         match pick(&self.workload, &mut self.rng, self.slot.is_some()) {
             Op::Login => self.login(client, record).await?,
+            Op::Health => {
+                let req = Req::new(Method::GET, "/api/v1/health", Bytes::new());
+                exchange(client, record, "health", &req, &[200]).await;
+            }
             op @ Op::Publish { .. } => {
                 let req = self.publish_req()?;
                 exchange(client, record, op.classes()[0], &req, &[200]).await;
@@ -789,6 +802,7 @@ mod tests {
             "fetch:4k",
             "fetch304:1m",
             "mixed",
+            "health",
             "v2-login",
             "v2-publish:4k",
             "v2-fetch:64k",
@@ -808,6 +822,8 @@ mod tests {
             "fetch:0",
             "fetch:9m",
             "v3-login",
+            "v2-health",
+            "health:4k",
         ] {
             assert!(Workload::parse(bad).is_err(), "{bad}");
         }
