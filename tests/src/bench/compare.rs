@@ -429,7 +429,10 @@ mod tests {
                 max: 3.0
             })
         );
-        assert_eq!(Spread::of(&[4.0, 1.0, 2.0, 10.0]).map(|s| s.median), Some(3.0));
+        assert_eq!(
+            Spread::of(&[4.0, 1.0, 2.0, 10.0]).map(|s| s.median),
+            Some(3.0)
+        );
         assert_eq!(ratio(5.0, 0.0), None);
         assert_eq!(ratio(5.0, 2.0), Some(2.5));
     }
@@ -437,7 +440,11 @@ mod tests {
     #[test]
     fn ratios_are_per_round_and_summarised() {
         // Round ratios 10, 15, 12.5: the median is 12.5, not 1100/90 from the medians.
-        let w = workload("fetch:8k", &[(1000.0, 100.0), (1200.0, 80.0), (500.0, 40.0)], 5.0);
+        let w = workload(
+            "fetch:8k",
+            &[(1000.0, 100.0), (1200.0, 80.0), (500.0, 40.0)],
+            5.0,
+        );
         let r = w.ratio.expect("ratios");
         assert_eq!((r.min, r.median, r.max), (10.0, 12.5, 15.0));
         assert_eq!(w.coffer_ops_per_s.map(|s| s.median), Some(1000.0));
@@ -454,16 +461,39 @@ mod tests {
             url: "http://127.0.0.1:1".into(),
             rounds: 3,
             workloads: vec![
-                workload("login", &[(1300.0, 100.0), (1250.0, 100.0), (1100.0, 100.0)], 8.0),
-                workload("publish:8k", &[(900.0, 100.0), (1100.0, 100.0), (1000.0, 100.0)], 12.0),
-                workload("fetch:8k", &[(2100.0, 100.0), (1900.0, 100.0), (2000.0, 100.0)], 25.0),
-                workload("mixed", &[(950.0, 100.0), (990.0, 100.0), (999.0, 100.0)], 9.0),
-                workload("health", &[(3000.0, 1.0), (4000.0, 1.0), (3000.0, 1.0)], 2.0),
+                workload(
+                    "login",
+                    &[(1300.0, 100.0), (1250.0, 100.0), (1100.0, 100.0)],
+                    8.0,
+                ),
+                workload(
+                    "publish:8k",
+                    &[(900.0, 100.0), (1100.0, 100.0), (1000.0, 100.0)],
+                    12.0,
+                ),
+                workload(
+                    "fetch:8k",
+                    &[(2100.0, 100.0), (1900.0, 100.0), (2000.0, 100.0)],
+                    25.0,
+                ),
+                workload(
+                    "mixed",
+                    &[(950.0, 100.0), (990.0, 100.0), (999.0, 100.0)],
+                    9.0,
+                ),
+                workload(
+                    "health",
+                    &[(3000.0, 1.0), (4000.0, 1.0), (3000.0, 1.0)],
+                    2.0,
+                ),
             ],
             ..CompareReport::default()
         };
         report.fetch_vs_health = fetch_vs_health(&report);
-        let f = report.fetch_vs_health.as_ref().expect("fetch and health ran");
+        let f = report
+            .fetch_vs_health
+            .as_ref()
+            .expect("fetch and health ran");
         assert_eq!(f.fetch, "fetch:8k");
         // 2100/3000 = 0.7, 1900/4000 = 0.475, 2000/3000 = 0.667.
         assert!((f.ratio.median - 2000.0 / 3000.0).abs() < 1e-9);
@@ -486,7 +516,10 @@ mod tests {
 
         // At another client count the p99 goal is not judged; without runs nothing is.
         let at32 = targets(&report, 32, None);
-        let p99 = at32.iter().find(|t| t.name == "p99-at-64-every").expect("p99");
+        let p99 = at32
+            .iter()
+            .find(|t| t.name == "p99-at-64-every")
+            .expect("p99");
         assert_eq!(p99.met, None);
         assert!(p99.note.contains("evaluated only at 64"), "{}", p99.note);
         let empty = targets(&CompareReport::default(), 64, None);

@@ -495,9 +495,7 @@ impl Session {
             });
         }
         let summary = CompareWorkload::new(w.name(), rounds);
-        let median = summary
-            .median_round()
-            .ok_or_else(|| anyhow!("no rounds"))?;
+        let median = summary.median_round().ok_or_else(|| anyhow!("no rounds"))?;
         let figures = summary.rounds[median].coffer.clone();
         let book = books.swap_remove(median);
         Ok((summary, figures, book))

@@ -447,7 +447,10 @@ fn coffer_bench_compares_with_the_reference_relay_stand_in() {
             "--presign-seconds",
             "0.5",
         ])
-        .args(["--workloads", &format!("{},v2-fetch:4k", compared.join(","))])
+        .args([
+            "--workloads",
+            &format!("{},v2-fetch:4k", compared.join(",")),
+        ])
         .args(["--compare-url", &stand_in.url, "--rounds", "1"])
         .arg("--work-dir")
         .arg(dir.path())
