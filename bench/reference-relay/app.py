@@ -148,6 +148,8 @@ def get_db():
     global _HELD
     if _HELD is None:
         _HELD = sqlite3.connect(DB_PATH)
+        # A connection opens the database (and joins the WAL) only when it first reads.
+        _HELD.execute("SELECT COUNT(*) FROM users").fetchone()
     if "db" not in g:
         g.db = sqlite3.connect(DB_PATH)
         g.db.row_factory = sqlite3.Row
