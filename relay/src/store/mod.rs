@@ -18,6 +18,7 @@ pub mod devices;
 pub mod foreign;
 pub mod grants;
 mod group;
+pub mod inline;
 pub mod invites;
 pub mod maintenance;
 pub mod migrations;
