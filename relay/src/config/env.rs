@@ -228,6 +228,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 44);
+        assert_eq!(ENV_VARS.len(), 45);
     }
 }
