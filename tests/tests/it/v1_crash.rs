@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use coffer_tests::client::{Kind, V1Client, open_volume, upload_body_text};
 use coffer_tests::docs;
+use coffer_tests::faults::store::payload_places;
 use coffer_tests::http::Http;
 use coffer_tests::relay::{RelayProcess, files_under};
 use coffer_tests::util::sha256;
@@ -199,13 +200,19 @@ fn check_no_leftovers(data: &Path, live_volumes: usize, round: &str) {
         "{round}: temporary files left after start-up: {temp:?}"
     );
     let blobs = files_under(&data.join("blobs"));
+    let (inline, files) = payload_places(&data.join("coffer.db"));
+    assert_eq!(
+        (inline + files) as usize,
+        live_volumes,
+        "{round}: {inline} inline and {files} file-backed rows for {live_volumes} live volumes"
+    );
     assert!(
-        blobs.len() <= live_volumes,
-        "{round}: {} blob files for {live_volumes} live volumes (orphans): {blobs:?}",
+        blobs.len() as u64 <= files,
+        "{round}: {} blob files for {files} file-backed live volumes (orphans): {blobs:?}",
         blobs.len()
     );
     assert!(
-        live_volumes == 0 || !blobs.is_empty(),
+        files == 0 || !blobs.is_empty(),
         "{round}: no blob files under {} (the leftover check would be vacuous)",
         data.join("blobs").display()
     );
