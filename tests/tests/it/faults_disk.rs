@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use coffer_tests::client::{Kind, V1Client};
 use coffer_tests::docs;
+use coffer_tests::faults::store::payload_places;
 use coffer_tests::faults::{Ledger, Tmpfs, stop_and_check};
 use coffer_tests::http::Resp;
-use coffer_tests::faults::store::payload_places;
 use coffer_tests::relay::{RelayProcess, files_under};
 use coffer_wire::v1::VolumeName;
 
