@@ -27,7 +27,7 @@ use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt 
 use std::path::{Component, Path, PathBuf};
 
 use coffer_relay::config::Config;
-use coffer_relay::store::migrations;
+use coffer_relay::store::{inline, migrations};
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -422,6 +422,17 @@ fn read_snapshot(conn: &Connection, path: &Path) -> Result<SnapshotInfo, BackupE
     for row in rows {
         let (name, size) = row.map_err(db_err(path))?;
         volumes += 1;
+        if inline::is_inline(&name) {
+            // Its bytes are in this database (copied with it): present, with its row's size.
+            let stored = inline::length(conn, &name)
+                .map_err(|e| verify(format!("inline payload {name}: {e}")))?;
+            if stored != u64::try_from(size).ok() {
+                return Err(verify(format!(
+                    "inline payload {name} is missing or has the wrong size"
+                )));
+            }
+            continue;
+        }
         if safe_blob_name(&name).is_none() {
             return Err(verify(format!(
                 "the database references an unsafe blob name {name:?}"

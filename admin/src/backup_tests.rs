@@ -176,3 +176,57 @@ fn every_file_of_a_backup_is_private() {
         assert_eq!(*mode, want, "{} has mode {mode:o}", path.display());
     }
 }
+
+/// A volume stored inline in the database (docs/adr/0027) is in the backup's database, checked
+/// by the backup and its verification, restored, and readable by the relay; a backup whose
+/// inline payload is missing is refused.
+#[test]
+fn inline_payloads_are_backed_up_with_the_database() {
+    use coffer_relay::store::{check, inline};
+    let root = tempfile::tempdir().expect("tmp");
+    let src = relay_data(&root.path().join("data"));
+    let uid = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let name = inline::new_name(uid, "journal", 2);
+    let db = Db::open(&src.database).expect("db");
+    db.write_blocking(|tx| {
+        tx.execute(
+            "INSERT INTO volumes VALUES (?1, 'journal', 2, '{}', ?2, zeroblob(64), 100, 0)",
+            rusqlite::params![uid, name],
+        )?;
+        tx.execute(
+            "UPDATE users SET storage_used_bytes = storage_used_bytes + 100",
+            [],
+        )?;
+        inline::insert(tx, &name, &[5u8; 100])
+    })
+    .expect("inline row");
+    drop(db);
+    let out = root.path().join("backup");
+    let report = backup(&src, &out, false, &mut silent()).expect("backup");
+    // Three volumes, two of them files.
+    assert_eq!((report.users, report.volumes, report.blobs), (1, 3, 2));
+    let dst = paths(&root.path().join("restored"));
+    let restored = restore(&out, &dst, &mut silent()).expect("restore");
+    assert_eq!(restored.volumes, 3);
+    let consistency = check::check(&dst.database, &dst.blob_dir).expect("check");
+    assert!(consistency.is_consistent(), "{consistency:?}");
+    assert_eq!(consistency.inline_rows, 1);
+    let db = Db::open(&dst.database).expect("restored database opens");
+    let bytes = db
+        .read_blocking(|c| inline::read(c, &name, 1000))
+        .expect("read")
+        .expect("present");
+    assert_eq!(bytes, vec![5u8; 100]);
+
+    // A source whose inline payload is gone (forced past the schema's triggers) is refused.
+    db.write_blocking(|tx| {
+        tx.execute("DELETE FROM inline_payloads", [])?;
+        Ok(())
+    })
+    .expect("delete");
+    drop(db);
+    let err = backup(&dst, &root.path().join("second"), false, &mut silent())
+        .expect_err("inline payload missing");
+    assert!(matches!(err, BackupError::Verify { .. }), "{err}");
+    assert!(err.to_string().contains("inline payload"), "{err}");
+}

@@ -199,9 +199,13 @@ pub fn consistency_human(c: &Consistency) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "integrity check:        {}", c.integrity);
     let _ = writeln!(out, "foreign key violations: {}", c.foreign_key_violations);
-    let _ = writeln!(out, "volume rows:            {}", c.volume_rows);
-    let _ = writeln!(out, "missing blob files:     {}", c.missing_blobs);
-    let _ = writeln!(out, "blob files of the wrong size: {}", c.wrong_sizes);
+    let _ = writeln!(
+        out,
+        "volume rows:            {} ({} of them stored inline in the database)",
+        c.volume_rows, c.inline_rows
+    );
+    let _ = writeln!(out, "missing payloads:       {}", c.missing_blobs);
+    let _ = writeln!(out, "payloads of the wrong size: {}", c.wrong_sizes);
     let _ = writeln!(
         out,
         "users whose storage does not add up: {}",
@@ -212,6 +216,13 @@ pub fn consistency_human(c: &Consistency) -> String {
         "orphan files: {}, temporary files: {} (harmless: the relay sweeps them at start-up)",
         c.orphan_files, c.temporary_files
     );
+    if c.orphan_inline_payloads > 0 {
+        let _ = writeln!(
+            out,
+            "inline payloads no row names: {} (harmless)",
+            c.orphan_inline_payloads
+        );
+    }
     for p in &c.problems {
         let _ = writeln!(out, "  - {}", clean(p));
     }

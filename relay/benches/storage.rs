@@ -4,17 +4,20 @@
 //! to a measurement; ADR 0002 asks for the decision to be made by benchmark. This harness
 //! is that measurement. It prints figures; it asserts nothing about speed.
 //!
-//! - `files`: exactly the relay's upload path — [`BlobStore::write`] (temp file, write, fsync,
-//!   rename, fsync dir), then the row in one `synchronous=FULL` WAL transaction
-//!   ([`volumes::put`]), then the replaced file removed — and its download path
-//!   ([`volumes::get`] on a reader, then [`BlobStore::read`]).
-//! - `inline`: the same row shape with the payload in a BLOB column of the same database
-//!   (same pragmas, same one-writer discipline), upserted in one transaction; read with one
-//!   `SELECT`.
+//! Both run the relay's own store code, through its group-committed writer ([`Db::write`]):
+//!
+//! - `files`: the relay's path for a payload above `[storage] inline_max` —
+//!   [`BlobStore::write`] (temp file, write, fsync, rename, fsync dir), then the row
+//!   ([`volumes::put`]) in a group commit, then the replaced file removed — and its download
+//!   path ([`volumes::get`] on a reader, then [`BlobStore::read`]).
+//! - `inline`: the relay's path for a payload up to `inline_max` (docs/adr/0027) — the row and
+//!   the payload ([`inline::insert`]) in the same group commit; read with [`inline::read`] in
+//!   the row's snapshot.
 //!
 //! Each is run with 1 and with 8 writer threads (uploads of different users in parallel, as
-//! the relay serves them: blob writes overlap, database commits are serialised by its one
-//! writer), for 4 KiB, 64 KiB and 1 MiB payloads, and reads with 2 threads.
+//! the relay serves them: blob writes overlap, commits are grouped by its one writer), for
+//! payloads from 4 KiB to 1 MiB, and reads with 2 threads. The crossover sets the default
+//! `inline_max`.
 //!
 //! `cargo bench -p coffer-relay --bench storage` (`-- --seconds 3` per case; `--dir DIR` to
 //! measure another file system than the temporary directory's).
@@ -27,85 +30,16 @@ use std::time::{Duration, Instant};
 use coffer_relay::store::blobs::BlobStore;
 use coffer_relay::store::users::User;
 use coffer_relay::store::volumes::{self, PutOutcome, VolumeRow};
-use coffer_relay::store::{ClientType, Db, StoreError, users};
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use coffer_relay::store::{ClientType, Db, StoreError, inline, users};
 
-const SIZES: [(usize, &str); 3] = [
+const SIZES: [(usize, &str); 5] = [
     (4096 + 28, "4 KiB"),
+    (16384 + 28, "16 KiB"),
     (65536 + 28, "64 KiB"),
+    (262_144, "256 KiB"),
     (1 << 20, "1 MiB"),
 ];
 const USERS: usize = 8;
-
-/// The alternative: the payload inside the row.
-struct Inline {
-    conn: std::sync::Mutex<Connection>,
-    path: PathBuf,
-}
-
-impl Inline {
-    fn open(path: &Path) -> rusqlite::Result<Inline> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS volumes (user_id TEXT NOT NULL, volume_name TEXT NOT NULL, \
-             version INTEGER NOT NULL, control_header TEXT NOT NULL, signature BLOB NOT NULL, \
-             size_bytes INTEGER NOT NULL, updated_at INTEGER NOT NULL, payload BLOB NOT NULL, \
-             PRIMARY KEY (user_id, volume_name))",
-        )?;
-        Ok(Inline {
-            conn: std::sync::Mutex::new(conn),
-            path: path.to_owned(),
-        })
-    }
-
-    fn put(&self, user: &str, version: u64, payload: &[u8]) -> rusqlite::Result<()> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM volumes WHERE user_id = ?1 AND volume_name = 'journal'",
-                [user],
-                |r| r.get(0),
-            )
-            .optional()?;
-        assert!(
-            current.is_none_or(|c| (c as u64) < version),
-            "versions increase"
-        );
-        tx.execute(
-            "INSERT INTO volumes VALUES (?1, 'journal', ?2, '{}', ?3, ?4, 0, ?5) \
-             ON CONFLICT (user_id, volume_name) DO UPDATE SET version = excluded.version, \
-             signature = excluded.signature, size_bytes = excluded.size_bytes, \
-             payload = excluded.payload",
-            params![
-                user,
-                version as i64,
-                &[0u8; 64][..],
-                payload.len() as i64,
-                payload
-            ],
-        )?;
-        tx.commit()
-    }
-
-    fn reader(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open(&self.path)?;
-        conn.pragma_update(None, "query_only", "ON")?;
-        Ok(conn)
-    }
-}
-
-fn read_inline(conn: &Connection, user: &str) -> rusqlite::Result<Vec<u8>> {
-    conn.prepare_cached(
-        "SELECT payload FROM volumes WHERE user_id = ?1 AND volume_name = 'journal'",
-    )?
-    .query_row([user], |r| r.get(0))
-}
 
 /// Runs `op(thread, i)` on `threads` threads for `seconds`; returns operations per second.
 fn run(threads: usize, seconds: f64, op: impl Fn(usize, u64) + Sync) -> f64 {
@@ -160,10 +94,24 @@ fn files_store(dir: &Path) -> Result<(Arc<Db>, BlobStore), StoreError> {
     Ok((db, blobs))
 }
 
-fn put_file(db: &Db, blobs: &BlobStore, user: &str, version: u64, payload: &[u8]) {
-    let blob_file = blobs
-        .write(user, "journal", version, payload)
-        .expect("the benchmark directory is writable");
+/// One upload through the group-committed writer, as the relay makes it: `inline` puts the
+/// payload in the row's transaction, otherwise a blob file is written first.
+fn put(
+    rt: &tokio::runtime::Handle,
+    db: &Arc<Db>,
+    blobs: &BlobStore,
+    user: &str,
+    version: u64,
+    payload: &[u8],
+    inline: bool,
+) {
+    let blob_file = if inline {
+        inline::new_name(user, "journal", version)
+    } else {
+        blobs
+            .write(user, "journal", version, payload)
+            .expect("the benchmark directory is writable")
+    };
     let row = VolumeRow {
         user_id: user.to_owned(),
         volume_name: "journal".into(),
@@ -174,7 +122,15 @@ fn put_file(db: &Db, blobs: &BlobStore, user: &str, version: u64, payload: &[u8]
         size_bytes: payload.len() as u64,
         updated_at: 0,
     };
-    match db.write_blocking(|tx| volumes::put(tx, &row, u64::MAX)) {
+    let bytes = inline.then(|| payload.to_vec());
+    let outcome = rt.block_on(db.write(move |tx| {
+        let outcome = volumes::put(tx, &row, u64::MAX)?;
+        if let (PutOutcome::Stored { .. }, Some(bytes)) = (&outcome, &bytes) {
+            inline::insert(tx, &row.blob_file, bytes)?;
+        }
+        Ok(outcome)
+    }));
+    match outcome {
         Ok(PutOutcome::Stored { replaced_blob }) => {
             if let Some(old) = replaced_blob {
                 blobs.remove(&old);
@@ -184,13 +140,17 @@ fn put_file(db: &Db, blobs: &BlobStore, user: &str, version: u64, payload: &[u8]
     }
 }
 
-fn get_file(db: &Db, blobs: &BlobStore, user: &str, len: usize) {
-    let row = db
-        .read_blocking(|c| volumes::get(c, user, "journal"))
-        .expect("readable")
-        .expect("stored");
-    let bytes = blobs
-        .read(&row.blob_file, u64::MAX)
+/// One download, as the relay reads it: the row, then its payload from wherever it is.
+fn get(db: &Db, blobs: &BlobStore, user: &str, len: usize) {
+    let bytes = db
+        .read_blocking(|c| {
+            let row = volumes::get(c, user, "journal")?.expect("stored");
+            if inline::is_inline(&row.blob_file) {
+                inline::read(c, &row.blob_file, u64::MAX)
+            } else {
+                blobs.read(&row.blob_file, u64::MAX)
+            }
+        })
         .expect("readable")
         .expect("present");
     assert_eq!(bytes.len(), len);
@@ -233,7 +193,7 @@ fn main() {
     .expect("a temporary directory");
     let ids = user_ids();
     println!(
-        "payload storage: files (the relay) vs SQLite BLOBs, {:.0} s per case, in {}",
+        "payload storage: blob files vs inline in the database (the relay's code), {:.0} s per case, in {}",
         args.seconds,
         scratch.path().display()
     );
@@ -248,60 +208,48 @@ fn main() {
         "inline get/s",
         "in/fi"
     );
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let rt = runtime.handle();
     for (round, (size, label)) in SIZES.into_iter().enumerate() {
         let payload = vec![0xA5u8; size];
         for threads in [1usize, 8] {
-            let dir = scratch.path().join(format!("{round}-{threads}"));
-            std::fs::create_dir_all(&dir).expect("scratch dir");
-            let (db, blobs) = files_store(&dir).expect("open the relay store");
-            let inline = Inline::open(&dir.join("inline.db")).expect("open the inline db");
-            // Every user has a first version in both stores (not measured), so reads find one.
-            for id in &ids {
-                put_file(&db, &blobs, id, 1, &payload);
-                inline
-                    .put(id, 1, &payload)
-                    .expect("the inline upsert commits");
+            let mut puts = [0.0f64; 2];
+            let mut gets = [0.0f64; 2];
+            for (k, inline) in [false, true].into_iter().enumerate() {
+                let dir = scratch.path().join(format!("{round}-{threads}-{k}"));
+                std::fs::create_dir_all(&dir).expect("scratch dir");
+                let (db, blobs) = files_store(&dir).expect("open the relay store");
+                // Every user has a first version (not measured), so reads find one.
+                for id in &ids {
+                    put(rt, &db, &blobs, id, 1, &payload, inline);
+                }
+                let versions: Vec<AtomicU64> = (0..USERS).map(|_| AtomicU64::new(1)).collect();
+                // Each thread uploads for its own user (no stale-version refusals).
+                puts[k] = run(threads, args.seconds, |t, _| {
+                    let u = t % USERS;
+                    let v = versions[u].fetch_add(1, Ordering::Relaxed) + 1;
+                    put(rt, &db, &blobs, &ids[u], v, &payload, inline);
+                });
+                if threads == 1 {
+                    gets[k] = run(2, args.seconds, |t, i| {
+                        get(&db, &blobs, &ids[(t + i as usize) % USERS], size);
+                    });
+                }
             }
-            let versions: Vec<AtomicU64> = (0..USERS).map(|_| AtomicU64::new(1)).collect();
-            // Each thread uploads for its own user (no stale-version refusals).
-            let files_put = run(threads, args.seconds, |t, _| {
-                let u = t % USERS;
-                let v = versions[u].fetch_add(1, Ordering::Relaxed) + 1;
-                put_file(&db, &blobs, &ids[u], v, &payload);
-            });
-            let inline_versions: Vec<AtomicU64> = (0..USERS).map(|_| AtomicU64::new(1)).collect();
-            let inline_put = run(threads, args.seconds, |t, _| {
-                let u = t % USERS;
-                let v = inline_versions[u].fetch_add(1, Ordering::Relaxed) + 1;
-                inline
-                    .put(&ids[u], v, &payload)
-                    .expect("the inline upsert commits");
-            });
-            let (files_get, inline_get) = if threads == 1 {
-                let files_get = run(2, args.seconds, |t, i| {
-                    get_file(&db, &blobs, &ids[(t + i as usize) % USERS], size);
-                });
-                let readers: Vec<std::sync::Mutex<Connection>> = (0..2)
-                    .map(|_| std::sync::Mutex::new(inline.reader().expect("reader")))
-                    .collect();
-                let inline_get = run(2, args.seconds, |t, i| {
-                    let conn = readers[t]
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let bytes = read_inline(&conn, &ids[(t + i as usize) % USERS]).expect("stored");
-                    assert_eq!(bytes.len(), size);
-                });
-                (format!("{files_get:.0}"), format!("{inline_get:.0}"))
+            let (files_get, inline_get, ratio_get) = if threads == 1 {
+                (
+                    format!("{:.0}", gets[0]),
+                    format!("{:.0}", gets[1]),
+                    format!("{:.2}", gets[1] / gets[0].max(1e-9)),
+                )
             } else {
-                ("".into(), "".into())
-            };
-            let ratio_get = match (files_get.parse::<f64>(), inline_get.parse::<f64>()) {
-                (Ok(f), Ok(i)) if f > 0.0 => format!("{:.2}", i / f),
-                _ => String::new(),
+                (String::new(), String::new(), String::new())
             };
             println!(
-                "{label:<8} {threads:>8} | {files_put:>12.0} {inline_put:>12.0} {:>7.2} | {files_get:>12} {inline_get:>12} {ratio_get:>7}",
-                inline_put / files_put.max(1e-9)
+                "{label:<8} {threads:>8} | {:>12.0} {:>12.0} {:>7.2} | {files_get:>12} {inline_get:>12} {ratio_get:>7}",
+                puts[0],
+                puts[1],
+                puts[1] / puts[0].max(1e-9)
             );
         }
     }

@@ -35,7 +35,9 @@ const VOLUME_KEYS: [&str; 7] = [
 #[test]
 fn every_remote_command_has_a_stable_json_shape() {
     let work = tempfile::tempdir().unwrap();
-    let relay = Relay::start(&work.path().join("data"), &[]);
+    // Every payload a blob file, so the sweep has a user directory to report (inline ones:
+    // docs/adr/0027).
+    let relay = Relay::start(&work.path().join("data"), &[("COFFER_INLINE_MAX", "0")]);
     let api = relay.api();
     let mut sys = User::register(&api, 1, "system", Some("alice"));
     sys.login(&api);

@@ -209,7 +209,8 @@ pub async fn sessions(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, A
     let s = state.db.read(move |c| stats::session_stats(c, now)).await?;
     Ok(ok(&dto::SessionStats {
         active_sessions: s.active_sessions,
-        pending_challenges: s.pending_challenges,
+        // In the table (another back end's) and in memory (the embedded store's).
+        pending_challenges: s.pending_challenges + state.db.challenges().count_pending(now),
         active_invites: s.active_invites,
         redeemed_invites: s.redeemed_invites,
     }))
@@ -257,10 +258,11 @@ pub async fn maintenance(req: HttpRequest, _admin: Admin) -> Result<HttpResponse
 pub async fn maintenance_expire(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let report = state
+    let mut report = state
         .db
         .write(move |tx| maintenance::expire_rows(tx, now))
         .await?;
+    report.expired_challenges += state.db.challenges().expire(now);
     state.limits.shrink();
     state.anomalies.prune(now);
     Ok(ok(&StatusOk::new(dto::ExpireReport {

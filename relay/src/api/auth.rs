@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::service::accounts::{self, NewAccount};
 use crate::service::registration::Gate;
 use crate::state::AppState;
-use crate::store::{ClientType, challenges, now, sessions, users};
+use crate::store::{ClientType, now, sessions, users};
 
 /// Longest nonce text accepted in `auth/token` (ours are 44 characters).
 pub const MAX_NONCE_LEN: usize = 128;
@@ -126,13 +126,16 @@ pub async fn challenge(
     let expires_at = now.saturating_add(state.config.limits.challenge_lifetime_secs as i64);
     let max = state.config.limits.max_challenges_per_user;
     let stored_nonce = nonce.clone();
+    // A read, not a write: the embedded store keeps challenges in memory (docs/adr/0027).
+    let db = state.db.clone();
     let found = state
         .db
-        .write(move |tx| {
-            if users::get(tx, &user_id)?.is_none() {
+        .read(move |c| {
+            if users::get(c, &user_id)?.is_none() {
                 return Ok(false);
             }
-            challenges::create(tx, &stored_nonce, &user_id, expires_at, max)?;
+            db.challenges()
+                .create(&stored_nonce, &user_id, expires_at, max, now);
             Ok(true)
         })
         .await?;
@@ -193,20 +196,21 @@ pub async fn issue_token(
         now: now(),
     };
     let user_for_anomalies = user_id.clone();
+    let user_for_insert = user_id.clone();
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
+    // Consumed first, whatever happens next (in memory: docs/adr/0027).
+    if nonce.len() > MAX_NONCE_LEN {
+        failed_login(state, ip, now, None);
+        return Err(ApiError::Forbidden("Invalid or expired challenge nonce"));
+    }
+    let challenge = state.db.challenges().take(&nonce);
+    // Everything up to the signature is checked on a reader, beside other requests; only an
+    // accepted login reaches the writer, with its one insert.
     let outcome = state
         .db
-        .write(move |tx| {
-            if nonce.len() > MAX_NONCE_LEN {
-                return Ok(TokenOutcome::Refused(
-                    "Invalid or expired challenge nonce",
-                    false,
-                ));
-            }
-            // Consumed first, whatever happens next.
-            let challenge = challenges::take(tx, &nonce)?;
-            let Some(user) = users::get(tx, &user_id)? else {
+        .read(move |c| {
+            let Some(user) = users::get(c, &user_id)? else {
                 return Ok(TokenOutcome::UnknownUser);
             };
             match (kind, user.is_v2()) {
@@ -246,14 +250,26 @@ pub async fn issue_token(
             if !verified {
                 return Ok(TokenOutcome::Refused("Invalid signature", true));
             }
-            sessions::insert(tx, &hash, &user_id, expires_at, &new_session)?;
             Ok(TokenOutcome::Issued)
         })
         .await?;
-    let failed = |user: Option<&str>| {
-        let source = state.source(ip);
-        state.anomalies.failed_login(now, user, source.as_ref());
+    let outcome = match outcome {
+        TokenOutcome::Issued => {
+            state
+                .db
+                .write(move |tx| {
+                    // Deleted since the read: its rows cascade away, a session would not insert.
+                    if users::get(tx, &user_for_insert)?.is_none() {
+                        return Ok(TokenOutcome::UnknownUser);
+                    }
+                    sessions::insert(tx, &hash, &user_for_insert, expires_at, &new_session)?;
+                    Ok(TokenOutcome::Issued)
+                })
+                .await?
+        }
+        refused => refused,
     };
+    let failed = |user: Option<&str>| failed_login(state, ip, now, user);
     match outcome {
         TokenOutcome::Issued => Ok(ok(
             &json!({ "token": token, "expires_at": isoformat(expires_at, 0) }),
@@ -267,6 +283,12 @@ pub async fn issue_token(
             Err(ApiError::Forbidden(why))
         }
     }
+}
+
+/// Counts a refused login for the anomaly report (per user if the account exists).
+fn failed_login(state: &AppState, ip: Option<std::net::IpAddr>, now: i64, user: Option<&str>) {
+    let source = state.source(ip);
+    state.anomalies.failed_login(now, user, source.as_ref());
 }
 
 /// A signature field: strict base64 of exactly 64 bytes.

@@ -21,7 +21,7 @@ pub async fn metrics(req: HttpRequest, _reader: MetricsReader) -> Result<HttpRes
         system_users: gauges.system_users,
         friend_users: gauges.friend_users,
         active_sessions: gauges.active_sessions,
-        pending_challenges: gauges.pending_challenges,
+        pending_challenges: gauges.pending_challenges + state.db.challenges().count_pending(now),
         rate_limited: state.limits.refused(),
         failed_logins: state.anomalies.failed_logins_total(),
         challenges: state.anomalies.challenges_total(),

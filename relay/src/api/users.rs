@@ -46,6 +46,7 @@ pub async fn update_me(
 pub async fn delete_account(state: &AppState, user_id: String) -> Result<bool, ApiError> {
     let id = user_id.clone();
     let existed = state.db.write(move |tx| users::delete(tx, &id)).await?;
+    state.db.challenges().remove_user(&user_id);
     let blobs = state.blobs.clone();
     // The rows are gone, so no request can reach these files any more; a failure here leaves
     // orphans for the sweep, never a visible half-deleted account.

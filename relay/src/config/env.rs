@@ -89,6 +89,7 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_MIN_TRANSFER_RATE"], "bytes per second a body or response must average", server.min_transfer_rate = parse("bytes per second")),
     var!(["COFFER_DISCONNECT_TIMEOUT"], "seconds a closing connection may linger", server.disconnect_timeout_secs = parse("seconds")),
     var!(["COFFER_IP_POLICY"], "off | keyed-hash | full: what logs and the anomaly report may show of client IPs", ip_policy = with(ip_policy)),
+    var!(["COFFER_INLINE_MAX"], "payloads up to this many bytes are stored in the database, larger ones as files (0 = all files; at most 262144)", storage.inline_max = parse("a byte count")),
 ];
 
 fn parse<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, &'static str> {
@@ -227,6 +228,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 44);
+        assert_eq!(ENV_VARS.len(), 45);
     }
 }

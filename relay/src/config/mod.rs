@@ -16,6 +16,7 @@ mod error;
 mod log_filter;
 mod resolve;
 pub mod sections;
+pub mod storage;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +77,8 @@ pub struct Config {
     pub registration: Registration,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    /// Where payloads are kept: inline in the database up to a size, else blob files.
+    pub storage: storage::Storage,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             server: ServerLimits::default(),
             registration: Registration::default(),
             metrics: MetricsAccess::default(),
+            storage: storage::Storage::default(),
         }
     }
 }

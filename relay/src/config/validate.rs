@@ -61,6 +61,12 @@ impl Config {
                 "must be at least limits.max_volume_size",
             ));
         }
+        check_ranges(&[(
+            "storage.inline_max",
+            self.storage.inline_max,
+            0,
+            super::storage::INLINE_MAX_LIMIT,
+        )])?;
         let l = &self.limits;
         #[rustfmt::skip]
         let ranges: [Range; 6] = [

@@ -8,7 +8,7 @@ use super::{Decision, Refusal, ServiceError, Stale};
 use crate::config::Limits;
 use crate::state::AppState;
 use crate::store::volumes::{self, VolumeRow, v2};
-use crate::store::{Db, StoreError, now};
+use crate::store::{Db, StoreError, inline, now};
 
 /// Payloads larger than this are streamed (`api::stream`); smaller ones are read in one go.
 pub const STREAM_ABOVE: u64 = 256 * 1024;
@@ -69,10 +69,15 @@ fn pool_gone(_: actix_web::error::BlockingError) -> StoreError {
     StoreError::Corrupt("blocking pool unavailable")
 }
 
-/// Writes `blob` durably (fsync + rename), *then* runs `commit` with its file name in a write
-/// transaction. A new blob the commit did not take is removed; a replaced one is removed after
-/// the commit. This ordering is what makes a crash leave the old or the new version, never a
-/// row pointing at a torn file (docs/adr/0002).
+/// Stores `blob` durably and runs `commit` with its stored name in a write transaction.
+///
+/// A payload of at most `[storage] inline_max` bytes is stored inline (`store::inline`): in the
+/// same transaction as the row, and only if the commit took it, so it is durable exactly when
+/// the row is (docs/adr/0027). A larger one is written as a blob file (fsync + rename) *before*
+/// the commit; a new file the commit did not take is removed. Either way a replaced file is
+/// removed after the commit (a replaced inline payload went with its row). This ordering is
+/// what makes a crash leave the old or the new version, never a row pointing at a torn file
+/// (docs/adr/0002).
 pub async fn store_durably<T: Send + 'static>(
     state: &AppState,
     user: &str,
@@ -83,6 +88,28 @@ pub async fn store_durably<T: Send + 'static>(
     + Send
     + 'static,
 ) -> Result<T, StoreError> {
+    if blob.len() as u64 <= state.config.storage.inline_max {
+        let name = inline::new_name(user, volume, version);
+        let committed = state
+            .db
+            .write(move |tx| {
+                let c = commit(tx, &name)?;
+                if c.stored {
+                    inline::insert(tx, &name, &blob)?;
+                }
+                Ok(c)
+            })
+            .await?;
+        if committed.stored
+            && let Some(old) = committed.replaced.filter(|old| !inline::is_inline(old))
+        {
+            let blobs = state.blobs.clone();
+            web::block(move || blobs.remove(&old))
+                .await
+                .map_err(pool_gone)?;
+        }
+        return Ok(committed.value);
+    }
     let blobs = state.blobs.clone();
     let (user, volume) = (user.to_owned(), volume.to_owned());
     let file = web::block(move || blobs.write(&user, &volume, version, &blob))
@@ -264,7 +291,12 @@ pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static
                 if since.is_some_and(|seen| seen >= row.version()) {
                     return Ok(Ok((row, extra, Payload::NotModified)));
                 }
-                if let Some((file, len)) = blobs.open_blob(row.blob_file(), max)? {
+                if inline::is_inline(row.blob_file()) {
+                    // In the database, read in the row's own snapshot.
+                    if let Some(bytes) = inline::read(c, row.blob_file(), max)? {
+                        return Ok(Ok((row, extra, Payload::Bytes(bytes))));
+                    }
+                } else if let Some((file, len)) = blobs.open_blob(row.blob_file(), max)? {
                     let payload = if len > STREAM_ABOVE {
                         Payload::File(file, len)
                     } else {
@@ -278,7 +310,7 @@ pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static
                     return Ok(Ok((row, extra, payload)));
                 }
             }
-            tracing::error!("a volume row points at a missing blob file");
+            tracing::error!("a volume row points at a missing payload");
             Err(StoreError::Corrupt(
                 "a volume row points at a missing blob file",
             ))

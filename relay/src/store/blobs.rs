@@ -145,6 +145,10 @@ impl BlobStore {
 
     /// Resolves a stored relative name, refusing anything that could leave the blob directory.
     fn resolve(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if super::inline::is_inline(name) {
+            // Its bytes are in the database (`store::inline`): never look for such a file.
+            return Err(StoreError::Corrupt("an inline payload is not a blob file"));
+        }
         let rel = Path::new(name);
         let safe = rel.components().count() == 2
             && rel.components().all(|c| matches!(c, Component::Normal(_)));
@@ -218,8 +222,12 @@ impl BlobStore {
         Ok(Some(bytes))
     }
 
-    /// Removes a blob; a missing file is not an error (sweeps and crashes race with this).
+    /// Removes a blob; a missing file is not an error (sweeps and crashes race with this). An
+    /// inline name is nothing to remove: its payload went with its row (`store::inline`).
     pub fn remove(&self, name: &str) {
+        if super::inline::is_inline(name) {
+            return;
+        }
         match self.resolve(name).map(fs::remove_file) {
             Ok(Ok(())) => {}
             Ok(Err(e)) if e.kind() == ErrorKind::NotFound => {}

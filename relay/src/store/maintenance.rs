@@ -68,6 +68,7 @@ pub fn run(
     min_age: Duration,
 ) -> Result<MaintenanceReport, StoreError> {
     let mut report = db.write_blocking(|tx| expire_rows(tx, now))?;
+    report.expired_challenges += db.challenges().expire(now);
     let swept = sweep_orphans(db, blobs, min_age)?;
     report.orphan_blobs = swept.files_removed;
     report.orphan_bytes = swept.bytes_removed;

@@ -240,6 +240,29 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE pairings_new RENAME TO pairings;
     CREATE INDEX pairings_friend ON pairings (friend_user_id);
     ",
+    // 10: small payloads inline (docs/adr/0027-inline-small-volumes-and-login-writes.md): the
+    // bytes of a volume version of at most `[storage] inline_max`, written in the transaction
+    // of its row (whose `blob_file` is then `inline:…`), so they ride the group commit. A
+    // payload goes with its row: replaced, deleted or cascaded away with the account, the
+    // triggers delete it in the same statement. Existing blob files stay as they are.
+    r"
+    CREATE TABLE inline_payloads (
+        blob_file TEXT PRIMARY KEY CHECK (blob_file GLOB 'inline:*'),
+        bytes     BLOB NOT NULL
+    );
+    CREATE TRIGGER volumes_inline_replaced AFTER UPDATE OF blob_file ON volumes
+        WHEN old.blob_file GLOB 'inline:*' AND old.blob_file <> new.blob_file
+        BEGIN DELETE FROM inline_payloads WHERE blob_file = old.blob_file; END;
+    CREATE TRIGGER volumes_inline_deleted AFTER DELETE ON volumes
+        WHEN old.blob_file GLOB 'inline:*'
+        BEGIN DELETE FROM inline_payloads WHERE blob_file = old.blob_file; END;
+    CREATE TRIGGER volumes_v2_inline_replaced AFTER UPDATE OF blob_file ON volumes_v2
+        WHEN old.blob_file GLOB 'inline:*' AND old.blob_file <> new.blob_file
+        BEGIN DELETE FROM inline_payloads WHERE blob_file = old.blob_file; END;
+    CREATE TRIGGER volumes_v2_inline_deleted AFTER DELETE ON volumes_v2
+        WHEN old.blob_file GLOB 'inline:*'
+        BEGIN DELETE FROM inline_payloads WHERE blob_file = old.blob_file; END;
+    ",
 ];
 
 /// The schema version this build produces.

@@ -18,6 +18,7 @@ pub mod devices;
 pub mod foreign;
 pub mod grants;
 mod group;
+pub mod inline;
 pub mod invites;
 pub mod maintenance;
 pub mod migrations;
@@ -123,6 +124,8 @@ pub struct Db {
     queue: group::Queue,
     /// Marks changes to sessions (and the user columns they carry) for the session cache.
     auth: auth_watch::AuthWatch,
+    /// Outstanding login challenges (in memory: [`challenges::Challenges`]).
+    challenges: challenges::Challenges,
 }
 
 impl std::fmt::Debug for Db {
@@ -138,7 +141,13 @@ impl std::fmt::Debug for Db {
 /// fails with [`StoreError::Busy`], answered as a retryable 503.
 pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Prepared statements each connection keeps (rusqlite's default is 16). The relay has some
+/// fifty `prepare_cached` call sites (some per protocol or table) and a request runs several: with 16, a mixed
+/// load (logins, fetches, uploads) evicted and re-parsed hot statements all the time.
+const STATEMENT_CACHE: usize = 256;
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -165,7 +174,13 @@ impl Db {
             read_slots: tokio::sync::Semaphore::new(MAX_IDLE_READERS),
             queue: group::Queue::default(),
             auth,
+            challenges: challenges::Challenges::default(),
         }))
+    }
+
+    /// The outstanding login challenges.
+    pub fn challenges(&self) -> &challenges::Challenges {
+        &self.challenges
     }
 
     /// The database file.

@@ -69,19 +69,19 @@ pub fn insert(
     new: &NewSession,
 ) -> Result<(), StoreError> {
     let hour = super::hour(new.now);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO auth_sessions (token_hash, user_id, expires_at, session_id, device_label, \
          protocol, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![
-            &token_hash[..],
-            user_id,
-            expires_at,
-            new.session_id,
-            new.device_label,
-            new.protocol as i64,
-            hour
-        ],
-    )?;
+    )?
+    .execute(params![
+        &token_hash[..],
+        user_id,
+        expires_at,
+        new.session_id,
+        new.device_label,
+        new.protocol as i64,
+        hour
+    ])?;
     Ok(())
 }
 

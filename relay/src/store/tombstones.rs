@@ -95,10 +95,8 @@ pub fn blocks(
 /// Removes a volume's tombstone (an upload above it revived the volume), in the upload's
 /// transaction.
 pub fn clear(conn: &Connection, user: &str, name: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM tombstones WHERE user_id = ?1 AND volume_name = ?2",
-        [user, name],
-    )?;
+    conn.prepare_cached("DELETE FROM tombstones WHERE user_id = ?1 AND volume_name = ?2")?
+        .execute([user, name])?;
     Ok(())
 }
 

@@ -82,6 +82,36 @@ pub fn check_store(db: &Path, blobs: &Path) -> Result<StoreReport, String> {
     })
 }
 
+/// How many volume rows (v1 and v2) keep their payload inline in the database and how many in
+/// a blob file (`coffer_relay::store::inline`). Read-only; safe beside a running relay (WAL).
+pub fn payload_places(db: &Path) -> (u64, u64) {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+    let (inline, files): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*) FILTER (WHERE blob_file GLOB 'inline:*'), \
+             count(*) FILTER (WHERE blob_file NOT GLOB 'inline:*') FROM \
+             (SELECT blob_file FROM volumes UNION ALL SELECT blob_file FROM volumes_v2)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("query {}: {e}", db.display()));
+    (
+        u64::try_from(inline).unwrap_or(0),
+        u64::try_from(files).unwrap_or(0),
+    )
+}
+
+/// Inline payloads stored in the database, whether or not a row names them.
+pub fn inline_payload_count(db: &Path) -> u64 {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM inline_payloads", [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("query {}: {e}", db.display()));
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// The database's write lock, held by another connection (as an operator's `sqlite3` shell
 /// holds it inside a transaction) until [`WriteLock::release`] or drop. In WAL mode readers go
 /// on; the relay's writes wait for it (up to their busy timeout).

@@ -235,7 +235,15 @@ async fn v2_clients_carry_on_across_clock_steps() {
 #[ignore = "needs libfaketime (Debian: faketime): cargo test -p coffer-tests --test it -- --ignored faults_clock:: (CI runs it)"]
 async fn forward_step_never_sweeps_an_upload_in_flight() {
     let mut clock = FakeClock::starting_at(0);
-    let mut relay = relay_on(&clock).await;
+    // Every payload a blob file: this is about a file renamed into place before its row
+    // commits (an inline payload, docs/adr/0027, is written in the row's transaction).
+    let mut relay = {
+        let mut builder = RelayProcess::builder().env("COFFER_INLINE_MAX", "0");
+        for (key, value) in clock.env() {
+            builder = builder.env(key, &value);
+        }
+        builder.start().await
+    };
     let admin = Admin::new(&relay);
     let ledger = Arc::new(Ledger::new());
     let mut sys = V1Client::new(&relay, Kind::System);

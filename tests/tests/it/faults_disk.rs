@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use coffer_tests::client::{Kind, V1Client};
 use coffer_tests::docs;
+use coffer_tests::faults::store::payload_places;
 use coffer_tests::faults::{Ledger, Tmpfs, stop_and_check};
 use coffer_tests::http::Resp;
 use coffer_tests::relay::{RelayProcess, files_under};
@@ -202,10 +203,13 @@ async fn full_database_disk_answers_507_and_recovers() {
     // Full, the relay still serves everything acknowledged.
     ledger.verify_v1(&keeper).await.unwrap();
     assert_eq!(keeper.list_volumes().await.len(), 3);
-    // The refused upload's blob (written before the commit failed) was removed again: only
-    // the three live volumes' blobs are on disk.
+    // The refused upload left nothing behind: a blob file (written before the commit failed)
+    // was removed again, an inline payload (these small ones are, docs/adr/0027) rolled back
+    // with its row. Only the three live volumes' payloads are stored.
     let blob_files = files_under(&relay.blob_dir());
-    assert_eq!(blob_files.len(), 3, "{blob_files:?}");
+    let (inline, files) = payload_places(&db);
+    assert_eq!(inline + files, 3, "{inline} inline, {files} files");
+    assert_eq!(blob_files.len() as u64, files, "{blob_files:?}");
 
     // A restart while the disk is still full: the relay starts, serves, and still refuses
     // with 507 (its shutdown checkpoint may not have had room; the WAL is replayed).

@@ -166,7 +166,9 @@ fn plant_orphans(blobs: &Path, n: usize, age: Duration, tag: &str) -> Vec<PathBu
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .collect();
-    for k in 0..8 {
+    // Enough directories for several sweep pages even when the users' payloads are all
+    // inline (docs/adr/0027) and they have no directory of their own.
+    for k in 0..16 {
         let dir = blobs.join(format!("{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let _ = k;

@@ -258,7 +258,8 @@ async fn plurallog_source(dir: &Path) -> World {
     }
     drop(stmt);
 
-    // Volumes: the blob copied to `<volumes>/<user>/<name>.bin`, its path in `payload_path`.
+    // Volumes: the payload (a blob file or inline) copied to `<volumes>/<user>/<name>.bin`, its
+    // path in `payload_path`.
     let mut stmt = coffer
         .prepare(
             "SELECT user_id, volume_name, version, control_header, blob_file, signature, \
@@ -283,7 +284,19 @@ async fn plurallog_source(dir: &Path) -> World {
         let (user, name, version, header, blob_file, sig, size, updated) = row.unwrap();
         let target = volumes_dir.join(&user).join(format!("{name}.bin"));
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(relay.blob_dir().join(&blob_file), &target).unwrap();
+        if blob_file.starts_with("inline:") {
+            // A small payload the relay kept in its database (docs/adr/0027).
+            let bytes: Vec<u8> = coffer
+                .query_row(
+                    "SELECT bytes FROM inline_payloads WHERE blob_file = ?1",
+                    [&blob_file],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            std::fs::write(&target, bytes).unwrap();
+        } else {
+            std::fs::copy(relay.blob_dir().join(&blob_file), &target).unwrap();
+        }
         pl.execute(
             "INSERT INTO volumes (user_id, volume_name, version, control_header, payload_path, \
              signature, size_bytes, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

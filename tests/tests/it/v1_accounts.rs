@@ -3,6 +3,7 @@
 use crate::v1_story_support::{names, sorted};
 use coffer_tests::client::{Admin, Kind, V1Client, default_permissions};
 use coffer_tests::docs;
+use coffer_tests::faults::store::inline_payload_count;
 use coffer_tests::relay::{RelayProcess, files_under, paths_containing};
 use coffer_wire::v1::VolumeName;
 use reqwest::Method;
@@ -41,9 +42,10 @@ async fn account_deletion_cascade() {
     let sessions = admin.get_ok("/api/v1/admin/sessions").await;
     assert_eq!(sessions["active_invites"], 1, "{sessions}");
     let blobs = relay.data_dir().join("blobs");
+    // Small payloads are stored inline in the database (docs/adr/0027), larger ones as files.
     assert!(
-        !files_under(&blobs).is_empty(),
-        "no blob files under {} after three uploads",
+        files_under(&blobs).len() as u64 + inline_payload_count(&relay.database_path()) >= 3,
+        "neither blob files under {} nor inline payloads after three uploads",
         blobs.display()
     );
 
@@ -88,12 +90,13 @@ async fn account_deletion_cascade() {
     let users = admin.get_ok("/api/v1/admin/users").await;
     assert!(!users.to_string().contains(sys.user_id()), "{users}");
 
-    // Nothing of the user is left on disk.
+    // Nothing of the user is left on disk: no blob file, no inline payload.
     assert!(
         files_under(&blobs).is_empty(),
         "blob files left: {:?}",
         files_under(&blobs)
     );
+    assert_eq!(inline_payload_count(&relay.database_path()), 0);
     let traces = paths_containing(relay.data_dir(), sys.user_id());
     assert!(
         traces.is_empty(),

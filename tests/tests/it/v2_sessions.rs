@@ -288,7 +288,12 @@ const EXACT: &[(&str, &str)] = &[
 /// classified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_stored_time_is_an_hour_or_a_security_expiry() {
-    let mut relay = RelayProcess::start().await;
+    // Every payload a blob file, so that the files' times are checked too (an inline payload,
+    // docs/adr/0027, has no time of its own).
+    let mut relay = RelayProcess::builder()
+        .env("COFFER_INLINE_MAX", "0")
+        .start()
+        .await;
     // v1.
     let sys = V1Client::system(&relay, "coarse-sys").await;
     let fr = V1Client::friend(&relay, "coarse-friend").await;

@@ -180,11 +180,12 @@ pub fn put(
     max_user_storage: u64,
 ) -> Result<PutOutcome, StoreError> {
     let previous: Option<(i64, i64, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT version, size_bytes, blob_file FROM volumes WHERE user_id = ?1 AND volume_name = ?2",
-            [&row.user_id, &row.volume_name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row([&row.user_id, &row.volume_name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     let old_size = match &previous {
         Some((version, _, _)) if *version as u64 >= row.version => {
@@ -195,25 +196,22 @@ pub fn put(
         Some((_, size, _)) => *size as u64,
         None => 0,
     };
-    let used: i64 = conn.query_row(
-        "SELECT storage_used_bytes FROM users WHERE id = ?1",
-        [&row.user_id],
-        |r| r.get(0),
-    )?;
+    let used: i64 = conn
+        .prepare_cached("SELECT storage_used_bytes FROM users WHERE id = ?1")?
+        .query_row([&row.user_id], |r| r.get(0))?;
     let new_used = (used as u64)
         .saturating_sub(old_size)
         .saturating_add(row.size_bytes);
     if new_used > max_user_storage {
         return Ok(PutOutcome::OverQuota);
     }
-    conn.execute(
-        &format!(
-            "INSERT INTO volumes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-             ON CONFLICT (user_id, volume_name) DO UPDATE SET version = excluded.version, \
-             control_header = excluded.control_header, blob_file = excluded.blob_file, \
-             signature = excluded.signature, size_bytes = excluded.size_bytes, updated_at = excluded.updated_at"
-        ),
-        params![
+    conn.prepare_cached(&format!(
+        "INSERT INTO volumes ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+         ON CONFLICT (user_id, volume_name) DO UPDATE SET version = excluded.version, \
+         control_header = excluded.control_header, blob_file = excluded.blob_file, \
+         signature = excluded.signature, size_bytes = excluded.size_bytes, updated_at = excluded.updated_at"
+    ))?
+    .execute(params![
             row.user_id,
             row.volume_name,
             row.version as i64,
@@ -222,12 +220,9 @@ pub fn put(
             &row.signature[..],
             row.size_bytes as i64,
             row.updated_at,
-        ],
-    )?;
-    conn.execute(
-        "UPDATE users SET storage_used_bytes = ?2 WHERE id = ?1",
-        params![row.user_id, new_used as i64],
-    )?;
+    ])?;
+    conn.prepare_cached("UPDATE users SET storage_used_bytes = ?2 WHERE id = ?1")?
+        .execute(params![row.user_id, new_used as i64])?;
     Ok(PutOutcome::Stored {
         replaced_blob: previous.map(|(_, _, file)| file),
     })

@@ -142,25 +142,22 @@ pub fn put_volume(
         });
     }
     let old_size = previous.as_ref().map_or(0, |p| p.size_bytes);
-    let used: i64 = conn.query_row(
-        "SELECT storage_used_bytes FROM users WHERE id = ?1",
-        [&v.user_id],
-        |r| r.get(0),
-    )?;
+    let used: i64 = conn
+        .prepare_cached("SELECT storage_used_bytes FROM users WHERE id = ?1")?
+        .query_row([&v.user_id], |r| r.get(0))?;
     let new_used = (used as u64)
         .saturating_sub(old_size)
         .saturating_add(v.size_bytes);
     if new_used > max_user_storage {
         return Ok(PutOutcome::OverQuota);
     }
-    conn.execute(
-        &format!(
-            "INSERT INTO volumes_v2 ({VOLUME_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (user_id, volume_name) DO UPDATE SET epoch = excluded.epoch, version = excluded.version, \
-             header = excluded.header, signature = excluded.signature, blob_file = excluded.blob_file, \
-             size_bytes = excluded.size_bytes, updated_at = excluded.updated_at"
-        ),
-        params![
+    conn.prepare_cached(&format!(
+        "INSERT INTO volumes_v2 ({VOLUME_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT (user_id, volume_name) DO UPDATE SET epoch = excluded.epoch, version = excluded.version, \
+         header = excluded.header, signature = excluded.signature, blob_file = excluded.blob_file, \
+         size_bytes = excluded.size_bytes, updated_at = excluded.updated_at"
+    ))?
+    .execute(params![
             v.user_id,
             v.volume_name,
             i64::from(v.epoch),
@@ -170,12 +167,9 @@ pub fn put_volume(
             v.blob_file,
             v.size_bytes as i64,
             v.updated_at
-        ],
-    )?;
-    conn.execute(
-        "UPDATE users SET storage_used_bytes = ?2 WHERE id = ?1",
-        params![v.user_id, new_used as i64],
-    )?;
+    ])?;
+    conn.prepare_cached("UPDATE users SET storage_used_bytes = ?2 WHERE id = ?1")?
+        .execute(params![v.user_id, new_used as i64])?;
     crate::store::tombstones::clear(conn, &v.user_id, &v.volume_name)?;
     Ok(PutOutcome::Stored {
         replaced_blob: previous.map(|p| p.blob_file),
