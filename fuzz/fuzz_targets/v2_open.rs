@@ -181,7 +181,7 @@ fuzz_target!(|data: &[u8]| {
             };
             header.payload_len = (frame.len() + 28) as u64;
             let payload = encrypt(&vek_bytes, &header, nonce, frame);
-            header.payload_hash = Sha256::digest(&payload).into();
+            header.payload_hash = coffer_wire::v2::volume_payload_hash(&payload);
             let bytes = header.to_bytes();
             let signature = sign(Label::VolumeHeader, &bytes);
             if let Ok(opened) = try_open(&bytes, &signature, &payload, &name) {
