@@ -9,8 +9,9 @@
 //! The payload hash is `coffer_wire::v2::volume_payload_hash` (BLAKE3 with a label, ADR 0029),
 //! and the 1 MiB path is kept close to raw AES-256-GCM: one allocation and one copy of the
 //! plaintext to seal, one zeroed buffer to open (the plaintext is a view into the decrypted
-//! frame), and plaintext wiped with one `memset` and an optimisation barrier (`volume/wiped.rs`) instead
-//! of a volatile store per byte. `docs/BENCHMARKS.md` has the figures.
+//! frame), and plaintext wiped with one `memset` and an optimisation barrier
+//! (`volume/wiped.rs`) instead of a volatile store per byte. `docs/BENCHMARKS.md` has the
+//! figures.
 
 use std::fmt;
 
@@ -292,7 +293,7 @@ fn seal_inner(
     );
     let Ok(tag) = sealed else {
         // The frame is still plaintext: wipe it before the buffer is freed.
-        Wiped::from_vec(payload);
+        drop(Wiped::from_vec(payload));
         return Err(V2Error::InvalidArgument(
             "plaintext exceeds the AES-GCM limit",
         ));
@@ -342,8 +343,9 @@ pub fn verify_header(
 
 /// Opens a served volume. Checks, in this order: [`verify_header`] (signature over the exact
 /// header bytes, parse, owner, volume); the payload's length (and that it is on the padding
-/// grid) and its digest (`coffer_wire::v2::volume_payload_hash`) against the header; that `vek_for(epoch)` knows the key; AES-GCM under the
-/// per-version subkey with `H_core` as associated data; the frame.
+/// grid) and its digest (`coffer_wire::v2::volume_payload_hash`) against the header; that
+/// `vek_for(epoch)` knows the key; AES-GCM under the per-version subkey with `H_core` as
+/// associated data; the frame.
 ///
 /// Rollback is checked separately, with [`super::HighWater`], on the returned header.
 ///

@@ -1,6 +1,6 @@
-//! The relay recomputes the signed payload digest of every v2 upload (docs/protocol-v2.md §4 and
-//! §13, docs/adr/0029-v2-payload-digest.md): `BLAKE3(label ‖ payload)`, with the volume label for
-//! volumes and the owner-state label for owner states. A validly signed header that carries any
+//! The relay recomputes the signed payload digest of every v2 upload (docs/protocol-v2.md §4
+//! and §13, docs/adr/0029-v2-payload-digest.md): `BLAKE3(label ‖ payload)`, with the volume
+//! label for volumes and the owner-state label for owner states. A validly signed header that carries any
 //! other digest of the payload — SHA-256 (the digest before ADR 0029), the other label's digest,
 //! the digest of another payload — is refused, and nothing is stored.
 
