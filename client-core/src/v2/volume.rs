@@ -8,10 +8,10 @@
 //!
 //! The payload hash is `coffer_wire::v2::volume_payload_hash` (BLAKE3 with a label, ADR 0029),
 //! and the 1 MiB path is kept close to raw AES-256-GCM: one allocation and one copy of the
-//! plaintext to seal, one zeroed buffer to open (the plaintext is a view into the decrypted
-//! frame), and plaintext wiped with one `memset` and an optimisation barrier
-//! (`volume/wiped.rs`) instead of a volatile store per byte. `docs/BENCHMARKS.md` has the
-//! figures.
+//! plaintext to seal, one copy of the ciphertext decrypted in place to open (the plaintext is a
+//! view into the decrypted frame), and plaintext wiped with one `memset` and an optimisation
+//! barrier (`volume/wiped.rs`) instead of a volatile store per byte. `docs/BENCHMARKS.md` has
+//! the figures.
 
 use std::fmt;
 
@@ -388,14 +388,14 @@ pub fn open<'k>(
     let (ciphertext, tag) = rest
         .split_last_chunk::<TAG_LEN>()
         .ok_or(V2Error::PayloadMismatch)?;
-    let mut frame = Wiped::zeroed(ciphertext.len());
-    let buffer = InOutBuf::new(ciphertext, frame.as_mut_slice())
-        .map_err(|_| V2Error::Malformed("ciphertext buffer"))?;
+    // Decrypted in place in one copy of the ciphertext: one pass fewer than zeroing an output
+    // buffer and decrypting into it (the cipher copies input to output first).
+    let mut frame = Wiped::from_vec(ciphertext.to_vec());
     subkey_cipher(vek, header)
         .decrypt_inout_detached(
             nonce.into(),
             &aad(header),
-            buffer,
+            InOutBuf::from(frame.as_mut_slice()),
             &Tag::<Aes256Gcm>::from(*tag),
         )
         .map_err(|_| V2Error::Tampered)?;

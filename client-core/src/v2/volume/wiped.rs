@@ -13,11 +13,6 @@ use zeroize::Zeroizing;
 pub(super) struct Wiped(Vec<u8>);
 
 impl Wiped {
-    /// `len` zero bytes.
-    pub(super) fn zeroed(len: usize) -> Self {
-        Self(vec![0; len])
-    }
-
     /// Takes ownership of `bytes`, to be wiped (at the latest) on drop.
     pub(super) fn from_vec(bytes: Vec<u8>) -> Self {
         Self(bytes)
@@ -88,7 +83,7 @@ mod tests {
 
     #[test]
     fn into_zeroizing_moves_without_copying() {
-        let mut w = Wiped::zeroed(4096);
+        let mut w = Wiped::from_vec(vec![0; 4096]);
         w.as_mut_slice()[0] = 7;
         let ptr = w.as_ptr();
         let z = w.into_zeroizing();
