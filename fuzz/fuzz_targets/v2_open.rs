@@ -21,7 +21,7 @@ use coffer_wire::v2::{Header, Label, VolumeName, labelled};
 use ed25519_dalek::Signer as _;
 use hkdf::Hkdf;
 use libfuzzer_sys::fuzz_target;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 const SEED: [u8; 32] = [0x44; 32];
