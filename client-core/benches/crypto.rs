@@ -6,8 +6,9 @@
 //! - `aead/<size>`: v2 `seal`/`open` and v1 `encrypt_volume`/`decrypt_volume` (and v1's
 //!   signed `seal_volume`) against raw AES-256-GCM from the same `aes-gcm` crate on a buffer of
 //!   the same size (encrypt in place; decrypt from one buffer into another preallocated one, as
-//!   `open` does), with SHA-256 of the buffer as the third reference: v2 hashes every payload
-//!   for its signed header. Throughput is per plaintext byte.
+//!   `open` does), with the v2 payload digest (`volume_payload_hash`, BLAKE3 with a label, ADR
+//!   0029) and SHA-256 (the digest before it) of the buffer as further references: v2 hashes
+//!   every payload for its signed header. Throughput is per plaintext byte.
 //! - `wrap`: per-friend key work (pair-key derivation, wrapping and unwrapping one volume key,
 //!   a whole 8-volume grant) for v2, and v1's FKEK and VEK wrap/unwrap.
 //! - `rotation/revoke/<n>`: `SystemClient::revoke` of one friend of a system with 8 published
@@ -128,6 +129,10 @@ fn aead(c: &mut Criterion) {
 
         group.bench_function("sha256", |b| {
             b.iter(|| <[u8; 32]>::from(Sha256::digest(black_box(&plaintext[..]))));
+        });
+
+        group.bench_function("v2_payload_digest", |b| {
+            b.iter(|| coffer_wire::v2::volume_payload_hash(black_box(&plaintext[..])));
         });
 
         group.bench_function("v2_seal", |b| {

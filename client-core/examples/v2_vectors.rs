@@ -106,6 +106,7 @@ fn volume_json(
         "plaintext": hex::encode(plaintext),
         "subkey": hex::encode(hkdf(&vek_bytes, &info)),
         "header_core": hex::encode(header.core_bytes()),
+        "payload_hash": hex::encode(header.payload_hash),
         "header": hex::encode(&sealed.header_bytes),
         "signature": hex::encode(sealed.signature),
         "payload": hex::encode(&sealed.payload),

@@ -21,7 +21,7 @@ use coffer_wire::v2::{Header, Label, VolumeName, labelled};
 use ed25519_dalek::Signer as _;
 use hkdf::Hkdf;
 use libfuzzer_sys::fuzz_target;
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 const SEED: [u8; 32] = [0x44; 32];
@@ -181,7 +181,7 @@ fuzz_target!(|data: &[u8]| {
             };
             header.payload_len = (frame.len() + 28) as u64;
             let payload = encrypt(&vek_bytes, &header, nonce, frame);
-            header.payload_hash = Sha256::digest(&payload).into();
+            header.payload_hash = coffer_wire::v2::volume_payload_hash(&payload);
             let bytes = header.to_bytes();
             let signature = sign(Label::VolumeHeader, &bytes);
             if let Ok(opened) = try_open(&bytes, &signature, &payload, &name) {

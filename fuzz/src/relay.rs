@@ -723,7 +723,7 @@ impl Harness {
             payload_hash: if spec.bad_hash {
                 [0; 32]
             } else {
-                Sha256::digest(&payload).into()
+                v2::volume_payload_hash(&payload)
             },
         };
         let mut bytes = header.to_bytes();

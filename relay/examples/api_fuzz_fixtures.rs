@@ -15,9 +15,10 @@
 use coffer_certs::pin_of_cert_file;
 use coffer_test_kit::{Api as _, Kind, PinnedApi, V1Account, V2Account, hour_now};
 use coffer_wire::b64;
-use coffer_wire::v2::{AEAD_OVERHEAD, Grant, GrantEntry, Header, Label, VolumeName};
+use coffer_wire::v2::{
+    AEAD_OVERHEAD, Grant, GrantEntry, Header, Label, VolumeName, volume_payload_hash,
+};
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 /// One request that must succeed; its JSON answer.
 async fn call(api: &mut PinnedApi, method: &str, path: &str, token: &str, body: Value) -> Value {
@@ -63,7 +64,7 @@ async fn v2_upload(api: &mut PinnedApi, system: &V2Account, name: &str) {
         version: 1,
         hour: hour_now() as u64,
         payload_len: payload.len() as u64,
-        payload_hash: Sha256::digest(&payload).into(),
+        payload_hash: volume_payload_hash(&payload),
     }
     .to_bytes();
     let body = json!({

@@ -6,10 +6,11 @@
 
 use coffer_test_kit::{Kind, V2Account};
 use coffer_wire::b64;
-use coffer_wire::v2::{AEAD_OVERHEAD, Grant, GrantEntry, Header, Label, VolumeName, padded_len};
+use coffer_wire::v2::{
+    AEAD_OVERHEAD, Grant, GrantEntry, Header, Label, VolumeName, padded_len, volume_payload_hash,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::support::{Api, Relay, TOKEN, User, payload};
 
@@ -37,7 +38,7 @@ fn put_v2_volume(api: &Api, owner: &V2Account, name: &str, fill: u8) -> u64 {
         version: 1,
         hour,
         payload_len: len,
-        payload_hash: Sha256::digest(&body).into(),
+        payload_hash: volume_payload_hash(&body),
     };
     let bytes = header.to_bytes();
     let (status, answer) = api.call(

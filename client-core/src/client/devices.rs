@@ -32,7 +32,7 @@ use coffer_wire::b64::{PublicKey32, Signature64};
 use coffer_wire::v2::api::{
     DeviceJoinRequest, DevicePackage, InviteCode, MAX_DEVICE_LABEL_BYTES, OwnerStateEnvelope,
 };
-use coffer_wire::v2::{Label, OwnerStateHeader, VolumeName, labelled};
+use coffer_wire::v2::{Label, OwnerStateHeader, VolumeName, labelled, owner_state_payload_hash};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
@@ -436,7 +436,7 @@ impl<R: RelayApi> SystemClient<R> {
             return Err(ClientError::WrongOwner);
         }
         if header.payload_len as usize != served.payload.len()
-            || <[u8; 32]>::from(Sha256::digest(&served.payload)) != header.payload_hash
+            || owner_state_payload_hash(&served.payload) != header.payload_hash
         {
             return Err(ClientError::Tampered);
         }
@@ -478,7 +478,7 @@ impl<R: RelayApi> SystemClient<R> {
         let payload = seal_state(&key, &header.core(), &slots, &plain)?;
         header.payload_len = u32::try_from(payload.len())
             .map_err(|_| ClientError::InvalidInput("the shared key state is too large"))?;
-        header.payload_hash = Sha256::digest(&payload).into();
+        header.payload_hash = owner_state_payload_hash(&payload);
         let header_bytes = header.to_bytes();
         let mut message = labelled(Label::OwnerState);
         message.extend_from_slice(&header_bytes);

@@ -5,16 +5,26 @@
 //! [`open`] is the only way to turn a served volume into plaintext, and it checks in a fixed
 //! order: signature over the bytes as served, header parse, owner and volume, payload length and
 //! hash, AEAD, frame. What it returns carries a [`VerifiedHeader`], which nothing else can build.
+//!
+//! The payload hash is `coffer_wire::v2::volume_payload_hash` (BLAKE3 with a label, ADR 0029),
+//! and the 1 MiB path is kept close to raw AES-256-GCM: one allocation and one copy of the
+//! plaintext to seal, one copy of the ciphertext decrypted in place to open (the plaintext is a
+//! view into the decrypted frame), and plaintext wiped with one `memset` and an optimisation
+//! barrier (`volume/wiped.rs`) instead of a volatile store per byte. `docs/BENCHMARKS.md` has
+//! the figures.
 
 use std::fmt;
 
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aead::{AeadInOut as _, Nonce, Tag};
 use aes_gcm::{Aes256Gcm, KeyInit as _};
-use coffer_wire::v2::{Header, Label, VolumeName, labelled, padded_len, payload_len_is_valid};
-use sha2::{Digest as _, Sha256};
+use coffer_wire::v2::{
+    Header, Label, VolumeName, labelled, padded_len, payload_len_is_valid, volume_payload_hash,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+use self::wiped::Wiped;
 
 use super::{NONCE_LEN, TAG_LEN, V2Error, VolumeKey, hkdf32, put_str8, verify_labelled};
 use crate::identity::{Identity, SIGNATURE_LEN};
@@ -112,7 +122,9 @@ impl VerifiedHeader {
 /// A volume that passed every check of [`open`], with its plaintext (wiped on drop).
 pub struct Opened {
     header: VerifiedHeader,
-    plaintext: Zeroizing<Vec<u8>>,
+    /// The decrypted frame; the plaintext is `frame[PREFIX_LEN..end]` (checked by [`open`]).
+    frame: Wiped,
+    end: usize,
 }
 
 impl Opened {
@@ -124,12 +136,21 @@ impl Opened {
     /// The plaintext.
     #[must_use]
     pub fn plaintext(&self) -> &[u8] {
-        &self.plaintext
+        self.frame.get(PREFIX_LEN..self.end).unwrap_or_default()
     }
-    /// Both parts.
+    /// Both parts. The plaintext is shifted to the start of the same allocation (no copy
+    /// elsewhere) and stays wiped on drop, its spare capacity with it.
     #[must_use]
     pub fn into_parts(self) -> (VerifiedHeader, Zeroizing<Vec<u8>>) {
-        (self.header, self.plaintext)
+        let Self {
+            header,
+            mut frame,
+            end,
+        } = self;
+        let plaintext = frame.vec_mut();
+        plaintext.truncate(end);
+        plaintext.drain(..PREFIX_LEN.min(end));
+        (header, frame.into_zeroizing())
     }
 }
 
@@ -153,12 +174,19 @@ pub fn frame_and_pad(plaintext: &[u8]) -> Result<Zeroizing<Vec<u8>>, V2Error> {
     Ok(out)
 }
 
-/// Appends the padded frame of `plaintext` to `out`; returns the frame length.
-fn write_frame(out: &mut Vec<u8>, plaintext: &[u8]) -> Result<usize, V2Error> {
+/// The length of the padded frame of a plaintext of `len` bytes.
+fn frame_len(len: usize) -> Result<usize, V2Error> {
     const TOO_LONG: V2Error = V2Error::InvalidArgument("plaintext is longer than 4 GiB - 1");
-    let len = u32::try_from(plaintext.len()).map_err(|_| TOO_LONG)?;
-    let padded =
-        usize::try_from(padded_len(u64::from(len) + PREFIX_LEN as u64)).map_err(|_| TOO_LONG)?;
+    let len = u32::try_from(len).map_err(|_| TOO_LONG)?;
+    usize::try_from(padded_len(u64::from(len) + PREFIX_LEN as u64)).map_err(|_| TOO_LONG)
+}
+
+/// Appends the padded frame of `plaintext` to `out` (room for a tag after it reserved); returns
+/// the frame length.
+fn write_frame(out: &mut Vec<u8>, plaintext: &[u8]) -> Result<usize, V2Error> {
+    let padded = frame_len(plaintext.len())?;
+    let len = u32::try_from(plaintext.len())
+        .map_err(|_| V2Error::InvalidArgument("plaintext is longer than 4 GiB - 1"))?;
     out.reserve_exact(padded + TAG_LEN);
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(plaintext);
@@ -244,7 +272,9 @@ fn seal_inner(
         ));
     }
 
-    let mut payload = Vec::new();
+    // One allocation of the exact size: the plaintext is copied once, into the buffer it is
+    // encrypted in, and that buffer never moves (so no copy of it is left behind).
+    let mut payload = Vec::with_capacity(NONCE_LEN + frame_len(plaintext.len())? + TAG_LEN);
     payload.extend_from_slice(&nonce);
     let padded = write_frame(&mut payload, plaintext)?;
     let mut header = Header {
@@ -256,15 +286,20 @@ fn seal_inner(
         payload_len: (NONCE_LEN + padded + TAG_LEN) as u64,
         payload_hash: [0u8; 32],
     };
-    let tag = subkey_cipher(vek, &header)
-        .encrypt_inout_detached(
-            &Nonce::<Aes256Gcm>::from(nonce),
-            &aad(&header),
-            InOutBuf::from(&mut payload[NONCE_LEN..]),
-        )
-        .map_err(|_| V2Error::InvalidArgument("plaintext exceeds the AES-GCM limit"))?;
+    let sealed = subkey_cipher(vek, &header).encrypt_inout_detached(
+        &Nonce::<Aes256Gcm>::from(nonce),
+        &aad(&header),
+        InOutBuf::from(&mut payload[NONCE_LEN..]),
+    );
+    let Ok(tag) = sealed else {
+        // The frame is still plaintext: wipe it before the buffer is freed.
+        drop(Wiped::from_vec(payload));
+        return Err(V2Error::InvalidArgument(
+            "plaintext exceeds the AES-GCM limit",
+        ));
+    };
     payload.extend_from_slice(&tag);
-    header.payload_hash = Sha256::digest(&payload).into();
+    header.payload_hash = volume_payload_hash(&payload);
 
     let header_bytes = header.to_bytes();
     // Never sign what a reader would refuse to parse.
@@ -308,8 +343,9 @@ pub fn verify_header(
 
 /// Opens a served volume. Checks, in this order: [`verify_header`] (signature over the exact
 /// header bytes, parse, owner, volume); the payload's length (and that it is on the padding
-/// grid) and SHA-256 against the header; that `vek_for(epoch)` knows the key; AES-GCM under the
-/// per-version subkey with `H_core` as associated data; the frame.
+/// grid) and its digest (`coffer_wire::v2::volume_payload_hash`) against the header; that
+/// `vek_for(epoch)` knows the key; AES-GCM under the per-version subkey with `H_core` as
+/// associated data; the frame.
 ///
 /// Rollback is checked separately, with [`super::HighWater`], on the returned header.
 ///
@@ -335,7 +371,7 @@ pub fn open<'k>(
     )?;
     let header = &verified.header;
     if payload.len() as u64 != header.payload_len
-        || <[u8; 32]>::from(Sha256::digest(payload)) != header.payload_hash
+        || volume_payload_hash(payload) != header.payload_hash
     {
         return Err(V2Error::PayloadMismatch);
     }
@@ -352,43 +388,42 @@ pub fn open<'k>(
     let (ciphertext, tag) = rest
         .split_last_chunk::<TAG_LEN>()
         .ok_or(V2Error::PayloadMismatch)?;
-    let mut frame = Zeroizing::new(vec![0u8; ciphertext.len()]);
-    let buffer = InOutBuf::new(ciphertext, &mut frame[..])
-        .map_err(|_| V2Error::Malformed("ciphertext buffer"))?;
+    // Decrypted in place in one copy of the ciphertext: one pass fewer than zeroing an output
+    // buffer and decrypting into it (the cipher copies input to output first).
+    let mut frame = Wiped::from_vec(ciphertext.to_vec());
     subkey_cipher(vek, header)
         .decrypt_inout_detached(
             nonce.into(),
             &aad(header),
-            buffer,
+            InOutBuf::from(frame.as_mut_slice()),
             &Tag::<Aes256Gcm>::from(*tag),
         )
         .map_err(|_| V2Error::Tampered)?;
 
-    let plaintext = unframe(frame)?;
+    let end = frame_end(&frame)?;
     Ok(Opened {
         header: verified,
-        plaintext,
+        frame,
+        end,
     })
 }
 
-/// Strips the frame: the length prefix must fit, the frame must be exactly the padded length
-/// for it, and the padding must be zeros (one encoding per plaintext).
-fn unframe(mut frame: Zeroizing<Vec<u8>>) -> Result<Zeroizing<Vec<u8>>, V2Error> {
+/// Checks the frame and returns where its plaintext ends (it starts at `PREFIX_LEN`): the length
+/// prefix must fit, the frame must be exactly the padded length for it, and the padding must be
+/// zeros (one encoding per plaintext).
+fn frame_end(frame: &[u8]) -> Result<usize, V2Error> {
     const BAD: V2Error = V2Error::Malformed("plaintext frame (length prefix or padding)");
     let prefix = frame.first_chunk::<PREFIX_LEN>().ok_or(BAD)?;
     let len = usize::try_from(u32::from_be_bytes(*prefix)).map_err(|_| BAD)?;
     let end = len.checked_add(PREFIX_LEN).ok_or(BAD)?;
-    if end > frame.len()
-        || padded_len(end as u64) != frame.len() as u64
-        || frame[end..].iter().any(|&b| b != 0)
-    {
+    let padding = frame.get(end..).ok_or(BAD)?;
+    if padded_len(end as u64) != frame.len() as u64 || padding.iter().any(|&b| b != 0) {
         return Err(BAD);
     }
-    // Shifted in place; the vector's spare capacity is wiped with it on drop.
-    frame.truncate(end);
-    frame.drain(..PREFIX_LEN);
-    Ok(frame)
+    Ok(end)
 }
+
+mod wiped;
 
 #[cfg(test)]
 mod tests;

@@ -299,9 +299,13 @@ fn volumes() {
         ]
         .concat();
         assert_eq!(core, hex_vec(&c["header_core"]));
+        // payload_hash = BLAKE3(label(volume-payload) ‖ payload) (ADR 0029).
+        let payload_hash =
+            blake3::hash(&[label("coffer-v2/volume-payload"), payload.clone()].concat());
+        assert_eq!(payload_hash.as_bytes(), &hex_arr::<32>(&c["payload_hash"]));
         assert_eq!(
             header,
-            [core.clone(), Sha256::digest(&payload).to_vec()].concat()
+            [core.clone(), payload_hash.as_bytes().to_vec()].concat()
         );
         let info = [
             label("coffer-v2/volume-key"),

@@ -44,6 +44,7 @@ mod v2_malicious_receipts;
 mod v2_malicious_relays;
 mod v2_multi_relay;
 mod v2_owner;
+mod v2_payload_digest;
 mod v2_receipts;
 mod v2_registration_proof;
 mod v2_relay_rules;

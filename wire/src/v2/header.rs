@@ -1,5 +1,7 @@
 //! The v2 volume header (`docs/protocol-v2.md` §4): exact bytes, signed by the owner, stored and
-//! served verbatim, and (without its hash) the AEAD associated data of the payload.
+//! served verbatim, and (without its hash) the AEAD associated data of the payload. Its trailing
+//! `payload_hash` is [`super::volume_payload_hash`] of the payload (BLAKE3 with a label,
+//! `docs/adr/0029-v2-payload-digest.md`), which the relay recomputes for every upload.
 
 use super::VolumeName;
 use super::reader::{Reader, put_str8};
@@ -44,7 +46,8 @@ pub struct Header {
     pub hour: u64,
     /// Payload length.
     pub payload_len: u64,
-    /// SHA-256 of the payload.
+    /// `BLAKE3(label(volume-payload) ‖ payload)`: [`super::volume_payload_hash`]
+    /// (ADR 0029; SHA-256 of the payload until then, before v2 had users).
     pub payload_hash: [u8; 32],
 }
 

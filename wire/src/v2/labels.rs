@@ -53,11 +53,15 @@ pub enum Label {
     UserId,
     /// Registration proof (§3: the keys' owner asks this relay, by origin, for this account).
     Register,
+    /// Volume payload digest (§4: BLAKE3 input, `payload_hash` of the header).
+    VolumePayload,
+    /// Owner-state payload digest (§13: BLAKE3 input, `payload_hash` of the header).
+    OwnerStatePayload,
 }
 
 impl Label {
     /// Every label (a test checks they are distinct and prefix-free).
-    pub const ALL: [Label; 25] = [
+    pub const ALL: [Label; 27] = [
         Self::KeyBinding,
         Self::Fingerprint,
         Self::SafetyNumber,
@@ -83,6 +87,8 @@ impl Label {
         Self::Tombstone,
         Self::UserId,
         Self::Register,
+        Self::VolumePayload,
+        Self::OwnerStatePayload,
     ];
 
     /// The label text.
@@ -113,6 +119,8 @@ impl Label {
             Self::Tombstone => "coffer-v2/tombstone",
             Self::UserId => "coffer-v2/user-id",
             Self::Register => "coffer-v2/register",
+            Self::VolumePayload => "coffer-v2/volume-payload",
+            Self::OwnerStatePayload => "coffer-v2/owner-state-payload",
         }
     }
 }

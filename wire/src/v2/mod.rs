@@ -4,6 +4,7 @@
 //! headers and grants before storing them verbatim; clients use it to build what they sign.
 
 pub mod api;
+mod digest;
 mod grant;
 mod header;
 mod identity;
@@ -15,6 +16,7 @@ mod reader;
 mod receipt;
 mod tombstone;
 
+pub use digest::{PAYLOAD_HASH_LEN, owner_state_payload_hash, volume_payload_hash};
 pub use grant::{Grant, GrantEntry, GrantError, MAX_GRANT_BYTES, MAX_GRANT_ENTRIES};
 pub use header::{HEADER_HASH_LEN, Header, HeaderError, MAX_HEADER_BYTES};
 pub use identity::{fingerprint_bytes, user_id_bytes};

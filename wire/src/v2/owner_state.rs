@@ -5,7 +5,8 @@
 //! ```text
 //! "CFOS" | u8 1 | owner(16) | u32 key_epoch | u64 version | u64 hour | u32 payload_len | payload_hash(32)
 //! ```
-//! signed as `Ed25519(sk_identity, label("coffer-v2/owner-state") ‖ header)`. The payload
+//! signed as `Ed25519(sk_identity, label("coffer-v2/owner-state") ‖ header)`, where
+//! `payload_hash = BLAKE3(label("coffer-v2/owner-state-payload") ‖ payload)`. The payload
 //! (key slots and the encrypted state) is opaque here.
 
 use super::reader::Reader;
@@ -44,7 +45,7 @@ pub struct OwnerStateHeader {
     pub hour: u64,
     /// Payload length in bytes.
     pub payload_len: u32,
-    /// SHA-256 of the payload.
+    /// `BLAKE3(label(owner-state-payload) ‖ payload)`: [`super::owner_state_payload_hash`].
     pub payload_hash: [u8; 32],
 }
 

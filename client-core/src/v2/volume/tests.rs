@@ -1,4 +1,11 @@
+use sha2::{Digest as _, Sha256};
+
 use super::*;
+
+/// The frame check as `open` applies it, returning the plaintext.
+fn unframe(frame: &[u8]) -> Result<Vec<u8>, V2Error> {
+    frame_end(frame).map(|end| frame[PREFIX_LEN..end].to_vec())
+}
 
 const OWNER: Uuid = Uuid::from_bytes([0x11; 16]);
 
@@ -43,10 +50,7 @@ fn round_trip_and_layout() {
     assert_eq!(sealed.payload.len(), 1024 + 28);
     let header = Header::parse(&sealed.header_bytes).expect("parses");
     assert_eq!(header.payload_len, 1052);
-    assert_eq!(
-        header.payload_hash,
-        <[u8; 32]>::from(Sha256::digest(&sealed.payload))
-    );
+    assert_eq!(header.payload_hash, volume_payload_hash(&sealed.payload));
     let opened = open_with(&id, &vek, "meta", &sealed).expect("opens");
     assert_eq!(opened.plaintext(), b"{\"a\":1}\0\0");
     assert_eq!(opened.header().version(), 7);
@@ -162,7 +166,7 @@ fn off_grid_payload_is_refused() {
         version: 1,
         hour: 0,
         payload_len: 1000,
-        payload_hash: Sha256::digest(&payload).into(),
+        payload_hash: volume_payload_hash(&payload),
     };
     let (signature, header_bytes) = owner_signs(&id, &header);
     let sealed = SealedV2 {
@@ -199,7 +203,7 @@ fn frames() {
     assert_eq!(&frame[..7], b"\0\0\0\x03abc");
     assert!(frame[7..].iter().all(|&b| b == 0));
     assert_eq!(
-        &unframe(frame_and_pad(b"abc").expect("small")).expect("valid")[..],
+        &unframe(&frame_and_pad(b"abc").expect("small")).expect("valid")[..],
         b"abc"
     );
     assert_eq!(frame_and_pad(&[1; 1020]).expect("small").len(), 1024);
@@ -208,17 +212,62 @@ fn frames() {
     let bad_len = |len: u32| {
         let mut f = frame_and_pad(b"abc").expect("small");
         f[..4].copy_from_slice(&len.to_be_bytes());
-        unframe(f)
+        unframe(&f)
     };
     assert!(bad_len(1021).is_err());
     assert!(bad_len(u32::MAX).is_err());
     assert_eq!(bad_len(4).map(|p| p.to_vec()).ok(), Some(b"abc\0".to_vec()));
     let mut nonzero = frame_and_pad(b"abc").expect("small");
     nonzero[1023] = 1;
-    assert!(unframe(nonzero).is_err());
+    assert!(unframe(&nonzero).is_err());
     // A frame longer than the padded length for its prefix (two encodings of one plaintext).
     let mut long = frame_and_pad(b"abc").expect("small");
     long.resize(1088, 0);
-    assert!(unframe(long).is_err());
-    assert!(unframe(Zeroizing::new(vec![0, 0])).is_err());
+    assert!(unframe(&long).is_err());
+    assert!(unframe(&[0, 0]).is_err());
+}
+
+/// A header signed over the payload's SHA-256 (the digest before ADR 0029) is refused as a
+/// payload mismatch, before any key is asked for.
+#[test]
+fn sha256_payload_digest_is_refused() {
+    let id = Identity::generate();
+    let vek = VolumeKey::generate();
+    let sealed = seal(&id, &vek, &fields("meta", 1, 1), b"x").expect("seals");
+    let mut header = Header::parse(&sealed.header_bytes).expect("parses");
+    header.payload_hash = Sha256::digest(&sealed.payload).into();
+    let (signature, header_bytes) = owner_signs(&id, &header);
+    let old = SealedV2 {
+        header_bytes,
+        signature,
+        payload: sealed.payload.clone(),
+    };
+    let opened = open(
+        &id.public_signing_key(),
+        OWNER,
+        &VolumeName::new("meta").expect("valid"),
+        &old.header_bytes,
+        &old.signature,
+        &old.payload,
+        |_| -> Option<&VolumeKey> { panic!("no key may be asked for") },
+    );
+    assert_eq!(opened.err(), Some(V2Error::PayloadMismatch));
+    assert!(open_with(&id, &vek, "meta", &sealed).is_ok());
+}
+
+/// `plaintext()` (a view into the frame) and `into_parts()` (shifted in place) agree, for
+/// empty, small and multi-block plaintexts.
+#[test]
+fn plaintext_views_agree() {
+    let id = Identity::generate();
+    let vek = VolumeKey::generate();
+    for len in [0usize, 1, 1020, 1021, 70_000] {
+        let plaintext: Vec<u8> = (0..len).map(|i| (i % 253) as u8 + 1).collect();
+        let sealed = seal(&id, &vek, &fields("meta", 1, 1), &plaintext).expect("seals");
+        let opened = open_with(&id, &vek, "meta", &sealed).expect("opens");
+        assert_eq!(opened.plaintext(), &plaintext[..]);
+        let (header, owned) = opened.into_parts();
+        assert_eq!(&owned[..], &plaintext[..]);
+        assert_eq!(header.version(), 1);
+    }
 }

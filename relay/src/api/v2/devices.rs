@@ -11,9 +11,10 @@ use coffer_wire::v2::api::{
     MAX_DEVICE_LABEL_BYTES, MAX_DEVICE_PACKAGE_BYTES, OwnerStateEnvelope, OwnerStateStored,
     RelayTime, UploadStatus,
 };
-use coffer_wire::v2::{Label, MAX_OWNER_STATE_BYTES, OwnerStateHeader, labelled};
+use coffer_wire::v2::{
+    Label, MAX_OWNER_STATE_BYTES, OwnerStateHeader, labelled, owner_state_payload_hash,
+};
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest as _, Sha256};
 
 use super::own_id_bytes;
 use crate::api::auth::signature_field;
@@ -61,7 +62,7 @@ pub async fn put_state(
         return Err(ApiError::bad("The owner state's owner must be you"));
     }
     if header.payload_len as usize != body.len()
-        || <[u8; 32]>::from(Sha256::digest(&body)) != header.payload_hash
+        || owner_state_payload_hash(&body) != header.payload_hash
     {
         return Err(ApiError::bad(
             "The payload's length or hash differs from the header's",

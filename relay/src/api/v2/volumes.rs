@@ -7,9 +7,9 @@ use coffer_wire::v2::api::{
 };
 use coffer_wire::v2::{
     Header, Label, MAX_HEADER_BYTES, VolumeName, labelled, payload_len_is_valid,
+    volume_payload_hash,
 };
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest as _, Sha256};
 
 use super::own_id_bytes;
 use crate::api::auth::signature_field;
@@ -141,7 +141,7 @@ fn check_upload(
             "payload length is not on the v2 padding grid (Padmé, at least 1 KiB, + 28)",
         ));
     }
-    if <[u8; 32]>::from(Sha256::digest(&payload)) != header.payload_hash {
+    if volume_payload_hash(&payload) != header.payload_hash {
         return Err(ApiError::bad(
             "header.payload_hash does not match the payload",
         ));

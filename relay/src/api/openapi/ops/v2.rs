@@ -186,8 +186,9 @@ pub fn upload() -> Operation {
     ))
     .describe(
         "The header bytes name the owner, volume, epoch, version, hour, payload length and \
-             SHA-256; the owner signs the labelled header. A new version must be newer, and \
-             its epoch not older. The payload length is on the Padmé grid.",
+             payload digest (BLAKE3 of a label and the payload, protocol-v2 §4), which the \
+             relay recomputes; the owner signs the labelled header. A new version must be \
+             newer, and its epoch not older. The payload length is on the Padmé grid.",
     )
     .body(SignedVolume::request_schema(), BodyLimit::Upload)
     .ok(200, "Stored.", VolumeStored::schema())
