@@ -31,6 +31,7 @@ pub use log_filter::log_filter_problem;
 pub use sections::{
     AnomalyThresholds, IpPolicy, Limits, Protocol, Rates, ServerLimits, TlsConfig, TlsMode,
 };
+pub use sections::{Cache, RequestLog, RequestLogMode};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +77,10 @@ pub struct Config {
     pub registration: Registration,
     /// Who may read `/metrics`.
     pub metrics: MetricsAccess,
+    /// In-memory caches.
+    pub cache: Cache,
+    /// How answered requests are logged.
+    pub request_log: RequestLog,
 }
 
 impl Default for Config {
@@ -99,6 +104,8 @@ impl Default for Config {
             server: ServerLimits::default(),
             registration: Registration::default(),
             metrics: MetricsAccess::default(),
+            cache: Cache::default(),
+            request_log: RequestLog::default(),
         }
     }
 }

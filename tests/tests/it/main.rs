@@ -15,6 +15,7 @@ mod faults_db_lock;
 mod faults_disk;
 mod faults_maintenance;
 mod faults_rotation;
+mod fetch_cache;
 mod home_client;
 mod home_relay;
 mod import_plurallog;
