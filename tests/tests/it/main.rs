@@ -19,6 +19,7 @@ mod fetch_cache;
 mod home_client;
 mod home_relay;
 mod import_plurallog;
+mod request_log;
 mod v1_accounts;
 mod v1_admin;
 mod v1_authz;
