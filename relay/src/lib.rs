@@ -33,6 +33,8 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "server")]
 pub mod error;
+#[cfg(feature = "server")]
+pub mod fetch_cache;
 pub mod ip_policy;
 #[cfg(feature = "server")]
 pub mod limits;
@@ -41,6 +43,8 @@ pub mod metrics;
 pub mod paillier;
 #[cfg(feature = "server")]
 pub mod process_metrics;
+#[cfg(feature = "server")]
+pub mod request_log;
 #[cfg(feature = "server")]
 pub mod response;
 #[cfg(feature = "server")]

@@ -559,6 +559,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
     });
 
+    if state.request_log.mode() == crate::config::RequestLogMode::Summary {
+        let summaries = state.clone();
+        let every = Duration::from_secs(state.config.request_log.summary_secs);
+        actix_web::rt::spawn(async move {
+            let mut tick = actix_web::rt::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                summaries.request_log.flush();
+            }
+        });
+    }
+
     let server = server.run();
     let forced = Arc::new(std::sync::atomic::AtomicBool::new(false));
     actix_web::rt::spawn(stop_on_signal(server.handle(), Arc::clone(&forced)));
@@ -568,6 +581,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     } else {
         tracing::info!("stopped accepting; in-flight requests finished");
     }
+    // The requests since the last summary.
+    state.request_log.flush();
     if let Err(err) = db.checkpoint() {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }

@@ -11,9 +11,11 @@ use coffer_certs::SpkiPin;
 use crate::admin_token::AdminVerifier;
 use crate::anomalies::{AnomalyTracker, Source};
 use crate::config::Config;
+use crate::fetch_cache::FetchCache;
 use crate::ip_policy::IpLabels;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::request_log::RequestLog;
 use crate::session_cache::SessionCache;
 use crate::store::blobs::BlobStore;
 use crate::store::{Db, now};
@@ -57,6 +59,10 @@ pub struct AppState {
     pub admin_listener: OnceLock<SocketAddr>,
     /// Sessions held in memory (checked against the database's auth generation).
     pub sessions: SessionCache,
+    /// Download answers held in memory (checked against the owner's fetch generation).
+    pub fetch_cache: FetchCache,
+    /// The request log (`[request_log]`).
+    pub request_log: RequestLog,
 }
 
 impl AppState {
@@ -69,6 +75,8 @@ impl AppState {
         pins: Pins,
     ) -> Self {
         Self {
+            fetch_cache: FetchCache::new(config.cache.fetch_bytes),
+            request_log: RequestLog::new(&config.request_log),
             limits: RateLimits::new(&config),
             admin_auth: AdminVerifier::new(&config.admin),
             anomalies: AnomalyTracker::new(config.anomalies.clone(), now()),

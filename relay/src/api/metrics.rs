@@ -29,6 +29,7 @@ pub async fn metrics(req: HttpRequest, _reader: MetricsReader) -> Result<HttpRes
         uptime_seconds: state.started.elapsed().as_secs(),
     };
     let mut body = state.metrics.render(&snapshot);
+    state.fetch_cache.render(&mut body);
     let process = web::block(crate::process_metrics::read).await?;
     crate::process_metrics::render(&mut body, &process);
     Ok(HttpResponse::Ok()

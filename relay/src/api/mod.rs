@@ -9,6 +9,7 @@ pub mod analytics;
 pub mod auth;
 pub mod discover;
 pub mod extract;
+pub mod fetch;
 pub mod health;
 pub mod json;
 pub mod metrics;
@@ -260,8 +261,8 @@ pub fn version_gated(path: &str) -> bool {
 }
 
 /// The edge of every request: CORS and preflight, the protocol-version gate, the upgrade hint,
-/// the request metrics, and one log line without ids or bodies (and without the client address
-/// unless `ip_policy` allows it).
+/// the request metrics, and the request log (`[request_log]`: a line without ids or bodies, and
+/// without the client address unless `ip_policy` allows it).
 pub async fn edge(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -309,7 +310,14 @@ pub async fn edge(
         status,
         elapsed,
     );
-    let route = pattern.unwrap_or_else(|| "<unmatched>".into());
+    let route = pattern.as_deref().unwrap_or("<unmatched>");
+    // The request's own line, as `[request_log]` says (the summary counts it otherwise).
+    if !state
+        .request_log
+        .record(res.request().method(), route, status, elapsed)
+    {
+        return Ok(res);
+    }
     // The client address only as the operator's IP policy allows (off by default).
     let client = state
         .limits

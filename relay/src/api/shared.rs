@@ -11,6 +11,7 @@ use super::json::ok;
 use super::profile::feature_names;
 use super::volumes::{headers, serve, volume_name};
 use crate::error::ApiError;
+use crate::fetch_cache::{FetchKey, Route};
 use crate::service::{Decision, Refusal};
 use crate::state::AppState;
 use crate::store::sharing::{self, Relationship};
@@ -110,7 +111,8 @@ pub async fn get(
     let name = volume_name(&req)?;
     let system = path_system(&req)?;
     let friend = caller.user_id;
-    serve(&state, &req, move |c| {
+    let key = FetchKey::new(Route::V1Shared, &friend, &system, name.as_str());
+    serve(&state, &req, key, move |c| {
         let Some(found) = volumes::friend_download(c, &system, &friend, name.as_str())? else {
             return Ok(Err(Refusal::Forbidden(NO_RELATIONSHIP)));
         };

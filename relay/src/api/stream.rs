@@ -38,23 +38,12 @@ enum Part {
 /// The JSON `body` with its string field `field` filled with the base64 of `len` bytes read
 /// from `file`, as a streamed 200 response. `body` must not have `field` yet.
 pub fn json_with_streamed_field(
-    mut body: Value,
+    body: Value,
     field: &str,
     file: File,
     len: u64,
 ) -> Result<HttpResponse, ApiError> {
-    body[field] = Value::String(String::new());
-    let mut bytes = serde_json::to_vec(&body).map_err(|_| ApiError::Internal)?;
-    bytes.push(b'\n');
-    // Keys are sorted and strings escape their quotes, so the last `"field":""` is the
-    // top-level field (anything nested sorts before it, in an earlier value).
-    let marker = format!("\"{field}\":\"\"");
-    let at = bytes
-        .windows(marker.len())
-        .rposition(|w| w == marker.as_bytes())
-        .ok_or(ApiError::Internal)?
-        + marker.len()
-        - 1;
+    let (mut bytes, at) = super::fetch::split_at_field(body, field)?;
     let suffix = Bytes::copy_from_slice(&bytes[at..]);
     bytes.truncate(at);
     let prefix = Bytes::from(bytes);

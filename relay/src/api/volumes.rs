@@ -7,7 +7,6 @@
 //! header JSON ‖ blob. Size and quota are first decided from `Content-Length`, before the body
 //! is buffered. The blob is durable before the row commits (see `store::blobs`).
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use coffer_wire::b64::{self, Signature64};
 use coffer_wire::time::HOUR;
@@ -16,11 +15,12 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Value, json};
 
 use super::extract::{Caller, General, System, Upload, state};
+use super::fetch;
 use super::json::{Fields, content_length, ok, parse_object, read_body};
-use super::stream::json_with_streamed_field;
 use crate::error::ApiError;
+use crate::fetch_cache::{FetchKey, Route};
 use crate::service::volumes::{
-    NewVersion, Payload, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
+    NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
 };
 use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
@@ -47,13 +47,9 @@ pub fn if_none_match(req: &HttpRequest) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// The v1 download body of `row` with its `blob`; `extra` adds a field (friends get their
+/// The v1 download body of `row` without its payload; `extra` adds a field (friends get their
 /// wrapped VEK).
-fn v1_body(
-    row: &VolumeRow,
-    payload: Payload,
-    extra: Option<(&'static str, Value)>,
-) -> Result<HttpResponse, ApiError> {
+fn v1_body(row: &VolumeRow, extra: Option<(&'static str, Value)>) -> Result<Value, ApiError> {
     let header: Value =
         serde_json::from_str(&row.control_header).map_err(|_| ApiError::Internal)?;
     let mut body = json!({
@@ -63,37 +59,34 @@ fn v1_body(
     if let Some((key, value)) = extra {
         body[key] = value;
     }
-    with_payload(body, "encrypted_payload", payload)
+    Ok(body)
 }
 
-/// `body` with its payload field (`field`) added: 304 when not modified, in memory when small,
-/// streamed from the blob file when large.
-pub fn with_payload(
-    mut body: Value,
-    field: &str,
-    payload: Payload,
-) -> Result<HttpResponse, ApiError> {
-    match payload {
-        Payload::NotModified => Ok(HttpResponse::build(StatusCode::NOT_MODIFIED).finish()),
-        Payload::Bytes(bytes) => {
-            body[field] = Value::String(b64::encode(&bytes));
-            Ok(ok(&body))
-        }
-        Payload::File(file, len) => json_with_streamed_field(body, field, file, len),
-    }
-}
-
-/// Serves a v1 volume that `lookup` authorises and finds (with an optional extra field), in
-/// one blocking trip ([`read_with_blob`]), honouring `If-None-Match`.
+/// Serves a v1 volume that `lookup` authorises and finds (with an optional extra field),
+/// honouring `If-None-Match`: from the fetch cache when it holds the answer to `key`
+/// (`api::fetch`), else in one blocking trip ([`read_with_blob`]).
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
+    key: FetchKey,
     lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeRow, Option<(&'static str, Value)>)>
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, extra, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
-    v1_body(&row, payload, extra)
+    let fetch = match fetch::begin(state, key, if_none_match(req)) {
+        Ok(cached) => return Ok(cached),
+        Err(fetch) => fetch,
+    };
+    let (row, extra, payload) = read_with_blob(state, fetch.since(), lookup).await?;
+    let version = row.version;
+    fetch.answer(
+        state,
+        version,
+        payload,
+        0,
+        || v1_body(&row, extra),
+        "encrypted_payload",
+    )
 }
 
 /// A volume of `owner` by name, or 404.
@@ -130,7 +123,8 @@ pub async fn download(
     let state = state(&req)?;
     let name = volume_name(&req)?;
     let owner = caller.user_id;
-    serve(&state, &req, move |c| {
+    let key = FetchKey::new(Route::V1Own, &owner, &owner, name.as_str());
+    serve(&state, &req, key, move |c| {
         Ok(own_volume(c, &owner, name)?.map(|row| (row, None)))
     })
     .await

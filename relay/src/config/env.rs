@@ -88,6 +88,10 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_TRANSFER_TIMEOUT"], "seconds a body or response may take, plus 1 s per min-transfer-rate bytes", server.transfer_timeout_secs = parse("seconds")),
     var!(["COFFER_MIN_TRANSFER_RATE"], "bytes per second a body or response must average", server.min_transfer_rate = parse("bytes per second")),
     var!(["COFFER_DISCONNECT_TIMEOUT"], "seconds a closing connection may linger", server.disconnect_timeout_secs = parse("seconds")),
+    var!(["COFFER_FETCH_CACHE_BYTES"], "bytes of download answers held in memory (0 = off)", cache.fetch_bytes = parse("a byte count")),
+    var!(["COFFER_REQUEST_LOG"], "each | errors | summary: how answered requests are logged", request_log.mode = with(request_log_mode)),
+    var!(["COFFER_REQUEST_LOG_SUMMARY_SECS"], "seconds between request summaries (request log mode summary)", request_log.summary_secs = parse("seconds")),
+    var!(["COFFER_REQUEST_LOG_SLOW_MS"], "milliseconds from which a request is logged as slow (0 = never)", request_log.slow_ms = parse("milliseconds")),
     var!(["COFFER_IP_POLICY"], "off | keyed-hash | full: what logs and the anomaly report may show of client IPs", ip_policy = with(ip_policy)),
     var!(["COFFER_INLINE_MAX"], "payloads up to this many bytes are stored in the database, larger ones as files (0 = all files; at most 262144)", storage.inline_max = parse("a byte count")),
 ];
@@ -177,6 +181,10 @@ fn optional_count(v: &str) -> Result<Option<u64>, &'static str> {
     }
 }
 
+fn request_log_mode(v: &str) -> Result<super::RequestLogMode, &'static str> {
+    super::RequestLogMode::parse(v).ok_or("each, errors or summary")
+}
+
 fn ip_policy(v: &str) -> Result<IpPolicy, &'static str> {
     IpPolicy::parse(v).ok_or("off, keyed-hash or full")
 }
@@ -228,6 +236,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 45);
+        assert_eq!(ENV_VARS.len(), 49);
     }
 }

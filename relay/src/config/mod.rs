@@ -32,6 +32,7 @@ pub use log_filter::log_filter_problem;
 pub use sections::{
     AnomalyThresholds, IpPolicy, Limits, Protocol, Rates, ServerLimits, TlsConfig, TlsMode,
 };
+pub use sections::{Cache, RequestLog, RequestLogMode};
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +80,10 @@ pub struct Config {
     pub metrics: MetricsAccess,
     /// Where payloads are kept: inline in the database up to a size, else blob files.
     pub storage: storage::Storage,
+    /// In-memory caches.
+    pub cache: Cache,
+    /// How answered requests are logged.
+    pub request_log: RequestLog,
 }
 
 impl Default for Config {
@@ -103,6 +108,8 @@ impl Default for Config {
             registration: Registration::default(),
             metrics: MetricsAccess::default(),
             storage: storage::Storage::default(),
+            cache: Cache::default(),
+            request_log: RequestLog::default(),
         }
     }
 }

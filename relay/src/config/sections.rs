@@ -271,3 +271,82 @@ impl ServerLimits {
         total.div_ceil(self.effective_workers()).max(1)
     }
 }
+
+/// In-memory caches (docs/adr/0028-fetch-fast-path-and-request-log.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cache {
+    /// Bytes of download answers held in memory (small volumes' pre-encoded bodies, at most
+    /// 64 KiB each, and the versions of larger ones for `304`s), so repeated fetches are
+    /// answered without a database read; 0 = off. Writers keep it exact: an upload, deletion,
+    /// revocation, unpairing or grant change takes effect for the very next request.
+    pub fetch_bytes: u64,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            fetch_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// How answered requests are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestLogMode {
+    /// One line per request (method, route pattern, status, milliseconds).
+    Each,
+    /// Only errors and slow requests, one line each.
+    Errors,
+    /// Errors and slow requests one line each, plus per route and status counts with latency
+    /// figures every `summary_secs` (default).
+    #[default]
+    Summary,
+}
+
+impl RequestLogMode {
+    /// The configuration text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Each => "each",
+            Self::Errors => "errors",
+            Self::Summary => "summary",
+        }
+    }
+
+    pub(super) fn parse(text: &str) -> Option<Self> {
+        match text.trim() {
+            "each" => Some(Self::Each),
+            "errors" => Some(Self::Errors),
+            "summary" => Some(Self::Summary),
+            _ => None,
+        }
+    }
+}
+
+/// The request log (docs/adr/0028-fetch-fast-path-and-request-log.md). Its lines never carry
+/// ids, bodies or (unless `ip_policy` allows) client addresses; they are `info` events of the
+/// `coffer_relay` target, so the `log` filter still decides whether they are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLog {
+    /// See [`RequestLogMode`].
+    pub mode: RequestLogMode,
+    /// Seconds between summaries (mode `summary`); a summary names only routes that were
+    /// requested in its interval.
+    pub summary_secs: u64,
+    /// Requests taking at least this many milliseconds are logged one by one (modes `errors`
+    /// and `summary`); 0 = none for being slow.
+    pub slow_ms: u64,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self {
+            mode: RequestLogMode::Summary,
+            summary_secs: 60,
+            slow_ms: 1000,
+        }
+    }
+}

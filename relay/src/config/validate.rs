@@ -96,6 +96,21 @@ impl Config {
         self.validate_admin()?;
         self.validate_registration()?;
         self.validate_server()?;
+        check_ranges(&[
+            ("cache.fetch_bytes", self.cache.fetch_bytes, 0, 1 << 40),
+            (
+                "request_log.summary_secs",
+                self.request_log.summary_secs,
+                1,
+                86_400,
+            ),
+            (
+                "request_log.slow_ms",
+                self.request_log.slow_ms,
+                0,
+                3_600_000,
+            ),
+        ])?;
         let a = &self.anomalies;
         if a.window_minutes == 0 || a.window_minutes > 7 * 24 * 60 {
             return Err(invalid(

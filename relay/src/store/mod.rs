@@ -15,6 +15,7 @@ pub mod challenges;
 pub mod check;
 pub mod db_errors;
 pub mod devices;
+pub mod fetch_watch;
 pub mod foreign;
 pub mod grants;
 mod group;
@@ -126,6 +127,8 @@ pub struct Db {
     auth: auth_watch::AuthWatch,
     /// Outstanding login challenges (in memory: [`challenges::Challenges`]).
     challenges: challenges::Challenges,
+    /// Marks changes to what downloads answer, per owner, for the fetch cache.
+    fetch: fetch_watch::FetchWatch,
 }
 
 impl std::fmt::Debug for Db {
@@ -166,6 +169,7 @@ impl Db {
         let mut writer = writer;
         migrations::migrate(&mut writer)?;
         let auth = auth_watch::AuthWatch::install(&writer)?;
+        let fetch = fetch_watch::FetchWatch::install(&writer)?;
         Ok(Arc::new(Self {
             path: path.to_owned(),
             writer: Mutex::new(writer),
@@ -175,6 +179,7 @@ impl Db {
             queue: group::Queue::default(),
             auth,
             challenges: challenges::Challenges::default(),
+            fetch,
         }))
     }
 
@@ -262,8 +267,20 @@ impl Db {
             Ok(value)
         })();
         // Committed or rolled back: cached sessions learn of it before the caller does.
-        self.auth.transaction_ended();
+        self.transaction_ended();
         result
+    }
+
+    /// Tells the caches that a write transaction ended (`auth_watch`, `fetch_watch`).
+    fn transaction_ended(&self) {
+        self.auth.transaction_ended();
+        self.fetch.transaction_ended();
+    }
+
+    /// The generation of `owner`'s download answers: cached ones read under an older one are
+    /// stale (`fetch_watch`).
+    pub fn fetch_generation(&self, owner: &str) -> fetch_watch::FetchGeneration {
+        self.fetch.generation(owner)
     }
 
     /// The auth generation: cached sessions read under an older one are stale (`auth_watch`).
@@ -307,7 +324,7 @@ impl Db {
             // Not awaited: the drainer answers through each job's channel. Dropping the
             // handle does not stop it.
             drop(tokio::task::spawn_blocking(move || {
-                db.queue.drain(&db.writer, || db.auth.transaction_ended());
+                db.queue.drain(&db.writer, || db.transaction_ended());
             }));
         }
         answer

@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 
 /// Settings every test relay gets unless the test overrides them: rate limits so high that
-/// only the dedicated rate-limit tests ever hit them.
+/// only the dedicated rate-limit tests ever hit them, and a log line per request (which some
+/// tests read; the relay's default is a periodic summary).
 pub const TEST_ENV: &[(&str, &str)] = &[
+    ("COFFER_REQUEST_LOG", "each"),
     ("COFFER_RATE_REGISTER", "100000"),
     ("COFFER_RATE_AUTH", "100000"),
     ("COFFER_RATE_UPLOAD", "100000"),

@@ -14,6 +14,7 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, ok, read_object};
 use crate::error::ApiError;
+use crate::fetch_cache::{FetchKey, Route};
 use crate::service::{Decision, Refusal, Stale};
 use crate::state::AppState;
 use crate::store::grants::{self, StoredGrant};
@@ -278,9 +279,10 @@ pub async fn get_shared(
     let name = path_volume(&req)?;
     let friend = caller.user_id;
     let (o, f, n) = (owner.clone(), friend.clone(), name.as_str().to_owned());
-    // Grant, wrapped key, row and blob in one blocking trip.
-    let served = serve(&state, &req, move |c| {
-        let (_, grant, keys) = match live_grant_in(c, &owner, &friend)? {
+    let cache_key = FetchKey::new(Route::V2Shared, &friend, &owner, name.as_str());
+    // Grant, wrapped key, row and blob in one blocking trip (or none: `api::fetch`).
+    let served = serve(&state, &req, cache_key, move |c| {
+        let (stored, grant, keys) = match live_grant_in(c, &owner, &friend)? {
             Ok(live) => live,
             Err(refused) => return Ok(Err(refused)),
         };
@@ -298,7 +300,10 @@ pub async fn get_shared(
             .filter(|e| *e == v.epoch)
             .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
         Ok(match key {
-            Some(key) => Ok((v, Some(WrappedVek60::from_bytes(key.2)))),
+            Some(key) => Ok((
+                v,
+                (Some(WrappedVek60::from_bytes(key.2)), stored.expires_at),
+            )),
             None => Err(NOT_SHARED),
         })
     })

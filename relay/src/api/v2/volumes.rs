@@ -14,10 +14,12 @@ use ed25519_dalek::VerifyingKey;
 use super::own_id_bytes;
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, Upload, V2System, state};
+use crate::api::fetch;
 use crate::api::json::content_length;
 use crate::api::json::{Fields, ok, parse_object, read_body};
-use crate::api::volumes::{if_none_match, with_payload};
+use crate::api::volumes::if_none_match;
 use crate::error::ApiError;
+use crate::fetch_cache::{FetchKey, Route};
 use crate::service::volumes::{
     NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
 };
@@ -53,34 +55,44 @@ pub fn own_volume(c: &rusqlite::Connection, owner: &str, name: &VolumeName) -> D
 }
 
 /// Serves one stored v2 volume that `lookup` authorises and finds, honouring
-/// `If-None-Match: <version>`, in one blocking trip (`read_with_blob`): a [`SignedVolume`] to
-/// its owner, a [`SharedVolume`] to a friend `lookup` found a wrapped key for. The payload is
-/// left empty in the serialised shape and put in by `with_payload` (streamed from its file when
-/// large).
+/// `If-None-Match: <version>`: from the fetch cache when it holds the answer to `key`
+/// (`api::fetch`), else in one blocking trip (`read_with_blob`): a [`SignedVolume`] to its
+/// owner, a [`SharedVolume`] to a friend `lookup` found a wrapped key for (with the expiry of
+/// the grant that authorised it: 0 for none). The payload is left empty in the serialised shape
+/// and put in by `api::fetch` (streamed from its file when large).
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, Option<WrappedVek60>)>
+    key: FetchKey,
+    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, (Option<WrappedVek60>, u64))>
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
-    let (v, wrapped_key, payload) = read_with_blob(state, if_none_match(req), lookup).await?;
-    let (header, signature) = (v.header, Signature64::from_bytes(v.signature));
-    let shape = match wrapped_key {
-        None => serde_json::to_value(SignedVolume {
-            header,
-            signature,
-            payload: Vec::new(),
-        }),
-        Some(wrapped_key) => serde_json::to_value(SharedVolume {
-            header,
-            signature,
-            payload: Vec::new(),
-            wrapped_key,
-        }),
+    let fetch = match fetch::begin(state, key, if_none_match(req)) {
+        Ok(cached) => return Ok(cached),
+        Err(fetch) => fetch,
     };
-    let body = shape.map_err(|_| ApiError::Internal)?;
-    with_payload(body, PAYLOAD_FIELD, payload)
+    let (v, (wrapped_key, expires_at), payload) =
+        read_with_blob(state, fetch.since(), lookup).await?;
+    let version = v.version;
+    let body = move || {
+        let (header, signature) = (v.header, Signature64::from_bytes(v.signature));
+        let shape = match wrapped_key {
+            None => serde_json::to_value(SignedVolume {
+                header,
+                signature,
+                payload: Vec::new(),
+            }),
+            Some(wrapped_key) => serde_json::to_value(SharedVolume {
+                header,
+                signature,
+                payload: Vec::new(),
+                wrapped_key,
+            }),
+        };
+        shape.map_err(|_| ApiError::Internal)
+    };
+    fetch.answer(state, version, payload, expires_at, body, PAYLOAD_FIELD)
 }
 
 /// An upload whose every field was checked: the request as the wire shape, and its header
@@ -255,8 +267,9 @@ pub async fn get_own(
     let name = path_volume(&req)?;
     let owner = caller.user_id;
     let (o, n) = (owner.clone(), name.as_str().to_owned());
-    let served = serve(&state, &req, move |c| {
-        Ok(own_volume(c, &owner, &name)?.map(|v| (v, None)))
+    let key = FetchKey::new(Route::V2Own, &owner, &owner, name.as_str());
+    let served = serve(&state, &req, key, move |c| {
+        Ok(own_volume(c, &owner, &name)?.map(|v| (v, (None, 0))))
     })
     .await;
     super::delete::or_gone(&state, served, move |c| tombstone(c, &o, &n)).await
