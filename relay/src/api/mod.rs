@@ -12,6 +12,7 @@ pub mod extract;
 pub mod fetch;
 pub mod health;
 pub mod json;
+pub mod json_body;
 pub mod metrics;
 pub mod openapi;
 pub mod pins;

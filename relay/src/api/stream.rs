@@ -43,7 +43,7 @@ pub fn json_with_streamed_field(
     file: File,
     len: u64,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut bytes, at) = super::fetch::split_at_field(body, field)?;
+    let (mut bytes, at) = super::json_body::split_at_field(body, field)?;
     let suffix = Bytes::copy_from_slice(&bytes[at..]);
     bytes.truncate(at);
     let prefix = Bytes::from(bytes);

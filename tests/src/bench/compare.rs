@@ -13,8 +13,22 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::report::TargetCheck;
 use super::runner::Figures;
+
+/// One target of the issue, checked.
+#[derive(Debug, Serialize)]
+pub struct TargetCheck {
+    /// Short name.
+    pub name: &'static str,
+    /// The rule.
+    pub rule: &'static str,
+    /// The measured value (`None`: the run did not include what it needs).
+    pub value: Option<f64>,
+    /// Met, missed, or not evaluated (`None`).
+    pub met: Option<bool>,
+    /// How it was decided.
+    pub note: String,
+}
 
 /// Minimum, median and maximum of a set of values.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

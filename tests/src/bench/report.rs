@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+pub use super::compare::TargetCheck;
 use super::probe::FsyncProbe;
 use super::runner::Figures;
 use super::seed::SeedReport;
@@ -167,21 +168,6 @@ pub struct GrowthWorkload {
     pub ops_vs_smallest: f64,
     /// p99 relative to the smallest level.
     pub p99_vs_smallest: f64,
-}
-
-/// One target of the issue, checked.
-#[derive(Debug, Serialize)]
-pub struct TargetCheck {
-    /// Short name.
-    pub name: &'static str,
-    /// The rule.
-    pub rule: &'static str,
-    /// The measured value (`None`: the run did not include what it needs).
-    pub value: Option<f64>,
-    /// Met, missed, or not evaluated (`None`).
-    pub met: Option<bool>,
-    /// How it was decided.
-    pub note: String,
 }
 
 fn fmt_ms(v: f64) -> String {
