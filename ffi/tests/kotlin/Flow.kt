@@ -28,6 +28,8 @@ class Relay(vararg overrides: Pair<String, String>) : AutoCloseable {
         val env = builder.environment()
         env.keys.filter { it.startsWith("COFFER_") || it.startsWith("PLURALLOG_") }.forEach { env.remove(it) }
         listOf("REGISTER", "AUTH", "UPLOAD", "GENERAL", "DISCOVERY", "ADMIN").forEach { env["COFFER_RATE_$it"] = "100000" }
+        // Every payload a blob file (docs/adr/0027), so that corruptBlob finds the one it alters.
+        env["COFFER_INLINE_MAX"] = "0"
         overrides.forEach { (k, v) -> env[k] = v }
         process = builder.start()
         val lines = LinkedBlockingQueue<String>()

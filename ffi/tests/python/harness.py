@@ -7,6 +7,7 @@ The test files (test_*.py beside this one) import it; scripts/ffi-python-test.sh
 import os
 import queue
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -157,8 +158,29 @@ async def pair(system, relay, volumes):
 
 def corrupt_blob(data_dir, owner, volume, version):
     """Flips one byte in the middle of the stored payload of `volume` version `version` of
-    `owner`, as a malicious relay operator editing its storage would. Returns the path."""
+    `owner`, as a malicious relay operator editing its storage would: a blob file, or a small
+    payload stored inline in the database (docs/adr/0027). Returns where it was."""
     prefix = f"{volume}.v{version}."
+    database = os.path.join(data_dir, "coffer.db")
+    if os.path.exists(database):
+        db = sqlite3.connect(database, timeout=10)
+        try:
+            pattern = f"inline:{owner}/{prefix}*"
+            rows = db.execute(
+                "SELECT blob_file, bytes FROM inline_payloads WHERE blob_file GLOB ?", (pattern,)
+            ).fetchall()
+            if rows:
+                (name, payload), = rows
+                payload = bytearray(payload)
+                payload[len(payload) // 2] ^= 0x01
+                with db:
+                    db.execute(
+                        "UPDATE inline_payloads SET bytes = ? WHERE blob_file = ?",
+                        (bytes(payload), name),
+                    )
+                return name
+        finally:
+            db.close()
     for root, _, files in os.walk(data_dir):
         if os.path.basename(root) != owner:
             continue
