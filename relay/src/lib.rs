@@ -54,4 +54,6 @@ pub mod service;
 pub mod session_cache;
 #[cfg(feature = "server")]
 pub mod state;
+#[cfg(feature = "server")]
+pub mod storage;
 pub mod store;

@@ -17,7 +17,9 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::request_log::RequestLog;
 use crate::session_cache::SessionCache;
+use crate::storage::Storage;
 use crate::store::blobs::BlobStore;
+use crate::store::port::SqliteStore;
 use crate::store::{Db, now};
 
 /// The pins the relay announces: its current key and, once prepared, its next one.
@@ -34,8 +36,10 @@ pub struct Pins {
 pub struct AppState {
     /// Effective configuration.
     pub config: Config,
-    /// Metadata database.
+    /// Metadata database (SQLite). Being replaced by [`Self::storage`]: new code uses that.
     pub db: Arc<Db>,
+    /// The storage port (docs/adr/0030-storage-port.md): every metadata read and write.
+    pub storage: Arc<dyn Storage>,
     /// Blob files.
     pub blobs: BlobStore,
     /// Rate limiters.
@@ -82,6 +86,7 @@ impl AppState {
             anomalies: AnomalyTracker::new(config.anomalies.clone(), now()),
             metrics: Metrics::default(),
             config,
+            storage: Arc::new(SqliteStore::new(Arc::clone(&db))),
             db,
             blobs,
             started: Instant::now(),

@@ -99,7 +99,7 @@ async fn authenticate(
     let now = now();
     // The generation first: a session read from the database is cached under the generation
     // that was current *before* the read (`store::auth_watch`).
-    let generation = state.db.auth_generation();
+    let generation = state.storage.auth_generation();
     if let Some(user) = state.sessions.get(&hash, now, generation) {
         touch(&state, hash, &user, now);
         return Ok((state, user));

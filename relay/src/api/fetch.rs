@@ -30,7 +30,7 @@ pub struct Fetch {
 /// the [`Fetch`] to answer from the database. The owner's generation is taken here, before
 /// any read.
 pub fn begin(state: &AppState, key: FetchKey, since: Option<u64>) -> Result<HttpResponse, Fetch> {
-    let generation = state.db.fetch_generation(key.owner());
+    let generation = state.storage.fetch_generation(key.owner());
     match state.fetch_cache.get(&key, generation, since, now()) {
         Some(Hit::NotModified) => Ok(not_modified()),
         Some(Hit::Body(body)) => Ok(json_bytes(body)),

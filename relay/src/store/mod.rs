@@ -26,6 +26,8 @@ pub mod migrations;
 pub mod own_grants;
 pub mod own_sessions;
 pub mod pairings;
+#[cfg(feature = "server")]
+pub mod port;
 pub mod receipts;
 pub mod registration;
 pub mod sessions;

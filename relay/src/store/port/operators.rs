@@ -1,0 +1,6 @@
+//! [`Operators`] on SQLite.
+
+use super::SqliteStore;
+use crate::storage::operators::Operators;
+
+impl Operators for SqliteStore {}
