@@ -14,11 +14,10 @@ use super::extract::{Admin, state};
 use super::json::ok;
 use super::users::delete_account;
 use crate::error::ApiError;
+use crate::service::maintenance::{self, ORPHAN_MIN_AGE};
 use crate::state::AppState;
-use crate::store::admin_view::{self, AdminShare, AdminUser, AdminVolume, Filter, Page};
-use crate::store::maintenance::{self, ORPHAN_MIN_AGE};
-use crate::store::volumes::blob_files_of;
-use crate::store::{now, sessions, stats};
+use crate::storage::operators::{AdminShare, AdminUser, AdminVolume};
+use crate::store::now;
 
 fn user_dto(u: &AdminUser) -> dto::User {
     dto::User {
@@ -51,7 +50,7 @@ fn user_id(req: &HttpRequest) -> Result<String, ApiError> {
 pub async fn stats(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let s = state.db.read(move |c| stats::stats(c, now)).await?;
+    let s = state.storage.stats(now).await?;
     Ok(ok(&dto::Stats {
         system_users: s.system_users,
         friend_users: s.friend_users,
@@ -91,10 +90,7 @@ pub async fn stats(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiE
 pub async fn users(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let (filter, page) = admin_query::parse(List::Users, req.query_string())?;
-    let listed = state
-        .db
-        .read(move |c| admin_view::users(c, &filter, page))
-        .await?;
+    let listed = state.storage.admin_users(filter, page).await?;
     Ok(ok(&dto::UserList {
         users: listed.rows.iter().map(user_dto).collect(),
         total: Some(listed.total),
@@ -106,26 +102,14 @@ pub async fn users(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiE
 pub async fn user(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = user_id(&req)?;
-    let filter = Filter {
-        user_id: Some(id),
-        ..Filter::default()
-    };
-    let (mut user, vols) = state
-        .db
-        .read(move |c| {
-            Ok((
-                admin_view::users(c, &filter, Page::default())?,
-                admin_view::volumes(c, &filter, Page::default())?,
-            ))
-        })
-        .await?;
-    let user = user
-        .rows
-        .pop()
+    let (user, vols) = state
+        .storage
+        .admin_user(id)
+        .await?
         .ok_or(ApiError::NotFound("User not found"))?;
     Ok(ok(&dto::UserDetail {
         user: user_dto(&user),
-        volumes: vols.rows.iter().map(volume_dto).collect(),
+        volumes: vols.iter().map(volume_dto).collect(),
     }))
 }
 
@@ -159,10 +143,7 @@ fn volume_dto(v: &AdminVolume) -> dto::Volume {
 pub async fn volumes(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let (filter, page) = admin_query::parse(List::Volumes, req.query_string())?;
-    let listed = state
-        .db
-        .read(move |c| admin_view::volumes(c, &filter, page))
-        .await?;
+    let listed = state.storage.admin_volumes(filter, page).await?;
     Ok(ok(&dto::VolumeList {
         volumes: listed.rows.iter().map(volume_dto).collect(),
         total: Some(listed.total),
@@ -190,10 +171,7 @@ pub async fn sharing(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, Ap
     let state = state(&req)?;
     let (filter, page) = admin_query::parse(List::Sharing, req.query_string())?;
     let now = now();
-    let listed = state
-        .db
-        .read(move |c| admin_view::sharing(c, &filter, page, now))
-        .await?;
+    let listed = state.storage.admin_sharing(filter, page, now).await?;
     let next_offset = page.next_offset(listed.rows.len(), listed.total);
     Ok(ok(&dto::ShareList {
         sharing: listed.rows.into_iter().map(share_dto).collect(),
@@ -206,11 +184,10 @@ pub async fn sharing(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, Ap
 pub async fn sessions(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let s = state.db.read(move |c| stats::session_stats(c, now)).await?;
+    let s = state.storage.session_stats(now).await?;
     Ok(ok(&dto::SessionStats {
         active_sessions: s.active_sessions,
-        // In the table (another back end's) and in memory (the embedded store's).
-        pending_challenges: s.pending_challenges + state.db.challenges().count_pending(now),
+        pending_challenges: s.pending_challenges,
         active_invites: s.active_invites,
         redeemed_invites: s.redeemed_invites,
     }))
@@ -219,7 +196,7 @@ pub async fn sessions(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, A
 /// `POST /api/v1/admin/sessions/expire-all`: every client logs in again.
 pub async fn expire_all(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let n = state.db.write(|tx| sessions::expire_all(tx)).await?;
+    let n = state.storage.expire_all_sessions().await?;
     tracing::info!(sessions = n, "all sessions expired by the operator");
     Ok(ok(&StatusOk::new(dto::ExpiredSessions {
         sessions_expired: Some(n),
@@ -231,8 +208,7 @@ pub async fn run_maintenance(
     state: &AppState,
     min_age: Duration,
 ) -> Result<maintenance::MaintenanceReport, ApiError> {
-    let (db, blobs) = (state.db.clone(), state.blobs.clone());
-    let report = web::block(move || maintenance::run(&db, &blobs, now(), min_age)).await??;
+    let report = maintenance::run(state, min_age).await?;
     state.limits.shrink();
     state.anomalies.prune(now());
     Ok(report)
@@ -258,11 +234,7 @@ pub async fn maintenance(req: HttpRequest, _admin: Admin) -> Result<HttpResponse
 pub async fn maintenance_expire(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let mut report = state
-        .db
-        .write(move |tx| maintenance::expire_rows(tx, now))
-        .await?;
-    report.expired_challenges += state.db.challenges().expire(now);
+    let report = state.storage.expire(now).await?;
     state.limits.shrink();
     state.anomalies.prune(now);
     Ok(ok(&StatusOk::new(dto::ExpireReport {
@@ -308,13 +280,7 @@ pub async fn maintenance_orphans(
             "after must be a directory name from a previous page",
         ));
     }
-    let (db, blobs) = (state.db.clone(), state.blobs.clone());
-    let page = web::block(move || {
-        blobs.sweep_page(query.after.as_deref(), limit, ORPHAN_MIN_AGE, |user| {
-            db.read_blocking(|c| blob_files_of(c, user))
-        })
-    })
-    .await??;
+    let page = maintenance::sweep_page(&state, query.after, limit, ORPHAN_MIN_AGE).await?;
     Ok(ok(&StatusOk::new(dto::OrphanPage {
         orphan_blobs: page.report.files_removed,
         orphan_bytes: page.report.bytes_removed,

@@ -7,13 +7,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::extract::{MetricsReader, state};
 use crate::error::ApiError;
 use crate::metrics::Snapshot;
-use crate::store::{now, stats};
+use crate::store::now;
 
 /// `GET /metrics`.
 pub async fn metrics(req: HttpRequest, _reader: MetricsReader) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let gauges = state.db.read(move |c| stats::gauges(c, now)).await?;
+    let gauges = state.storage.gauges(now).await?;
     let snapshot = Snapshot {
         storage_bytes: gauges.storage_bytes,
         volumes_v1: gauges.volumes_v1,
@@ -21,7 +21,7 @@ pub async fn metrics(req: HttpRequest, _reader: MetricsReader) -> Result<HttpRes
         system_users: gauges.system_users,
         friend_users: gauges.friend_users,
         active_sessions: gauges.active_sessions,
-        pending_challenges: gauges.pending_challenges + state.db.challenges().count_pending(now),
+        pending_challenges: gauges.pending_challenges,
         rate_limited: state.limits.refused(),
         failed_logins: state.anomalies.failed_logins_total(),
         challenges: state.anomalies.challenges_total(),

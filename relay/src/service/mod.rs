@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod invites;
+pub mod maintenance;
 pub mod registration;
 pub mod volumes;
 

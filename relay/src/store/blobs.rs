@@ -304,6 +304,19 @@ impl BlobStore {
         min_age: Duration,
         mut referenced: impl FnMut(&str) -> Result<HashSet<String>, StoreError>,
     ) -> Result<SweepPage, StoreError> {
+        let dirs = self.user_dirs_page(after, limit)?;
+        let mut sets = HashMap::with_capacity(dirs.users.len());
+        for user in &dirs.users {
+            sets.insert(user.clone(), referenced(user)?);
+        }
+        let report = self.sweep_users(&dirs.users, &sets, min_age)?;
+        Ok(dirs.swept(report))
+    }
+
+    /// The user directories whose names sort after `after`, at most `limit` of them (the
+    /// first step of a [`SweepPage`]; the caller reads what each references, then calls
+    /// [`Self::sweep_users`]).
+    pub fn user_dirs_page(&self, after: Option<&str>, limit: usize) -> Result<DirPage, StoreError> {
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.root)? {
             let entry = entry?;
@@ -313,33 +326,61 @@ impl BlobStore {
         }
         names.sort_unstable();
         let start = after.map_or(0, |a| names.partition_point(|n| n.as_str() <= a));
-        let page: Vec<&String> = names.iter().skip(start).take(limit.max(1)).collect();
+        let total = names.len();
+        let users: Vec<String> = names.into_iter().skip(start).take(limit.max(1)).collect();
+        let remaining = (total - start - users.len()) as u64;
+        Ok(DirPage { users, remaining })
+    }
+
+    /// Sweeps the directories of `users` (see [`Self::sweep`]) against the names each
+    /// references: a user missing from `referenced` references nothing. The names must have
+    /// been read *before* this call, so that a file committed since is younger than `min_age`.
+    pub fn sweep_users(
+        &self,
+        users: &[String],
+        referenced: &HashMap<String, HashSet<String>>,
+        min_age: Duration,
+    ) -> Result<SweepReport, StoreError> {
+        let none = HashSet::new();
         let mut report = SweepReport::default();
         let cutoff = cutoff(min_age);
-        for user in &page {
-            let set = referenced(user)?;
+        for user in users {
+            if user.is_empty() || user.contains(['/', '\\']) || user == ".." || user == "." {
+                return Err(StoreError::Corrupt("invalid user directory name"));
+            }
+            let set = referenced.get(user).unwrap_or(&none);
             let young = |name: &str| self.recent().within(name, min_age);
-            sweep_dir(
-                &self.root.join(user),
-                user,
-                &set,
-                cutoff,
-                young,
-                &mut report,
-            )?;
+            sweep_dir(&self.root.join(user), user, set, cutoff, young, &mut report)?;
         }
         if report.files_removed > 0 {
             sync_dir(&self.root)?;
         }
-        let done = start + page.len();
-        Ok(SweepPage {
+        Ok(report)
+    }
+}
+
+/// A page of user directories ([`BlobStore::user_dirs_page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirPage {
+    /// The directories of this page, in order.
+    pub users: Vec<String>,
+    /// Directories after this page.
+    pub remaining: u64,
+}
+
+impl DirPage {
+    /// The page's answer once swept.
+    pub fn swept(self, report: SweepReport) -> SweepPage {
+        SweepPage {
             report,
-            dirs: page.len() as u64,
-            remaining: (names.len() - done) as u64,
-            next: (done < names.len())
-                .then(|| page.last().map(|n| (*n).clone()))
-                .flatten(),
-        })
+            dirs: self.users.len() as u64,
+            remaining: self.remaining,
+            next: if self.remaining > 0 {
+                self.users.last().cloned()
+            } else {
+                None
+            },
+        }
     }
 }
 

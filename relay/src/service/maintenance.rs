@@ -1,0 +1,67 @@
+//! Maintenance over the two storage interfaces: expired rows through the port
+//! ([`crate::storage::operators::Operators::expire`]), orphan blobs by asking the metadata
+//! which names each user directory's files must have, then sweeping the rest (docs/adr/0030:
+//! metadata and blobs never call each other).
+//!
+//! The order is what keeps a sweep from taking a blob being uploaded: a page's referenced
+//! names are read *before* its directories are swept, so a blob whose row commits after that
+//! read is younger than the minimum age (or remembered by the blob store as its own recent
+//! write) and stays.
+
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::store::blobs::{SweepPage, SweepReport};
+use crate::store::now;
+
+pub use crate::store::maintenance::{MaintenanceReport, ORPHAN_MIN_AGE};
+
+/// User directories swept per page of a full run.
+pub const FULL_RUN_PAGE: usize = 1000;
+
+fn pool_gone(_: actix_web::error::BlockingError) -> StoreError {
+    StoreError::Corrupt("blocking pool unavailable")
+}
+
+/// One page of the orphan sweep: the user directories after `after`, at most `limit`.
+pub async fn sweep_page(
+    state: &AppState,
+    after: Option<String>,
+    limit: usize,
+    min_age: Duration,
+) -> Result<SweepPage, StoreError> {
+    let blobs = state.blobs.clone();
+    let dirs = web::block(move || blobs.user_dirs_page(after.as_deref(), limit))
+        .await
+        .map_err(pool_gone)??;
+    let referenced = state.storage.referenced_blobs(dirs.users.clone()).await?;
+    let blobs = state.blobs.clone();
+    web::block(move || {
+        let report = blobs.sweep_users(&dirs.users, &referenced, min_age)?;
+        Ok(dirs.swept(report))
+    })
+    .await
+    .map_err(pool_gone)?
+}
+
+/// A full run: expired rows, then every page of the orphan sweep.
+pub async fn run(state: &AppState, min_age: Duration) -> Result<MaintenanceReport, StoreError> {
+    let mut report = state.storage.expire(now()).await?;
+    let mut swept = SweepReport::default();
+    let mut after = None;
+    loop {
+        let page = sweep_page(state, after, FULL_RUN_PAGE, min_age).await?;
+        swept.files_removed += page.report.files_removed;
+        swept.bytes_removed += page.report.bytes_removed;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    report.orphan_blobs = swept.files_removed;
+    report.orphan_bytes = swept.bytes_removed;
+    Ok(report)
+}
