@@ -185,6 +185,10 @@ impl ResponseError for ApiError {
 /// short transaction is normally over.
 const BUSY_RETRY_AFTER: Duration = crate::store::BUSY_TIMEOUT;
 
+/// `Retry-After` of a 503 while the database server is unreachable: a restart or fail-over
+/// of a shared database takes seconds.
+const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         // Classified here too: not every path (directory creation, reads) classifies its own
@@ -198,6 +202,12 @@ impl From<StoreError> for ApiError {
                 tracing::warn!("database locked by another connection past the busy timeout");
                 Self::Unavailable {
                     retry_after: BUSY_RETRY_AFTER,
+                }
+            }
+            StoreError::Unavailable(why) => {
+                tracing::warn!(%why, "database unavailable: refused a request");
+                Self::Unavailable {
+                    retry_after: UNAVAILABLE_RETRY_AFTER,
                 }
             }
             other => {

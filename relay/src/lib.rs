@@ -41,6 +41,8 @@ pub mod limits;
 #[cfg(feature = "server")]
 pub mod metrics;
 pub mod paillier;
+#[cfg(feature = "postgres")]
+pub mod pg;
 #[cfg(feature = "server")]
 pub mod process_metrics;
 #[cfg(feature = "server")]

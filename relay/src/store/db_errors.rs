@@ -97,6 +97,8 @@ pub fn explain(path: &Path, err: &StoreError) -> String {
              larger disk"
         ),
         StoreError::Io(e) => format!("database {p}: {e}"),
+        StoreError::Unavailable(why) => format!("database {p} is unavailable: {why}"),
+        StoreError::Backend(why) => format!("database {p}: {why}"),
         // Already names the file and the next step (the importer, for a PluralLog database).
         StoreError::Foreign(message) => message.clone(),
     }

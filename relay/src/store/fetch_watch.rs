@@ -165,6 +165,24 @@ impl FetchWatch {
         dirty.all = false;
     }
 
+    /// Generations without triggers, moved by the caller ([`Self::move_owner`],
+    /// [`Self::move_all`]): a shared database's notifications (`crate::pg::watch`).
+    pub fn detached() -> FetchWatch {
+        FetchWatch::new()
+    }
+
+    /// Moves `owner`'s generation (and its bucket's).
+    pub fn move_owner(&self, owner: &str) {
+        if let Some(generation) = self.buckets.get(bucket_of(owner)) {
+            generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Moves every owner's generation.
+    pub fn move_all(&self) {
+        self.global.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// The current generation of `owner`'s answers; take it *before* reading what is to be
     /// cached.
     pub fn generation(&self, owner: &str) -> FetchGeneration {

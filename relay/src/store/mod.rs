@@ -65,6 +65,15 @@ pub enum StoreError {
     /// write lock for longer than the busy timeout. Nothing was written; retrying later works.
     #[error("the database is locked by another connection")]
     Busy,
+    /// The database server cannot be reached or dropped the connection (a shared database
+    /// restarting, a network fault). Nothing was committed by the failed call; retrying later
+    /// works: answered 503 with `Retry-After`. The text names the failure, never user content.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The database server refused a statement for a reason of its own (its error code and
+    /// the constraint or table involved; never the values).
+    #[error("database error: {0}")]
+    Backend(String),
     /// The database was written by a newer relay.
     #[error("database schema version {found} is newer than this relay supports ({supported})")]
     TooNew {

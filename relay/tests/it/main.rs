@@ -6,5 +6,6 @@ mod cli;
 mod db_errors;
 mod metadata_inventory;
 mod openapi;
+mod pg;
 mod operator;
 mod tls_files;
