@@ -49,6 +49,8 @@ pub mod process_metrics;
 pub mod request_log;
 #[cfg(feature = "server")]
 pub mod response;
+#[cfg(feature = "s3")]
+pub mod s3;
 #[cfg(feature = "server")]
 pub mod server;
 #[cfg(feature = "server")]

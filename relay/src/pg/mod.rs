@@ -40,7 +40,10 @@ impl fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgSettings")
             .field("target", &self.describe())
-            .field("password", &self.config.get_password().map(|_| "<redacted>"))
+            .field(
+                "password",
+                &self.config.get_password().map(|_| "<redacted>"),
+            )
             .field("pool_size", &self.pool_size)
             .finish()
     }

@@ -6,6 +6,7 @@ mod cli;
 mod db_errors;
 mod metadata_inventory;
 mod openapi;
-mod pg;
 mod operator;
+mod pg;
+mod s3;
 mod tls_files;

@@ -38,9 +38,7 @@ async fn fresh_database() -> (String, String) {
 }
 
 async fn drop_database(name: &str) {
-    let (client, conn) = tokio_postgres::connect(&admin_url(), NoTls)
-        .await
-        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&admin_url(), NoTls).await.unwrap();
     tokio::spawn(conn);
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -122,7 +120,10 @@ async fn newer_and_foreign_databases_are_refused_untouched() {
 async fn a_failed_migration_rolls_back_whole() {
     let (url, name) = fresh_database().await;
     let mut c = client(&url).await;
-    let broken = [MIGRATIONS[0], "CREATE TABLE half_done (x int); SELECT 1 / 0;"];
+    let broken = [
+        MIGRATIONS[0],
+        "CREATE TABLE half_done (x int); SELECT 1 / 0;",
+    ];
     let err = migrations::migrate_with(&mut c, &broken).await.unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
     assert_eq!(migrations::current(&c).await.unwrap(), 1);
@@ -240,7 +241,11 @@ async fn notifications_move_the_generations_of_every_listener() {
     add_user(&c, "owner-a", "a").await;
     add_user(&c, "owner-b", "b").await;
     let auth = watch.auth_generation();
-    assert_eq!(auth, watch.auth_generation(), "stable while nothing changes");
+    assert_eq!(
+        auth,
+        watch.auth_generation(),
+        "stable while nothing changes"
+    );
     let (a, b) = (
         watch.fetch_generation("owner-a"),
         watch.fetch_generation("owner-b"),
@@ -257,9 +262,17 @@ async fn notifications_move_the_generations_of_every_listener() {
     if coffer_relay::store::fetch_watch::bucket_of("owner-a")
         != coffer_relay::store::fetch_watch::bucket_of("owner-b")
     {
-        assert_eq!(watch.fetch_generation("owner-b"), b, "another owner's stays");
+        assert_eq!(
+            watch.fetch_generation("owner-b"),
+            b,
+            "another owner's stays"
+        );
     }
-    assert_eq!(watch.auth_generation(), auth, "a volume is not an auth change");
+    assert_eq!(
+        watch.auth_generation(),
+        auth,
+        "a volume is not an auth change"
+    );
 
     c.batch_execute(
         "INSERT INTO auth_sessions (token_hash, user_id, expires_at, session_id) \
