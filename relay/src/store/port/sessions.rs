@@ -82,3 +82,104 @@ impl Sessions for SqliteStore {
         )
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::storage::users::Users as _;
+    use crate::store::tests::user;
+    use crate::store::{ClientType, Db};
+
+    fn session(now: i64) -> NewSession {
+        NewSession {
+            session_id: "00000000-0000-4000-8000-000000000001".into(),
+            device_label: None,
+            protocol: sessions::Protocol::V1,
+            now,
+        }
+    }
+
+    /// Through the port: a challenge is issued only for an account, is taken by the first
+    /// login attempt whatever its outcome (an unknown account included), goes with its
+    /// account, and a session does not open for an account deleted since the check.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn challenges_are_single_use_and_go_with_their_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        db.write_blocking(|tx| users::insert(tx, &user("s", "sys", ClientType::System)))
+            .unwrap();
+        let store = SqliteStore::new(Arc::clone(&db));
+        let seen = |expect: Option<Challenge>| -> LoginCheck {
+            Box::new(move |_, got| {
+                assert_eq!(got, expect);
+                Ok(())
+            })
+        };
+        assert!(
+            !store
+                .issue_challenge("x".into(), "n0".into(), 100, 16, 0)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .issue_challenge("s".into(), "n1".into(), 100, 16, 0)
+                .await
+                .unwrap()
+        );
+        // Taken by an attempt for an unknown account: not there for the right one.
+        assert_eq!(
+            store
+                .check_login("x".into(), "n1".into(), seen(None))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .check_login("s".into(), "n1".into(), seen(None))
+                .await
+                .unwrap(),
+            Some(Ok(()))
+        );
+        assert!(
+            store
+                .issue_challenge("s".into(), "n2".into(), 100, 16, 0)
+                .await
+                .unwrap()
+        );
+        let issued = Challenge {
+            user_id: "s".into(),
+            expires_at: 100,
+        };
+        assert_eq!(
+            store
+                .check_login("s".into(), "n2".into(), seen(Some(issued)))
+                .await
+                .unwrap(),
+            Some(Ok(()))
+        );
+        assert!(
+            store
+                .issue_challenge("s".into(), "n3".into(), 100, 16, 0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(db.challenges().count_pending(0), 1);
+        assert!(store.delete_user("s".into()).await.unwrap());
+        assert_eq!(db.challenges().count_pending(0), 0);
+        assert!(
+            !store
+                .open_session([7; 32], "s".into(), 100, session(0))
+                .await
+                .unwrap()
+        );
+        assert!(matches!(
+            store.session([7; 32], 0).await.unwrap(),
+            Lookup::Unknown
+        ));
+    }
+}
