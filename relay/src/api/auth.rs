@@ -192,13 +192,14 @@ pub async fn issue_token(
     let user_for_insert = user_id.clone();
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
-    // Consumed first, whatever happens next (in memory: docs/adr/0027).
+    // A nonce longer than ours names no challenge.
     if nonce.len() > MAX_NONCE_LEN {
         failed_login(state, ip, now, None);
         return Err(ApiError::Forbidden("Invalid or expired challenge nonce"));
     }
-    // Everything up to the signature is checked on a reader, beside other requests; only an
-    // accepted login reaches the writer, with its one insert.
+    // The challenge is consumed first, whatever happens next. Everything up to the signature
+    // is checked on a reader, beside other requests; only an accepted login reaches the
+    // writer, with its one insert (docs/adr/0027).
     let login_user = user_id.clone();
     let checked = state
         .storage
