@@ -16,10 +16,12 @@ use super::extract::{Auth, ClientIp, Register, state, token_hash};
 use super::json::{Fields, created, ok, read_object};
 use super::{profile, random};
 use crate::error::ApiError;
+use crate::service::Refusal;
 use crate::service::accounts::{self, NewAccount};
 use crate::service::registration::Gate;
 use crate::state::AppState;
-use crate::store::{ClientType, now, sessions, users};
+use crate::storage::sessions::{Challenge, NewSession, Protocol};
+use crate::store::{ClientType, now};
 
 /// Longest nonce text accepted in `auth/token` (ours are 44 characters).
 pub const MAX_NONCE_LEN: usize = 128;
@@ -96,7 +98,7 @@ pub async fn register(
         feature_set,
         key_binding_signature: None,
     };
-    accounts::register(&state.db, account, gate).await?;
+    accounts::create(&*state.storage, account, gate).await?;
     Ok(created(
         &json!({ "user_id": id, "server_min_version": min }),
     ))
@@ -125,19 +127,10 @@ pub async fn challenge(
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.challenge_lifetime_secs as i64);
     let max = state.config.limits.max_challenges_per_user;
-    let stored_nonce = nonce.clone();
     // A read, not a write: the embedded store keeps challenges in memory (docs/adr/0027).
-    let db = state.db.clone();
     let found = state
-        .db
-        .read(move |c| {
-            if users::get(c, &user_id)?.is_none() {
-                return Ok(false);
-            }
-            db.challenges()
-                .create(&stored_nonce, &user_id, expires_at, max, now);
-            Ok(true)
-        })
+        .storage
+        .issue_challenge(user_id, nonce.clone(), expires_at, max, now)
         .await?;
     let source = state.source(ip.ip);
     state.anomalies.challenge(
@@ -157,8 +150,8 @@ pub async fn challenge(
 enum TokenOutcome {
     Issued,
     UnknownUser,
-    /// Refused, with whether the account exists (only then is the failure counted per user).
-    Refused(&'static str, bool),
+    /// Refused; the account exists (so the failure is counted per user).
+    Refused(Refusal),
 }
 
 /// Which login a token request is.
@@ -186,12 +179,12 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let token = URL_SAFE_NO_PAD.encode(random::bytes::<48>()?);
     let hash = token_hash(&token);
-    let new_session = sessions::NewSession {
+    let new_session = NewSession {
         session_id: random::uuid()?.to_string(),
         device_label,
         protocol: match kind {
-            LoginKind::V1 => sessions::Protocol::V1,
-            LoginKind::V2 => sessions::Protocol::V2,
+            LoginKind::V1 => Protocol::V1,
+            LoginKind::V2 => Protocol::V2,
         },
         now: now(),
     };
@@ -199,75 +192,47 @@ pub async fn issue_token(
     let user_for_insert = user_id.clone();
     let now = now();
     let expires_at = now.saturating_add(state.config.limits.session_lifetime_secs as i64);
-    // Consumed first, whatever happens next (in memory: docs/adr/0027).
+    // A nonce longer than ours names no challenge.
     if nonce.len() > MAX_NONCE_LEN {
         failed_login(state, ip, now, None);
         return Err(ApiError::Forbidden("Invalid or expired challenge nonce"));
     }
-    let challenge = state.db.challenges().take(&nonce);
-    // Everything up to the signature is checked on a reader, beside other requests; only an
-    // accepted login reaches the writer, with its one insert.
-    let outcome = state
-        .db
-        .read(move |c| {
-            let Some(user) = users::get(c, &user_id)? else {
-                return Ok(TokenOutcome::UnknownUser);
-            };
-            match (kind, user.is_v2()) {
-                // Its key signs only labelled v2 transcripts (W10): never a bare v1 nonce.
-                (LoginKind::V1, true) => {
-                    return Ok(TokenOutcome::Refused(
-                        "This account uses protocol v2: log in through /api/v2/auth/token",
-                        true,
-                    ));
+    // The challenge is consumed first, whatever happens next. Everything up to the signature
+    // is checked on a reader, beside other requests; only an accepted login reaches the
+    // writer, with its one insert (docs/adr/0027).
+    let login_user = user_id.clone();
+    let checked = state
+        .storage
+        .check_login(
+            user_id,
+            nonce,
+            Box::new(move |user, challenge| {
+                login_rule(user.is_v2(), kind, &login_user, challenge, now)?;
+                let verified = VerifyingKey::from_bytes(&user.public_signing_key)
+                    .map(|key| verify(&key))
+                    .unwrap_or(false);
+                if !verified {
+                    return Err(Refusal::Forbidden("Invalid signature"));
                 }
-                (LoginKind::V2, false) => {
-                    return Ok(TokenOutcome::Refused(
-                        "This account was registered with protocol v1: log in through /api/v1/auth/token",
-                        true,
-                    ));
-                }
-                _ => {}
-            }
-            let Some((owner, challenge_expiry)) = challenge else {
-                return Ok(TokenOutcome::Refused(
-                    "Invalid or expired challenge nonce",
-                    true,
-                ));
-            };
-            if owner != user_id {
-                return Ok(TokenOutcome::Refused(
-                    "Challenge does not belong to this user",
-                    true,
-                ));
-            }
-            if challenge_expiry <= now {
-                return Ok(TokenOutcome::Refused("Challenge expired", true));
-            }
-            let verified = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|key| verify(&key))
-                .unwrap_or(false);
-            if !verified {
-                return Ok(TokenOutcome::Refused("Invalid signature", true));
-            }
-            Ok(TokenOutcome::Issued)
-        })
+                Ok(())
+            }),
+        )
         .await?;
-    let outcome = match outcome {
-        TokenOutcome::Issued => {
-            state
-                .db
-                .write(move |tx| {
-                    // Deleted since the read: its rows cascade away, a session would not insert.
-                    if users::get(tx, &user_for_insert)?.is_none() {
-                        return Ok(TokenOutcome::UnknownUser);
-                    }
-                    sessions::insert(tx, &hash, &user_for_insert, expires_at, &new_session)?;
-                    Ok(TokenOutcome::Issued)
-                })
-                .await?
+    let outcome = match checked {
+        None => TokenOutcome::UnknownUser,
+        Some(Err(refused)) => TokenOutcome::Refused(refused),
+        Some(Ok(())) => {
+            let opened = state
+                .storage
+                .open_session(hash, user_for_insert, expires_at, new_session)
+                .await?;
+            if opened {
+                TokenOutcome::Issued
+            } else {
+                // Deleted since the read.
+                TokenOutcome::UnknownUser
+            }
         }
-        refused => refused,
     };
     let failed = |user: Option<&str>| failed_login(state, ip, now, user);
     match outcome {
@@ -278,11 +243,46 @@ pub async fn issue_token(
             failed(None);
             Err(ApiError::NotFound("User not found"))
         }
-        TokenOutcome::Refused(why, user_exists) => {
-            failed(user_exists.then_some(user_for_anomalies.as_str()));
-            Err(ApiError::Forbidden(why))
+        TokenOutcome::Refused(refused) => {
+            failed(Some(user_for_anomalies.as_str()));
+            Err(refused.into())
         }
     }
+}
+
+/// The login's rules before the signature: the account's protocol, then the challenge (one
+/// outstanding, the account's own, live at `now`).
+fn login_rule(
+    is_v2: bool,
+    kind: LoginKind,
+    user_id: &str,
+    challenge: Option<Challenge>,
+    now: i64,
+) -> Result<(), Refusal> {
+    match (kind, is_v2) {
+        // Its key signs only labelled v2 transcripts (W10): never a bare v1 nonce.
+        (LoginKind::V1, true) => {
+            return Err(Refusal::Forbidden(
+                "This account uses protocol v2: log in through /api/v2/auth/token",
+            ));
+        }
+        (LoginKind::V2, false) => {
+            return Err(Refusal::Forbidden(
+                "This account was registered with protocol v1: log in through /api/v1/auth/token",
+            ));
+        }
+        _ => {}
+    }
+    let Some(challenge) = challenge else {
+        return Err(Refusal::Forbidden("Invalid or expired challenge nonce"));
+    };
+    if challenge.user_id != user_id {
+        return Err(Refusal::Forbidden("Challenge does not belong to this user"));
+    }
+    if challenge.expires_at <= now {
+        return Err(Refusal::Forbidden("Challenge expired"));
+    }
+    Ok(())
 }
 
 /// Counts a refused login for the anomaly report (per user if the account exists).

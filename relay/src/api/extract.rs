@@ -13,8 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::error::ApiError;
 use crate::limits::{Class, Key};
 use crate::state::AppState;
-use crate::store::own_sessions;
-use crate::store::sessions::{self, Lookup};
+use crate::storage::sessions::{Lookup, SessionUser};
 use crate::store::{ClientType, now};
 
 /// A rate-limit class marker.
@@ -81,9 +80,7 @@ pub struct Caller<C> {
     class: PhantomData<C>,
 }
 
-async fn authenticate(
-    req: HttpRequest,
-) -> Result<(web::Data<AppState>, sessions::SessionUser), ApiError> {
+async fn authenticate(req: HttpRequest) -> Result<(web::Data<AppState>, SessionUser), ApiError> {
     let state = state(&req)?;
     // Exactly "Bearer <token>", as the reference relay (case-sensitive scheme).
     let token = req
@@ -104,11 +101,7 @@ async fn authenticate(
         touch(&state, hash, &user, now);
         return Ok((state, user));
     }
-    match state
-        .db
-        .read(move |c| sessions::lookup(c, &hash, now))
-        .await?
-    {
+    match state.storage.session(hash, now).await? {
         Lookup::Valid(user) => {
             state.sessions.insert(hash, user.clone(), generation);
             touch(&state, hash, &user, now);
@@ -118,10 +111,7 @@ async fn authenticate(
         Lookup::Revoked => Err(ApiError::SessionRevoked),
         Lookup::Expired => {
             state.sessions.remove(&hash);
-            state
-                .db
-                .write(move |tx| sessions::delete(tx, &hash))
-                .await?;
+            state.storage.drop_session(hash).await?;
             Err(ApiError::Unauthorized("Session expired"))
         }
     }
@@ -131,7 +121,7 @@ async fn authenticate(
 /// cached hour is moved first, so concurrent requests do not each write), written in the
 /// background (no request waits for it) and without flushing the session cache. A failed write
 /// is logged and retried by the next request's hour check only once the entry is re-read.
-fn touch(state: &web::Data<AppState>, hash: [u8; 32], user: &sessions::SessionUser, now: i64) {
+fn touch(state: &web::Data<AppState>, hash: [u8; 32], user: &SessionUser, now: i64) {
     let hour = crate::store::hour(now);
     if user.last_used_at >= hour {
         return;
@@ -139,11 +129,7 @@ fn touch(state: &web::Data<AppState>, hash: [u8; 32], user: &sessions::SessionUs
     state.sessions.touch(&hash, hour);
     let state = web::Data::clone(state);
     actix_web::rt::spawn(async move {
-        if let Err(e) = state
-            .db
-            .write(move |tx| own_sessions::touch(tx, &hash, hour))
-            .await
-        {
+        if let Err(e) = state.storage.touch_session(hash, hour).await {
             tracing::warn!("could not record a session's last use: {e}");
         }
     });

@@ -13,9 +13,9 @@ use super::json::{Fields, created, ok, read_object};
 use super::random;
 use crate::error::ApiError;
 use crate::service::invites::ceil_to_hour;
+use crate::service::registration::code_hash;
 use crate::state::AppState;
 use crate::store::now;
-use crate::store::registration::{self, code_hash};
 
 /// Longest lifetime a code may be given, hours (one year).
 pub const MAX_CODE_LIFETIME_HOURS: i64 = 24 * 366;
@@ -47,8 +47,8 @@ pub async fn create(
     let expires_at = ceil_to_hour(now.saturating_add(hours * 3600));
     let hash = code_hash(&code);
     let fresh = state
-        .db
-        .write(move |tx| registration::create(tx, &hash, now, expires_at))
+        .storage
+        .create_registration_code(hash, now, expires_at)
         .await?;
     if !fresh {
         // 128 random bits collided: the generator is broken.
@@ -68,20 +68,12 @@ pub async fn create(
 pub async fn status(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let now = now();
-    let (users, open_codes) = state
-        .db
-        .read(move |c| {
-            Ok((
-                registration::user_count(c)?,
-                registration::open_operator_codes(c, now)?,
-            ))
-        })
-        .await?;
+    let counts = state.storage.registration_counts(now).await?;
     let r = &state.config.registration;
     Ok(ok(&json!({
         "mode": r.mode.as_str(),
         "max_users": r.max_users,
-        "users": users,
-        "open_codes": open_codes,
+        "users": counts.users,
+        "open_codes": counts.open_codes,
     })))
 }

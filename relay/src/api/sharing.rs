@@ -13,16 +13,10 @@ use super::extract::{Caller, General, System, state};
 use super::json::{Fields, created, ok, read_body, read_object};
 use super::random;
 use crate::error::ApiError;
-use crate::service::{self, Decision, Refusal};
+use crate::service::{self, Refusal};
 use crate::state::AppState;
-use crate::store::sharing::{self, Relationship, Status};
-use crate::store::{ClientType, StoreError, hour, invites, now, users};
-
-/// A relationship just created in the same transaction cannot be read back: the database is
-/// broken (answered 500, and the write rolled back).
-const NEW_MISSING: StoreError = StoreError::Corrupt("a new relationship cannot be read back");
-
-const EXISTS: &str = "A sharing relationship already exists";
+use crate::storage::sharing::{Relationship, Response, Status};
+use crate::store::{ClientType, hour, now};
 
 fn permissions_value(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| json!({}))
@@ -93,23 +87,23 @@ pub async fn request(
     }
     let id = random::uuid()?.to_string();
     let now_hour = hour(now());
+    let caller_type = caller.client_type;
     let result = state
-        .db
-        .write(move |tx| -> Decision<Relationship> {
-            let Some(target) = users::get(tx, &to)? else {
-                return Ok(Err(Refusal::NotFound("User not found")));
-            };
-            if caller.client_type != ClientType::Friend || target.client_type != ClientType::System {
-                return Ok(Err(Refusal::bad(
-                    "Only friend → system requests are allowed (System→Friend, System→System, and Friend→Friend are not allowed)",
-                )));
-            }
-            if sharing::exists_between(tx, &to, &from)? {
-                return Ok(Err(Refusal::Conflict(EXISTS.into())));
-            }
-            sharing::create_pending(tx, &id, &to, &from, now_hour)?;
-            Ok(Ok(sharing::get(tx, &id)?.ok_or(NEW_MISSING)?))
-        })
+        .storage
+        .request_sharing(
+            id,
+            to,
+            from,
+            now_hour,
+            Box::new(move |target| {
+                if caller_type != ClientType::Friend || target.client_type != ClientType::System {
+                    return Err(Refusal::bad(
+                        "Only friend → system requests are allowed (System→Friend, System→System, and Friend→Friend are not allowed)",
+                    ));
+                }
+                Ok(())
+            }),
+        )
         .await??;
     Ok(created(&sharing_object(&result)))
 }
@@ -133,35 +127,11 @@ pub async fn list(req: HttpRequest, caller: Caller<General>) -> Result<HttpRespo
     };
     let (id, side) = (caller.user_id, caller.client_type);
     let rows = state
-        .db
-        .read(move |c| sharing::list_for(c, &id, side, statuses))
+        .storage
+        .sharing_relationships(id, side, statuses)
         .await?;
     let entries: Vec<Value> = rows.iter().map(|r| request_entry(r, side)).collect();
     Ok(ok(&json!({ "requests": entries })))
-}
-
-/// Loads a relationship the calling system owns, in `want` status.
-fn owned(
-    conn: &rusqlite::Connection,
-    id: &str,
-    system: &str,
-    want: Status,
-) -> Decision<Relationship> {
-    let Some(rel) = sharing::get(conn, id)? else {
-        return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
-    };
-    if rel.system_user_id != system {
-        return Ok(Err(Refusal::Forbidden(
-            "You are not the system of this relationship",
-        )));
-    }
-    if rel.status != want.as_str() {
-        return Ok(Err(Refusal::bad(format!(
-            "Relationship is not {}",
-            want.as_str()
-        ))));
-    }
-    Ok(Ok(rel))
 }
 
 fn permissions_text(value: Option<&Value>) -> Result<String, ApiError> {
@@ -192,28 +162,17 @@ pub async fn respond(
                 "encrypted_vek_blob: {e}; expected standard base64 of 60 bytes"
             ))
         })?;
-        Some((blob, permissions_text(obj.get("permissions"))?))
+        Response::Accept {
+            wrapped_vek: blob.as_bytes().to_vec(),
+            permissions: permissions_text(obj.get("permissions"))?,
+        }
     } else {
-        None
+        Response::Reject
     };
     let now_hour = hour(now());
     state
-        .db
-        .write(move |tx| {
-            let rel = match owned(tx, &id, &caller.user_id, Status::Pending)? {
-                Ok(rel) => rel,
-                Err(e) => return Ok(Err(e)),
-            };
-            match &accept {
-                Some((blob, permissions)) => {
-                    sharing::accept(tx, &rel.id, blob.as_bytes(), permissions, now_hour)?
-                }
-                None => {
-                    sharing::delete(tx, &rel.id)?;
-                }
-            }
-            Ok(Ok(()))
-        })
+        .storage
+        .respond_sharing(id, caller.user_id, accept, now_hour)
         .await??;
     Ok(ok(
         &json!({ "status": if accepted { "accepted" } else { "rejected" } }),
@@ -233,14 +192,8 @@ pub async fn permissions(
     let text = permissions_text(Some(value))?;
     let now_hour = hour(now());
     state
-        .db
-        .write(move |tx| {
-            if let Err(e) = owned(tx, &id, &caller.user_id, Status::Active)? {
-                return Ok(Err(e));
-            }
-            sharing::set_permissions(tx, &id, &text, now_hour)?;
-            Ok(Ok(()))
-        })
+        .storage
+        .set_sharing_permissions(id, caller.user_id, text, now_hour)
         .await??;
     Ok(ok(&json!({ "status": "updated" })))
 }
@@ -249,21 +202,7 @@ pub async fn permissions(
 pub async fn delete(req: HttpRequest, caller: Caller<General>) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = path_id(&req)?;
-    state
-        .db
-        .write(move |tx| {
-            let Some(rel) = sharing::get(tx, &id)? else {
-                return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
-            };
-            if rel.system_user_id != caller.user_id && rel.friend_user_id != caller.user_id {
-                return Ok(Err(Refusal::Forbidden(
-                    "You are not a party to this relationship",
-                )));
-            }
-            sharing::delete(tx, &id)?;
-            Ok(Ok(()))
-        })
-        .await??;
+    state.storage.delete_sharing(id, caller.user_id).await??;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -300,20 +239,16 @@ pub async fn redeem(
     }
     let id = random::uuid()?.to_string();
     let now = now();
+    let caller_type = caller.client_type;
     let rel = state
-        .db
-        .write(move |tx| -> Decision<Relationship> {
-            let invite = match service::invites::open(tx, &code, 1, caller.client_type, now)? {
-                Ok(invite) => invite,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            if sharing::exists_between(tx, &invite.system_user_id, &caller.user_id)? {
-                return Ok(Err(Refusal::Conflict(EXISTS.into())));
-            }
-            invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
-            sharing::create_pending(tx, &id, &invite.system_user_id, &caller.user_id, hour(now))?;
-            Ok(Ok(sharing::get(tx, &id)?.ok_or(NEW_MISSING)?))
-        })
+        .storage
+        .redeem_sharing_invite(
+            code,
+            caller.user_id,
+            id,
+            now,
+            Box::new(move |invite| service::invites::check_open(invite, 1, caller_type, now)),
+        )
         .await??;
     Ok(created(&sharing_object(&rel)))
 }

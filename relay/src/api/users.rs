@@ -8,7 +8,7 @@ use super::json::{Fields, ok, read_object};
 use super::profile;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::users::{self, ProfileUpdate};
+use crate::storage::users::ProfileUpdate;
 
 /// `PATCH /api/v1/users/me`.
 pub async fn update_me(
@@ -30,23 +30,17 @@ pub async fn update_me(
         update.feature_set = Some(profile::feature_set(f.required("feature_set")?)?);
     }
     let id = caller.user_id;
-    if !state
-        .db
-        .write(move |tx| users::update_profile(tx, &id, &update))
-        .await?
-    {
+    if !state.storage.update_profile(id, update).await? {
         return Err(ApiError::Conflict("Handle already taken".into()));
     }
     Ok(ok(&json!({ "status": "updated" })))
 }
 
-/// Deletes a user's rows (one transaction; foreign keys cascade to sessions, challenges,
-/// volumes, relationships on both sides and invites) and then their blob directory. Returns
-/// whether the user existed.
+/// Deletes a user's rows (one transaction: sessions, challenges, volumes, relationships on
+/// both sides and invites go with them) and then their blob directory, which no row names any
+/// more (metadata never touches blob files: docs/adr/0030). Returns whether the user existed.
 pub async fn delete_account(state: &AppState, user_id: String) -> Result<bool, ApiError> {
-    let id = user_id.clone();
-    let existed = state.db.write(move |tx| users::delete(tx, &id)).await?;
-    state.db.challenges().remove_user(&user_id);
+    let existed = state.storage.delete_user(user_id.clone()).await?;
     let blobs = state.blobs.clone();
     // The rows are gone, so no request can reach these files any more; a failure here leaves
     // orphans for the sweep, never a visible half-deleted account.

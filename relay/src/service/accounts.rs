@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use super::registration::{self, Gate};
-use super::{Decision, Refusal, ServiceError};
-use crate::store::{ClientType, Db, hour, now, users};
+use super::registration::Gate;
+use super::{Refusal, ServiceError};
+use crate::storage::Storage;
+use crate::storage::users::{NewUser, User};
+use crate::store::port::SqliteStore;
+use crate::store::{ClientType, Db, hour, now};
 
 /// Keys that already have a v2 account here (409): their id is derived from them, so the
 /// account exists and the client logs in instead (docs/protocol-v2.md §3).
@@ -42,10 +45,14 @@ pub struct NewAccount {
 /// and the handle, with
 /// [`ALREADY_REGISTERED`]: no code is spent on it, and the answer does not depend on the handle
 /// sent.
-pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {
+pub async fn create(
+    storage: &dyn Storage,
+    account: NewAccount,
+    gate: Gate,
+) -> Result<(), ServiceError> {
     let client_type = account.client_type;
     let v2 = account.key_binding_signature.is_some();
-    let user = users::User {
+    let user = User {
         id: account.id,
         public_signing_key: account.public_signing_key,
         public_exchange_key: account.public_exchange_key,
@@ -58,27 +65,23 @@ pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(
         key_binding_signature: account.key_binding_signature,
     };
     let now = now();
-    db.write(move |tx| -> Decision<()> {
-        if users::get(tx, &user.id)?.is_some() {
-            return Ok(Err(ALREADY_REGISTERED));
+    match storage.create_user(user, gate, now).await?? {
+        NewUser::Created => {}
+        NewUser::IdTaken => return Err(ALREADY_REGISTERED.into()),
+        NewUser::HandleTaken => {
+            return Err(Refusal::Conflict("Handle already taken".into()).into());
         }
-        let spend = match gate.check(tx, user.client_type, now)? {
-            Ok(spend) => spend,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        if !users::insert(tx, &user)? {
-            return Ok(Err(Refusal::Conflict("Handle already taken".into())));
-        }
-        if let Some(spend) = &spend {
-            registration::spend(tx, spend, now)?;
-        }
-        Ok(Ok(()))
-    })
-    .await??;
+    }
     if v2 {
         tracing::info!(client_type = client_type.as_str(), "v2 user registered");
     } else {
         tracing::info!(client_type = client_type.as_str(), "user registered");
     }
     Ok(())
+}
+
+/// [`create`] on the SQLite store `db`: kept for the callers not yet on the storage port
+/// (`api::v2::accounts`); new code calls [`create`] with `state.storage`.
+pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {
+    create(&SqliteStore::new(Arc::clone(db)), account, gate).await
 }

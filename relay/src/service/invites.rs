@@ -2,11 +2,9 @@
 //! open-invite limit, and opening one for redemption. A code works only with the protocol it
 //! was made for.
 
-use rusqlite::Connection;
-
 use super::{Decision, Refusal, ServiceError};
 use crate::state::AppState;
-use crate::store::invites::{self, Invite};
+use crate::storage::invites::Invite;
 use crate::store::{ClientType, now};
 
 /// Stores `code` for `system` under `protocol` (1 or 2); answers its expiry (Unix seconds):
@@ -26,8 +24,8 @@ pub async fn create(
     let max_open = state.config.limits.max_open_invites;
     let (code, system) = (code.to_owned(), system.to_owned());
     let fresh = state
-        .db
-        .write(move |tx| invites::create(tx, &code, &system, now, expires_at, max_open, protocol))
+        .storage
+        .create_invite(code, system, now, expires_at, max_open, protocol)
         .await?;
     if !fresh {
         return Err(Refusal::Conflict(format!(
@@ -38,30 +36,45 @@ pub async fn create(
     Ok(expires_at)
 }
 
-/// The invite `code` of `protocol`, if a friend (`caller`) may redeem it at `now`: unknown
-/// (404), redeemed or expired (410), or a caller that is not a friend (400) are refused.
+/// The stored invite (`None`: unknown) if a friend (`caller`) may redeem it under `protocol`
+/// at `now`: unknown or of the other protocol (404), redeemed or expired (410), or a caller
+/// that is not a friend (400) are refused.
+pub fn check_open(
+    invite: Option<Invite>,
+    protocol: i64,
+    caller: ClientType,
+    now: i64,
+) -> Result<Invite, Refusal> {
+    let Some(invite) = invite.filter(|i| i.protocol == protocol) else {
+        return Err(Refusal::NotFound("Invalid invite code"));
+    };
+    if invite.redeemed {
+        return Err(Refusal::Gone("Invite code already redeemed"));
+    }
+    if invite.expires_at <= now {
+        return Err(Refusal::Gone("Invite code expired"));
+    }
+    if caller != ClientType::Friend {
+        return Err(Refusal::bad("Only friend clients can redeem invite codes"));
+    }
+    Ok(invite)
+}
+
+/// [`check_open`] on the invite `code` read from `conn`: kept for the callers not yet on the
+/// storage port (`api::v2::pairing`).
 pub fn open(
-    conn: &Connection,
+    conn: &rusqlite::Connection,
     code: &str,
     protocol: i64,
     caller: ClientType,
     now: i64,
 ) -> Decision<Invite> {
-    let Some(invite) = invites::get(conn, code)?.filter(|i| i.protocol == protocol) else {
-        return Ok(Err(Refusal::NotFound("Invalid invite code")));
-    };
-    if invite.redeemed {
-        return Ok(Err(Refusal::Gone("Invite code already redeemed")));
-    }
-    if invite.expires_at <= now {
-        return Ok(Err(Refusal::Gone("Invite code expired")));
-    }
-    if caller != ClientType::Friend {
-        return Ok(Err(Refusal::bad(
-            "Only friend clients can redeem invite codes",
-        )));
-    }
-    Ok(Ok(invite))
+    Ok(check_open(
+        crate::store::invites::get(conn, code)?,
+        protocol,
+        caller,
+        now,
+    ))
 }
 
 /// Rounds Unix seconds up to the next whole hour (a whole hour stays).

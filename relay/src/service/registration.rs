@@ -5,12 +5,11 @@
 //! and the code are checked inside the insert's write transaction ([`Gate::check`]), so two
 //! registrations racing for the last place, or for one code, cannot both pass.
 
-use rusqlite::Connection;
-
 use super::{Decision, Refusal};
 use crate::config::{Registration, RegistrationMode};
-use crate::store::registration::{self as store, CodeKind};
-use crate::store::{ClientType, invites};
+use crate::storage::invites::{CodeBook, CodeKind};
+use crate::store::ClientType;
+pub use crate::store::registration::code_hash;
 
 /// Longest `X-Registration-Code` value looked at.
 pub const MAX_CODE_LEN: usize = 128;
@@ -92,11 +91,11 @@ impl Gate {
         }
     }
 
-    /// Inside the insert's transaction: the cap, then (invite-only) the code. Answers the code
-    /// to spend once the account is stored.
+    /// Inside the insert's transaction (`book` is its view of the codes): the cap, then
+    /// (invite-only) the code. Answers the code to spend once the account is stored.
     pub fn check(
         &self,
-        conn: &Connection,
+        book: &mut dyn CodeBook,
         client_type: ClientType,
         now: i64,
     ) -> Decision<Option<Spend>> {
@@ -104,7 +103,7 @@ impl Gate {
             return Ok(Err(refused));
         }
         if let Some(max) = self.max_users
-            && store::user_count(conn)? >= max
+            && book.user_count()? >= max
         {
             return Ok(Err(CAP_REACHED));
         }
@@ -114,9 +113,9 @@ impl Gate {
         let Some(code) = self.code.as_deref() else {
             return Ok(Err(CODE_NEEDED));
         };
-        store::delete_expired(conn, now)?;
-        let hash = store::code_hash(code);
-        if store::operator_code_open(conn, &hash, now)? {
+        book.forget_expired_codes(now)?;
+        let hash = code_hash(code);
+        if book.operator_code_open(&hash, now)? {
             return Ok(Ok(Some(Spend {
                 hash,
                 kind: CodeKind::Operator,
@@ -126,12 +125,12 @@ impl Gate {
         // A friend: an open pairing invite code of a System here, once.
         let invite_code = code.to_ascii_uppercase();
         if client_type == ClientType::Friend
-            && let Some(invite) = invites::get(conn, &invite_code)?
+            && let Some(invite) = book.invite(&invite_code)?
             && !invite.redeemed
             && invite.expires_at > now
         {
-            let hash = store::code_hash(&invite_code);
-            if !store::used(conn, &hash)? {
+            let hash = code_hash(&invite_code);
+            if !book.code_used(&hash)? {
                 return Ok(Ok(Some(Spend {
                     hash,
                     kind: CodeKind::Invite,
@@ -143,12 +142,16 @@ impl Gate {
     }
 }
 
-/// Uses up `spend` (in the transaction that stored the account).
-pub fn spend(conn: &Connection, spend: &Spend, now: i64) -> Result<(), crate::store::StoreError> {
+/// Uses up `spend` (in the transaction that stored the account, through its `book`).
+pub fn spend(
+    book: &mut dyn CodeBook,
+    spend: &Spend,
+    now: i64,
+) -> Result<(), crate::store::StoreError> {
     match spend.kind {
         // The operator code's row keeps its own expiry.
-        CodeKind::Operator => store::mark_used(conn, &spend.hash, spend.kind, now, 0),
-        CodeKind::Invite => store::mark_used(conn, &spend.hash, spend.kind, now, spend.expires_at),
+        CodeKind::Operator => book.mark_code_used(&spend.hash, spend.kind, now, 0),
+        CodeKind::Invite => book.mark_code_used(&spend.hash, spend.kind, now, spend.expires_at),
     }
 }
 
