@@ -33,7 +33,14 @@ use std::pin::Pin;
 pub use crate::service::{Decision, Refusal};
 pub use crate::store::StoreError;
 
+pub mod accounts_v2;
+pub mod devices;
 pub mod operators;
+pub mod own_grants;
+pub mod own_sessions;
+pub mod pairings;
+pub mod receipts;
+pub mod tombstones;
 pub mod watch;
 
 /// What a storage method returns: a boxed, `Send` future of its result.
@@ -45,11 +52,35 @@ pub type DecisionFuture<'a, T> = StoreFuture<'a, Result<T, Refusal>>;
 /// Everything the relay stores about users, sessions, volumes and grants: the union of the
 /// per-noun traits. Implemented by every type that implements them all.
 pub trait Storage:
-    operators::Operators + watch::Watch + Send + Sync + std::fmt::Debug + 'static
+    accounts_v2::AccountsV2
+    + devices::Devices
+    + operators::Operators
+    + pairings::Pairings
+    + own_grants::OwnGrants
+    + own_sessions::OwnSessions
+    + receipts::Receipts
+    + tombstones::Tombstones
+    + watch::Watch
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
 }
 
 impl<T> Storage for T where
-    T: operators::Operators + watch::Watch + Send + Sync + std::fmt::Debug + 'static
+    T: accounts_v2::AccountsV2
+        + devices::Devices
+        + operators::Operators
+        + pairings::Pairings
+        + own_grants::OwnGrants
+        + own_sessions::OwnSessions
+        + receipts::Receipts
+        + tombstones::Tombstones
+        + watch::Watch
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + 'static
 {
 }
