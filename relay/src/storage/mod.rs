@@ -33,10 +33,17 @@ use std::pin::Pin;
 pub use crate::service::{Decision, Refusal};
 pub use crate::store::StoreError;
 
+pub mod accounts_v2;
+pub mod devices;
 pub mod invites;
 pub mod operators;
+pub mod own_grants;
+pub mod own_sessions;
+pub mod pairings;
+pub mod receipts;
 pub mod sessions;
 pub mod sharing;
+pub mod tombstones;
 pub mod users;
 pub mod watch;
 
@@ -49,12 +56,19 @@ pub type DecisionFuture<'a, T> = StoreFuture<'a, Result<T, Refusal>>;
 /// Everything the relay stores about users, sessions, volumes and grants: the union of the
 /// per-noun traits. Implemented by every type that implements them all.
 pub trait Storage:
-    operators::Operators
-    + watch::Watch
-    + users::Users
-    + sessions::Sessions
+    accounts_v2::AccountsV2
+    + devices::Devices
     + invites::Invites
+    + operators::Operators
+    + own_grants::OwnGrants
+    + own_sessions::OwnSessions
+    + pairings::Pairings
+    + receipts::Receipts
+    + sessions::Sessions
     + sharing::Sharing
+    + tombstones::Tombstones
+    + users::Users
+    + watch::Watch
     + Send
     + Sync
     + std::fmt::Debug
@@ -63,12 +77,19 @@ pub trait Storage:
 }
 
 impl<T> Storage for T where
-    T: operators::Operators
-        + watch::Watch
-        + users::Users
-        + sessions::Sessions
+    T: accounts_v2::AccountsV2
+        + devices::Devices
         + invites::Invites
+        + operators::Operators
+        + own_grants::OwnGrants
+        + own_sessions::OwnSessions
+        + pairings::Pairings
+        + receipts::Receipts
+        + sessions::Sessions
         + sharing::Sharing
+        + tombstones::Tombstones
+        + users::Users
+        + watch::Watch
         + Send
         + Sync
         + std::fmt::Debug

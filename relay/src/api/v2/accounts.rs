@@ -179,18 +179,13 @@ fn token_request(f: &Fields<'_>) -> Result<TokenRequest, ApiError> {
     })
 }
 
-async fn lookup(
-    state: &AppState,
-    find: impl FnOnce(&rusqlite::Connection) -> Result<Option<users::User>, crate::store::StoreError>
-    + Send
-    + 'static,
-) -> Result<HttpResponse, ApiError> {
-    match state.db.read(find).await? {
-        Some(user) => user_record(&user)
-            .map(|record| ok(&record))
-            .ok_or(ApiError::NotFound("User not found")),
-        None => Err(ApiError::NotFound("User not found")),
-    }
+/// The public record of `found`, or 404.
+fn record(found: Option<users::User>) -> Result<HttpResponse, ApiError> {
+    found
+        .as_ref()
+        .and_then(user_record)
+        .map(|record| ok(&record))
+        .ok_or(ApiError::NotFound("User not found"))
 }
 
 /// `GET /api/v2/users/by-handle/{handle}`: exact (case-insensitive) match only.
@@ -207,7 +202,7 @@ pub async fn by_handle(
     if handle.is_empty() || handle.len() > 256 {
         return Err(ApiError::NotFound("User not found"));
     }
-    lookup(&state, move |c| users::by_handle(c, &handle)).await
+    record(state.storage.account_by_handle(handle).await?)
 }
 
 /// `GET /api/v2/users/{id}`.
@@ -218,5 +213,5 @@ pub async fn by_id(req: HttpRequest, _caller: V2Caller<General>) -> Result<HttpR
         .get("id")
         .and_then(uuid_bytes)
         .ok_or(ApiError::NotFound("User not found"))?;
-    lookup(&state, move |c| users::get(c, &id)).await
+    record(state.storage.account(id).await?)
 }

@@ -21,9 +21,11 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2System, state};
 use crate::api::json::{Fields, json_response, ok, read_object};
 use crate::error::ApiError;
-use crate::service::{Decision, Refusal, Stale};
+use crate::service::Refusal;
 use crate::state::AppState;
-use crate::store::tombstones::{self as store, DeleteOutcome, TombstoneRow};
+use crate::storage::devices::UserCheck;
+use crate::storage::tombstones::DeletedVolume;
+use crate::store::tombstones::TombstoneRow;
 use crate::store::{hour, now, users};
 
 /// A tombstone's list entry. `None` for a stored name the v2 rules refuse (none is stored).
@@ -50,8 +52,25 @@ pub fn gone(t: TombstoneRow) -> HttpResponse {
     )
 }
 
-/// What a download answered, or — if it answered 404 and `find` finds a tombstone — the 410
-/// with that tombstone. (Only the not-found path costs the extra read.)
+/// What a download answered, or — if it answered 404 and `owner`'s volume `volume` has a
+/// tombstone — the 410 with that tombstone. (Only the not-found path costs the extra read.)
+pub async fn or_gone_at(
+    state: &AppState,
+    served: Result<HttpResponse, ApiError>,
+    owner: String,
+    volume: String,
+) -> Result<HttpResponse, ApiError> {
+    match served {
+        Err(ApiError::NotFound(message)) => match state.storage.tombstone(owner, volume).await? {
+            Some(t) => Ok(gone(t)),
+            None => Err(ApiError::NotFound(message)),
+        },
+        other => other,
+    }
+}
+
+/// [`or_gone_at`] with the tombstone found by `find` on the database: kept for the callers
+/// that have not moved to the storage port yet (`volumes.rs`, `grants.rs`).
 pub async fn or_gone(
     state: &AppState,
     served: Result<HttpResponse, ApiError>,
@@ -111,41 +130,25 @@ pub async fn delete(
         signature: signature.to_bytes(),
     };
     let message = Tombstone::signed_message(&row.tombstone);
-    let outcome = state
-        .db
-        .write(move |tx| -> Decision<DeleteOutcome> {
-            let Some(user) = users::get(tx, &row.user_id)? else {
-                return Ok(Err(Refusal::Unauthorized("User not found")));
-            };
-            let valid = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|k| k.verify_strict(&message, &signature).is_ok())
-                .unwrap_or(false);
-            if !valid {
-                return Ok(Err(Refusal::Forbidden("Invalid tombstone signature")));
-            }
-            match store::delete_volume(tx, &row)? {
-                DeleteOutcome::NotFound => Ok(Err(Refusal::NotFound("Volume not found"))),
-                DeleteOutcome::Stale {
-                    current_version,
-                    current_epoch,
-                } => Ok(Err(Refusal::Stale(Stale::V2 {
-                    current_version,
-                    current_epoch,
-                    got: row.version,
-                }))),
-                deleted => Ok(Ok(deleted)),
-            }
-        })
-        .await??;
-    if let DeleteOutcome::Deleted { blob, size } = outcome {
-        let blobs = state.blobs.clone();
-        web::block(move || blobs.remove(&blob))
-            .await
-            .map_err(|_| ApiError::Internal)?;
-        state
-            .anomalies
-            .storage_growth(now(), &caller.user_id, -(size as i64));
-    }
+    let check: UserCheck = Box::new(move |user: &users::User| {
+        let valid = VerifyingKey::from_bytes(&user.public_signing_key)
+            .map(|k| k.verify_strict(&message, &signature).is_ok())
+            .unwrap_or(false);
+        if valid {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden("Invalid tombstone signature"))
+        }
+    });
+    let DeletedVolume { blob, size } = state.storage.delete_volume_signed(row, check).await??;
+    // Blobs after rows: the row naming the blob is gone, so the file can go.
+    let blobs = state.blobs.clone();
+    web::block(move || blobs.remove(&blob))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    state
+        .anomalies
+        .storage_growth(now(), &caller.user_id, -(size as i64));
     Ok(ok(&VolumeStored {
         status: UploadStatus::Stored,
         epoch: t.epoch,

@@ -22,9 +22,10 @@ use crate::api::extract::{ClientIp, General, Register, V2System, state};
 use crate::api::json::{Fields, created, ok, read_body, read_object};
 use crate::api::random;
 use crate::error::ApiError;
-use crate::service::{Decision, Refusal};
+use crate::service::Refusal;
 use crate::state::AppState;
-use crate::store::devices::{self as store, OwnerState};
+use crate::storage::devices::UserCheck;
+use crate::store::devices::OwnerState;
 use crate::store::{hour, now, users};
 
 /// Largest `PUT /owner-state` body (the payload as base64, plus the small fields).
@@ -70,35 +71,27 @@ pub async fn put_state(
     }
     let owner = caller.user_id.clone();
     let version = header.version;
+    let mut message = labelled(Label::OwnerState);
+    message.extend_from_slice(&header_bytes);
     let stored = OwnerState {
         version,
         header: header_bytes,
         signature: signature.to_bytes(),
         payload: body,
     };
-    let now = now();
+    let check: UserCheck = Box::new(move |user: &users::User| {
+        let valid = VerifyingKey::from_bytes(&user.public_signing_key)
+            .map(|k| k.verify_strict(&message, &signature).is_ok())
+            .unwrap_or(false);
+        if valid {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden("Invalid owner-state signature"))
+        }
+    });
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            let Some(user) = users::get(tx, &owner)? else {
-                return Ok(Err(Refusal::Unauthorized("User not found")));
-            };
-            let mut message = labelled(Label::OwnerState);
-            message.extend_from_slice(&stored.header);
-            let valid = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|k| k.verify_strict(&message, &signature).is_ok())
-                .unwrap_or(false);
-            if !valid {
-                return Ok(Err(Refusal::Forbidden("Invalid owner-state signature")));
-            }
-            if !store::put_owner_state(tx, &owner, &stored, hour(now))? {
-                // No stored version in the answer: the client fetches the signed state.
-                return Ok(Err(Refusal::Conflict(
-                    "The relay holds a newer owner state; fetch it and retry on top".into(),
-                )));
-            }
-            Ok(Ok(()))
-        })
+        .storage
+        .put_owner_state(owner, stored, hour(now()), check)
         .await??;
     Ok(ok(&OwnerStateStored {
         status: UploadStatus::Stored,
@@ -114,8 +107,8 @@ pub async fn get_state(
     let state = state(&req)?;
     let owner = caller.user_id.clone();
     let stored = state
-        .db
-        .read(move |c| store::owner_state(c, &owner))
+        .storage
+        .owner_state(owner)
         .await?
         .ok_or(ApiError::NotFound("No owner state"))?;
     Ok(ok(&OwnerStateEnvelope {
@@ -144,19 +137,15 @@ pub async fn create_link(
     let code = random::invite_code()?;
     let now = now();
     let expires_at = now.saturating_add(DEVICE_LINK_LIFETIME);
-    let (stored_code, owner) = (code.clone(), caller.user_id.clone());
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            store::expire_links(tx, now)?;
-            if !store::create_link(tx, &stored_code, &owner, expires_at, MAX_OPEN_DEVICE_LINKS)? {
-                return Ok(Err(Refusal::Conflict(format!(
-                    "Too many open device links (at most {MAX_OPEN_DEVICE_LINKS}); wait for \
-                     some to expire"
-                ))));
-            }
-            Ok(Ok(()))
-        })
+        .storage
+        .create_device_link(
+            code.clone(),
+            caller.user_id.clone(),
+            now,
+            expires_at,
+            MAX_OPEN_DEVICE_LINKS,
+        )
         .await??;
     Ok(created(&DeviceLink {
         code: InviteCode::new(&code).map_err(|_| ApiError::Internal)?,
@@ -173,8 +162,8 @@ pub async fn get_link(
     let code = path_code(&req)?;
     let now = now();
     let link = state
-        .db
-        .read(move |c| store::link(c, &code, now))
+        .storage
+        .device_link(code, now)
         .await?
         .filter(|l| l.user_id == caller.user_id)
         .ok_or(ApiError::NotFound("No such device link"))?;
@@ -221,19 +210,8 @@ pub async fn join(
         .map_err(|e| ApiError::bad(format!("proof: {e}; expected standard base64 of 32 bytes")))?;
     let now = now();
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            let Some(link) = store::link(tx, &code, now)? else {
-                return Ok(Err(Refusal::NotFound("No such device link")));
-            };
-            if link.join.is_some() {
-                return Ok(Err(Refusal::Conflict(
-                    "A device already joined this link".into(),
-                )));
-            }
-            store::set_join(tx, &code, key.as_bytes(), &label, &proof)?;
-            Ok(Ok(()))
-        })
+        .storage
+        .join_device_link(code, now, *key.as_bytes(), label, proof)
         .await??;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -257,25 +235,8 @@ pub async fn put_package(
         })?;
     let now = now();
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            let Some(link) = store::link(tx, &code, now)?.filter(|l| l.user_id == caller.user_id)
-            else {
-                return Ok(Err(Refusal::NotFound("No such device link")));
-            };
-            if link.join.is_none() {
-                return Ok(Err(Refusal::Conflict(
-                    "No device joined this link yet".into(),
-                )));
-            }
-            if link.package.is_some() {
-                return Ok(Err(Refusal::Conflict(
-                    "This link already holds a package".into(),
-                )));
-            }
-            store::set_package(tx, &code, &package)?;
-            Ok(Ok(()))
-        })
+        .storage
+        .put_device_package(code, caller.user_id, now, package)
         .await??;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -289,17 +250,6 @@ pub async fn get_package(
     let state = state(&req)?;
     let code = path_code(&req)?;
     let now = now();
-    let package = state
-        .db
-        .write(move |tx| -> Decision<Vec<u8>> {
-            let Some(package) = store::link(tx, &code, now)?.and_then(|l| l.package) else {
-                return Ok(Err(Refusal::NotFound(
-                    "No package for this device link yet",
-                )));
-            };
-            store::delete_link(tx, &code)?;
-            Ok(Ok(package))
-        })
-        .await??;
+    let package = state.storage.take_device_package(code, now).await??;
     Ok(ok(&DevicePackage { package }))
 }

@@ -9,7 +9,6 @@ use super::stored_user_id;
 use crate::api::extract::{General, V2System, state};
 use crate::api::json::ok;
 use crate::error::ApiError;
-use crate::store::own_grants;
 
 /// `GET /api/v2/grants` (system): every grant the caller has given, as signed.
 pub async fn list(
@@ -18,10 +17,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let owner = caller.user_id;
-    let rows = state
-        .db
-        .read(move |c| own_grants::grants_of(c, &owner))
-        .await?;
+    let rows = state.storage.grants_given(owner).await?;
     let grants = rows
         .into_iter()
         .map(|(friend, grant, signature)| {

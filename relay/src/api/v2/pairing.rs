@@ -13,10 +13,10 @@ use crate::api::extract::{General, V2Caller, V2Friend, V2System, state};
 use crate::api::json::{Fields, created, ok, read_body, read_object};
 use crate::api::random;
 use crate::error::ApiError;
-use crate::service::{self, Decision, Refusal};
+use crate::service;
 use crate::state::AppState;
-use crate::store::pairings::{self as store, Pairing};
-use crate::store::{ClientType, StoreError, hour, invites, now, users};
+use crate::storage::pairings::Redemption;
+use crate::store::now;
 
 /// `POST /api/v2/invites` (system): a code for the link; the link's secret never reaches us.
 pub async fn create_invite(
@@ -55,40 +55,24 @@ pub async fn redeem(
     };
     let (code, proof) = (request.code.as_str().to_owned(), request.proof);
     let id = random::uuid()?;
-    let now = now();
-    let result = state
-        .db
-        .write(move |tx| -> Decision<(String, String)> {
-            let invite = match service::invites::open(tx, &code, 2, caller.client_type, now)? {
-                Ok(invite) => invite,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            let pairing = Pairing {
-                id: id.to_string(),
-                system_user_id: invite.system_user_id.clone(),
-                friend_user_id: caller.user_id.clone(),
-                status: "pending".into(),
-                code: Some(invite.code.clone()),
-                proof: Some(proof),
-                created_at: hour(now),
-            };
-            if !store::create_pairing(tx, &pairing)? {
-                return Ok(Err(Refusal::Conflict(
-                    "You are already paired with this system".into(),
-                )));
-            }
-            invites::mark_redeemed(tx, &invite.code, &caller.user_id, hour(now))?;
-            Ok(Ok((id.to_string(), invite.system_user_id)))
+    let system = state
+        .storage
+        .redeem_invite(Redemption {
+            code,
+            pairing_id: id.to_string(),
+            friend: caller.user_id,
+            friend_type: caller.client_type,
+            proof,
+            now: now(),
         })
         .await??;
     Ok(created(&Redeemed {
         pairing_id: PairingId::from_uuid(id),
-        system_user_id: stored_user_id(&result.1)?,
+        system_user_id: stored_user_id(&system)?,
     }))
 }
 
-/// Most pending replica requests (no invite code) one friend may have open at once.
-pub const MAX_PENDING_REPLICA_REQUESTS: u64 = 64;
+pub use crate::storage::pairings::MAX_PENDING_REPLICA_REQUESTS;
 
 /// `POST /api/v2/pairings/replica` (friend) `{system_user_id}`: asks for a pairing with a
 /// system on one more of its relays, without an invite (docs/protocol-v2.md §6). The pairing
@@ -114,28 +98,8 @@ pub async fn request_replica(
     let now = now();
     let friend = caller.user_id;
     let (pairing_id, is_new) = state
-        .db
-        .write(move |tx| -> Decision<(String, bool)> {
-            // Answers as GET /users/{id} would: no more than that a v2 system exists.
-            let is_system = users::get(tx, &system)?
-                .is_some_and(|u| u.is_v2() && u.client_type == ClientType::System);
-            if !is_system {
-                return Ok(Err(Refusal::NotFound("User not found")));
-            }
-            if let Some(p) = store::pairing_between(tx, &system, &friend)? {
-                return Ok(Ok((p.id, false)));
-            }
-            if store::pending_replica_requests(tx, &friend)? >= MAX_PENDING_REPLICA_REQUESTS {
-                return Ok(Err(Refusal::Forbidden(
-                    "Too many pending replica pairing requests (64): wait for the systems' \
-                     grants, or unpair some",
-                )));
-            }
-            if !store::create_replica_request(tx, &id, &system, &friend, hour(now))? {
-                return Err(StoreError::Corrupt("a pairing appeared inside a write"));
-            }
-            Ok(Ok((id, true)))
-        })
+        .storage
+        .request_replica_pairing(id, system, friend, now)
         .await??;
     let answer = Redeemed {
         pairing_id: pairing_id.parse().map_err(|_| ApiError::Internal)?,
@@ -156,22 +120,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let me = caller.user_id.clone();
-    let rows = state
-        .db
-        .read(move |c| {
-            store::pairings_of(c, &me)?
-                .into_iter()
-                .map(|p| {
-                    let peer = if p.system_user_id == me {
-                        &p.friend_user_id
-                    } else {
-                        &p.system_user_id
-                    };
-                    Ok((users::get(c, peer)?, p))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
-        .await?;
+    let rows = state.storage.pairings_with_peers(me).await?;
     let mut pairings = Vec::with_capacity(rows.len());
     for (peer, p) in rows {
         let Some(peer) = peer.as_ref().and_then(user_record) else {
@@ -214,20 +163,6 @@ pub async fn delete(
         .get("id")
         .and_then(uuid_bytes)
         .ok_or(ApiError::NotFound("Pairing not found"))?;
-    state
-        .db
-        .write(move |tx| {
-            let Some(p) = store::pairing(tx, &id)? else {
-                return Ok(Err(Refusal::NotFound("Pairing not found")));
-            };
-            if p.system_user_id != caller.user_id && p.friend_user_id != caller.user_id {
-                return Ok(Err(Refusal::Forbidden(
-                    "You are not a party to this pairing",
-                )));
-            }
-            store::delete_pairing(tx, &id)?;
-            Ok(Ok(()))
-        })
-        .await??;
+    state.storage.unpair(id, caller.user_id).await??;
     Ok(HttpResponse::NoContent().finish())
 }

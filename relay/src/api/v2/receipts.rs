@@ -18,10 +18,12 @@ use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, created, ok, read_object};
 use crate::error::ApiError;
-use crate::service::{Decision, Refusal};
+use crate::service::Refusal;
 use crate::state::AppState;
-use crate::store::receipts::{self as store, StoredReceipt};
-use crate::store::{hour, now, pairings, users};
+use crate::storage::devices::UserCheck;
+use crate::store::receipts::StoredReceipt;
+use crate::store::users::User;
+use crate::store::{hour, now};
 
 /// How far ahead of the relay's clock a receipt's hour may be (clock skew), seconds.
 pub const MAX_FUTURE_SECONDS: i64 = 3600;
@@ -69,26 +71,20 @@ pub async fn post(
         receipt: request.receipt,
         signature: *request.signature.as_bytes(),
     };
-    let friend = caller.user_id;
+    let message = Receipt::signed_message(&stored.receipt);
+    let check: UserCheck = Box::new(move |user: &User| {
+        let valid = VerifyingKey::from_bytes(&user.public_signing_key)
+            .map(|k| k.verify_strict(&message, &signature).is_ok())
+            .unwrap_or(false);
+        if valid {
+            Ok(())
+        } else {
+            Err(Refusal::Forbidden("Invalid receipt signature"))
+        }
+    });
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            let Some(pairing) = pairings::pairing_between(tx, &owner, &friend)? else {
-                return Ok(Err(Refusal::NotFound("Pairing not found")));
-            };
-            let Some(user) = users::get(tx, &friend)? else {
-                return Ok(Err(Refusal::Unauthorized("User not found")));
-            };
-            let message = Receipt::signed_message(&stored.receipt);
-            let valid = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|k| k.verify_strict(&message, &signature).is_ok())
-                .unwrap_or(false);
-            if !valid {
-                return Ok(Err(Refusal::Forbidden("Invalid receipt signature")));
-            }
-            store::put_receipt(tx, &pairing.id, &stored)?;
-            Ok(Ok(()))
-        })
+        .storage
+        .put_receipt(owner, caller.user_id, stored, check)
         .await??;
     Ok(created(&ReceiptStored {
         status: UploadStatus::Stored,
@@ -103,7 +99,7 @@ struct ListQuery {
 }
 
 /// `GET /api/v2/receipts[?since=<unix seconds>]` (system): the receipts of all its friends with
-/// an hour ≥ `since`, oldest first (at most the newest [`store::MAX_LISTED`]).
+/// an hour ≥ `since`, oldest first (at most the newest [`crate::store::receipts::MAX_LISTED`]).
 pub async fn list(
     req: HttpRequest,
     V2System(caller): V2System<General>,
@@ -114,10 +110,7 @@ pub async fn list(
         .into_inner();
     let since = query.since.unwrap_or(0);
     let owner = caller.user_id;
-    let rows = state
-        .db
-        .read(move |c| store::receipts_of_owner(c, &owner, since))
-        .await?;
+    let rows = state.storage.receipts_of_owner(owner, since).await?;
     let receipts = rows
         .into_iter()
         .map(|r| ReceiptEnvelope {

@@ -13,7 +13,7 @@ use crate::api::json::{ok, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::now;
-use crate::store::own_sessions::{self, OwnSession};
+use crate::store::own_sessions::OwnSession;
 use crate::store::sessions::Protocol;
 
 /// The wire entry of a stored session; `None` for a stored id or label the wire refuses.
@@ -44,8 +44,8 @@ pub async fn list(
     let user = caller.user_id.clone();
     let now = now();
     let rows = state
-        .db
-        .read(move |c| own_sessions::list(c, &user, now, MAX_LIST_ENTRIES))
+        .storage
+        .own_sessions(user, now, MAX_LIST_ENTRIES)
         .await?;
     let current = caller.session_id.as_deref();
     let sessions = rows.iter().filter_map(|s| entry(s, current)).collect();
@@ -66,10 +66,7 @@ pub async fn revoke(
         .and_then(|t| t.parse().ok())
         .ok_or(NOT_FOUND)?;
     let (user, id) = (caller.user_id, id.to_string());
-    let found = state
-        .db
-        .write(move |tx| own_sessions::revoke(tx, &user, &id))
-        .await?;
+    let found = state.storage.revoke_own_session(user, id).await?;
     if found {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -89,10 +86,7 @@ pub async fn logout(
         return Err(ApiError::NotFound("Session not found"));
     };
     let user = caller.user_id;
-    state
-        .db
-        .write(move |tx| own_sessions::revoke(tx, &user, &id))
-        .await?;
+    state.storage.revoke_own_session(user, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -106,9 +100,6 @@ pub async fn revoke_others(
     let state = state(&req)?;
     let _ignored = read_body(&req, payload, AppState::SMALL_BODY_LIMIT).await?;
     let (user, keep) = (caller.user_id, caller.session_id.unwrap_or_default());
-    let revoked = state
-        .db
-        .write(move |tx| own_sessions::revoke_others(tx, &user, &keep))
-        .await?;
+    let revoked = state.storage.revoke_other_sessions(user, keep).await?;
     Ok(ok(&SessionsRevoked { revoked }))
 }

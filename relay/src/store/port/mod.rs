@@ -4,10 +4,17 @@
 //! Every method runs its whole body in one [`Db::read`] or [`Db::write`] closure, on the
 //! blocking pool: one hand-off per call, as the handlers did before the port existed.
 
+mod accounts_v2;
+mod devices;
 mod invites;
 mod operators;
+mod own_grants;
+mod own_sessions;
+mod pairings;
+mod receipts;
 mod sessions;
 mod sharing;
+mod tombstones;
 mod users;
 mod watch;
 
