@@ -33,7 +33,9 @@ use std::pin::Pin;
 pub use crate::service::{Decision, Refusal};
 pub use crate::store::StoreError;
 
+pub mod grants;
 pub mod operators;
+pub mod volumes;
 pub mod watch;
 
 /// What a storage method returns: a boxed, `Send` future of its result.
@@ -45,11 +47,25 @@ pub type DecisionFuture<'a, T> = StoreFuture<'a, Result<T, Refusal>>;
 /// Everything the relay stores about users, sessions, volumes and grants: the union of the
 /// per-noun traits. Implemented by every type that implements them all.
 pub trait Storage:
-    operators::Operators + watch::Watch + Send + Sync + std::fmt::Debug + 'static
+    operators::Operators
+    + watch::Watch
+    + volumes::Volumes
+    + grants::Grants
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
 }
 
 impl<T> Storage for T where
-    T: operators::Operators + watch::Watch + Send + Sync + std::fmt::Debug + 'static
+    T: operators::Operators
+        + watch::Watch
+        + volumes::Volumes
+        + grants::Grants
+        + Send
+        + Sync
+        + std::fmt::Debug
+        + 'static
 {
 }

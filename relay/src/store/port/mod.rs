@@ -4,7 +4,9 @@
 //! Every method runs its whole body in one [`Db::read`] or [`Db::write`] closure, on the
 //! blocking pool: one hand-off per call, as the handlers did before the port existed.
 
+mod grants;
 mod operators;
+mod volumes;
 mod watch;
 
 use std::sync::Arc;
