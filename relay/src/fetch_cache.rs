@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::web::Bytes;
 
-use crate::store::fetch_watch::FetchGeneration;
+use crate::storage::watch::FetchGeneration;
 
 /// Longest an entry is trusted without re-reading the database.
 pub const TTL: Duration = Duration::from_secs(60);

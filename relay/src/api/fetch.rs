@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::fetch_cache::{FetchKey, Hit};
 use crate::service::volumes::Payload;
 use crate::state::AppState;
-use crate::store::fetch_watch::FetchGeneration;
+use crate::storage::watch::FetchGeneration;
 use crate::store::now;
 
 /// A fetch the cache could not answer: what to hold its answer under.

@@ -20,12 +20,14 @@ use super::json::{Fields, content_length, ok, parse_object, read_body};
 use crate::error::ApiError;
 use crate::fetch_cache::{FetchKey, Route};
 use crate::service::volumes::{
-    NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
+    NewVersion, check_quota, payload_reader, precheck_size, store_upload, too_large_volume,
 };
-use crate::service::{Decision, Refusal, Stale};
+use crate::service::{Refusal, Stale};
 use crate::state::AppState;
-use crate::store::volumes::{self, VolumeRow};
-use crate::store::{ClientType, hour, now, users};
+use crate::storage::volumes::{PayloadReader, Served, UploadBase};
+use crate::storage::{DecisionFuture, Storage};
+use crate::store::volumes::VolumeRow;
+use crate::store::{ClientType, hour, now};
 
 /// Largest stored control header (JSON text), bytes.
 const MAX_HEADER_LEN: usize = 4096;
@@ -62,22 +64,25 @@ fn v1_body(row: &VolumeRow, extra: Option<(&'static str, Value)>) -> Result<Valu
     Ok(body)
 }
 
-/// Serves a v1 volume that `lookup` authorises and finds (with an optional extra field),
-/// honouring `If-None-Match`: from the fetch cache when it holds the answer to `key`
-/// (`api::fetch`), else in one blocking trip ([`read_with_blob`]).
-pub async fn serve(
-    state: &AppState,
+/// Serves a v1 volume that `find` authorises and finds with its payload (a storage method,
+/// given how to read the payload; with an optional extra field), honouring `If-None-Match`:
+/// from the fetch cache when it holds the answer to `key` (`api::fetch`), else in one storage
+/// call (one blocking trip).
+pub async fn serve<'s>(
+    state: &'s AppState,
     req: &HttpRequest,
     key: FetchKey,
-    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeRow, Option<(&'static str, Value)>)>
-    + Send
-    + 'static,
+    find: impl FnOnce(
+        &'s dyn Storage,
+        PayloadReader,
+    ) -> DecisionFuture<'s, (Served<VolumeRow>, Option<(&'static str, Value)>)>,
 ) -> Result<HttpResponse, ApiError> {
     let fetch = match fetch::begin(state, key, if_none_match(req)) {
         Ok(cached) => return Ok(cached),
         Err(fetch) => fetch,
     };
-    let (row, extra, payload) = read_with_blob(state, fetch.since(), lookup).await?;
+    let read = payload_reader(state, fetch.since());
+    let (Served { row, payload }, extra) = find(state.storage.as_ref(), read).await??;
     let version = row.version;
     fetch.answer(
         state,
@@ -87,11 +92,6 @@ pub async fn serve(
         || v1_body(&row, extra),
         "encrypted_payload",
     )
-}
-
-/// A volume of `owner` by name, or 404.
-pub fn own_volume(c: &rusqlite::Connection, owner: &str, name: VolumeName) -> Decision<VolumeRow> {
-    Ok(volumes::get(c, owner, name.as_str())?.ok_or(Refusal::NotFound("Volume not found")))
 }
 
 /// Parses the stored header texts of `rows` back into JSON values.
@@ -108,10 +108,7 @@ pub async fn list_own(req: HttpRequest, caller: Caller<General>) -> Result<HttpR
         return Ok(ok(&json!({ "volumes": [] })));
     }
     let id = caller.user_id;
-    let rows = state
-        .db
-        .read(move |c| volumes::list_for_user(c, &id))
-        .await?;
+    let rows = state.storage.v1_volumes(id).await?;
     Ok(ok(&json!({ "volumes": headers(&rows)? })))
 }
 
@@ -124,8 +121,12 @@ pub async fn download(
     let name = volume_name(&req)?;
     let owner = caller.user_id;
     let key = FetchKey::new(Route::V1Own, &owner, &owner, name.as_str());
-    serve(&state, &req, key, move |c| {
-        Ok(own_volume(c, &owner, name)?.map(|row| (row, None)))
+    let name = name.as_str().to_owned();
+    serve(&state, &req, key, move |storage, read| {
+        Box::pin(async move {
+            let found = storage.v1_volume_for_owner(owner, name, read).await?;
+            Ok(found.map(|served| (served, None)))
+        })
     })
     .await
 }
@@ -235,11 +236,8 @@ pub async fn upload(
     let user_id = caller.user_id;
 
     // Decide size and quota from Content-Length before reading the body.
-    let (uid, n) = (user_id.clone(), name.as_str());
-    let (user, stored) = state
-        .db
-        .read(move |c| Ok((users::get(c, &uid)?, volumes::version_and_size(c, &uid, n)?)))
-        .await?;
+    let (uid, n) = (user_id.clone(), name.as_str().to_owned());
+    let UploadBase { user, stored } = state.storage.v1_upload_base(uid, n).await?;
     let user = user.ok_or(ApiError::Unauthorized("User not found"))?;
     let replaced_size = stored.map_or(0, |(_, size)| size);
     let used = user.storage_used_bytes;
@@ -263,18 +261,19 @@ pub async fn upload(
         replaced_size,
     };
     let owner = user_id.clone();
-    store_upload(&state, new, move |tx, file| {
-        let row = VolumeRow {
-            user_id: owner,
-            volume_name: name.as_str().to_owned(),
-            version,
-            control_header: header_text,
-            blob_file: file.to_owned(),
-            signature,
-            size_bytes: size,
-            updated_at: hour(now()),
-        };
-        volumes::put(tx, &row, quota)
+    let row = VolumeRow {
+        user_id: owner,
+        volume_name: name.as_str().to_owned(),
+        version,
+        control_header: header_text,
+        // Named by `put_v1_volume` after the payload.
+        blob_file: String::new(),
+        signature,
+        size_bytes: size,
+        updated_at: hour(now()),
+    };
+    store_upload(&state, new, move |storage, payload| {
+        storage.put_v1_volume(row, payload, quota)
     })
     .await?;
     Ok(ok(&json!({ "status": "stored", "version": version })))

@@ -1,14 +1,17 @@
 //! Volume storage that v1 and v2 share: the size and quota decisions, the durable upload (blob
-//! first, then the row) with the store's outcome mapped to a [`Refusal`] once, and the one-trip
-//! download of a row with its blob.
+//! first, then the row, then the replaced blob removed), and how a download reads a blob in
+//! the same blocking trip as its row ([`payload_reader`]).
 
 use actix_web::web;
 
-use super::{Decision, Refusal, ServiceError, Stale};
+use super::{Refusal, ServiceError};
 use crate::config::Limits;
 use crate::state::AppState;
-use crate::store::volumes::{self, VolumeRow, v2};
-use crate::store::{Db, StoreError, inline, now};
+use crate::storage::volumes::{NewPayload, PayloadReader, Stored};
+use crate::storage::{DecisionFuture, Storage};
+use crate::store::{StoreError, now};
+
+pub use crate::storage::volumes::Payload;
 
 /// Payloads larger than this are streamed (`api::stream`); smaller ones are read in one go.
 pub const STREAM_ABOVE: u64 = 256 * 1024;
@@ -54,121 +57,8 @@ pub fn precheck_size(
     check_quota(limits, used, replaced, min_payload)
 }
 
-/// The outcome of a commit after a durable blob write.
-#[derive(Debug)]
-pub struct Committed<T> {
-    /// What the caller is answered with.
-    pub value: T,
-    /// Whether the row now points at the new blob (otherwise it is removed).
-    pub stored: bool,
-    /// The blob the row pointed at before, removed once the commit is durable.
-    pub replaced: Option<String>,
-}
-
 fn pool_gone(_: actix_web::error::BlockingError) -> StoreError {
     StoreError::Corrupt("blocking pool unavailable")
-}
-
-/// Stores `blob` durably and runs `commit` with its stored name in a write transaction.
-///
-/// A payload of at most `[storage] inline_max` bytes is stored inline (`store::inline`): in the
-/// same transaction as the row, and only if the commit took it, so it is durable exactly when
-/// the row is (docs/adr/0027). A larger one is written as a blob file (fsync + rename) *before*
-/// the commit; a new file the commit did not take is removed. Either way a replaced file is
-/// removed after the commit (a replaced inline payload went with its row). This ordering is
-/// what makes a crash leave the old or the new version, never a row pointing at a torn file
-/// (docs/adr/0002).
-pub async fn store_durably<T: Send + 'static>(
-    state: &AppState,
-    user: &str,
-    volume: &str,
-    version: u64,
-    blob: Vec<u8>,
-    commit: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<Committed<T>, StoreError>
-    + Send
-    + 'static,
-) -> Result<T, StoreError> {
-    if blob.len() as u64 <= state.config.storage.inline_max {
-        let name = inline::new_name(user, volume, version);
-        let committed = state
-            .db
-            .write(move |tx| {
-                let c = commit(tx, &name)?;
-                if c.stored {
-                    inline::insert(tx, &name, &blob)?;
-                }
-                Ok(c)
-            })
-            .await?;
-        if committed.stored
-            && let Some(old) = committed.replaced.filter(|old| !inline::is_inline(old))
-        {
-            let blobs = state.blobs.clone();
-            web::block(move || blobs.remove(&old))
-                .await
-                .map_err(pool_gone)?;
-        }
-        return Ok(committed.value);
-    }
-    let blobs = state.blobs.clone();
-    let (user, volume) = (user.to_owned(), volume.to_owned());
-    let file = web::block(move || blobs.write(&user, &volume, version, &blob))
-        .await
-        .map_err(pool_gone)??;
-    let name = file.clone();
-    let result = state.db.write(move |tx| commit(tx, &name)).await;
-    let remove = |f: String| {
-        let blobs = state.blobs.clone();
-        web::block(move || blobs.remove(&f))
-    };
-    match result {
-        Ok(c) => {
-            if !c.stored {
-                remove(file).await.map_err(pool_gone)?;
-            } else if let Some(old) = c.replaced {
-                remove(old).await.map_err(pool_gone)?;
-            }
-            Ok(c.value)
-        }
-        Err(e) => {
-            remove(file).await.map_err(pool_gone)?;
-            Err(e)
-        }
-    }
-}
-
-/// A store's answer to a put, in the terms v1 and v2 share: stored (with the blob the row
-/// pointed at before), or refused.
-pub trait PutDecision {
-    /// `got` is the version the client sent (named in a stale refusal).
-    fn decide(self, got: u64) -> Result<Option<String>, Refusal>;
-}
-
-impl PutDecision for volumes::PutOutcome {
-    fn decide(self, got: u64) -> Result<Option<String>, Refusal> {
-        match self {
-            Self::Stored { replaced_blob } => Ok(replaced_blob),
-            Self::Stale { current } => Err(Refusal::Stale(Stale::Version { current, got })),
-            Self::OverQuota => Err(over_quota()),
-        }
-    }
-}
-
-impl PutDecision for v2::PutOutcome {
-    fn decide(self, got: u64) -> Result<Option<String>, Refusal> {
-        match self {
-            Self::Stored { replaced_blob } => Ok(replaced_blob),
-            Self::Stale {
-                current_version,
-                current_epoch,
-            } => Err(Refusal::Stale(Stale::V2 {
-                current_version,
-                current_epoch,
-                got,
-            })),
-            Self::OverQuota => Err(over_quota()),
-        }
-    }
 }
 
 /// A checked upload, ready to store.
@@ -186,239 +76,76 @@ pub struct NewVersion<'a> {
     pub replaced_size: u64,
 }
 
-/// Stores an upload: the blob durably, then the row `put` writes (given the blob's file name),
-/// with the store's outcome mapped once ([`PutDecision`]); on success the owner's storage
-/// growth is counted for the anomaly report.
-pub async fn store_upload<O: PutDecision>(
-    state: &AppState,
+/// Stores an upload durably: its payload, then the row `put` commits (a storage method given
+/// where the payload is), then what the row replaced is removed; on success the owner's
+/// storage growth is counted for the anomaly report.
+///
+/// A payload of at most `[storage] inline_max` bytes goes to the metadata store with its row
+/// ([`NewPayload::Inline`]), durable exactly when the row is (docs/adr/0027). A larger one is
+/// written to the blob store (fsync + rename) *before* the commit; if the commit refuses it or
+/// fails, the new blob is removed. A replaced blob is removed after the commit. This ordering is
+/// what makes a crash leave the old or the new version, never a row pointing at a torn file
+/// (docs/adr/0002, 0030).
+pub async fn store_upload<'s>(
+    state: &'s AppState,
     new: NewVersion<'_>,
-    put: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<O, StoreError> + Send + 'static,
+    put: impl FnOnce(&'s dyn Storage, NewPayload) -> DecisionFuture<'s, Stored>,
 ) -> Result<(), ServiceError> {
     let size = new.blob.len() as u64;
-    let version = new.version;
-    store_durably(
-        state,
-        new.owner,
-        new.volume,
-        version,
-        new.blob,
-        move |tx, file| {
-            Ok(match put(tx, file)?.decide(version) {
-                Ok(replaced) => Committed {
-                    value: Ok(()),
-                    stored: true,
-                    replaced,
-                },
-                Err(refusal) => Committed {
-                    value: Err(refusal),
-                    stored: false,
-                    replaced: None,
-                },
-            })
-        },
-    )
-    .await??;
+    let storage: &'s dyn Storage = state.storage.as_ref();
+    let remove = |f: String| {
+        let blobs = state.blobs.clone();
+        web::block(move || blobs.remove(&f))
+    };
+    let stored = if size <= state.config.storage.inline_max {
+        put(storage, NewPayload::Inline(new.blob)).await??
+    } else {
+        let blobs = state.blobs.clone();
+        let (user, volume, version) = (new.owner.to_owned(), new.volume.to_owned(), new.version);
+        let blob = new.blob;
+        let file = web::block(move || blobs.write(&user, &volume, version, &blob))
+            .await
+            .map_err(pool_gone)??;
+        match put(storage, NewPayload::Blob(file.clone())).await {
+            Ok(Ok(stored)) => stored,
+            Ok(Err(refused)) => {
+                remove(file).await.map_err(pool_gone)?;
+                return Err(refused.into());
+            }
+            Err(e) => {
+                remove(file).await.map_err(pool_gone)?;
+                return Err(e.into());
+            }
+        }
+    };
+    if let Some(old) = stored.replaced_blob {
+        remove(old).await.map_err(pool_gone)?;
+    }
     state
         .anomalies
         .storage_growth(now(), new.owner, size as i64 - new.replaced_size as i64);
     Ok(())
 }
 
-/// A stored volume row, as far as serving its payload goes (v1 and v2 rows).
-pub trait StoredPayload {
-    /// The stored version (for `If-None-Match`).
-    fn version(&self) -> u64;
-    /// The blob file name (relative to the blob directory).
-    fn blob_file(&self) -> &str;
-}
-
-impl StoredPayload for VolumeRow {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
-
-impl StoredPayload for v2::VolumeV2 {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
-
-/// What a download sends: nothing new, or the payload bytes.
-#[derive(Debug)]
-pub enum Payload {
-    /// The client's `If-None-Match` version is current: 304.
-    NotModified,
-    /// The blob's bytes (at most [`STREAM_ABOVE`]).
-    Bytes(Vec<u8>),
-    /// A larger blob, open, with its length: streamed (`stream.rs`).
-    File(std::fs::File, u64),
-}
-
-/// One download in **one** trip to the blocking pool: `lookup` authorises and finds the row
-/// and anything to send with it (a [`Refusal`] answers as is), then the blob it names is read,
-/// unless `since` (the client's `If-None-Match`) is already current. Each trip costs thread
-/// hand-offs that dominated a small download's CPU (docs/BENCHMARKS.md), so they are not split.
-///
-/// If an upload replaced the blob between the row read and the file read, the lookup runs
-/// once more on a fresh snapshot ([`Db::renew_snapshot`]: the closure's read transaction
-/// would otherwise show the same replaced row again); a row still pointing at a missing file
-/// is a storage failure (500, and logged).
-pub async fn read_with_blob<R: StoredPayload + Send + 'static, E: Send + 'static>(
-    state: &AppState,
-    since: Option<u64>,
-    lookup: impl Fn(&rusqlite::Connection) -> Decision<(R, E)> + Send + 'static,
-) -> Result<(R, E, Payload), ServiceError> {
+/// How a download on this relay reads its payload: the client's `If-None-Match` version, the
+/// volume limit, and the blob store (a blob above [`STREAM_ABOVE`] is sent from its open file).
+pub fn payload_reader(state: &AppState, since: Option<u64>) -> PayloadReader {
     let blobs = state.blobs.clone();
     let max = state.config.limits.max_volume_size;
-    let found = state
-        .db
-        .read(move |c| {
-            for attempt in 0..2 {
-                if attempt > 0 {
-                    Db::renew_snapshot(c)?;
-                }
-                let (row, extra) = match lookup(c)? {
-                    Ok(found) => found,
-                    Err(refused) => return Ok(Err(refused)),
-                };
-                if since.is_some_and(|seen| seen >= row.version()) {
-                    return Ok(Ok((row, extra, Payload::NotModified)));
-                }
-                if inline::is_inline(row.blob_file()) {
-                    // In the database, read in the row's own snapshot.
-                    if let Some(bytes) = inline::read(c, row.blob_file(), max)? {
-                        return Ok(Ok((row, extra, Payload::Bytes(bytes))));
-                    }
-                } else if let Some((file, len)) = blobs.open_blob(row.blob_file(), max)? {
-                    let payload = if len > STREAM_ABOVE {
-                        Payload::File(file, len)
-                    } else {
-                        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                        std::io::Read::read_to_end(
-                            &mut std::io::Read::take(file, len),
-                            &mut bytes,
-                        )?;
-                        Payload::Bytes(bytes)
-                    };
-                    return Ok(Ok((row, extra, payload)));
-                }
-            }
-            tracing::error!("a volume row points at a missing payload");
-            Err(StoreError::Corrupt(
-                "a volume row points at a missing blob file",
-            ))
-        })
-        .await??;
-    Ok(found)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use super::*;
-    use crate::config::{Config, IpPolicy};
-    use crate::ip_policy::IpLabels;
-    use crate::state::Pins;
-    use crate::store::blobs::BlobStore;
-    use crate::store::volumes::PutOutcome;
-    use crate::store::{ClientType, users};
-
-    fn row(version: u64, blob_file: String, size_bytes: u64) -> VolumeRow {
-        VolumeRow {
-            user_id: "s".into(),
-            volume_name: "meta".into(),
-            version,
-            control_header: "{}".into(),
-            blob_file,
-            signature: [0; 64],
-            size_bytes,
-            updated_at: 0,
-        }
-    }
-
-    /// What an upload does: the new blob, the row committed, then the old blob removed.
-    fn upload(db: &Db, blobs: &BlobStore, version: u64, bytes: &[u8]) {
-        let file = blobs.write("s", "meta", version, bytes).unwrap();
-        let new = row(version, file, bytes.len() as u64);
-        let outcome = db
-            .write_blocking(|tx| volumes::put(tx, &new, u64::MAX))
-            .unwrap();
-        if let PutOutcome::Stored {
-            replaced_blob: Some(old),
-        } = outcome
-        {
-            blobs.remove(&old);
-        }
-    }
-
-    /// Caught by `coffer-bench`'s v2-mixed (a 500 among friends' fetches while their system
-    /// published): the row was read, an upload replaced it and removed its blob, and the retry
-    /// read the same row again from the read transaction's snapshot.
-    #[actix_web::test]
-    async fn a_blob_replaced_after_its_row_was_read_is_served_from_the_new_row() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            ..Config::default()
-        };
-        let db = Db::open(&config.database_path()).unwrap();
-        let blobs = BlobStore::open(&config.blob_path()).unwrap();
-        db.write_blocking(|tx| {
-            users::insert(
-                tx,
-                &users::User {
-                    id: "s".into(),
-                    public_signing_key: [1; 32],
-                    public_exchange_key: [2; 32],
-                    handle: None,
-                    client_type: ClientType::System,
-                    protocol_version: 1,
-                    feature_set: "[]".into(),
-                    storage_used_bytes: 0,
-                    created_at: 0,
-                    key_binding_signature: None,
-                },
-            )
-        })
-        .unwrap();
-        upload(&db, &blobs, 1, b"first");
-        let state = AppState::new(
-            config,
-            Arc::clone(&db),
-            blobs.clone(),
-            IpLabels::ephemeral(IpPolicy::Off),
-            Pins::default(),
-        );
-
-        let raced = Arc::new(AtomicBool::new(false));
-        let lookup = {
-            let raced = Arc::clone(&raced);
-            move |c: &rusqlite::Connection| {
-                let found = volumes::get(c, "s", "meta")?.unwrap();
-                // The first time, an upload lands between the row read and the file read.
-                if !raced.swap(true, Ordering::SeqCst) {
-                    upload(&db, &blobs, 2, b"second");
-                }
-                Ok(Ok((found, ())))
-            }
-        };
-        let (found, (), payload) = read_with_blob(&state, None, lookup).await.unwrap();
-        assert!(raced.load(Ordering::SeqCst));
-        assert_eq!(found.version, 2);
-        match payload {
-            Payload::Bytes(bytes) => assert_eq!(bytes, b"second"),
-            other => panic!("expected the new blob's bytes, got {other:?}"),
-        }
+    PayloadReader {
+        since,
+        max,
+        blob: Box::new(move |name| {
+            let Some((file, len)) = blobs.open_blob(name, max)? else {
+                return Ok(None);
+            };
+            Ok(Some(if len > STREAM_ABOVE {
+                Payload::File(file, len)
+            } else {
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                std::io::Read::read_to_end(&mut std::io::Read::take(file, len), &mut bytes)?;
+                Payload::Bytes(bytes)
+            }))
+        }),
     }
 }

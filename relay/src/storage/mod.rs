@@ -35,6 +35,7 @@ pub use crate::store::StoreError;
 
 pub mod accounts_v2;
 pub mod devices;
+pub mod grants;
 pub mod invites;
 pub mod operators;
 pub mod own_grants;
@@ -45,6 +46,7 @@ pub mod sessions;
 pub mod sharing;
 pub mod tombstones;
 pub mod users;
+pub mod volumes;
 pub mod watch;
 
 /// What a storage method returns: a boxed, `Send` future of its result.
@@ -58,6 +60,7 @@ pub type DecisionFuture<'a, T> = StoreFuture<'a, Result<T, Refusal>>;
 pub trait Storage:
     accounts_v2::AccountsV2
     + devices::Devices
+    + grants::Grants
     + invites::Invites
     + operators::Operators
     + own_grants::OwnGrants
@@ -68,6 +71,7 @@ pub trait Storage:
     + sharing::Sharing
     + tombstones::Tombstones
     + users::Users
+    + volumes::Volumes
     + watch::Watch
     + Send
     + Sync
@@ -79,6 +83,7 @@ pub trait Storage:
 impl<T> Storage for T where
     T: accounts_v2::AccountsV2
         + devices::Devices
+        + grants::Grants
         + invites::Invites
         + operators::Operators
         + own_grants::OwnGrants
@@ -89,6 +94,7 @@ impl<T> Storage for T where
         + sharing::Sharing
         + tombstones::Tombstones
         + users::Users
+        + volumes::Volumes
         + watch::Watch
         + Send
         + Sync

@@ -8,19 +8,19 @@ use coffer_wire::v2::{Grant, Label, VolumeName, fingerprint_bytes, labelled};
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
-use super::volumes::{list_entry, own_volume, path_volume, serve};
+use super::volumes::{list_entry, or_gone, path_volume, serve};
 use super::{own_id_bytes, uuid_bytes};
 use crate::api::auth::signature_field;
 use crate::api::extract::{General, V2Friend, V2System, state};
 use crate::api::json::{Fields, ok, read_object};
 use crate::error::ApiError;
 use crate::fetch_cache::{FetchKey, Route};
-use crate::service::{Decision, Refusal, Stale};
+use crate::service::Refusal;
 use crate::state::AppState;
-use crate::store::grants::{self, StoredGrant};
-use crate::store::tombstones::{tombstone, tombstones_of};
-use crate::store::volumes::v2 as store;
-use crate::store::{StoreError, hour, now, pairings, users};
+use crate::storage::grants::{GrantParties, LiveGrant, PairingKind, WrappedKeys};
+use crate::storage::volumes::SharedV2;
+use crate::store::grants::StoredGrant;
+use crate::store::{hour, now};
 
 /// Largest grant request body.
 pub const GRANT_BODY_LIMIT: usize = 256 * 1024;
@@ -127,38 +127,30 @@ pub async fn put(
         .collect();
     let sequence = grant.sequence;
     let fingerprint = grant.friend_fingerprint;
+    let check = move |parties: &GrantParties<'_>| {
+        let mut message = labelled(Label::Grant);
+        message.extend_from_slice(&parties.grant.grant_bytes);
+        let valid = VerifyingKey::from_bytes(&parties.owner.public_signing_key)
+            .map(|k| k.verify_strict(&message, &signature).is_ok())
+            .unwrap_or(false);
+        if !valid {
+            return Err(Refusal::Forbidden("Invalid grant signature"));
+        }
+        // A replica request (no invite code, §6): the grant must name the keys of the friend
+        // that asked.
+        if let PairingKind::ReplicaRequest(asked) = parties.pairing {
+            let named = asked.is_some_and(|f| {
+                fingerprint == fingerprint_bytes(&f.public_signing_key, &f.public_exchange_key)
+            });
+            if !named {
+                return Err(Refusal::Forbidden(FINGERPRINT_MISMATCH));
+            }
+        }
+        Ok(())
+    };
     state
-        .db
-        .write(move |tx| -> Decision<()> {
-            let Some(pairing) = pairings::pairing_between(tx, &owner, &friend)? else {
-                return Ok(Err(Refusal::NotFound("Pairing not found")));
-            };
-            let Some(user) = users::get(tx, &owner)? else {
-                return Ok(Err(Refusal::Unauthorized("User not found")));
-            };
-            let mut message = labelled(Label::Grant);
-            message.extend_from_slice(&stored.grant_bytes);
-            let valid = VerifyingKey::from_bytes(&user.public_signing_key)
-                .map(|k| k.verify_strict(&message, &signature).is_ok())
-                .unwrap_or(false);
-            if !valid {
-                return Ok(Err(Refusal::Forbidden("Invalid grant signature")));
-            }
-            // A replica request (no invite code, §6): the grant must name the keys of the
-            // friend that asked.
-            if pairing.code.is_none() {
-                let named = users::get(tx, &friend)?.is_some_and(|f| {
-                    fingerprint == fingerprint_bytes(&f.public_signing_key, &f.public_exchange_key)
-                });
-                if !named {
-                    return Ok(Err(Refusal::Forbidden(FINGERPRINT_MISMATCH)));
-                }
-            }
-            Ok(
-                grants::put_grant(tx, &pairing.id, &stored, &keys, hour(now))?
-                    .map_err(|current| Refusal::Stale(Stale::Grant { current })),
-            )
-        })
+        .storage
+        .put_v2_grant(owner, friend, stored, keys, hour(now), Box::new(check))
         .await??;
     Ok(ok(&GrantStored {
         status: UploadStatus::Stored,
@@ -166,42 +158,10 @@ pub async fn put(
     }))
 }
 
-/// The live grant a friend holds from `owner`: pairing, parsed grant, wrapped keys.
-async fn live_grant(
-    state: &AppState,
-    owner: &str,
-    friend: &str,
-) -> Result<(StoredGrant, Grant, WrappedKeys), ApiError> {
+/// The live grant a friend holds from `owner`: as stored, parsed, its wrapped keys.
+async fn live_grant(state: &AppState, owner: &str, friend: &str) -> Result<LiveGrant, ApiError> {
     let (o, fr) = (owner.to_owned(), friend.to_owned());
-    Ok(state.db.read(move |c| live_grant_in(c, &o, &fr)).await??)
-}
-
-/// The wrapped keys of a grant: (volume, epoch, wrapped key).
-type WrappedKeys = Vec<(String, u32, [u8; 60])>;
-
-/// The live (stored, unexpired) grant from `owner` to `friend`, parsed, with its wrapped keys.
-fn live_grant_in(
-    c: &rusqlite::Connection,
-    owner: &str,
-    friend: &str,
-) -> Decision<(StoredGrant, Grant, WrappedKeys)> {
-    const NONE: &str = "No live grant from this system";
-    let Some(p) = pairings::pairing_between(c, owner, friend)? else {
-        return Ok(Err(Refusal::Forbidden(NONE)));
-    };
-    let Some(stored) = grants::grant(c, &p.id)? else {
-        return Ok(Err(Refusal::Forbidden(NONE)));
-    };
-    if stored.expires_at != 0 && stored.expires_at <= now() as u64 {
-        return Ok(Err(Refusal::Forbidden(
-            "The grant from this system has expired",
-        )));
-    }
-    let keys = grants::grant_keys(c, &p.id)?;
-    let Ok(grant) = Grant::parse(&stored.grant_bytes) else {
-        return Err(StoreError::Corrupt("a stored grant does not parse"));
-    };
-    Ok(Ok((stored, grant, keys)))
+    Ok(state.storage.live_v2_grant(o, fr).await??)
 }
 
 fn path_owner(req: &HttpRequest) -> Result<String, ApiError> {
@@ -229,7 +189,7 @@ pub async fn get_grant(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let owner = path_owner(&req)?;
-    let (stored, _, keys) = live_grant(&state, &owner, &caller.user_id).await?;
+    let LiveGrant { stored, keys, .. } = live_grant(&state, &owner, &caller.user_id).await?;
     Ok(ok(&GrantEnvelope {
         grant: stored.grant_bytes,
         signature: Signature64::from_bytes(stored.signature),
@@ -244,11 +204,8 @@ pub async fn list_shared(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let owner = path_owner(&req)?;
-    let (_, grant, _) = live_grant(&state, &owner, &caller.user_id).await?;
-    let (rows, deleted) = state
-        .db
-        .read(move |c| Ok((store::volumes_of(c, &owner)?, tombstones_of(c, &owner)?)))
-        .await?;
+    let LiveGrant { grant, .. } = live_grant(&state, &owner, &caller.user_id).await?;
+    let (rows, deleted) = state.storage.v2_volumes(owner).await?;
     let volumes = rows
         .iter()
         .filter(|v| grant.epoch_of(&v.volume_name) == Some(v.epoch))
@@ -266,9 +223,6 @@ pub async fn list_shared(
     }))
 }
 
-/// A volume the friend's live grant does not serve, stored or not.
-const NOT_SHARED: Refusal = Refusal::Forbidden("This volume is not shared with you");
-
 /// `GET /api/v2/shared/{owner}/volumes/{name}` (friend): the volume and its wrapped key.
 pub async fn get_shared(
     req: HttpRequest,
@@ -280,39 +234,18 @@ pub async fn get_shared(
     let friend = caller.user_id;
     let (o, f, n) = (owner.clone(), friend.clone(), name.as_str().to_owned());
     let cache_key = FetchKey::new(Route::V2Shared, &friend, &owner, name.as_str());
-    // Grant, wrapped key, row and blob in one blocking trip (or none: `api::fetch`).
-    let served = serve(&state, &req, cache_key, move |c| {
-        let (stored, grant, keys) = match live_grant_in(c, &owner, &friend)? {
-            Ok(live) => live,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        // Decided from the grant before the volume is looked up, so a name the grant does not
-        // name reads the same whether the owner stores it or not (no existence oracle).
-        if grant.epoch_of(name.as_str()).is_none() {
-            return Ok(Err(NOT_SHARED));
-        }
-        let v = match own_volume(c, &owner, &name)? {
-            Ok(v) => v,
-            Err(missing) => return Ok(Err(missing)),
-        };
-        let key = grant
-            .epoch_of(&v.volume_name)
-            .filter(|e| *e == v.epoch)
-            .and_then(|epoch| keys.iter().find(|k| k.0 == v.volume_name && k.1 == epoch));
-        Ok(match key {
-            Some(key) => Ok((
-                v,
-                (Some(WrappedVek60::from_bytes(key.2)), stored.expires_at),
-            )),
-            None => Err(NOT_SHARED),
+    // Grant, wrapped key, row and blob in one storage call (or none: `api::fetch`).
+    let served = serve(&state, &req, cache_key, move |storage, read| {
+        Box::pin(async move {
+            let found = storage
+                .v2_volume_for_friend(owner, friend, name.as_str().to_owned(), read)
+                .await?;
+            Ok(found.map(|shared: SharedV2| {
+                (shared.served, (Some(shared.wrapped_key), shared.expires_at))
+            }))
         })
     })
     .await;
     // A deleted volume: its tombstone, if the friend's live grant names it.
-    super::delete::or_gone(&state, served, move |c| {
-        let named =
-            matches!(live_grant_in(c, &o, &f)?, Ok((_, grant, _)) if grant.epoch_of(&n).is_some());
-        Ok(if named { tombstone(c, &o, &n)? } else { None })
-    })
-    .await
+    or_gone(served, || state.storage.v2_tombstone_for_friend(o, f, n)).await
 }

@@ -21,13 +21,15 @@ use crate::api::volumes::if_none_match;
 use crate::error::ApiError;
 use crate::fetch_cache::{FetchKey, Route};
 use crate::service::volumes::{
-    NewVersion, check_quota, precheck_size, read_with_blob, store_upload, too_large_volume,
+    NewVersion, check_quota, payload_reader, precheck_size, store_upload, too_large_volume,
 };
-use crate::service::{Decision, Refusal, Stale};
+use crate::service::{Refusal, Stale};
 use crate::state::AppState;
-use crate::store::tombstones::{tombstone, tombstones_of};
-use crate::store::volumes::v2::{self as store, VolumeV2};
-use crate::store::{hour, now, users};
+use crate::storage::volumes::{PayloadReader, Served, UploadBase};
+use crate::storage::{DecisionFuture, Storage, StoreFuture};
+use crate::store::tombstones::TombstoneRow;
+use crate::store::volumes::v2::VolumeV2;
+use crate::store::{hour, now};
 
 /// The `{name}` path segment as a v2 volume name.
 pub fn path_volume(req: &HttpRequest) -> Result<VolumeName, ApiError> {
@@ -49,31 +51,29 @@ pub fn list_entry(v: &VolumeV2) -> Option<VolumeEntry> {
     })
 }
 
-/// A v2 volume of `owner` by name, or 404.
-pub fn own_volume(c: &rusqlite::Connection, owner: &str, name: &VolumeName) -> Decision<VolumeV2> {
-    Ok(store::volume(c, owner, name.as_str())?.ok_or(Refusal::NotFound("Volume not found")))
-}
-
-/// Serves one stored v2 volume that `lookup` authorises and finds, honouring
-/// `If-None-Match: <version>`: from the fetch cache when it holds the answer to `key`
-/// (`api::fetch`), else in one blocking trip (`read_with_blob`): a [`SignedVolume`] to its
-/// owner, a [`SharedVolume`] to a friend `lookup` found a wrapped key for (with the expiry of
-/// the grant that authorised it: 0 for none). The payload is left empty in the serialised shape
-/// and put in by `api::fetch` (streamed from its file when large).
-pub async fn serve(
-    state: &AppState,
+/// Serves one stored v2 volume that `find` authorises and finds with its payload (a storage
+/// method, given how to read the payload), honouring `If-None-Match: <version>`: from the
+/// fetch cache when it holds the answer to `key` (`api::fetch`), else in one storage call (one
+/// blocking trip): a [`SignedVolume`] to its owner, a [`SharedVolume`] to a friend `find`
+/// found a wrapped key for (with the expiry of the grant that authorised it: 0 for none). The
+/// payload is left empty in the serialised shape and put in by `api::fetch` (streamed from its
+/// file when large).
+pub async fn serve<'s>(
+    state: &'s AppState,
     req: &HttpRequest,
     key: FetchKey,
-    lookup: impl Fn(&rusqlite::Connection) -> Decision<(VolumeV2, (Option<WrappedVek60>, u64))>
-    + Send
-    + 'static,
+    find: impl FnOnce(
+        &'s dyn Storage,
+        PayloadReader,
+    ) -> DecisionFuture<'s, (Served<VolumeV2>, (Option<WrappedVek60>, u64))>,
 ) -> Result<HttpResponse, ApiError> {
     let fetch = match fetch::begin(state, key, if_none_match(req)) {
         Ok(cached) => return Ok(cached),
         Err(fetch) => fetch,
     };
-    let (v, (wrapped_key, expires_at), payload) =
-        read_with_blob(state, fetch.since(), lookup).await?;
+    let read = payload_reader(state, fetch.since());
+    let (Served { row: v, payload }, (wrapped_key, expires_at)) =
+        find(state.storage.as_ref(), read).await??;
     let version = v.version;
     let body = move || {
         let (header, signature) = (v.header, Signature64::from_bytes(v.signature));
@@ -187,10 +187,7 @@ pub async fn upload(
     let name = path_volume(&req)?;
     let limits = state.config.limits.clone();
     let (uid, n) = (caller.user_id.clone(), name.as_str().to_owned());
-    let (user, stored) = state
-        .db
-        .read(move |c| Ok((users::get(c, &uid)?, store::volume_state(c, &uid, &n)?)))
-        .await?;
+    let UploadBase { user, stored } = state.storage.v2_upload_base(uid, n).await?;
     let user = user.ok_or(ApiError::Unauthorized("User not found"))?;
     let replaced_size = stored.map_or(0, |s| s.2);
     let used = user.storage_used_bytes;
@@ -219,19 +216,20 @@ pub async fn upload(
         blob: checked.volume.payload,
         replaced_size,
     };
-    store_upload(&state, new, move |tx, file| {
-        let row = VolumeV2 {
-            user_id: row_user,
-            volume_name,
-            epoch,
-            version,
-            header: header_bytes,
-            signature,
-            blob_file: file.to_owned(),
-            size_bytes: size,
-            updated_at: hour(now()),
-        };
-        store::put_volume(tx, &row, quota)
+    let row = VolumeV2 {
+        user_id: row_user,
+        volume_name,
+        epoch,
+        version,
+        header: header_bytes,
+        signature,
+        // Named by `put_v2_volume` after the payload.
+        blob_file: String::new(),
+        size_bytes: size,
+        updated_at: hour(now()),
+    };
+    store_upload(&state, new, move |storage, payload| {
+        storage.put_v2_volume(row, payload, quota)
     })
     .await?;
     Ok(ok(&VolumeStored {
@@ -248,10 +246,7 @@ pub async fn list_own(
 ) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
     let id = caller.user_id;
-    let (rows, deleted) = state
-        .db
-        .read(move |c| Ok((store::volumes_of(c, &id)?, tombstones_of(c, &id)?)))
-        .await?;
+    let (rows, deleted) = state.storage.v2_volumes(id).await?;
     Ok(ok(&VolumeList {
         volumes: rows.iter().filter_map(list_entry).collect(),
         tombstones: deleted.iter().filter_map(super::delete::entry).collect(),
@@ -268,9 +263,30 @@ pub async fn get_own(
     let owner = caller.user_id;
     let (o, n) = (owner.clone(), name.as_str().to_owned());
     let key = FetchKey::new(Route::V2Own, &owner, &owner, name.as_str());
-    let served = serve(&state, &req, key, move |c| {
-        Ok(own_volume(c, &owner, &name)?.map(|v| (v, (None, 0))))
+    let served = serve(&state, &req, key, move |storage, read| {
+        Box::pin(async move {
+            let found = storage
+                .v2_volume_for_owner(owner, name.as_str().to_owned(), read)
+                .await?;
+            Ok(found.map(|served| (served, (None, 0))))
+        })
     })
     .await;
-    super::delete::or_gone(&state, served, move |c| tombstone(c, &o, &n)).await
+    or_gone(served, || state.storage.v2_tombstone_for_owner(o, n)).await
+}
+
+/// What a download answered, or — if it answered 404 and `tombstone` (a storage method) finds
+/// one — the 410 with that tombstone (`super::delete::gone`). Only the not-found path costs
+/// the extra read.
+pub async fn or_gone<'s>(
+    served: Result<HttpResponse, ApiError>,
+    tombstone: impl FnOnce() -> StoreFuture<'s, Option<TombstoneRow>>,
+) -> Result<HttpResponse, ApiError> {
+    match served {
+        Err(ApiError::NotFound(message)) => match tombstone().await? {
+            Some(t) => Ok(super::delete::gone(t)),
+            None => Err(ApiError::NotFound(message)),
+        },
+        other => other,
+    }
 }

@@ -6,6 +6,7 @@
 
 mod accounts_v2;
 mod devices;
+mod grants;
 mod invites;
 mod operators;
 mod own_grants;
@@ -16,6 +17,7 @@ mod sessions;
 mod sharing;
 mod tombstones;
 mod users;
+mod volumes;
 mod watch;
 
 use std::sync::Arc;
