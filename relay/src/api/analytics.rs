@@ -9,7 +9,6 @@ use super::json::{Fields, ok, read_object};
 use crate::error::ApiError;
 use crate::paillier::{self, PublicKey};
 use crate::state::AppState;
-use crate::store::sharing;
 
 /// `POST /api/v1/analytics/aggregate`.
 pub async fn aggregate(
@@ -25,10 +24,7 @@ pub async fn aggregate(
     }
     let system = f.uuid("system_user_id")?.to_string();
     let friend = caller.user_id;
-    let rel = state
-        .db
-        .read(move |c| sharing::active_between(c, &system, &friend))
-        .await?;
+    let rel = state.storage.active_relationship(system, friend).await?;
     let rel = rel.ok_or(ApiError::Forbidden("No active sharing relationship"))?;
     let permissions = serde_json::from_str(&rel.permissions)
         .ok()

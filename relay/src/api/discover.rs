@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::extract::{Caller, Discovery, state};
 use super::json::ok;
 use crate::error::ApiError;
-use crate::store::{ClientType, users};
+use crate::storage::users::ClientType;
 
 /// Longest accepted query, characters.
 pub const MAX_QUERY_CHARS: usize = 64;
@@ -42,10 +42,7 @@ pub async fn discover(
         ClientType::Friend => ClientType::System,
     };
     let limit = state.config.limits.max_discovery_results;
-    let found = state
-        .db
-        .read(move |c| users::discover(c, &q, other, limit))
-        .await?;
+    let found = state.storage.discover(q, other, limit).await?;
     let results: Vec<Value> = found
         .into_iter()
         .map(|u| {

@@ -1,14 +1,11 @@
 //! Registering an account: the part v1 and v2 share once each has checked its own fields
 //! (v1: protocol version and feature set; v2: the key-binding proof).
 
-use std::sync::Arc;
-
 use super::registration::Gate;
 use super::{Refusal, ServiceError};
 use crate::storage::Storage;
 use crate::storage::users::{NewUser, User};
-use crate::store::port::SqliteStore;
-use crate::store::{ClientType, Db, hour, now};
+use crate::store::{ClientType, hour, now};
 
 /// Keys that already have a v2 account here (409): their id is derived from them, so the
 /// account exists and the client logs in instead (docs/protocol-v2.md §3).
@@ -78,10 +75,4 @@ pub async fn create(
         tracing::info!(client_type = client_type.as_str(), "user registered");
     }
     Ok(())
-}
-
-/// [`create`] on the SQLite store `db`: kept for the callers not yet on the storage port
-/// (`api::v2::accounts`); new code calls [`create`] with `state.storage`.
-pub async fn register(db: &Arc<Db>, account: NewAccount, gate: Gate) -> Result<(), ServiceError> {
-    create(&SqliteStore::new(Arc::clone(db)), account, gate).await
 }

@@ -2,7 +2,7 @@
 //! open-invite limit, and opening one for redemption. A code works only with the protocol it
 //! was made for.
 
-use super::{Decision, Refusal, ServiceError};
+use super::{Refusal, ServiceError};
 use crate::state::AppState;
 use crate::storage::invites::Invite;
 use crate::store::{ClientType, now};
@@ -58,23 +58,6 @@ pub fn check_open(
         return Err(Refusal::bad("Only friend clients can redeem invite codes"));
     }
     Ok(invite)
-}
-
-/// [`check_open`] on the invite `code` read from `conn`: kept for the callers not yet on the
-/// storage port (`api::v2::pairing`).
-pub fn open(
-    conn: &rusqlite::Connection,
-    code: &str,
-    protocol: i64,
-    caller: ClientType,
-    now: i64,
-) -> Decision<Invite> {
-    Ok(check_open(
-        crate::store::invites::get(conn, code)?,
-        protocol,
-        caller,
-        now,
-    ))
 }
 
 /// Rounds Unix seconds up to the next whole hour (a whole hour stays).

@@ -33,7 +33,6 @@ use std::pin::Pin;
 pub use crate::service::{Decision, Refusal};
 pub use crate::store::StoreError;
 
-pub mod accounts_v2;
 pub mod devices;
 pub mod grants;
 pub mod invites;
@@ -58,8 +57,7 @@ pub type DecisionFuture<'a, T> = StoreFuture<'a, Result<T, Refusal>>;
 /// Everything the relay stores about users, sessions, volumes and grants: the union of the
 /// per-noun traits. Implemented by every type that implements them all.
 pub trait Storage:
-    accounts_v2::AccountsV2
-    + devices::Devices
+    devices::Devices
     + grants::Grants
     + invites::Invites
     + operators::Operators
@@ -81,8 +79,7 @@ pub trait Storage:
 }
 
 impl<T> Storage for T where
-    T: accounts_v2::AccountsV2
-        + devices::Devices
+    T: devices::Devices
         + grants::Grants
         + invites::Invites
         + operators::Operators

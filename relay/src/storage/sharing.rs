@@ -91,4 +91,11 @@ pub trait Sharing {
     /// Deletes the relationship `id` for `party`, its system or its friend. Refused: unknown
     /// (404), `party` not a party (403).
     fn delete_sharing(&self, id: String, party: String) -> DecisionFuture<'_, ()>;
+
+    /// The active relationship in which `system` shares with `friend`, if there is one.
+    fn active_relationship(
+        &self,
+        system: String,
+        friend: String,
+    ) -> StoreFuture<'_, Option<Relationship>>;
 }

@@ -3,6 +3,7 @@
 
 use super::{DecisionFuture, StoreFuture};
 pub use crate::service::registration::Gate;
+pub use crate::store::ClientType;
 pub use crate::store::users::{ProfileUpdate, User};
 
 /// What [`Users::create_user`] found when the gate let the account in.
@@ -40,4 +41,13 @@ pub trait Users {
     /// forget it). Answers whether it existed. Blob files are the caller's: the user's blobs
     /// are no longer named by any row once this returns.
     fn delete_user(&self, id: String) -> StoreFuture<'_, bool>;
+
+    /// Up to `limit` accounts of type `of_type` whose handle contains `query` (a literal
+    /// substring, any case), for discovery.
+    fn discover(
+        &self,
+        query: String,
+        of_type: ClientType,
+        limit: u64,
+    ) -> StoreFuture<'_, Vec<User>>;
 }

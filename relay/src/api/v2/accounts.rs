@@ -91,7 +91,7 @@ pub async fn register(
         feature_set: "[]".into(),
         key_binding_signature: Some(*request.key_binding_signature.as_bytes()),
     };
-    accounts::register(&state.db, account, gate).await?;
+    accounts::create(&*state.storage, account, gate).await?;
     Ok(created(&Registered { user_id: id }))
 }
 
@@ -202,7 +202,7 @@ pub async fn by_handle(
     if handle.is_empty() || handle.len() > 256 {
         return Err(ApiError::NotFound("User not found"));
     }
-    record(state.storage.account_by_handle(handle).await?)
+    record(state.storage.user_by_handle(handle).await?)
 }
 
 /// `GET /api/v2/users/{id}`.
@@ -213,5 +213,5 @@ pub async fn by_id(req: HttpRequest, _caller: V2Caller<General>) -> Result<HttpR
         .get("id")
         .and_then(uuid_bytes)
         .ok_or(ApiError::NotFound("User not found"))?;
-    record(state.storage.account(id).await?)
+    record(state.storage.user(id).await?)
 }

@@ -52,41 +52,6 @@ pub fn gone(t: TombstoneRow) -> HttpResponse {
     )
 }
 
-/// What a download answered, or — if it answered 404 and `owner`'s volume `volume` has a
-/// tombstone — the 410 with that tombstone. (Only the not-found path costs the extra read.)
-pub async fn or_gone_at(
-    state: &AppState,
-    served: Result<HttpResponse, ApiError>,
-    owner: String,
-    volume: String,
-) -> Result<HttpResponse, ApiError> {
-    match served {
-        Err(ApiError::NotFound(message)) => match state.storage.tombstone(owner, volume).await? {
-            Some(t) => Ok(gone(t)),
-            None => Err(ApiError::NotFound(message)),
-        },
-        other => other,
-    }
-}
-
-/// [`or_gone_at`] with the tombstone found by `find` on the database: kept for the callers
-/// that have not moved to the storage port yet (`volumes.rs`, `grants.rs`).
-pub async fn or_gone(
-    state: &AppState,
-    served: Result<HttpResponse, ApiError>,
-    find: impl FnOnce(&rusqlite::Connection) -> Result<Option<TombstoneRow>, crate::store::StoreError>
-    + Send
-    + 'static,
-) -> Result<HttpResponse, ApiError> {
-    match served {
-        Err(ApiError::NotFound(message)) => match state.db.read(find).await? {
-            Some(t) => Ok(gone(t)),
-            None => Err(ApiError::NotFound(message)),
-        },
-        other => other,
-    }
-}
-
 /// `DELETE /api/v2/volumes/{name}` `{tombstone, signature}`: deletes the caller's volume.
 pub async fn delete(
     req: HttpRequest,

@@ -4,7 +4,6 @@
 //! Every method runs its whole body in one [`Db::read`] or [`Db::write`] closure, on the
 //! blocking pool: one hand-off per call, as the handlers did before the port existed.
 
-mod accounts_v2;
 mod devices;
 mod grants;
 mod invites;

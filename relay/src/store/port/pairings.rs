@@ -11,7 +11,7 @@ use crate::store::{ClientType, StoreError, hour, invites};
 impl Pairings for SqliteStore {
     fn redeem_invite(&self, r: Redemption) -> DecisionFuture<'_, String> {
         Box::pin(self.db.write(move |tx| -> Decision<String> {
-            let invite = match service::invites::open(tx, &r.code, 2, r.friend_type, r.now)? {
+            let invite = match open_invite(tx, &r.code, r.friend_type, r.now)? {
                 Ok(invite) => invite,
                 Err(refused) => return Ok(Err(refused)),
             };
@@ -94,4 +94,20 @@ impl Pairings for SqliteStore {
             Ok(Ok(()))
         }))
     }
+}
+
+/// The v2 invite `code` as [`service::invites::check_open`] finds it, read in `conn`'s
+/// transaction.
+fn open_invite(
+    conn: &rusqlite::Connection,
+    code: &str,
+    caller: crate::store::ClientType,
+    now: i64,
+) -> crate::service::Decision<crate::store::invites::Invite> {
+    Ok(service::invites::check_open(
+        crate::store::invites::get(conn, code)?,
+        2,
+        caller,
+        now,
+    ))
 }

@@ -146,4 +146,15 @@ impl Sharing for SqliteStore {
             Ok(Ok(()))
         }))
     }
+
+    fn active_relationship(
+        &self,
+        system: String,
+        friend: String,
+    ) -> StoreFuture<'_, Option<Relationship>> {
+        Box::pin(
+            self.db
+                .read(move |c| sharing::active_between(c, &system, &friend)),
+        )
+    }
 }

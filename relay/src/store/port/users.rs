@@ -6,7 +6,7 @@ use super::SqliteStore;
 use crate::service::Decision;
 use crate::service::registration;
 use crate::storage::invites::{CodeBook, CodeKind, Invite};
-use crate::storage::users::{Gate, NewUser, ProfileUpdate, User, Users};
+use crate::storage::users::{ClientType, Gate, NewUser, ProfileUpdate, User, Users};
 use crate::storage::{DecisionFuture, StoreError, StoreFuture};
 use crate::store::{invites, registration as codes, users};
 
@@ -90,5 +90,17 @@ impl Users for SqliteStore {
             db.challenges().remove_user(&id);
             Ok(existed)
         })
+    }
+
+    fn discover(
+        &self,
+        query: String,
+        of_type: ClientType,
+        limit: u64,
+    ) -> StoreFuture<'_, Vec<User>> {
+        Box::pin(
+            self.db
+                .read(move |c| users::discover(c, &query, of_type, limit)),
+        )
     }
 }
