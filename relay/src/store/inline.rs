@@ -127,7 +127,7 @@ mod tests {
     }
 
     /// Puts a version whose payload is inline (`Some` bytes) or the file `name`, as
-    /// `service::volumes::store_durably` does; returns the replaced name.
+    /// `service::volumes::store_upload` does; returns the replaced name.
     fn put(db: &Db, r: VolumeRow, inline_bytes: Option<Vec<u8>>) -> Option<String> {
         db.write_blocking(move |tx| {
             let outcome = volumes::put(tx, &r, u64::MAX)?;

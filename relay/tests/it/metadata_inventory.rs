@@ -81,6 +81,50 @@ fn schema_columns() -> BTreeSet<Vec<String>> {
     columns
 }
 
+/// Every (table, column) of the PostgreSQL schema (`relay/src/pg/schema.sql`), read from its
+/// `CREATE TABLE` statements: one column per line, constraints on lines of their own.
+fn postgres_columns() -> BTreeSet<Vec<String>> {
+    let sql = coffer_relay::pg::migrations::MIGRATIONS.join("\n");
+    let mut columns = BTreeSet::new();
+    let mut table: Option<String> = None;
+    for line in sql.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            table = rest.split_whitespace().next().map(str::to_owned);
+            continue;
+        }
+        let Some(name) = &table else { continue };
+        if line.starts_with(");") {
+            table = None;
+            continue;
+        }
+        let first = line.split_whitespace().next().unwrap_or("");
+        let constraint = ["CHECK", "UNIQUE", "PRIMARY", "FOREIGN", "CONSTRAINT"].contains(&first);
+        let column = first
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit());
+        if !first.is_empty() && !constraint && column {
+            columns.insert(vec![name.clone(), first.to_owned()]);
+        }
+    }
+    assert!(columns.len() >= 50, "{columns:?}");
+    columns
+}
+
+#[test]
+fn postgres_stores_exactly_what_sqlite_stores() {
+    // So the inventory, written for the embedded schema, is true for the shared one too.
+    let postgres = postgres_columns();
+    let sqlite = schema_columns();
+    let only_pg: Vec<_> = postgres.difference(&sqlite).collect();
+    let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
+    assert!(
+        only_pg.is_empty() && only_sqlite.is_empty(),
+        "the PostgreSQL schema differs from SQLite's: only in PostgreSQL {only_pg:?}, only in \
+         SQLite {only_sqlite:?} (add the column to both, and to docs/metadata-inventory.md)"
+    );
+}
+
 #[test]
 fn every_stored_column_is_in_the_inventory() {
     let listed = table_rows(&inventory(), "Stored columns", 2);
