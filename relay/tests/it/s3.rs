@@ -117,3 +117,46 @@ async fn the_sweep_takes_only_old_unreferenced_objects() {
     assert_eq!(s3.read(&kept, 100).await.unwrap().unwrap(), b"kept");
     s3.remove_user(&user).await.unwrap();
 }
+
+/// `scripts/garage.sh` with the caller's environment (its state directory and ports).
+fn garage(args: &[&str]) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/garage.sh");
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "garage.sh {args:?} failed");
+}
+
+/// Starts a stopped node again when the test ends, passed or not.
+struct NodeBack(&'static str);
+
+impl Drop for NodeBack {
+    fn drop(&mut self) {
+        garage(&["start-node", self.0]);
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs S3: COFFER_S3_* (scripts/garage.sh up)"]
+async fn reads_and_writes_go_on_with_one_node_down() {
+    let s3 = blobs();
+    let user = unique_user();
+    let before = s3
+        .put(&user, "meta", 1, Bytes::from_static(b"before"))
+        .await
+        .unwrap();
+    // Node 3 is not the endpoint (node 1): replication factor 3, quorum 2 of 3.
+    garage(&["stop-node", "3"]);
+    let back = NodeBack("3");
+    let during = s3
+        .put(&user, "meta", 2, Bytes::from_static(b"during"))
+        .await
+        .unwrap();
+    assert_eq!(s3.read(&before, 100).await.unwrap().unwrap(), b"before");
+    assert_eq!(s3.read(&during, 100).await.unwrap().unwrap(), b"during");
+    drop(back);
+    assert_eq!(s3.read(&during, 100).await.unwrap().unwrap(), b"during");
+    s3.remove_user(&user).await.unwrap();
+}
