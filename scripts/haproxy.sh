@@ -48,7 +48,8 @@ haproxy_bin() {
 running_pid() {
   local pid
   pid="$(head -n 1 "$pid_file" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+  if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-f $cfg"; then
     echo "$pid"
   fi
 }
@@ -119,7 +120,12 @@ up() {
   mv "$cfg.new" "$cfg"
   "$(haproxy_bin)" -c -q -f "$cfg" || die "HAProxy refused its configuration $cfg"
   rm -f "$pid_file"
-  "$(haproxy_bin)" -f "$cfg" || die "HAProxy did not start (configuration $cfg)"
+  # Its standard streams go to a log, so a caller reading this script's output through a pipe
+  # is not held open by the daemon.
+  if ! "$(haproxy_bin)" -f "$cfg" </dev/null >>"$state/haproxy.log" 2>&1; then
+    tail -n 20 "$state/haproxy.log" >&2
+    die "HAProxy did not start (configuration $cfg, log $state/haproxy.log)"
+  fi
   local _
   for _ in $(seq 1 50); do
     [[ -n "$(running_pid)" ]] && port_in_use "$port" && break
