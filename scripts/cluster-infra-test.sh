@@ -17,6 +17,8 @@ scripts="$PWD/scripts"
 started=$(date +%s)
 COFFER_CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/coffer-cluster-test-XXXXXX")"
 export COFFER_CLUSTER_DIR
+# PostgreSQL runs as another user (postgres, when this runs as root) and must enter it.
+chmod 755 "$COFFER_CLUSTER_DIR"
 export COFFER_CLUSTER_INSTANCES=2
 relay_port_base="${COFFER_RELAY_PORT_BASE:-58501}"
 work="$COFFER_CLUSTER_DIR/test"

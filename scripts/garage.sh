@@ -109,18 +109,6 @@ cli() {
   "$garage" -c "$(node_cfg "$n")" "$@"
 }
 
-# The CLI through the first running node.
-cli_any() {
-  local n
-  for n in "${NODES[@]}"; do
-    if [[ -n "$(running_pid "$n")" ]]; then
-      cli "$n" "$@"
-      return
-    fi
-  done
-  die "no Garage node is running"
-}
-
 random_hex() {
   openssl rand -hex "$1"
 }
@@ -211,23 +199,30 @@ stop_node() {
   say "node $n: stopped PID $pid"
 }
 
-# A field of the cluster's health (GetClusterHealth) as seen by the first running node.
-health_field() {
-  cli_any json-api GetClusterHealth 2>/dev/null |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1" 2>/dev/null || true
+# The cluster's health status (GetClusterHealth) as node N sees it.
+health_status() {
+  cli "$1" json-api GetClusterHealth 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["status"])' 2>/dev/null || true
 }
 
-# Waits until the cluster's health is one of the given states.
+# Waits until every running node sees the cluster healthy (connected to all storage nodes):
+# a node just started serves requests only once it reaches a quorum of its peers.
 wait_health() {
-  local _ status=""
-  for _ in $(seq 1 $((wait_secs * 2))); do
-    status="$(health_field status)"
-    for want in "$@"; do
-      [[ "$status" == "$want" ]] && return 0
+  local _ n status="" all
+  for _ in $(seq 1 $((wait_secs * 4))); do
+    all=1
+    for n in "${NODES[@]}"; do
+      [[ -n "$(running_pid "$n")" ]] || continue
+      status="$(health_status "$n")"
+      if [[ "$status" != healthy ]]; then
+        all=0
+        break
+      fi
     done
-    sleep 0.5
+    ((all)) && return 0
+    sleep 0.25
   done
-  die "cluster health is '${status:-no answer}' after $wait_secs s, expected: $*"
+  die "node $n sees the cluster '${status:-without answer}' after $wait_secs s, not healthy"
 }
 
 node_id() {
@@ -254,7 +249,7 @@ configure() {
     cli 1 layout apply --version 1 >/dev/null || die "layout apply failed"
     say "layout version 1 applied: 3 nodes in zones z1, z2, z3, replication factor 3"
   fi
-  wait_health healthy
+  wait_health
   if ! cli 1 json-api GetBucketInfo "{\"globalAlias\": \"$bucket\"}" >/dev/null 2>&1; then
     cli 1 bucket create "$bucket" >/dev/null || die "bucket create $bucket failed"
   fi
@@ -295,7 +290,7 @@ up() {
     start_node "$n"
   done
   if [[ -f "$ready_marker" ]]; then
-    wait_health healthy
+    wait_health
   else
     configure
   fi
@@ -345,7 +340,7 @@ start-node)
   [[ -f "$(node_cfg "$2")" ]] || die "no configuration for node $2 (run '$0 up')"
   ensure_installed
   start_node "$2"
-  wait_health healthy
+  wait_health
   ;;
 down)
   shift
