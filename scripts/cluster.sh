@@ -131,7 +131,7 @@ stop_relay() {
   local i="$1" pid
   pid="$(relay_pid "$i")"
   [[ -n "$pid" ]] || return 0
-  kill -TERM "$pid"
+  kill -TERM "$pid" 2>/dev/null || true
   local _
   for _ in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || break

@@ -178,15 +178,9 @@ start_node() {
   say "node $n: PID $(running_pid "$n"), S3 127.0.0.1:$(s3_port "$n"), RPC :$(rpc_port "$n"), admin :$(admin_port "$n")"
 }
 
-stop_node() {
-  local n="$1" pid
-  pid="$(running_pid "$n")"
-  if [[ -z "$pid" ]]; then
-    say "node $n: not running"
-    return 0
-  fi
-  kill -TERM "$pid"
-  local _
+# Waits until node N's server PID has exited (SIGKILL after 15 s: it is ours, it ignored SIGTERM).
+wait_stopped() {
+  local n="$1" pid="$2" _
   for _ in $(seq 1 150); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -197,6 +191,17 @@ stop_node() {
   fi
   rm -f "$(node_pid_file "$n")"
   say "node $n: stopped PID $pid"
+}
+
+stop_node() {
+  local n="$1" pid
+  pid="$(running_pid "$n")"
+  if [[ -z "$pid" ]]; then
+    say "node $n: not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_stopped "$n" "$pid"
 }
 
 # The cluster's health status (GetClusterHealth) as node N sees it.
@@ -305,9 +310,18 @@ down() {
   "") ;;
   *) usage ;;
   esac
-  local n
+  local n pids=()
+  # All three shut down at once (each takes a second or two), then each is waited for.
   for n in 3 2 1; do
-    stop_node "$n"
+    pids[n]="$(running_pid "$n")"
+    if [[ -n "${pids[n]}" ]]; then
+      kill -TERM "${pids[n]}" 2>/dev/null || true
+    else
+      say "node $n: not running"
+    fi
+  done
+  for n in 3 2 1; do
+    [[ -z "${pids[n]}" ]] || wait_stopped "$n" "${pids[n]}"
   done
   if ((purge)) && [[ -d "$state" ]]; then
     rm -rf "$state"

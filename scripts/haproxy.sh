@@ -144,7 +144,7 @@ down() {
     say "not running"
     return 0
   fi
-  kill -TERM "$pid"
+  kill -TERM "$pid" 2>/dev/null || true
   local _
   for _ in $(seq 1 100); do
     kill -0 "$pid" 2>/dev/null || break
