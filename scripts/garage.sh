@@ -234,6 +234,17 @@ node_id() {
   cli "$1" node id -q 2>/dev/null
 }
 
+# Node N dials the other running nodes now, instead of waiting for their reconnection backoff
+# (tens of seconds after a restart).
+connect_peers() {
+  local n="$1" m
+  for m in "${NODES[@]}"; do
+    [[ "$m" != "$n" && -n "$(running_pid "$m")" ]] || continue
+    cli "$n" node connect "$(node_id "$m")" >/dev/null 2>&1 ||
+      say "node $n: could not connect to node $m yet; waiting for Garage to retry"
+  done
+}
+
 # First `up`: connect the nodes, lay out, create the bucket and the key.
 configure() {
   local n version
@@ -295,6 +306,9 @@ up() {
     start_node "$n"
   done
   if [[ -f "$ready_marker" ]]; then
+    for n in "${NODES[@]}"; do
+      connect_peers "$n"
+    done
     wait_health
   else
     configure
@@ -354,6 +368,7 @@ start-node)
   [[ -f "$(node_cfg "$2")" ]] || die "no configuration for node $2 (run '$0 up')"
   ensure_installed
   start_node "$2"
+  connect_peers "$2"
   wait_health
   ;;
 down)
