@@ -13,7 +13,8 @@
 # user (when run as root: the system user `postgres`, created if missing; otherwise the caller),
 # and starts the server listening on 127.0.0.1:PORT only (PORT: COFFER_PG_PORT, default 55432),
 # with password (SCRAM) authentication over TCP for the role `coffer`, owner of the database
-# `coffer`. The superuser is reachable only over the private Unix socket. `up` on a running
+# `coffer`, which may create databases (this cluster is for tests: the relay's PostgreSQL tests
+# each work in a database of their own; a production role needs no CREATEDB). The superuser is reachable only over the private Unix socket. `up` on a running
 # cluster only prints the URL. `down` stops the server by its postmaster PID (pg_ctl stop -m fast).
 set -euo pipefail
 
@@ -147,7 +148,7 @@ create_role_and_database() {
   password="$(openssl rand -hex 24)"
   # The password goes through stdin, never on a command line.
   as_server "$bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$run_dir" -p "$p" -U postgres -d postgres >/dev/null <<EOF
-CREATE ROLE coffer LOGIN PASSWORD '$password';
+CREATE ROLE coffer LOGIN CREATEDB PASSWORD '$password';
 CREATE DATABASE coffer OWNER coffer;
 EOF
   (
