@@ -14,8 +14,8 @@
 # and starts the server listening on 127.0.0.1:PORT only (PORT: COFFER_PG_PORT, default 55432),
 # with password (SCRAM) authentication over TCP for the role `coffer`, owner of the database
 # `coffer`, which may create databases (this cluster is for tests: the relay's PostgreSQL tests
-# each work in a database of their own; a production role needs no CREATEDB). The superuser is reachable only over the private Unix socket. `up` on a running
-# cluster only prints the URL. `down` stops the server by its postmaster PID (pg_ctl stop -m fast).
+# each work in a database of their own; a production role needs no CREATEDB). The superuser is
+# reachable only over the private Unix socket. `up` on a running cluster only prints the URL. `down` stops the server by its postmaster PID (pg_ctl stop -m fast).
 set -euo pipefail
 
 cluster_dir="${COFFER_CLUSTER_DIR:-/tmp/coffer-cluster}"
