@@ -61,7 +61,17 @@ pub struct Challenges {
     inner: std::sync::Mutex<Pending>,
 }
 
-#[derive(Debug, Default)]
+/// Counts only: a nonce is a live login credential half, and ids are metadata.
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("challenges", &self.by_nonce.len())
+            .field("users", &self.by_user.len())
+            .finish()
+    }
+}
+
+#[derive(Default)]
 struct Pending {
     /// Nonce → (user id, expiry).
     by_nonce: std::collections::HashMap<String, (String, i64)>,
@@ -164,6 +174,18 @@ mod tests {
 
     /// The table's rules, in memory: bounded per user (the newest survive), single-use,
     /// expired ones counted out and pruned, an account's deletion forgets its challenges.
+    #[test]
+    fn debug_shows_counts_never_nonces_or_users() {
+        let c = Challenges::default();
+        c.create("nonce-secret-1", "user-id-1", 1000, 16, 0);
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("nonce-secret") && !shown.contains("user-id"),
+            "{shown}"
+        );
+        assert!(shown.contains("challenges: 1"), "{shown}");
+    }
+
     #[test]
     fn challenges_in_memory_are_bounded_single_use_and_expire() {
         let c = Challenges::default();
