@@ -189,11 +189,20 @@ impl fmt::Debug for S3Blobs {
 }
 
 fn object_error(e: object_store::Error) -> StoreError {
-    match e {
-        object_store::Error::NotFound { .. } => StoreError::Corrupt("object not found"),
-        // The service unreachable, timing out or answering 5xx after retries: 503 upstream.
-        other => StoreError::Unavailable(format!("object store: {}", first_line(&other))),
-    }
+    use object_store::Error as E;
+    // Never the error's text: object_store's messages carry the request URL, which names the
+    // user id and the volume (docs/metadata-inventory.md: no ids in logs). Only its kind.
+    let kind = match e {
+        E::NotFound { .. } => return StoreError::Corrupt("object not found"),
+        E::PermissionDenied { .. } => "permission denied (check the key's bucket grants)",
+        E::Unauthenticated { .. } => "credentials refused (check the credentials file)",
+        E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
+            "a conditional request failed"
+        }
+        // The service unreachable, timing out or answering 5xx after its retries.
+        _ => "a request failed after retries (unreachable, timed out or 5xx)",
+    };
+    StoreError::Unavailable(format!("object store: {kind}"))
 }
 
 /// The first line of an error, without what a server's body may add.
