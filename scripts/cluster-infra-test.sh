@@ -20,7 +20,7 @@ export COFFER_CLUSTER_DIR
 # PostgreSQL runs as another user (postgres, when this runs as root) and must enter it.
 chmod 755 "$COFFER_CLUSTER_DIR"
 export COFFER_CLUSTER_INSTANCES=2
-relay_port_base="${COFFER_RELAY_PORT_BASE:-58501}"
+relay_port_base="${COFFER_RELAY_PORT_BASE:-28501}"
 work="$COFFER_CLUSTER_DIR/test"
 mkdir -p "$work"
 stand_in_pids=()
@@ -164,7 +164,7 @@ done
 say "HAProxy: a stopped backend is taken out"
 
 # ---- down ----------------------------------------------------------------------------------
-ports=("${front##*:}" "${COFFER_PG_PORT:-55432}")
+ports=("${front##*:}" "${COFFER_PG_PORT:-25432}")
 for node in 1 2 3; do
   endpoint="$("$scripts/garage.sh" endpoint "$node")"
   ports+=("${endpoint##*:}")

@@ -12,7 +12,7 @@
 #
 # Relays: COFFER_CLUSTER_INSTANCES (default 2) instances of COFFER_RELAY_BIN (default
 # target/release/coffer-relay), instance I on 127.0.0.1:(COFFER_RELAY_PORT_BASE + I - 1)
-# (default base 58501) with its own data directory, all with the same certificate and key
+# (default base 28501) with its own data directory, all with the same certificate and key
 # (generated once by coffer-admin, COFFER_ADMIN_BIN, default beside the relay), so the pin is
 # the same whichever instance HAProxy picks. Each instance gets the caller's environment
 # (admin token, COFFER_*/PLURALLOG_* limits) plus COFFER_STORAGE_URL (PostgreSQL) and the
@@ -30,7 +30,7 @@ export COFFER_CLUSTER_DIR="$cluster_dir"
 relay_bin="${COFFER_RELAY_BIN:-target/release/coffer-relay}"
 admin_bin="${COFFER_ADMIN_BIN:-$(dirname "$relay_bin")/coffer-admin}"
 instances="${COFFER_CLUSTER_INSTANCES:-2}"
-relay_port_base="${COFFER_RELAY_PORT_BASE:-58501}"
+relay_port_base="${COFFER_RELAY_PORT_BASE:-28501}"
 tls_dir="$cluster_dir/tls"
 wait_secs="${COFFER_CLUSTER_WAIT:-60}"
 

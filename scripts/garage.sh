@@ -17,7 +17,7 @@
 # State lives in "$COFFER_CLUSTER_DIR/garage" (default /tmp/coffer-cluster/garage): per node a
 # configuration (mode 600), metadata and data directories, a log and a PID file; the shared
 # random rpc_secret and admin token (mode 600); the S3 credentials file (mode 600, AWS shared
-# credentials format, profile `default`). Ports (COFFER_GARAGE_PORT_BASE, default 53900): node N
+# credentials format, profile `default`). Ports (COFFER_GARAGE_PORT_BASE, default 23900): node N
 # has S3 on BASE+10(N-1), RPC on +1, admin API on +3, all on 127.0.0.1. Replication factor 3
 # (consistency mode "consistent": reads and writes need 2 of 3 nodes), one zone per node (z1, z2,
 # z3), 1 GB capacity each. The first `up` connects the nodes, assigns and applies the layout,
@@ -32,7 +32,7 @@ cluster_dir="${COFFER_CLUSTER_DIR:-/tmp/coffer-cluster}"
 state="$cluster_dir/garage"
 tools_dir="${COFFER_TOOLS_DIR:-$HOME/.cache/coffer-tools}"
 garage="${COFFER_GARAGE_BIN:-$tools_dir/garage-$GARAGE_VERSION/bin/garage}"
-port_base="${COFFER_GARAGE_PORT_BASE:-53900}"
+port_base="${COFFER_GARAGE_PORT_BASE:-23900}"
 bucket="${COFFER_S3_BUCKET:-coffer}"
 region=garage
 credentials="$state/credentials"

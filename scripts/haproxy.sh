@@ -8,7 +8,7 @@
 #
 # State lives in "$COFFER_CLUSTER_DIR/haproxy" (default /tmp/coffer-cluster/haproxy): the
 # configuration and the PID file. The front door listens on 127.0.0.1:PORT (COFFER_LB_PORT,
-# default 58443) and hands each new connection to the next healthy backend (balance roundrobin;
+# default 28443) and hands each new connection to the next healthy backend (balance roundrobin;
 # health: a TCP connect every second, down after 2 failures, up after 2 successes). `up`
 # installs Debian's `haproxy` package when missing (as root), checks the configuration, and
 # starts HAProxy as a daemon; on a running one with the same backends it only prints the front
@@ -19,7 +19,7 @@ cluster_dir="${COFFER_CLUSTER_DIR:-/tmp/coffer-cluster}"
 state="$cluster_dir/haproxy"
 cfg="$state/haproxy.cfg"
 pid_file="$state/haproxy.pid"
-port="${COFFER_LB_PORT:-58443}"
+port="${COFFER_LB_PORT:-28443}"
 
 say() { echo "haproxy: $*" >&2; }
 die() {

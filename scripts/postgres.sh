@@ -11,7 +11,7 @@
 # the port, and the `coffer` role's random password (mode 600). `up` installs Debian's
 # `postgresql` package when no initdb is found (as root), runs initdb once as an unprivileged
 # user (when run as root: the system user `postgres`, created if missing; otherwise the caller),
-# and starts the server listening on 127.0.0.1:PORT only (PORT: COFFER_PG_PORT, default 55432),
+# and starts the server listening on 127.0.0.1:PORT only (PORT: COFFER_PG_PORT, default 25432),
 # with password (SCRAM) authentication over TCP for the role `coffer`, owner of the database
 # `coffer`, which may create databases (this cluster is for tests: the relay's PostgreSQL tests
 # each work in a database of their own; a production role needs no CREATEDB). The superuser is
@@ -87,7 +87,7 @@ port() {
   if [[ -f "$port_file" ]]; then
     cat "$port_file"
   else
-    echo "${COFFER_PG_PORT:-55432}"
+    echo "${COFFER_PG_PORT:-25432}"
   fi
 }
 
@@ -169,7 +169,7 @@ up() {
     url
     return 0
   fi
-  p="${COFFER_PG_PORT:-55432}"
+  p="${COFFER_PG_PORT:-25432}"
   [[ "$p" =~ ^[0-9]+$ ]] || die "COFFER_PG_PORT must be a port number, not '$p'"
   if port_in_use "$p"; then
     die "127.0.0.1:$p is in use by another program: set COFFER_PG_PORT to a free port"
