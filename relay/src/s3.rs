@@ -377,17 +377,12 @@ impl S3Blobs {
             .list_with_delimiter(None)
             .await
             .map_err(object_error)?;
-        let mut names: Vec<String> = listed
+        let names = listed
             .common_prefixes
             .iter()
             .filter_map(|p| p.parts().next().map(|part| part.as_ref().to_owned()))
             .collect();
-        names.sort_unstable();
-        let start = after.map_or(0, |a| names.partition_point(|n| n.as_str() <= a));
-        let total = names.len();
-        let users: Vec<String> = names.into_iter().skip(start).take(limit.max(1)).collect();
-        let remaining = (total - start - users.len()) as u64;
-        Ok(DirPage { users, remaining })
+        Ok(DirPage::of(names, after, limit))
     }
 
     /// Removes the objects of `users` that `referenced` does not name, older than `min_age`

@@ -324,12 +324,7 @@ impl BlobStore {
                 names.push(entry.file_name().to_string_lossy().into_owned());
             }
         }
-        names.sort_unstable();
-        let start = after.map_or(0, |a| names.partition_point(|n| n.as_str() <= a));
-        let total = names.len();
-        let users: Vec<String> = names.into_iter().skip(start).take(limit.max(1)).collect();
-        let remaining = (total - start - users.len()) as u64;
-        Ok(DirPage { users, remaining })
+        Ok(DirPage::of(names, after, limit))
     }
 
     /// Sweeps the directories of `users` (see [`Self::sweep`]) against the names each
@@ -369,6 +364,16 @@ pub struct DirPage {
 }
 
 impl DirPage {
+    /// The page of `names` (any order) that sorts after `after`, at most `limit` of them.
+    pub fn of(mut names: Vec<String>, after: Option<&str>, limit: usize) -> Self {
+        names.sort_unstable();
+        let start = after.map_or(0, |a| names.partition_point(|n| n.as_str() <= a));
+        let total = names.len();
+        let users: Vec<String> = names.into_iter().skip(start).take(limit.max(1)).collect();
+        let remaining = (total - start - users.len()) as u64;
+        DirPage { users, remaining }
+    }
+
     /// The page's answer once swept.
     pub fn swept(self, report: SweepReport) -> SweepPage {
         SweepPage {
