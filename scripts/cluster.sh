@@ -110,11 +110,21 @@ start_relay() {
   COFFER_TLS_CERT="$tls_dir/cert.pem" COFFER_TLS_KEY="$tls_dir/key.pem" \
     setsid "$relay_bin" --listen "127.0.0.1:$port" --data-dir "$dir" \
     </dev/null >>"$dir/coffer-relay.log" 2>&1 &
-  echo $! >"$(relay_pid_file "$i")"
+  local spawned=$!
+  echo "$spawned" >"$(relay_pid_file "$i")"
   local _ pin_b64="${pin#sha256/}"
   for _ in $(seq 1 $((wait_secs * 10))); do
-    if [[ -z "$(relay_pid "$i")" ]]; then
-      tail -n 20 "$dir/coffer-relay.log" >&2
+    # Liveness by the PID just spawned: until the child has exec'd, its command line is still
+    # this script's, and relay_pid would call it gone.
+    if ! kill -0 "$spawned" 2>/dev/null; then
+      local status=0
+      wait "$spawned" || status=$?
+      say "relay $i exited while starting, exit status $status"
+      if [[ -s "$dir/coffer-relay.log" ]]; then
+        tail -n 20 "$dir/coffer-relay.log" >&2
+      else
+        say "$dir/coffer-relay.log is empty"
+      fi
       die "relay $i exited at start (log: $dir/coffer-relay.log)"
     fi
     if curl -sf -o /dev/null --max-time 2 -k --pinnedpubkey "sha256//$pin_b64" \

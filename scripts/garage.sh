@@ -106,6 +106,23 @@ running_pid() {
   fi
 }
 
+# Says all this script knows about a server that exited while starting, then exits: its exit
+# status (and signal), the binary and its version, the log's tail (or that it is empty).
+start_failed() {
+  local what="$1" status="$2" log="$3" signal=""
+  if ((status > 128)); then
+    signal=" (signal $(kill -l $((status - 128)) 2>/dev/null || echo $((status - 128))))"
+  fi
+  say "$what exited while starting, exit status $status$signal; binary $garage: $("$garage" --version 2>&1 | head -n 1 || true)"
+  if [[ -s "$log" ]]; then
+    say "last lines of $log:"
+    tail -n 20 "$log" >&2
+  else
+    say "$log is empty"
+  fi
+  die "$what exited at start (log: $log)"
+}
+
 # Garage's CLI through node N (it talks to that node over RPC).
 cli() {
   local n="$1"
@@ -164,15 +181,21 @@ start_node() {
   for p in "$(s3_port "$n")" "$(rpc_port "$n")" "$(admin_port "$n")"; do
     port_in_use "$p" && die "127.0.0.1:$p (node $n) is in use by another program: set COFFER_GARAGE_PORT_BASE"
   done
-  # setsid: the server outlives the shell that started it and its terminal.
+  # setsid: the server outlives the shell that started it and its terminal. (This script has no
+  # job control, so the child is no process-group leader and setsid execs in place: $! is the
+  # server's PID.)
   RUST_LOG="${COFFER_GARAGE_LOG:-garage=info}" setsid "$garage" -c "$(node_cfg "$n")" server \
     </dev/null >>"$(node_dir "$n")/garage.log" 2>&1 &
-  echo $! >"$(node_pid_file "$n")"
+  local spawned=$!
+  echo "$spawned" >"$(node_pid_file "$n")"
   local _
   for _ in $(seq 1 $((wait_secs * 10))); do
-    if [[ -z "$(running_pid "$n")" ]]; then
-      tail -n 20 "$(node_dir "$n")/garage.log" >&2
-      die "node $n exited at start (log: $(node_dir "$n")/garage.log)"
+    # Liveness by the PID just spawned, not by running_pid: until the child has exec'd, its
+    # command line is still this script's, and running_pid would call it gone.
+    if ! kill -0 "$spawned" 2>/dev/null; then
+      local status=0
+      wait "$spawned" || status=$?
+      start_failed "node $n" "$status" "$(node_dir "$n")/garage.log"
     fi
     port_in_use "$(rpc_port "$n")" && port_in_use "$(s3_port "$n")" && break
     sleep 0.1
