@@ -8,6 +8,7 @@
 //! (`scripts/postgres.sh`; the `pg_*` tests of `relay/tests/it`).
 
 pub mod migrations;
+pub mod store;
 pub mod watch;
 
 use std::fmt;

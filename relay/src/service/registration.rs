@@ -20,18 +20,21 @@ pub const CLOSED: Refusal = Refusal::Denied {
     message: "Registration is closed on this relay",
 };
 
-const CODE_NEEDED: Refusal = Refusal::Denied {
+/// Invite-only, and the request presented no code.
+pub const CODE_NEEDED: Refusal = Refusal::Denied {
     code: "registration_closed",
     message: "Registration on this relay needs a registration code from its operator (header \
               X-Registration-Code); a friend may use a System's invite code instead",
 };
 
-const CODE_INVALID: Refusal = Refusal::Denied {
+/// Invite-only, and the code presented is unknown, used or expired.
+pub const CODE_INVALID: Refusal = Refusal::Denied {
     code: "registration_closed",
     message: "The registration code is unknown, already used or expired",
 };
 
-const CAP_REACHED: Refusal = Refusal::Denied {
+/// The relay holds its maximum number of accounts.
+pub const CAP_REACHED: Refusal = Refusal::Denied {
     code: "user_cap_reached",
     message: "This relay has reached its maximum number of users",
 };
@@ -80,6 +83,12 @@ impl Gate {
             max_users: config.max_users,
             code,
         }
+    }
+
+    /// The code the request presented (as [`Gate::check`] will read it), for an adapter that
+    /// must fetch what the gate will ask about before it runs ([`CodeBook`]).
+    pub fn presented_code(&self) -> Option<&str> {
+        self.code.as_deref()
     }
 
     /// The refusal that needs no database: closed, or invite-only without a code.

@@ -3,10 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod contract;
 mod db_errors;
 mod metadata_inventory;
 mod openapi;
 mod operator;
 mod pg;
+mod pg_server;
 mod s3;
 mod tls_files;

@@ -14,49 +14,7 @@ use coffer_relay::pg::{self, PgSettings};
 use coffer_relay::store::StoreError;
 use tokio_postgres::NoTls;
 
-fn admin_url() -> String {
-    std::env::var("COFFER_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "COFFER_TEST_POSTGRES_URL is not set: these tests need a PostgreSQL server. Start \
-             one with `scripts/postgres.sh up` and export the URL it prints"
-        )
-    })
-}
-
-/// A new, empty database; its URL.
-async fn fresh_database() -> (String, String) {
-    let admin = admin_url();
-    let (client, conn) = tokio_postgres::connect(&admin, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    let name = format!("coffer_t_{:016x}", rand_u64());
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    (format!("{base}/{name}"), name)
-}
-
-async fn drop_database(name: &str) {
-    let (client, conn) = tokio_postgres::connect(&admin_url(), NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
-}
+use crate::pg_server::{drop_database, fresh_database};
 
 async fn client(url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
