@@ -18,6 +18,7 @@
 //!   is given, as SQLite's does.
 
 mod users;
+mod volumes;
 mod watch;
 
 use std::sync::Arc;

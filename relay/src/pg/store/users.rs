@@ -346,7 +346,7 @@ impl Users for PgStore {
                         "SELECT {USER_COLUMNS} FROM users WHERE client_type = $1 \
                          AND handle IS NOT NULL AND key_binding_signature IS NULL \
                          AND translate(handle, {FOLD}) LIKE $2 ESCAPE '\\' \
-                         ORDER BY translate(handle, {FOLD}), handle LIMIT $3"
+                         ORDER BY translate(handle, {FOLD}) COLLATE \"C\", handle LIMIT $3"
                     ),
                     &[&of_type.as_str(), &pattern, &signed(limit)],
                 )

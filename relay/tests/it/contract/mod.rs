@@ -9,6 +9,7 @@
 
 pub(crate) mod harness;
 mod users;
+mod volumes;
 
 /// For each named body `fn name<S: …>(store: &S)`, a test `sqlite::name` on a fresh SQLite
 /// store and an ignored test `pg::name` on a fresh PostgreSQL database.
