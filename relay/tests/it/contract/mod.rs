@@ -8,7 +8,9 @@
 //! list of bodies into one test per adapter.
 
 pub(crate) mod harness;
+mod invites;
 mod sessions;
+mod sharing;
 mod users;
 
 /// For each named body `fn name<S: …>(store: &S)`, a test `sqlite::name` on a fresh SQLite
