@@ -22,10 +22,13 @@ CREATE UNIQUE INDEX users_handle_nocase ON users
 
 -- Login challenges live here (not in one instance's memory): a challenge issued by one relay
 -- instance is answered at another behind the load balancer. Single use: taken by DELETE.
+-- `rowid` is SQLite's implicit row id made explicit (issue order: the oldest of a user's
+-- challenges go first past the per-user bound), as in `sharing`.
 CREATE TABLE auth_challenges (
     nonce      TEXT PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    expires_at BIGINT NOT NULL
+    expires_at BIGINT NOT NULL,
+    rowid      BIGINT GENERATED ALWAYS AS IDENTITY
 );
 CREATE INDEX auth_challenges_user ON auth_challenges (user_id, expires_at);
 CREATE INDEX auth_challenges_expiry ON auth_challenges (expires_at);
@@ -56,6 +59,8 @@ CREATE TABLE volumes (
     PRIMARY KEY (user_id, volume_name)
 );
 
+-- `rowid`: SQLite's implicit row id made explicit; lists of one creation hour are newest
+-- first by it.
 CREATE TABLE sharing (
     id                 TEXT PRIMARY KEY,
     system_user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -65,6 +70,7 @@ CREATE TABLE sharing (
     encrypted_vek_blob BYTEA,
     created_at         BIGINT NOT NULL,
     updated_at         BIGINT NOT NULL,
+    rowid              BIGINT GENERATED ALWAYS AS IDENTITY,
     UNIQUE (system_user_id, friend_user_id)
 );
 CREATE INDEX sharing_friend ON sharing (friend_user_id);

@@ -81,6 +81,16 @@ fn schema_columns() -> BTreeSet<Vec<String>> {
     columns
 }
 
+/// Whether the SQLite table `table` has an implicit row id (not `WITHOUT ROWID`, no column
+/// of that name).
+fn sqlite_has_rowid(table: &str) -> bool {
+    let mut conn = Connection::open_in_memory().unwrap();
+    coffer_relay::store::migrations::migrate(&mut conn).unwrap();
+    conn.prepare(&format!("SELECT rowid FROM {table} LIMIT 0"))
+        .is_ok()
+        && !schema_columns().contains(&vec![table.to_owned(), "rowid".to_owned()])
+}
+
 /// Every (table, column) of the PostgreSQL schema (`relay/src/pg/schema.sql`), read from its
 /// `CREATE TABLE` statements: one column per line, constraints on lines of their own.
 fn postgres_columns() -> BTreeSet<Vec<String>> {
@@ -115,7 +125,16 @@ fn postgres_columns() -> BTreeSet<Vec<String>> {
 fn postgres_stores_exactly_what_sqlite_stores() {
     // So the inventory, written for the embedded schema, is true for the shared one too.
     let postgres = postgres_columns();
-    let sqlite = schema_columns();
+    let mut sqlite = schema_columns();
+    // SQLite's implicit row id, made explicit in PostgreSQL where an order depends on it
+    // (the table's insertion order: no more information than SQLite's own row ids hold).
+    for column in postgres.iter().filter(|c| c[1] == "rowid") {
+        assert!(
+            sqlite_has_rowid(&column[0]),
+            "{column:?}: not a SQLite rowid table"
+        );
+        sqlite.insert(column.clone());
+    }
     let only_pg: Vec<_> = postgres.difference(&sqlite).collect();
     let only_sqlite: Vec<_> = sqlite.difference(&postgres).collect();
     assert!(

@@ -17,6 +17,9 @@
 //! - **Coarse times** are the caller's (the service floors them); this adapter stores what it
 //!   is given, as SQLite's does.
 
+mod invites;
+mod sessions;
+mod sharing;
 mod users;
 mod volumes;
 mod watch;

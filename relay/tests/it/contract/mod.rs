@@ -8,6 +8,9 @@
 //! list of bodies into one test per adapter.
 
 pub(crate) mod harness;
+mod invites;
+mod sessions;
+mod sharing;
 mod users;
 mod volumes;
 
