@@ -26,7 +26,7 @@ mod watch;
 
 use std::sync::Arc;
 
-use deadpool_postgres::{Object, Pool, Transaction};
+use deadpool_postgres::{GenericClient, Object, Pool};
 
 use super::watch::PgWatch;
 use super::{PgSettings, connection, migrations};
@@ -73,7 +73,7 @@ impl PgStore {
 /// Locks the account `id`'s row until the transaction ends, so that one account's
 /// check-then-write decisions (quota, versions, grants) are taken one at a time across every
 /// instance. `false`: no such account.
-pub(crate) async fn lock_user(tx: &Transaction<'_>, id: &str) -> Result<bool, StoreError> {
+pub(crate) async fn lock_user(tx: &impl GenericClient, id: &str) -> Result<bool, StoreError> {
     Ok(tx
         .query_opt("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&id])
         .await?
@@ -81,7 +81,7 @@ pub(crate) async fn lock_user(tx: &Transaction<'_>, id: &str) -> Result<bool, St
 }
 
 /// Takes the relay-wide advisory lock until the transaction ends.
-pub(crate) async fn lock_relay_wide(tx: &Transaction<'_>) -> Result<(), StoreError> {
+pub(crate) async fn lock_relay_wide(tx: &impl GenericClient) -> Result<(), StoreError> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RELAY_WIDE_LOCK])
         .await?;
     Ok(())
