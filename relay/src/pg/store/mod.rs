@@ -17,6 +17,7 @@
 //! - **Coarse times** are the caller's (the service floors them); this adapter stores what it
 //!   is given, as SQLite's does.
 
+mod operators;
 mod users;
 mod watch;
 

@@ -8,6 +8,7 @@
 //! list of bodies into one test per adapter.
 
 pub(crate) mod harness;
+mod operators;
 mod users;
 
 /// For each named body `fn name<S: …>(store: &S)`, a test `sqlite::name` on a fresh SQLite
