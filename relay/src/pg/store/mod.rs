@@ -18,6 +18,7 @@
 //!   is given, as SQLite's does.
 
 mod invites;
+mod operators;
 mod sessions;
 mod sharing;
 mod users;

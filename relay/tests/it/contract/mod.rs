@@ -9,6 +9,7 @@
 
 pub(crate) mod harness;
 mod invites;
+mod operators;
 mod sessions;
 mod sharing;
 mod users;
