@@ -17,10 +17,13 @@
 //! - **Coarse times** are the caller's (the service floors them); this adapter stores what it
 //!   is given, as SQLite's does.
 
+mod devices;
 mod invites;
 mod operators;
+mod own_sessions;
 mod sessions;
 mod sharing;
+mod tombstones;
 mod users;
 mod volumes;
 mod watch;

@@ -7,11 +7,14 @@
 //! through the port itself, never through one adapter's tables. [`on_every_adapter!`] turns a
 //! list of bodies into one test per adapter.
 
+mod devices;
 pub(crate) mod harness;
 mod invites;
 mod operators;
+mod own_sessions;
 mod sessions;
 mod sharing;
+mod tombstones;
 mod users;
 mod volumes;
 
