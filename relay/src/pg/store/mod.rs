@@ -17,7 +17,11 @@
 //! - **Coarse times** are the caller's (the service floors them); this adapter stores what it
 //!   is given, as SQLite's does.
 
+mod grants;
 mod invites;
+mod own_grants;
+mod pairings;
+mod receipts;
 mod sessions;
 mod sharing;
 mod users;

@@ -7,8 +7,12 @@
 //! through the port itself, never through one adapter's tables. [`on_every_adapter!`] turns a
 //! list of bodies into one test per adapter.
 
+mod grants;
 pub(crate) mod harness;
 mod invites;
+mod own_grants;
+mod pairings;
+mod receipts;
 mod sessions;
 mod sharing;
 mod users;
