@@ -88,6 +88,24 @@ impl Pairings for PgStore {
         Box::pin(async move {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await?;
+            // Locks in one order: the friend's row (its pairings are created one at a time,
+            // as by a replica request), the system's (registered until the pairing is
+            // inserted), then the invite (as an account's deletion reaches its invites).
+            lock_user(&tx, &r.friend).await?;
+            if let Some(row) = tx
+                .query_opt(
+                    "SELECT system_user_id FROM invite_codes WHERE code = $1",
+                    &[&r.code],
+                )
+                .await?
+            {
+                let system: String = row.try_get(0)?;
+                tx.execute(
+                    "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE",
+                    &[&system],
+                )
+                .await?;
+            }
             // The invite's row lock makes redemption single use: a second redeemer waits, then
             // reads it redeemed.
             let invite = tx

@@ -8,11 +8,12 @@ use coffer_relay::service::{Refusal, Stale};
 use coffer_relay::storage::StoreError;
 use coffer_relay::storage::grants::{GrantCheck, Grants, PairingKind};
 use coffer_relay::storage::pairings::Pairings;
+use coffer_relay::storage::receipts::Receipts;
 use coffer_relay::storage::users::{ClientType, Users};
 
 use super::harness::seed_user;
 use super::on_every_adapter;
-use super::pairings::{HOUR, accept, grant, replica_pair, seed_v2_pair, v2_account};
+use super::pairings::{HOUR, accept, grant, receipt, replica_pair, seed_v2_pair, v2_account};
 
 fn stale(current: u64) -> Refusal {
     Refusal::Stale(Stale::Grant { current })
@@ -291,9 +292,48 @@ async fn only_an_unexpired_grant_is_live<S: Users + Pairings + Grants>(s: &S) {
     );
 }
 
+/// A grant and a receipt on a pairing while the friend deletes its account: each is answered
+/// (stored, or no pairing), never a storage failure; nothing of the pairing is left.
+async fn grants_and_receipts_while_the_friend_leaves<
+    S: Users + Pairings + Grants + Receipts + Sync,
+>(
+    s: &S,
+) {
+    const GONE: Refusal = Refusal::NotFound("Pairing not found");
+    for round in 0..10 {
+        let (system, friend) = (format!("sys{round}"), format!("fr{round}"));
+        seed_v2_pair(s, &system, &friend).await;
+        replica_pair(s, &format!("p{round}"), &system, &friend).await;
+        let (g, keys) = grant(1, 0, &["org.example.a"], 1);
+        let (granted, received, deleted) = futures_util::future::join3(
+            s.put_v2_grant(system.clone(), friend.clone(), g, keys, HOUR, accept()),
+            s.put_receipt(
+                system.clone(),
+                friend.clone(),
+                receipt("org.example.a", 1, 1),
+                Box::new(|_| Ok(())),
+            ),
+            s.delete_user(friend.clone()),
+        )
+        .await;
+        assert!(deleted.unwrap());
+        let (granted, received) = (granted.unwrap(), received.unwrap());
+        assert!(granted == Ok(()) || granted == Err(GONE), "{granted:?}");
+        assert!(received == Ok(()) || received == Err(GONE), "{received:?}");
+        assert!(
+            s.pairings_with_peers(system.clone())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(s.receipts_of_owner(system, 0).await.unwrap().is_empty());
+    }
+}
+
 on_every_adapter!(
     grant_refusals_come_in_order,
     grant_sequences_must_grow,
     concurrent_grants_of_one_sequence_store_exactly_one,
     only_an_unexpired_grant_is_live,
+    grants_and_receipts_while_the_friend_leaves,
 );

@@ -498,33 +498,63 @@ async fn an_invite_is_redeemed_once_under_concurrency<S: Users + Invites + Pairi
 }
 
 /// A friend redeeming an invite while it asks the same system for a replica pairing: one
-/// pairing, whichever came first.
+/// pairing, whichever came first, and both answered (several rounds).
 async fn redemption_and_replica_request_make_one_pairing<S: Users + Invites + Pairings + Sync>(
     s: &S,
 ) {
-    seed_v2_pair(s, "sys", "fr").await;
-    seed_invite(s, "RACE", "sys", 2).await;
-    let (redeemed, asked) = futures_util::future::join(
-        s.redeem_invite(redemption("RACE", "fr", ClientType::Friend, "by-code")),
-        s.request_replica_pairing("by-ask".into(), "sys".into(), "fr".into(), NOW),
-    )
-    .await;
-    let (redeemed, asked) = (redeemed.unwrap(), asked.unwrap());
-    let listed = s.pairings_with_peers("fr".into()).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    let id = listed[0].1.id.clone();
-    if id == "by-code" {
-        assert_eq!(redeemed, Ok("sys".to_owned()));
-        assert_eq!(asked, Ok(("by-code".to_owned(), false)));
-    } else {
-        assert_eq!(id, "by-ask");
-        assert_eq!(asked, Ok(("by-ask".to_owned(), true)));
-        assert_eq!(
-            redeemed,
-            Err(Refusal::Conflict(
-                "You are already paired with this system".into()
-            ))
+    for round in 0..12 {
+        let (system, friend) = (format!("sys{round}"), format!("fr{round}"));
+        seed_v2_pair(s, &system, &friend).await;
+        let code = format!("RACE{round}");
+        seed_invite(s, &code, &system, 2).await;
+        let (by_code, by_ask) = (format!("code{round}"), format!("ask{round}"));
+        let (redeemed, asked) = futures_util::future::join(
+            s.redeem_invite(redemption(&code, &friend, ClientType::Friend, &by_code)),
+            s.request_replica_pairing(by_ask.clone(), system.clone(), friend.clone(), NOW),
+        )
+        .await;
+        let (redeemed, asked) = (redeemed.unwrap(), asked.unwrap());
+        let listed = s.pairings_with_peers(friend).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        let id = listed[0].1.id.clone();
+        if id == by_code {
+            assert_eq!(redeemed, Ok(system));
+            assert_eq!(asked, Ok((by_code, false)));
+        } else {
+            assert_eq!(id, by_ask);
+            assert_eq!(asked, Ok((by_ask, true)));
+            assert_eq!(
+                redeemed,
+                Err(Refusal::Conflict(
+                    "You are already paired with this system".into()
+                ))
+            );
+        }
+    }
+}
+
+/// A friend redeeming an invite while the system deletes its account: the redemption is
+/// answered (the system's id, the pairing then gone with the account; or the invite unknown),
+/// never a storage failure.
+async fn redemption_while_the_system_leaves<S: Users + Invites + Pairings + Sync>(s: &S) {
+    for round in 0..12 {
+        let (system, friend) = (format!("sys{round}"), format!("fr{round}"));
+        seed_v2_pair(s, &system, &friend).await;
+        let code = format!("LEAVE{round}");
+        seed_invite(s, &code, &system, 2).await;
+        let (redeemed, deleted) = futures_util::future::join(
+            s.redeem_invite(redemption(&code, &friend, ClientType::Friend, &code)),
+            s.delete_user(system.clone()),
+        )
+        .await;
+        assert!(deleted.unwrap());
+        let redeemed = redeemed.unwrap();
+        assert!(
+            redeemed == Ok(system.clone())
+                || redeemed == Err(Refusal::NotFound("Invalid invite code")),
+            "{redeemed:?}"
         );
+        assert!(s.pairings_with_peers(friend).await.unwrap().is_empty());
     }
 }
 
@@ -537,4 +567,5 @@ on_every_adapter!(
     redeeming_an_invite_pairs_once,
     an_invite_is_redeemed_once_under_concurrency,
     redemption_and_replica_request_make_one_pairing,
+    redemption_while_the_system_leaves,
 );
