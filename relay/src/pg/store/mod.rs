@@ -18,9 +18,13 @@
 //!   is given, as SQLite's does.
 
 mod devices;
+mod grants;
 mod invites;
 mod operators;
+mod own_grants;
 mod own_sessions;
+mod pairings;
+mod receipts;
 mod sessions;
 mod sharing;
 mod tombstones;

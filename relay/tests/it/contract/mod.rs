@@ -8,10 +8,14 @@
 //! list of bodies into one test per adapter.
 
 mod devices;
-pub(crate) mod harness;
+mod grants;
 mod invites;
 mod operators;
+mod own_grants;
 mod own_sessions;
+mod pairings;
+mod receipts;
+pub(crate) mod harness;
 mod sessions;
 mod sharing;
 mod tombstones;
