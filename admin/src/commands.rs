@@ -83,6 +83,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         }
         Command::ImportPlurallog(args) => {
             let config = offline::relay_config(&args.relay)?;
+            offline::embedded_only(&config)?;
             let paths = backup::DataPaths::from_config(&config);
             let source = import::Source {
                 db: args.db.clone(),

@@ -137,7 +137,24 @@ fn load_config(
 /// The relay's data paths from `--config` and/or `--data-dir` (environment applied as the relay
 /// would, except the admin-token variables, which name coffer-admin's own token too).
 pub fn data_paths(relay: &RelayPaths) -> Result<DataPaths, AdminError> {
-    relay_config(relay).map(|config| DataPaths::from_config(&config))
+    let config = relay_config(relay)?;
+    embedded_only(&config)?;
+    Ok(DataPaths::from_config(&config))
+}
+
+/// The offline commands (backup, restore, check, import) work on the embedded store: a relay
+/// whose metadata is in PostgreSQL is refused with the procedure that does apply.
+pub fn embedded_only(config: &Config) -> Result<(), AdminError> {
+    match config.storage.backend {
+        coffer_relay::config::storage::Backend::Sqlite => Ok(()),
+        coffer_relay::config::storage::Backend::Postgres => Err(AdminError::Database(
+            "this relay keeps its metadata in PostgreSQL (storage.backend = \"postgres\"): \
+             this command works on the embedded SQLite data directory only. Back up the \
+             database with pg_dump (custom format) and the blob directory after it, and \
+             restore them in the same order (README, \"Running a cluster\")"
+                .to_owned(),
+        )),
+    }
 }
 
 /// The relay's configuration from `--config` and/or `--data-dir`, as [`data_paths`] reads it.
@@ -247,8 +264,11 @@ pub struct Settings {
     pub tls_mode: &'static str,
     /// Data directory.
     pub data_dir: String,
-    /// Database file.
+    /// The metadata store: `sqlite, PATH` or `postgres, user@host:port/db (pool of N)`.
     pub database: String,
+    /// PostgreSQL: reachable, and its schema version (connected to once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_state: Option<String>,
     /// Blob directory.
     pub blob_dir: String,
     /// `argon2id-hash`, `plain-token` or `disabled`.
@@ -346,6 +366,10 @@ impl ConfigReport {
                     ),
                     ("data", s.data_dir.clone()),
                     ("database", s.database.clone()),
+                    (
+                        "database state",
+                        s.database_state.clone().unwrap_or_else(|| "-".to_owned()),
+                    ),
                     ("blobs", s.blob_dir.clone()),
                     ("admin token", s.admin_token.to_owned()),
                     (
@@ -527,6 +551,18 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
             };
         }
     };
+    let (database, database_state) = match coffer_relay::config::check::storage_state(&config) {
+        Ok(found) => found,
+        Err((_, error)) => {
+            return ConfigReport {
+                valid: false,
+                file: file.display().to_string(),
+                error: Some(error),
+                warnings,
+                settings: None,
+            };
+        }
+    };
     let scheme = if config.tls.mode == TlsMode::Off {
         "http"
     } else {
@@ -541,7 +577,8 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
             TlsMode::Off => "off",
         },
         data_dir: config.data_dir.display().to_string(),
-        database: config.database_path().display().to_string(),
+        database,
+        database_state,
         blob_dir: config.blob_path().display().to_string(),
         admin_token: if config.admin.token_hash.is_some() {
             "argon2id-hash"
@@ -836,6 +873,40 @@ pub fn cert_pair(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_relay_on_postgresql_is_checked_there_and_refused_by_the_sqlite_tools() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("pg.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "data_dir = \"{}\"\n[storage]\nbackend = \"postgres\"\n\
+                 url = \"postgres://coffer:pw-hunter2@127.0.0.1:1/coffer\"\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write");
+        // config check connects: nothing answers on port 1.
+        let report = config_check(&file, false);
+        assert!(!report.valid, "{report:?}");
+        let error = report.error.clone().unwrap_or_default();
+        assert!(
+            error.contains("coffer@127.0.0.1:1/coffer") && error.contains("no answer"),
+            "{error}"
+        );
+        assert!(!format!("{report:?}").contains("hunter2"));
+        // backup, restore, check-data and import work on SQLite data directories only.
+        let relay = crate::cli::RelayPaths {
+            config: Some(file),
+            data_dir: None,
+        };
+        let refused = data_paths(&relay).expect_err("refused").to_string();
+        assert!(
+            refused.contains("PostgreSQL") && refused.contains("pg_dump"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn config_check_reports_validity_and_warnings() {

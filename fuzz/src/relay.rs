@@ -34,6 +34,7 @@ use coffer_relay::config::{AdminToken, Config, IpPolicy, TlsMode};
 use coffer_relay::ip_policy::IpLabels;
 use coffer_relay::state::{AppState, Pins};
 use coffer_relay::store::Db;
+use coffer_relay::store::port::SqliteStore;
 use coffer_relay::store::blobs::BlobStore;
 use coffer_test_kit::{Api, Kind, KitError, V1Account, V2Account, block_ready};
 use coffer_wire::b64;
@@ -198,7 +199,13 @@ impl Harness {
             current: Some(pin),
             next: None,
         };
-        let state = web::Data::new(AppState::new(config, Arc::clone(&db), blobs, labels, pins));
+        let state = web::Data::new(AppState::new(
+            config,
+            Arc::new(SqliteStore::new(Arc::clone(&db))),
+            blobs,
+            labels,
+            pins,
+        ));
         let _ = state.origins.set(vec![ORIGIN.to_owned()]);
         let app_state = state.clone();
         let app = runner.block_on(async move {

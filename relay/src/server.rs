@@ -341,24 +341,64 @@ fn warn_if_descriptors_short(limits: &ServerLimits) {
     }
 }
 
+/// Opens the metadata store `[storage] backend` names (and the SQLite database, which is
+/// checkpointed at shutdown). SQLite: the database in the data
+/// directory, then a sweep of orphan blobs of any age (no upload can be in flight before the
+/// relay listens). PostgreSQL: connects and migrates; [`run`] sweeps the orphans through the
+/// port once the state is built.
+async fn open_storage(
+    config: &Config,
+    blobs: &BlobStore,
+) -> Result<(Arc<dyn crate::storage::Storage>, Option<Arc<Db>>), StartError> {
+    match config.storage.backend {
+        crate::config::storage::Backend::Sqlite => {
+            let db_path = config.database_path();
+            let db = Db::open(&db_path).map_err(|e| {
+                StartError::Database(crate::store::db_errors::explain(&db_path, &e))
+            })?;
+            let swept = maintenance::sweep_orphans(&db, blobs, Duration::ZERO)?;
+            if swept.files_removed > 0 {
+                tracing::info!(
+                    files = swept.files_removed,
+                    bytes = swept.bytes_removed,
+                    "removed orphan blobs at start-up"
+                );
+            }
+            let store = crate::store::port::SqliteStore::new(Arc::clone(&db));
+            Ok((Arc::new(store), Some(db)))
+        }
+        #[cfg(feature = "postgres")]
+        crate::config::storage::Backend::Postgres => {
+            let settings = crate::config::storage::postgres_settings(&config.storage)
+                .map_err(StartError::Database)?;
+            let target = settings.describe();
+            let store = crate::pg::store::PgStore::open(&settings)
+                .await
+                .map_err(|e| {
+                    StartError::Database(format!(
+                        "PostgreSQL database {target}: {e}; check that the server runs, the \
+                         URL (storage.url_file or COFFER_POSTGRES_URL) and that the role may \
+                         create tables in the database"
+                    ))
+                })?;
+            tracing::info!(database = %target, "metadata in PostgreSQL; orphan blobs swept once the state is up");
+            Ok((Arc::new(store), None))
+        }
+        #[cfg(not(feature = "postgres"))]
+        crate::config::storage::Backend::Postgres => Err(StartError::Config(
+            "storage.backend = \"postgres\" needs a coffer-relay built with the postgres feature",
+        )),
+    }
+}
+
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
     // Before anything touches the database or blobs (the start-up sweep deletes files).
     let _lock = lock::lock(&config.data_dir)?;
     let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
-    let db_path = config.database_path();
-    let db = Db::open(&db_path)
-        .map_err(|e| StartError::Database(crate::store::db_errors::explain(&db_path, &e)))?;
     let blobs = BlobStore::open(&config.blob_path())?;
-    let swept = maintenance::sweep_orphans(&db, &blobs, Duration::ZERO)?;
-    if swept.files_removed > 0 {
-        tracing::info!(
-            files = swept.files_removed,
-            bytes = swept.bytes_removed,
-            "removed orphan blobs at start-up"
-        );
-    }
+    let (storage, sqlite) = open_storage(&config, &blobs).await?;
     let tls = load_tls(&config)?;
     let addr = config.listen_addr();
     let admin = match config.admin.listen {
@@ -376,14 +416,22 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         current: tls.as_ref().map(|t| t.pin),
         next: tls.as_ref().and_then(|t| t.next),
     };
-    let state = web::Data::new(AppState::new(
-        config,
-        Arc::clone(&db),
-        blobs,
-        ip_labels,
-        pins,
-    ));
+    let state = web::Data::new(AppState::new(config, storage, blobs, ip_labels, pins));
 
+    if sqlite.is_none() {
+        // The blob directory is this instance's own and nothing is served yet, so a blob no
+        // row names (an upload cut off by a crash) or a temporary file is an orphan whatever
+        // its age, as in the SQLite start-up sweep above. (Blobs shared by several instances
+        // will need the minimum age.)
+        let swept = crate::service::maintenance::sweep_orphans(&state, Duration::ZERO).await?;
+        if swept.files_removed > 0 {
+            tracing::info!(
+                files = swept.files_removed,
+                bytes = swept.bytes_removed,
+                "removed orphan blobs at start-up"
+            );
+        }
+    }
     let app_state = state.clone();
     let limits = &state.config.server;
     let secs = Duration::from_secs;
@@ -583,7 +631,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     }
     // The requests since the last summary.
     state.request_log.flush();
-    if let Err(err) = db.checkpoint() {
+    if let Some(db) = sqlite
+        && let Err(err) = db.checkpoint()
+    {
         tracing::warn!(%err, "WAL checkpoint at shutdown failed (the WAL is replayed on next start)");
     }
     Ok(())

@@ -19,8 +19,7 @@ use crate::request_log::RequestLog;
 use crate::session_cache::SessionCache;
 use crate::storage::Storage;
 use crate::store::blobs::BlobStore;
-use crate::store::port::SqliteStore;
-use crate::store::{Db, now};
+use crate::store::now;
 
 /// The pins the relay announces: its current key and, once prepared, its next one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -36,8 +35,6 @@ pub struct Pins {
 pub struct AppState {
     /// Effective configuration.
     pub config: Config,
-    /// Metadata database (SQLite). Being replaced by [`Self::storage`]: new code uses that.
-    pub db: Arc<Db>,
     /// The storage port (docs/adr/0030-storage-port.md): every metadata read and write.
     pub storage: Arc<dyn Storage>,
     /// Blob files.
@@ -73,7 +70,7 @@ impl AppState {
     /// Builds the state from its parts.
     pub fn new(
         config: Config,
-        db: Arc<Db>,
+        storage: Arc<dyn Storage>,
         blobs: BlobStore,
         ip_labels: IpLabels,
         pins: Pins,
@@ -86,8 +83,7 @@ impl AppState {
             anomalies: AnomalyTracker::new(config.anomalies.clone(), now()),
             metrics: Metrics::default(),
             config,
-            storage: Arc::new(SqliteStore::new(Arc::clone(&db))),
-            db,
+            storage,
             blobs,
             started: Instant::now(),
             origins: OnceLock::new(),

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod abuse;
+pub mod backend;
 pub mod bench;
 pub mod client;
 pub mod docs;

@@ -61,10 +61,21 @@ impl RelayBuilder {
         let data_dir = data_dir
             .canonicalize()
             .expect("canonical data directory path");
+        let mut env = self.env;
+        let database = match crate::backend::selected() {
+            crate::backend::Backend::Sqlite => None,
+            crate::backend::Backend::Postgres => {
+                let db = crate::backend::PgDatabase::create();
+                env.insert("COFFER_STORAGE_BACKEND".to_owned(), "postgres".to_owned());
+                env.insert("COFFER_POSTGRES_URL".to_owned(), db.url().to_owned());
+                Some(db)
+            }
+        };
         let mut relay = RelayProcess {
             work,
             data_dir,
-            env: self.env,
+            _database: database,
+            env,
             child: None,
             url: String::new(),
             pin: None,
@@ -81,6 +92,9 @@ impl RelayBuilder {
 #[derive(Debug)]
 pub struct RelayProcess {
     work: tempfile::TempDir,
+    /// `COFFER_TEST_BACKEND=postgres`: the relay's database, dropped (`DROP DATABASE … WITH
+    /// (FORCE)`) after `Drop for RelayProcess` has killed the relay.
+    _database: Option<crate::backend::PgDatabase>,
     data_dir: PathBuf,
     env: BTreeMap<String, String>,
     child: Option<Child>,
@@ -169,6 +183,15 @@ impl RelayProcess {
     /// A plain HTTP client pinned to this relay (no template headers, no token).
     pub fn http(&self) -> Http {
         Http::new(&self.url, self.pin())
+    }
+
+    /// How many volume rows keep their payload inline and how many in a blob file, read from
+    /// whichever back end this relay stores in (read-only; safe beside the running relay).
+    pub fn payload_places(&self) -> (u64, u64) {
+        match &self._database {
+            Some(db) => db.payload_places(),
+            None => crate::faults::store::payload_places(&self.database_path()),
+        }
     }
 
     /// The relay's stderr so far (its log).

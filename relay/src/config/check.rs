@@ -78,6 +78,59 @@ pub fn cert_lines(info: &CertInfo) -> [(&'static str, String); 3] {
     ]
 }
 
+/// The metadata store as `--check-config` and `coffer-admin config check` show it: SQLite's
+/// path, or PostgreSQL's target (never its password) and, having connected once, whether it is
+/// reachable and which schema it holds. `Err`: why the relay could not use it (with the
+/// database line, still shown).
+pub fn storage_state(config: &Config) -> Result<(String, Option<String>), (String, String)> {
+    use super::storage::Backend;
+    match config.storage.backend {
+        Backend::Sqlite => Ok((
+            format!("sqlite, {}", config.database_path().display()),
+            None,
+        )),
+        #[cfg(feature = "postgres")]
+        Backend::Postgres => {
+            let settings = super::storage::postgres_settings(&config.storage)
+                .map_err(|problem| ("postgres".to_owned(), problem))?;
+            let target = settings.describe();
+            let line = format!("postgres, {target} (pool of {})", config.storage.pool_size);
+            let probed = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime to reach PostgreSQL: {e}"))
+                .and_then(|rt| {
+                    rt.block_on(crate::pg::probe(&settings))
+                        .map_err(|e| format!("PostgreSQL database {target}: {e}"))
+                });
+            match probed {
+                Ok(state) => Ok((line, Some(state))),
+                Err(problem) => Err((line, problem)),
+            }
+        }
+        #[cfg(not(feature = "postgres"))]
+        Backend::Postgres => Err((
+            "postgres".to_owned(),
+            "storage.backend = \"postgres\": this build has no postgres feature".to_owned(),
+        )),
+    }
+}
+
+fn check_storage(config: &Config, report: &mut CheckReport) {
+    match storage_state(config) {
+        Ok((line, state)) => {
+            report.summary.push(("database", line));
+            if let Some(state) = state {
+                report.summary.push(("database state", state));
+            }
+        }
+        Err((line, problem)) => {
+            report.summary.push(("database", line));
+            report.problems.push(problem);
+        }
+    }
+}
+
 /// Checks a configuration that has loaded and validated: its TLS files, and what the summary
 /// shows.
 pub fn check_config(config: &Config, file: Option<&Path>) -> CheckReport {
@@ -133,7 +186,8 @@ pub fn check_config(config: &Config, file: Option<&Path>) -> CheckReport {
         }
     }
     s.push(("data", config.data_dir.display().to_string()));
-    s.push(("database", config.database_path().display().to_string()));
+    check_storage(config, &mut report);
+    let s = &mut report.summary;
     s.push(("blobs", config.blob_path().display().to_string()));
     s.push(("log", config.log.clone()));
     s.push((

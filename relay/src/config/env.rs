@@ -93,8 +93,25 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_REQUEST_LOG_SUMMARY_SECS"], "seconds between request summaries (request log mode summary)", request_log.summary_secs = parse("seconds")),
     var!(["COFFER_REQUEST_LOG_SLOW_MS"], "milliseconds from which a request is logged as slow (0 = never)", request_log.slow_ms = parse("milliseconds")),
     var!(["COFFER_IP_POLICY"], "off | keyed-hash | full: what logs and the anomaly report may show of client IPs", ip_policy = with(ip_policy)),
+    var!(["COFFER_STORAGE_BACKEND"], "sqlite | postgres: the metadata store (default sqlite)", storage.backend = with(storage_backend)),
+    var!(["COFFER_POSTGRES_URL"], "PostgreSQL connection URL (with storage backend postgres; never logged)", storage.url = with(database_url)),
+    var!(["COFFER_POSTGRES_URL_FILE"], "a file holding the PostgreSQL connection URL (first line)", storage.url_file = some(text)),
+    var!(["COFFER_POSTGRES_POOL_SIZE"], "PostgreSQL connections per relay instance", storage.pool_size = parse("a count")),
     var!(["COFFER_INLINE_MAX"], "payloads up to this many bytes are stored in the database, larger ones as files (0 = all files; at most 262144)", storage.inline_max = parse("a byte count")),
 ];
+
+fn storage_backend(v: &str) -> Result<super::storage::Backend, &'static str> {
+    match v.trim() {
+        "sqlite" => Ok(super::storage::Backend::Sqlite),
+        "postgres" => Ok(super::storage::Backend::Postgres),
+        _ => Err("sqlite or postgres"),
+    }
+}
+
+fn database_url(v: &str) -> Result<super::storage::DatabaseUrl, &'static str> {
+    non_empty(v)?;
+    Ok(super::storage::DatabaseUrl::new(v.trim()))
+}
 
 fn parse<T: std::str::FromStr>(v: &str, what: &'static str) -> Result<T, &'static str> {
     v.trim().parse().map_err(|_| what)

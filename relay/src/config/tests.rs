@@ -348,3 +348,81 @@ fn an_invalid_log_filter_is_refused() {
     c.apply_env(env(&[("COFFER_LOG", "debugg")])).unwrap();
     assert!(c.validate().is_err());
 }
+
+#[test]
+fn the_storage_backend_is_chosen_once_with_its_url_kept_secret() {
+    use super::storage::{Backend, postgres_settings};
+    // Default: SQLite, no URL.
+    let c = Config::default();
+    assert_eq!(c.storage.backend, Backend::Sqlite);
+    // PostgreSQL from the environment: the URL is never shown.
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("COFFER_STORAGE_BACKEND", "postgres"),
+        (
+            "COFFER_POSTGRES_URL",
+            "postgres://coffer:hunter2-pw@127.0.0.1:5432/coffer",
+        ),
+        ("COFFER_POSTGRES_POOL_SIZE", "4"),
+    ]))
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.storage.backend, Backend::Postgres);
+    assert!(!format!("{c:?}").contains("hunter2"), "{c:?}");
+    let settings = postgres_settings(&c.storage).unwrap();
+    assert_eq!(settings.describe(), "coffer@127.0.0.1:5432/coffer");
+    assert!(!format!("{settings:?}").contains("hunter2"));
+    // An unknown backend names the variable and the choices.
+    let err = Config::default()
+        .apply_env(env(&[("COFFER_STORAGE_BACKEND", "mysql")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("COFFER_STORAGE_BACKEND") && err.contains("sqlite or postgres"),
+        "{err}"
+    );
+    // postgres without a URL, with two URLs, with a remote host; sqlite with a URL.
+    let refused = |toml: &str, key: &str| {
+        let c = Config::from_toml(toml).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    };
+    refused("[storage]\nbackend = \"postgres\"", "storage.url_file");
+    refused(
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://u:hunter2@localhost/db\"\nurl_file = \"/x\"",
+        "storage.url",
+    );
+    refused(
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://u:hunter2@db.example.org/db\"",
+        "not on this machine",
+    );
+    refused(
+        "[storage]\nurl = \"postgres://u:hunter2@localhost/db\"",
+        "storage.backend",
+    );
+    refused(
+        "[storage]\nbackend = \"postgres\"\nurl = \"postgres://u:p@localhost/db\"\npool_size = 0",
+        "storage.pool_size",
+    );
+    // The URL from a file: its first line; a missing or empty file is named, never echoed.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("url");
+    std::fs::write(&file, "postgres://u:hunter2@127.0.0.1/coffer\nignored\n").unwrap();
+    let c = Config::from_toml(&format!(
+        "[storage]\nbackend = \"postgres\"\nurl_file = \"{}\"",
+        file.display()
+    ))
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(
+        postgres_settings(&c.storage).unwrap().describe(),
+        "u@127.0.0.1:5432/coffer"
+    );
+    std::fs::write(&file, "\n").unwrap();
+    let err = postgres_settings(&c.storage).unwrap_err();
+    assert!(err.contains("is empty"), "{err}");
+    std::fs::remove_file(&file).unwrap();
+    let err = postgres_settings(&c.storage).unwrap_err();
+    assert!(err.contains("cannot read storage.url_file"), "{err}");
+}

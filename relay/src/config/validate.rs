@@ -40,6 +40,63 @@ fn check_positive(minimums: &[(&'static str, u64)]) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// `[storage]`: the backend's settings are given, once, and only for it.
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        use super::storage::{Backend, POOL_SIZE_LIMIT};
+        let s = &self.storage;
+        match s.backend {
+            Backend::Sqlite => {
+                if s.url.get().is_some() || s.url_file.is_some() {
+                    return Err(invalid(
+                        "storage.backend",
+                        "is sqlite, but a PostgreSQL URL is set (storage.url, storage.url_file, \
+                         COFFER_POSTGRES_URL or COFFER_POSTGRES_URL_FILE): set storage.backend = \
+                         \"postgres\" to use it, or remove it",
+                    ));
+                }
+            }
+            Backend::Postgres => {
+                if cfg!(not(feature = "postgres")) {
+                    return Err(invalid(
+                        "storage.backend",
+                        "is postgres, but this coffer-relay was built without the postgres \
+                         feature",
+                    ));
+                }
+                match (s.url.get().is_some(), s.url_file.is_some()) {
+                    (false, false) => {
+                        return Err(invalid(
+                            "storage.url_file",
+                            "is needed with storage.backend = \"postgres\" (a file holding \
+                             the connection URL), or set COFFER_POSTGRES_URL",
+                        ));
+                    }
+                    (true, true) => {
+                        return Err(invalid(
+                            "storage.url",
+                            "and storage.url_file are both set: give the URL once",
+                        ));
+                    }
+                    _ => {}
+                }
+                if s.pool_size == 0 || s.pool_size > POOL_SIZE_LIMIT {
+                    return Err(ConfigError::Invalid {
+                        key: "storage.pool_size",
+                        message: format!("must be between 1 and {POOL_SIZE_LIMIT}"),
+                    });
+                }
+                #[cfg(feature = "postgres")]
+                if let Some(url) = s.url.get() {
+                    crate::pg::PgSettings::parse(url).map_err(|e| ConfigError::Invalid {
+                        key: "storage.url",
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_tls()?;
@@ -61,6 +118,7 @@ impl Config {
                 "must be at least limits.max_volume_size",
             ));
         }
+        self.validate_storage()?;
         check_ranges(&[(
             "storage.inline_max",
             self.storage.inline_max,

@@ -8,6 +8,7 @@
 //! (`scripts/postgres.sh`; the `pg_*` tests of `relay/tests/it`).
 
 pub mod migrations;
+#[cfg(feature = "server")]
 pub mod store;
 pub mod watch;
 
@@ -161,6 +162,31 @@ impl PgSettings {
     }
 }
 
+/// What `--check-config` and `coffer-admin config check` say of the database: connects once
+/// (within [`CONNECT_TIMEOUT`]), reads the schema version, changes nothing.
+pub async fn probe(settings: &PgSettings) -> Result<String, StoreError> {
+    let (client, connection) = settings.config().connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let found = migrations::current(&client).await;
+    drop(client);
+    driver.abort();
+    let found = found?;
+    let latest = migrations::latest();
+    Ok(match found {
+        0 => "reachable; no Coffer schema yet (created at the first start)".to_owned(),
+        v if v == latest => format!("reachable; schema version {v} (current)"),
+        v if v < latest => {
+            format!("reachable; schema version {v}, migrated to {latest} at the next start")
+        }
+        v => {
+            return Err(StoreError::TooNew {
+                found: v,
+                supported: latest,
+            });
+        }
+    })
+}
+
 /// A connection from the pool, or [`StoreError::Unavailable`].
 pub async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get().await.map_err(|e| match e {
@@ -169,6 +195,24 @@ pub async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreE
             StoreError::Unavailable("no database connection within the timeout".into())
         }
         other => StoreError::Unavailable(format!("connection pool: {other}")),
+    })
+}
+
+/// Words for the SQLSTATEs an operator meets while setting a relay up (never a value: the
+/// server's own message may quote one).
+fn meaning(code: &SqlState) -> Option<&'static str> {
+    Some(match code.code() {
+        "28P01" => "password authentication failed: check the password in the URL",
+        "28000" => {
+            "the server refused this user or host (pg_hba.conf): check the user in the URL and \
+             the server's client authentication"
+        }
+        "3D000" => "the database does not exist: create it (createdb) or fix its name in the URL",
+        "42501" => {
+            "permission denied: the role needs to own the database or be allowed to create \
+             tables in its schema"
+        }
+        _ => return None,
     })
 }
 
@@ -200,6 +244,9 @@ impl From<tokio_postgres::Error> for StoreError {
         // 53: insufficient resources (too many connections).
         if matches!(class, "08" | "57" | "53") {
             return StoreError::Unavailable(format!("SQLSTATE {}", code.code()));
+        }
+        if let Some(meaning) = meaning(code) {
+            return StoreError::Backend(format!("{meaning} (SQLSTATE {})", code.code()));
         }
         let what = db.constraint().or(db.table()).unwrap_or("-");
         StoreError::Backend(format!("SQLSTATE {} ({what})", code.code()))

@@ -67,6 +67,18 @@ impl PgWatch {
         self.fetch.generation(owner)
     }
 
+    /// An auth generation no cached session holds: the session cache reads the database on
+    /// every request (the adapter's strict mode, docs/adr/0032 decision 9).
+    pub fn uncached_auth_generation(&self) -> u64 {
+        self.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1) << 32
+    }
+
+    /// A fetch generation no cached answer holds (see [`Self::uncached_auth_generation`]).
+    pub fn uncached_fetch_generation(&self, owner: &str) -> FetchGeneration {
+        self.fetch.move_all();
+        self.fetch.generation(owner)
+    }
+
     /// Whether the listener is connected now.
     pub fn is_listening(&self) -> bool {
         self.connected.load(Ordering::SeqCst)

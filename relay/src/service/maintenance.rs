@@ -50,6 +50,15 @@ pub async fn sweep_page(
 /// A full run: expired rows, then every page of the orphan sweep.
 pub async fn run(state: &AppState, min_age: Duration) -> Result<MaintenanceReport, StoreError> {
     let mut report = state.storage.expire(now()).await?;
+    let swept = sweep_orphans(state, min_age).await?;
+    report.orphan_blobs = swept.files_removed;
+    report.orphan_bytes = swept.bytes_removed;
+    Ok(report)
+}
+
+/// Every page of the orphan sweep: blob files (and temporary files) no row names, older than
+/// `min_age`.
+pub async fn sweep_orphans(state: &AppState, min_age: Duration) -> Result<SweepReport, StoreError> {
     let mut swept = SweepReport::default();
     let mut after = None;
     loop {
@@ -61,7 +70,5 @@ pub async fn run(state: &AppState, min_age: Duration) -> Result<MaintenanceRepor
             None => break,
         }
     }
-    report.orphan_blobs = swept.files_removed;
-    report.orphan_bytes = swept.bytes_removed;
-    Ok(report)
+    Ok(swept)
 }

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-fn relay() -> Command {
+pub(crate) fn relay() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_coffer-relay"));
     // A clean environment: no COFFER_* / PLURALLOG_* from the developer's shell.
     for (key, _) in std::env::vars() {
@@ -134,4 +134,47 @@ fn unusable_certificate_files_stop_start_up() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8(out.stderr).unwrap().contains("cert.pem"));
+}
+
+/// `--check-config` with `storage.backend = "postgres"` connects: a server that does not
+/// answer is a problem it names (target, not password), exit status 2, and a relay started
+/// on it stops with the same reason instead of serving.
+#[test]
+fn an_unreachable_postgresql_is_named_by_check_config_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = "postgres://coffer:pw-hunter2@127.0.0.1:1/coffer";
+    let out = relay()
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--check-config"])
+        .env("COFFER_STORAGE_BACKEND", "postgres")
+        .env("COFFER_POSTGRES_URL", url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("configuration is INVALID"), "{text}");
+    assert!(
+        text.contains("postgres, coffer@127.0.0.1:1/coffer")
+            && text.contains("no answer from the database server"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+    let out = relay()
+        .args([
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("COFFER_STORAGE_BACKEND", "postgres")
+        .env("COFFER_POSTGRES_URL", url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("PostgreSQL database coffer@127.0.0.1:1/coffer")
+            && text.contains("check that the server runs"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
 }

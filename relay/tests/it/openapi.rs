@@ -155,7 +155,7 @@ async fn every_documented_operation_is_served_as_documented() {
     let blobs = BlobStore::open(&config.blob_path()).unwrap();
     let state = web::Data::new(AppState::new(
         config,
-        db,
+        std::sync::Arc::new(coffer_relay::store::port::SqliteStore::new(db)),
         blobs,
         IpLabels::ephemeral(IpPolicy::Off),
         Pins::default(),

@@ -282,3 +282,32 @@ async fn a_database_that_does_not_answer_is_unavailable_not_an_error() {
     drop((conn, pool));
     drop_database(&name).await;
 }
+
+/// Against the real server (`COFFER_TEST_POSTGRES_URL`): `--check-config` says it is
+/// reachable and has no schema yet; after a relay ran on it, that the schema is current.
+#[test]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+fn check_config_reports_the_schema() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (url, name) = rt.block_on(fresh_database());
+    let dir = tempfile::tempdir().unwrap();
+    let check = || {
+        let out = crate::cli::relay()
+            .args(["--data-dir", dir.path().to_str().unwrap(), "--check-config"])
+            .env("COFFER_STORAGE_BACKEND", "postgres")
+            .env("COFFER_POSTGRES_URL", &url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    assert!(check().contains("no Coffer schema yet"));
+    let store = rt.block_on(coffer_relay::pg::store::PgStore::open(
+        &coffer_relay::pg::PgSettings::parse(&url).unwrap(),
+    ));
+    drop(store.unwrap());
+    let text = check();
+    assert!(text.contains("(current)"), "{text}");
+    rt.block_on(drop_database(&name));
+}

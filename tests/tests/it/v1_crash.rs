@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use coffer_tests::client::{Kind, V1Client, open_volume, upload_body_text};
 use coffer_tests::docs;
-use coffer_tests::faults::store::payload_places;
 use coffer_tests::http::Http;
 use coffer_tests::relay::{RelayProcess, files_under};
 use coffer_tests::util::sha256;
@@ -175,14 +174,15 @@ impl Load {
             );
         }
         assert_eq!(listed.len(), served.len(), "{round}: {listed:?}");
-        check_no_leftovers(relay.data_dir(), served.len(), round);
+        check_no_leftovers(relay, served.len(), round);
         served
     }
 }
 
 /// No temporary files anywhere, and no more blob files than live volumes (some of which are
 /// stored inline: `members` always has a file).
-fn check_no_leftovers(data: &Path, live_volumes: usize, round: &str) {
+fn check_no_leftovers(relay: &RelayProcess, live_volumes: usize, round: &str) {
+    let data = relay.data_dir();
     let all = files_under(data);
     let temp: Vec<_> = all
         .iter()
@@ -200,7 +200,7 @@ fn check_no_leftovers(data: &Path, live_volumes: usize, round: &str) {
         "{round}: temporary files left after start-up: {temp:?}"
     );
     let blobs = files_under(&data.join("blobs"));
-    let (inline, files) = payload_places(&data.join("coffer.db"));
+    let (inline, files) = relay.payload_places();
     assert_eq!(
         (inline + files) as usize,
         live_volumes,

@@ -44,8 +44,8 @@ use crate::store::StoreError;
 /// single-use codes). Distinct from the migration lock's key.
 const RELAY_WIDE_LOCK: i64 = 0x636f_6666_6572_0002;
 
-/// The PostgreSQL adapter: a connection pool and the change listener that keeps this
-/// instance's caches true.
+/// The PostgreSQL adapter: a connection pool, and the generations that keep this instance's
+/// caches out of the way (watch.rs).
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
@@ -53,16 +53,16 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects, brings the schema to the latest version (once across racing instances) and
-    /// starts the change listener. Must be called inside a Tokio runtime.
+    /// Connects and brings the schema to the latest version (once across racing instances).
+    /// Must be called inside a Tokio runtime.
     pub async fn open(settings: &PgSettings) -> Result<Self, StoreError> {
         let pool = settings.pool()?;
         {
             let mut conn = connection(&pool).await?;
             migrations::migrate(&mut conn).await?;
         }
+        // Strict: the caches are not trusted on PostgreSQL (watch.rs), so no listener runs.
         let watch = Arc::new(PgWatch::default());
-        watch.listen(settings.clone());
         Ok(Self { pool, watch })
     }
 
@@ -70,11 +70,6 @@ impl PgStore {
     /// within [`super::CONNECT_TIMEOUT`]).
     pub(crate) async fn conn(&self) -> Result<Object, StoreError> {
         connection(&self.pool).await
-    }
-
-    /// The change listener (tests wait on it before they count on a notification).
-    pub fn watch(&self) -> &Arc<PgWatch> {
-        &self.watch
     }
 }
 

@@ -146,7 +146,7 @@ pub(crate) async fn live_grant(
     let keys = c
         .query(
             "SELECT volume_name, epoch, wrapped_key FROM grant_keys WHERE pairing_id = $1 \
-             ORDER BY volume_name",
+             ORDER BY volume_name COLLATE \"C\"",
             &[&pairing],
         )
         .await?

@@ -1,14 +1,17 @@
-//! [`Watch`] on PostgreSQL: generations moved by LISTEN/NOTIFY ([`crate::pg::watch`]).
+//! [`Watch`] on PostgreSQL: strict (docs/adr/0032 decision 9). A write committed by this
+//! instance or by another must be refused or served by every instance at once, and a
+//! notification arrives after the commit, so no cached session or download answer is trusted:
+//! every generation asked for is new, and the caches read the database on every request.
 
 use super::PgStore;
 use crate::storage::watch::{FetchGeneration, Watch};
 
 impl Watch for PgStore {
     fn auth_generation(&self) -> u64 {
-        self.watch.auth_generation()
+        self.watch.uncached_auth_generation()
     }
 
     fn fetch_generation(&self, owner: &str) -> FetchGeneration {
-        self.watch.fetch_generation(owner)
+        self.watch.uncached_fetch_generation(owner)
     }
 }

@@ -9,13 +9,14 @@
 
 mod devices;
 mod grants;
+pub(crate) mod harness;
 mod invites;
 mod operators;
 mod own_grants;
 mod own_sessions;
 mod pairings;
 mod receipts;
-pub(crate) mod harness;
+
 mod sessions;
 mod sharing;
 mod tombstones;

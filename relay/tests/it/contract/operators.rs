@@ -300,9 +300,7 @@ on_every_adapter!(
 /// [`Invites`](coffer_relay::storage::invites::Invites), [`Volumes`](coffer_relay::storage::volumes::Volumes),
 /// [`Pairings`](coffer_relay::storage::pairings::Pairings),
 /// [`Grants`](coffer_relay::storage::grants::Grants) and
-/// [`Sharing`](coffer_relay::storage::sharing::Sharing). SQLite only until `PgStore`
-/// implements those traits: then replace `on_sqlite_until_pg_has_the_traits!` with
-/// `on_every_adapter!` (the bodies are already generic).
+/// [`Sharing`](coffer_relay::storage::sharing::Sharing).
 mod seeded {
     use coffer_relay::storage::Refusal;
     use coffer_relay::storage::grants::{GrantParties, Grants, WrappedKeys};
@@ -321,21 +319,6 @@ mod seeded {
 
     use super::super::harness::seed_user;
     use super::{DAY, NOW, ids, registered, registered_v2};
-
-    /// The SQLite half of [`super::super::on_every_adapter!`].
-    macro_rules! on_sqlite_until_pg_has_the_traits {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite {
-                $(
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                    async fn $name() {
-                        let store = $crate::contract::harness::Sqlite::new();
-                        super::$name(store.store()).await;
-                    }
-                )*
-            }
-        };
-    }
 
     async fn open<S: Sessions>(s: &S, token: u8, user: &str, expires_at: i64) {
         let session = NewSession {
@@ -886,7 +869,7 @@ mod seeded {
         assert_eq!(s.session_stats(NOW).await.unwrap().active_sessions, 0);
     }
 
-    on_sqlite_until_pg_has_the_traits!(
+    super::on_every_adapter!(
         concurrent_runs_count_each_row_once,
         session_challenge_and_invite_figures,
         volume_figures_views_and_blob_names,
