@@ -65,7 +65,7 @@ up_done=1
 up_secs=$(($(date +%s) - t))
 # shellcheck disable=SC1091 # export lines written by cluster.sh
 source "$work/up.out"
-for v in COFFER_STORAGE_URL COFFER_S3_ENDPOINT COFFER_S3_REGION COFFER_S3_BUCKET \
+for v in COFFER_POSTGRES_URL COFFER_S3_ENDPOINT COFFER_S3_REGION COFFER_S3_BUCKET \
   COFFER_S3_CREDENTIALS_FILE COFFER_CLUSTER_FRONT; do
   [[ -n "${!v:-}" ]] || fail "cluster.sh up --infra-only printed no $v"
 done
@@ -76,8 +76,8 @@ say "up in ${up_secs} s"
 cmp -s "$work/up.out" "$work/up2.out" || fail "a second 'up' printed another environment"
 
 # ---- PostgreSQL ----------------------------------------------------------------------------
-[[ "$(psql -X -tA -c 'select 1' "$COFFER_STORAGE_URL")" == 1 ]] || fail "select 1 as coffer failed"
-wrong="postgres://coffer:wrong@${COFFER_STORAGE_URL#*@}"
+[[ "$(psql -X -tA -c 'select 1' "$COFFER_POSTGRES_URL")" == 1 ]] || fail "select 1 as coffer failed"
+wrong="postgres://coffer:wrong@${COFFER_POSTGRES_URL#*@}"
 if PGCONNECT_TIMEOUT=5 psql -X -tA -c 'select 1' "$wrong" >/dev/null 2>&1; then
   fail "PostgreSQL accepted a wrong password"
 fi

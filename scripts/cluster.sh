@@ -15,10 +15,10 @@
 # (default base 28501) with its own data directory, all with the same certificate and key
 # (generated once by coffer-admin, COFFER_ADMIN_BIN, default beside the relay), so the pin is
 # the same whichever instance HAProxy picks. Each instance gets the caller's environment
-# (admin token, COFFER_*/PLURALLOG_* limits) plus COFFER_STORAGE_URL (PostgreSQL) and the
-# COFFER_S3_* variables (Garage). A relay that does not know the PostgreSQL back end would
-# silently keep its own SQLite database, so full mode refuses to start unless
-# `coffer-relay --help` mentions PostgreSQL. `--infra-only` starts PostgreSQL, Garage and
+# (admin token, COFFER_*/PLURALLOG_* limits) plus COFFER_STORAGE_BACKEND=postgres,
+# COFFER_POSTGRES_URL and the COFFER_S3_* variables (Garage). Instances that share a database
+# must share their blobs too, so full mode refuses to start relays unless `coffer-relay --help`
+# names COFFER_BLOBS_BACKEND (the S3 blob store). `--infra-only` starts PostgreSQL, Garage and
 # HAProxy (pointed at the instances' ports) and prints the environment for relays started by
 # hand, ending with COFFER_CLUSTER_FRONT=127.0.0.1:PORT.
 set -euo pipefail
@@ -77,8 +77,8 @@ relay_pid() {
 relay_refusal() {
   if [[ ! -x "$relay_bin" ]]; then
     echo "$relay_bin is not built (cargo build --release --locked -p coffer-relay -p coffer-admin, or set COFFER_RELAY_BIN)"
-  elif ! "$relay_bin" --help 2>&1 | grep -qi postgres; then
-    echo "$relay_bin has no PostgreSQL storage back end yet ('coffer-relay --help' does not mention it): each instance would keep its own SQLite database and blob directory, which is not a cluster. Start the shared servers with '$0 up --infra-only'"
+  elif ! "$relay_bin" --help 2>&1 | grep -q COFFER_BLOBS_BACKEND; then
+    echo "$relay_bin cannot keep its blobs in S3 yet ('coffer-relay --help' has no COFFER_BLOBS_BACKEND): instances on one PostgreSQL database would each keep their blob files in their own directory, so one could not serve what another stored, which is not a cluster. Start the shared servers with '$0 up --infra-only'; one relay may run on PostgreSQL with COFFER_STORAGE_BACKEND=postgres"
   elif [[ ! -x "$admin_bin" ]]; then
     echo "$admin_bin (used to generate the shared certificate) is not built; set COFFER_ADMIN_BIN"
   fi
@@ -172,13 +172,14 @@ up() {
   storage_url="$("$scripts/postgres.sh" up | tail -n 1)"
   s3_env="$("$scripts/garage.sh" up | tail -n 4)"
   eval "$s3_env" # the four export lines garage.sh printed
-  export COFFER_STORAGE_URL="$storage_url"
+  export COFFER_STORAGE_BACKEND=postgres COFFER_POSTGRES_URL="$storage_url"
   export COFFER_S3_ENDPOINT COFFER_S3_REGION COFFER_S3_BUCKET COFFER_S3_CREDENTIALS_FILE
   if ((infra_only)); then
     # shellcheck disable=SC2046 # one HOST:PORT per instance
     front="$("$scripts/haproxy.sh" up $(backends) | tail -n 1)"
     say "infrastructure up; start relays with this environment behind $front"
-    echo "export COFFER_STORAGE_URL=$storage_url"
+    echo "export COFFER_STORAGE_BACKEND=postgres"
+    echo "export COFFER_POSTGRES_URL=$storage_url"
     echo "$s3_env"
     echo "export COFFER_CLUSTER_FRONT=$front"
     return 0

@@ -253,6 +253,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 49);
+        assert_eq!(ENV_VARS.len(), 53);
     }
 }
