@@ -154,3 +154,24 @@ impl Drop for PgDatabase {
         });
     }
 }
+
+/// How many volume rows (v1 and v2) keep their payload inline in the database and how many in
+/// a blob file (`coffer_relay::store::inline`). Read-only; safe beside a running relay (WAL).
+pub fn sqlite_payload_places(db: &std::path::Path) -> (u64, u64) {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("open {} read-only: {e}", db.display()));
+    let (inline, files): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*) FILTER (WHERE blob_file GLOB 'inline:*'), \
+             count(*) FILTER (WHERE blob_file NOT GLOB 'inline:*') FROM \
+             (SELECT blob_file FROM volumes UNION ALL SELECT blob_file FROM volumes_v2)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap_or_else(|e| panic!("query {}: {e}", db.display()));
+    (
+        u64::try_from(inline).unwrap_or(0),
+        u64::try_from(files).unwrap_or(0),
+    )
+}

@@ -190,7 +190,7 @@ impl RelayProcess {
     pub fn payload_places(&self) -> (u64, u64) {
         match &self._database {
             Some(db) => db.payload_places(),
-            None => crate::faults::store::payload_places(&self.database_path()),
+            None => crate::backend::sqlite_payload_places(&self.database_path()),
         }
     }
 
