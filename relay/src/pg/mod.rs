@@ -141,12 +141,14 @@ impl PgSettings {
         &self.config
     }
 
-    /// A pool of connections (none is opened until the first use). Must be called inside a
-    /// Tokio runtime: each connection's I/O task is spawned on the runtime that opens it.
-    pub fn pool(&self) -> Result<Pool, StoreError> {
-        let manager = Manager::from_config(
+    /// A pool of connections (none is opened until the first use), each opened and driven on
+    /// the [`Driver`]'s runtime, never on the (actix worker) runtime that asked for it: a
+    /// worker that stops, as each does in a graceful shutdown, must not take with it the
+    /// connections its neighbours are using.
+    pub fn pool(&self, driver: &Driver) -> Result<Pool, StoreError> {
+        let manager = Manager::from_connect(
             self.config.clone(),
-            NoTls,
+            OnDriver(driver.handle()),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -159,6 +161,89 @@ impl PgSettings {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Backend(format!("connection pool: {e}")))
+    }
+}
+
+/// The runtime (one thread) that opens and drives the pool's connections: sockets are
+/// registered with the reactor of the runtime that creates them, so connections made on an
+/// actix worker's runtime would close when that worker stops. Shut down in the background
+/// when dropped (a runtime may not be dropped inside another's async context).
+#[derive(Debug)]
+pub struct Driver(Option<tokio::runtime::Runtime>);
+
+impl Driver {
+    /// Starts the driver thread (`coffer-pg`).
+    pub fn start() -> Result<Self, StoreError> {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("coffer-pg")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL driver thread: {e}")))
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.0.as_ref().map(|rt| rt.handle().clone())
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// [`deadpool_postgres::Connect`] on the [`Driver`]'s runtime.
+struct OnDriver(Option<tokio::runtime::Handle>);
+
+impl deadpool_postgres::Connect for OnDriver {
+    fn connect(
+        &self,
+        pg_config: &Config,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<
+                        (tokio_postgres::Client, tokio::task::JoinHandle<()>),
+                        tokio_postgres::Error,
+                    >,
+                > + Send
+                + '_,
+        >,
+    > {
+        let config = pg_config.clone();
+        let driver = self.0.clone();
+        Box::pin(async move {
+            let opened = match &driver {
+                Some(handle) => {
+                    let config = config.clone();
+                    handle
+                        .spawn(async move { config.connect(NoTls).await })
+                        .await
+                        .ok()
+                }
+                None => None,
+            };
+            // The driver gone (the relay is stopping): connect here, so that the error, if
+            // any, is the driver's own.
+            let (client, connection) = match opened {
+                Some(opened) => opened?,
+                None => config.connect(NoTls).await?,
+            };
+            let drive = async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(why = %StoreError::from(e), "a PostgreSQL connection ended");
+                }
+            };
+            let task = match &driver {
+                Some(handle) => handle.spawn(drive),
+                None => tokio::spawn(drive),
+            };
+            Ok((client, task))
+        })
     }
 }
 

@@ -99,3 +99,28 @@ pub trait Sharing {
         friend: String,
     ) -> StoreFuture<'_, Option<Relationship>>;
 }
+
+/// The rule both adapters apply to a relationship the calling `system` acts on (answers,
+/// permission changes): it exists (404), `system` is its system (403), it is in `want`
+/// status (400). `found` is the relationship as the adapter locked and read it.
+pub fn owned_by(
+    found: Option<Relationship>,
+    system: &str,
+    want: Status,
+) -> Result<Relationship, Refusal> {
+    let Some(rel) = found else {
+        return Err(Refusal::NotFound("Sharing relationship not found"));
+    };
+    if rel.system_user_id != system {
+        return Err(Refusal::Forbidden(
+            "You are not the system of this relationship",
+        ));
+    }
+    if rel.status != want.as_str() {
+        return Err(Refusal::bad(format!(
+            "Relationship is not {}",
+            want.as_str()
+        )));
+    }
+    Ok(rel)
+}

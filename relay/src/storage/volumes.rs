@@ -9,7 +9,8 @@
 
 use coffer_wire::b64::WrappedVek60;
 
-use super::{DecisionFuture, StoreError, StoreFuture};
+use super::grants::LiveGrant;
+use super::{DecisionFuture, Refusal, StoreError, StoreFuture};
 use crate::store::tombstones::TombstoneRow;
 use crate::store::users::User;
 use crate::store::volumes::VolumeRow;
@@ -215,4 +216,83 @@ pub trait Volumes {
         friend: String,
         name: String,
     ) -> StoreFuture<'_, Option<TombstoneRow>>;
+}
+
+/// The refusal of a friend's download without an active v1 relationship.
+pub const NO_RELATIONSHIP: &str = "No active sharing relationship";
+/// The refusal of a download of a volume not shared with the friend.
+pub const NOT_SHARED: &str = "This volume is not shared with you";
+/// The refusal of a download of a volume that is not stored.
+pub const NOT_FOUND: &str = "Volume not found";
+
+/// A stored row, as far as reading its payload goes (v1 and v2 rows): for the adapters'
+/// downloads.
+pub trait PayloadRow {
+    /// The stored version (`If-None-Match`).
+    fn version(&self) -> u64;
+    /// The name of its payload (a blob, or an inline name).
+    fn blob_file(&self) -> &str;
+}
+
+impl PayloadRow for VolumeRow {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn blob_file(&self) -> &str {
+        &self.blob_file
+    }
+}
+
+impl PayloadRow for VolumeV2 {
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn blob_file(&self) -> &str {
+        &self.blob_file
+    }
+}
+
+/// Names a new version's payload in `blob_file`: the blob's name, or a fresh inline name, and
+/// then answers the bytes the adapter stores with the row.
+pub fn name_payload(
+    payload: NewPayload,
+    blob_file: &mut String,
+    owner: &str,
+    volume: &str,
+    version: u64,
+) -> Option<Vec<u8>> {
+    match payload {
+        NewPayload::Blob(name) => {
+            *blob_file = name;
+            None
+        }
+        NewPayload::Inline(bytes) => {
+            *blob_file = crate::store::inline::new_name(owner, volume, version);
+            Some(bytes)
+        }
+    }
+}
+
+/// A v1 relationship's stored permissions (none if unreadable).
+pub fn permissions_of(stored: &str) -> coffer_wire::v1::Permissions {
+    serde_json::from_str(stored)
+        .ok()
+        .and_then(|v| coffer_wire::v1::Permissions::from_json(&v).ok())
+        .unwrap_or_default()
+}
+
+/// The key a friend's download of `v` goes out with: the live grant must name the volume at
+/// its *current* epoch and wrap a key for it (403 "not shared" otherwise); with the grant's
+/// expiry.
+pub fn granted_key(live: &LiveGrant, v: &VolumeV2) -> Result<(WrappedVek60, u64), Refusal> {
+    live.grant
+        .epoch_of(&v.volume_name)
+        .filter(|e| *e == v.epoch)
+        .and_then(|epoch| {
+            live.keys
+                .iter()
+                .find(|k| k.0 == v.volume_name && k.1 == epoch)
+        })
+        .map(|key| (WrappedVek60::from_bytes(key.2), live.stored.expires_at))
+        .ok_or(Refusal::Forbidden(NOT_SHARED))
 }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use deadpool_postgres::{GenericClient, Object, Pool};
 
 use super::watch::PgWatch;
-use super::{PgSettings, connection, migrations};
+use super::{Driver, PgSettings, connection, migrations};
 use crate::store::StoreError;
 
 /// The advisory-lock key of relay-wide decisions (the registration gate's user cap and its
@@ -49,6 +49,8 @@ const RELAY_WIDE_LOCK: i64 = 0x636f_6666_6572_0002;
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Kept for the pool's connections (dropped after it, field order).
+    _driver: Arc<Driver>,
     watch: Arc<PgWatch>,
 }
 
@@ -56,14 +58,19 @@ impl PgStore {
     /// Connects and brings the schema to the latest version (once across racing instances).
     /// Must be called inside a Tokio runtime.
     pub async fn open(settings: &PgSettings) -> Result<Self, StoreError> {
-        let pool = settings.pool()?;
+        let driver = Arc::new(Driver::start()?);
+        let pool = settings.pool(&driver)?;
         {
             let mut conn = connection(&pool).await?;
             migrations::migrate(&mut conn).await?;
         }
         // Strict: the caches are not trusted on PostgreSQL (watch.rs), so no listener runs.
         let watch = Arc::new(PgWatch::default());
-        Ok(Self { pool, watch })
+        Ok(Self {
+            pool,
+            _driver: driver,
+            watch,
+        })
     }
 
     /// A pooled connection ([`StoreError::Unavailable`] when the server cannot be reached

@@ -9,7 +9,7 @@ use tokio_postgres::Row;
 use super::{PgStore, lock_user};
 use crate::service::{Decision, Refusal};
 use crate::storage::sharing::{
-    EXISTS, InviteCheck, Relationship, Response, Sharing, Status, TargetCheck,
+    EXISTS, InviteCheck, Relationship, Response, Sharing, Status, TargetCheck, owned_by,
 };
 use crate::storage::{DecisionFuture, StoreError, StoreFuture};
 use crate::store::ClientType;
@@ -105,21 +105,7 @@ async fn owned(
     system: &str,
     want: Status,
 ) -> Decision<Relationship> {
-    let Some(rel) = get(tx, id, true).await? else {
-        return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
-    };
-    if rel.system_user_id != system {
-        return Ok(Err(Refusal::Forbidden(
-            "You are not the system of this relationship",
-        )));
-    }
-    if rel.status != want.as_str() {
-        return Ok(Err(Refusal::bad(format!(
-            "Relationship is not {}",
-            want.as_str()
-        ))));
-    }
-    Ok(Ok(rel))
+    Ok(owned_by(get(tx, id, true).await?, system, want))
 }
 
 impl Sharing for PgStore {

@@ -5,7 +5,6 @@
 //! tombstone and quota checks and the write are then one decision per account across every
 //! relay instance, as SQLite's single writer makes them.
 
-use coffer_wire::b64::WrappedVek60;
 use coffer_wire::v1::{Permissions, VolumeName};
 use coffer_wire::v2::Grant;
 use deadpool_postgres::GenericClient;
@@ -17,7 +16,8 @@ use crate::service::volumes::over_quota;
 use crate::service::{Decision, Refusal, Stale};
 use crate::storage::grants::LiveGrant;
 use crate::storage::volumes::{
-    NewPayload, Payload, PayloadReader, Served, SharedV2, Stored, UploadBase, Volumes,
+    NO_RELATIONSHIP, NOT_FOUND, NOT_SHARED, NewPayload, Payload, PayloadReader, PayloadRow, Served,
+    SharedV2, Stored, UploadBase, Volumes, granted_key, name_payload, permissions_of,
 };
 use crate::storage::{DecisionFuture, StoreError, StoreFuture};
 use crate::store::grants::StoredGrant;
@@ -25,10 +25,6 @@ use crate::store::inline;
 use crate::store::tombstones::TombstoneRow;
 use crate::store::volumes::VolumeRow;
 use crate::store::volumes::v2::VolumeV2;
-
-const NO_RELATIONSHIP: &str = "No active sharing relationship";
-const NOT_SHARED: &str = "This volume is not shared with you";
-const NOT_FOUND: &str = "Volume not found";
 
 const V1_COLUMNS: &str =
     "user_id, volume_name, version, control_header, blob_file, signature, size_bytes, updated_at";
@@ -163,30 +159,6 @@ pub(crate) async fn live_grant(
     }))
 }
 
-/// A stored row, as far as reading its payload goes.
-trait PayloadRow {
-    fn version(&self) -> u64;
-    fn blob_file(&self) -> &str;
-}
-
-impl PayloadRow for VolumeRow {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
-
-impl PayloadRow for VolumeV2 {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
-
 /// The payload `row` names: an inline one from the database, a blob through the reader (on
 /// the blocking pool: the files' reader opens a file). `None`: the payload is gone.
 async fn payload_of(
@@ -273,34 +245,6 @@ async fn snapshot<T>(
             Err(e)
         }
     }
-}
-
-/// Names the new payload in `blob_file`: the blob's name, or a fresh inline name (then the
-/// bytes to store with the row).
-fn name_payload(
-    payload: NewPayload,
-    blob_file: &mut String,
-    owner: &str,
-    volume: &str,
-    version: u64,
-) -> Option<Vec<u8>> {
-    match payload {
-        NewPayload::Blob(name) => {
-            *blob_file = name;
-            None
-        }
-        NewPayload::Inline(bytes) => {
-            *blob_file = inline::new_name(owner, volume, version);
-            Some(bytes)
-        }
-    }
-}
-
-fn permissions_of(stored: &str) -> Permissions {
-    serde_json::from_str(stored)
-        .ok()
-        .and_then(|v| Permissions::from_json(&v).ok())
-        .unwrap_or_default()
 }
 
 /// The owner's stored bytes, its row locked for the rest of the transaction.
@@ -740,22 +684,7 @@ impl Volumes for PgStore {
                     let Some(v) = v2_volume(c, owner, name).await? else {
                         return Ok(Err(Refusal::NotFound(NOT_FOUND)));
                     };
-                    let key = live
-                        .grant
-                        .epoch_of(&v.volume_name)
-                        .filter(|e| *e == v.epoch)
-                        .and_then(|epoch| {
-                            live.keys
-                                .iter()
-                                .find(|k| k.0 == v.volume_name && k.1 == epoch)
-                        });
-                    Ok(match key {
-                        Some(key) => {
-                            let wrapped = WrappedVek60::from_bytes(key.2);
-                            Ok((v, (wrapped, live.stored.expires_at)))
-                        }
-                        None => Err(Refusal::Forbidden(NOT_SHARED)),
-                    })
+                    Ok(granted_key(&live, &v).map(|key| (v, key)))
                 })
             })
             .await?;

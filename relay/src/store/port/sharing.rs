@@ -5,7 +5,7 @@ use rusqlite::Connection;
 use super::SqliteStore;
 use crate::service::{Decision, Refusal};
 use crate::storage::sharing::{
-    EXISTS, InviteCheck, Relationship, Response, Sharing, Status, TargetCheck,
+    EXISTS, InviteCheck, Relationship, Response, Sharing, Status, TargetCheck, owned_by,
 };
 use crate::storage::{DecisionFuture, StoreError, StoreFuture};
 use crate::store::{ClientType, hour, invites, sharing, users};
@@ -16,21 +16,7 @@ const NEW_MISSING: StoreError = StoreError::Corrupt("a new relationship cannot b
 
 /// Loads a relationship the calling system owns, in `want` status.
 fn owned(conn: &Connection, id: &str, system: &str, want: Status) -> Decision<Relationship> {
-    let Some(rel) = sharing::get(conn, id)? else {
-        return Ok(Err(Refusal::NotFound("Sharing relationship not found")));
-    };
-    if rel.system_user_id != system {
-        return Ok(Err(Refusal::Forbidden(
-            "You are not the system of this relationship",
-        )));
-    }
-    if rel.status != want.as_str() {
-        return Ok(Err(Refusal::bad(format!(
-            "Relationship is not {}",
-            want.as_str()
-        ))));
-    }
-    Ok(Ok(rel))
+    Ok(owned_by(sharing::get(conn, id)?, system, want))
 }
 
 impl Sharing for SqliteStore {

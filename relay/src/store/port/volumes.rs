@@ -1,7 +1,6 @@
 //! [`Volumes`] on SQLite: `store::volumes` (v1 and v2 rows), `store::inline` (small payloads
 //! in the row's transaction), `store::tombstones`, and the lookups a download authorises with.
 
-use coffer_wire::b64::WrappedVek60;
 use coffer_wire::v1::{Permissions, VolumeName};
 use rusqlite::Connection;
 
@@ -10,41 +9,14 @@ use super::grants::live_grant_in;
 use crate::service::volumes::over_quota;
 use crate::service::{Decision, Refusal, Stale};
 use crate::storage::volumes::{
-    NewPayload, Payload, PayloadReader, Served, SharedV2, Stored, UploadBase, Volumes,
+    NO_RELATIONSHIP, NOT_FOUND, NOT_SHARED, NewPayload, Payload, PayloadReader, PayloadRow, Served,
+    SharedV2, Stored, UploadBase, Volumes, granted_key, name_payload, permissions_of,
 };
 use crate::storage::{DecisionFuture, StoreFuture};
 use crate::store::tombstones::{self, TombstoneRow};
 use crate::store::users;
 use crate::store::volumes::{self, VolumeRow, v2};
 use crate::store::{Db, StoreError, inline};
-
-const NO_RELATIONSHIP: &str = "No active sharing relationship";
-const NOT_SHARED: &str = "This volume is not shared with you";
-const NOT_FOUND: &str = "Volume not found";
-
-/// A stored row, as far as reading its payload goes (v1 and v2 rows).
-trait PayloadRow {
-    fn version(&self) -> u64;
-    fn blob_file(&self) -> &str;
-}
-
-impl PayloadRow for VolumeRow {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
-
-impl PayloadRow for v2::VolumeV2 {
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn blob_file(&self) -> &str {
-        &self.blob_file
-    }
-}
 
 /// Runs `lookup` (authorises and finds the row, with anything to send along) and reads the
 /// payload the row names, unless `read.since` is already current: an inline payload from the
@@ -86,27 +58,6 @@ fn with_payload<R: PayloadRow, E>(
     ))
 }
 
-/// Names the new payload in `blob_file`: the blob's name, or a fresh inline name (then the
-/// bytes to store, once the row is).
-fn name_payload(
-    payload: NewPayload,
-    blob_file: &mut String,
-    owner: &str,
-    volume: &str,
-    version: u64,
-) -> Option<Vec<u8>> {
-    match payload {
-        NewPayload::Blob(name) => {
-            *blob_file = name;
-            None
-        }
-        NewPayload::Inline(bytes) => {
-            *blob_file = inline::new_name(owner, volume, version);
-            Some(bytes)
-        }
-    }
-}
-
 /// After a put: stores an inline payload if the row was stored (it is durable with the row),
 /// and answers the replaced blob if it is the blob store's (a replaced inline payload went
 /// with its row).
@@ -126,14 +77,6 @@ fn finish_put(
     Ok(Ok(Stored {
         replaced_blob: replaced.filter(|old| !inline::is_inline(old)),
     }))
-}
-
-/// A relationship's stored permissions (none if unreadable).
-fn permissions_of(stored: &str) -> Permissions {
-    serde_json::from_str(stored)
-        .ok()
-        .and_then(|v| Permissions::from_json(&v).ok())
-        .unwrap_or_default()
 }
 
 /// A v2 volume of `owner` by name, or 404.
@@ -316,22 +259,7 @@ impl Volumes for SqliteStore {
                     Ok(v) => v,
                     Err(missing) => return Ok(Err(missing)),
                 };
-                let key = live
-                    .grant
-                    .epoch_of(&v.volume_name)
-                    .filter(|e| *e == v.epoch)
-                    .and_then(|epoch| {
-                        live.keys
-                            .iter()
-                            .find(|k| k.0 == v.volume_name && k.1 == epoch)
-                    });
-                Ok(match key {
-                    Some(key) => {
-                        let wrapped = WrappedVek60::from_bytes(key.2);
-                        Ok((v, (wrapped, live.stored.expires_at)))
-                    }
-                    None => Err(Refusal::Forbidden(NOT_SHARED)),
-                })
+                Ok(granted_key(&live, &v).map(|key| (v, key)))
             })?;
             Ok(found.map(|(served, (wrapped_key, expires_at))| SharedV2 {
                 served,
