@@ -19,6 +19,7 @@ mod fetch_cache;
 mod home_client;
 mod home_relay;
 mod import_plurallog;
+mod pg_outage;
 mod request_log;
 mod v1_accounts;
 mod v1_admin;
