@@ -33,12 +33,31 @@ struct Entry {
 }
 
 /// The cache (one per relay, in `AppState`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SessionCache {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    /// `false`: holds nothing (a store whose generations are not exact, `Watch::exact`).
+    on: bool,
+}
+
+impl Default for SessionCache {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            on: true,
+        }
+    }
 }
 
 impl SessionCache {
+    /// A cache that holds nothing: every lookup reads the database.
+    pub fn off() -> Self {
+        Self {
+            entries: Mutex::default(),
+            on: false,
+        }
+    }
+
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
         // Entries are plain values; a panic elsewhere cannot leave the map inconsistent.
         self.entries
@@ -63,6 +82,9 @@ impl SessionCache {
 
     /// Holds `user`, read from the database under `generation` (taken before the read).
     pub fn insert(&self, digest: [u8; 32], user: SessionUser, generation: u64) {
+        if !self.on {
+            return;
+        }
         let mut entries = self.entries();
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| e.generation == generation && e.read_at.elapsed() < TTL);
@@ -120,6 +142,17 @@ mod tests {
             session_id: None,
             last_used_at: 0,
         }
+    }
+
+    #[test]
+    fn an_off_cache_holds_nothing() {
+        let cache = SessionCache::off();
+        cache.insert([1; 32], user(i64::MAX), 7);
+        assert!(cache.is_empty());
+        assert!(cache.get(&[1; 32], 0, 7).is_none());
+        let on = SessionCache::default();
+        on.insert([1; 32], user(i64::MAX), 7);
+        assert!(on.get(&[1; 32], 0, 7).is_some());
     }
 
     #[test]

@@ -76,7 +76,18 @@ impl AppState {
         pins: Pins,
     ) -> Self {
         Self {
-            fetch_cache: FetchCache::new(config.cache.fetch_bytes),
+            // Caches only where the store's generations are exact (not on PostgreSQL: ADR 0032
+            // decision 9); otherwise they would hold answers that can never be served.
+            fetch_cache: FetchCache::new(if storage.exact() {
+                config.cache.fetch_bytes
+            } else {
+                0
+            }),
+            sessions: if storage.exact() {
+                SessionCache::default()
+            } else {
+                SessionCache::off()
+            },
             request_log: RequestLog::new(&config.request_log),
             limits: RateLimits::new(&config),
             admin_auth: AdminVerifier::new(&config.admin),
@@ -90,7 +101,6 @@ impl AppState {
             ip_labels,
             pins: RwLock::new(pins),
             admin_listener: OnceLock::new(),
-            sessions: SessionCache::default(),
         }
     }
 

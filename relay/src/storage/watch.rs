@@ -18,4 +18,10 @@ pub trait Watch {
     /// The generation of `owner`'s download answers: a cached answer read under an older one
     /// is stale.
     fn fetch_generation(&self, owner: &str) -> FetchGeneration;
+
+    /// Whether the generations move when any writer's write commits, before that writer is
+    /// answered, so that a cached answer is exact. `false` (a database other processes write
+    /// to, whose changes arrive later): the relay keeps its caches off, as they could only
+    /// miss.
+    fn exact(&self) -> bool;
 }

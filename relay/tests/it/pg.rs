@@ -353,3 +353,59 @@ fn pooled_connections_outlive_the_runtime_that_opened_them() {
     drop((conn, pool));
     main.block_on(drop_database(&name));
 }
+
+/// A relay on PostgreSQL keeps its session and fetch caches off (ADR 0032 decision 9): its
+/// generations are not exact, so anything held could only be a miss (or, without the
+/// generations, a stale answer).
+#[tokio::test]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn a_relay_on_postgresql_keeps_its_caches_off() {
+    use coffer_relay::config::{Config, IpPolicy};
+    use coffer_relay::fetch_cache::{FetchKey, Route};
+    use coffer_relay::ip_policy::IpLabels;
+    use coffer_relay::state::{AppState, Pins};
+    use coffer_relay::storage::watch::Watch as _;
+    use coffer_relay::store::blobs::BlobStore;
+
+    let (url, name) = fresh_database().await;
+    let store = coffer_relay::pg::store::PgStore::open(&PgSettings::parse(&url).unwrap())
+        .await
+        .unwrap();
+    assert!(!store.exact());
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    let blobs = BlobStore::open(&config.blob_path()).unwrap();
+    let state = AppState::new(
+        config,
+        Arc::new(store),
+        blobs,
+        IpLabels::ephemeral(IpPolicy::Off),
+        Pins::default(),
+    );
+    let generation = state.storage.fetch_generation("o");
+    let key = || FetchKey::new(Route::V1Own, "o", "o", "members");
+    state.fetch_cache.insert(
+        key(),
+        generation,
+        1,
+        Some(bytes::Bytes::from_static(b"{}")),
+        0,
+    );
+    assert!(state.fetch_cache.get(&key(), generation, None, 0).is_none());
+    let user = coffer_relay::store::sessions::SessionUser {
+        user_id: "o".into(),
+        client_type: coffer_relay::store::ClientType::System,
+        feature_set: "[]".into(),
+        is_v2: false,
+        expires_at: i64::MAX,
+        session_id: None,
+        last_used_at: 0,
+    };
+    state.sessions.insert([1; 32], user, 1);
+    assert!(state.sessions.is_empty());
+    drop(state);
+    drop_database(&name).await;
+}
