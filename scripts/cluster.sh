@@ -16,7 +16,7 @@
 # (generated once by coffer-admin, COFFER_ADMIN_BIN, default beside the relay), so the pin is
 # the same whichever instance HAProxy picks. Each instance gets the caller's environment
 # (admin token, COFFER_*/PLURALLOG_* limits) plus COFFER_STORAGE_BACKEND=postgres,
-# COFFER_POSTGRES_URL and the COFFER_S3_* variables (Garage). Instances that share a database
+# COFFER_POSTGRES_URL, COFFER_BLOBS_BACKEND=s3 and the COFFER_S3_* variables (Garage). Instances that share a database
 # must share their blobs too, so full mode refuses to start relays unless `coffer-relay --help`
 # names COFFER_BLOBS_BACKEND (the S3 blob store). `--infra-only` starts PostgreSQL, Garage and
 # HAProxy (pointed at the instances' ports) and prints the environment for relays started by
@@ -172,7 +172,7 @@ up() {
   storage_url="$("$scripts/postgres.sh" up | tail -n 1)"
   s3_env="$("$scripts/garage.sh" up | tail -n 4)"
   eval "$s3_env" # the four export lines garage.sh printed
-  export COFFER_STORAGE_BACKEND=postgres COFFER_POSTGRES_URL="$storage_url"
+  export COFFER_STORAGE_BACKEND=postgres COFFER_POSTGRES_URL="$storage_url" COFFER_BLOBS_BACKEND=s3
   export COFFER_S3_ENDPOINT COFFER_S3_REGION COFFER_S3_BUCKET COFFER_S3_CREDENTIALS_FILE
   if ((infra_only)); then
     # shellcheck disable=SC2046 # one HOST:PORT per instance
@@ -180,6 +180,7 @@ up() {
     say "infrastructure up; start relays with this environment behind $front"
     echo "export COFFER_STORAGE_BACKEND=postgres"
     echo "export COFFER_POSTGRES_URL=$storage_url"
+    echo "export COFFER_BLOBS_BACKEND=s3"
     echo "$s3_env"
     echo "export COFFER_CLUSTER_FRONT=$front"
     return 0

@@ -6,7 +6,8 @@ Usage: scripts/storage-port-check.py [RELAY_SRC_DIR]
 Outside the SQLite adapter (`store/`) and the composition root (`server.rs`, `server/`,
 `state.rs`, `main.rs`), no file of the relay may reach SQLite: name `rusqlite`, a `Connection`
 or `Transaction`, the database handle (`.db.`, `Db::`), or its closures (`read_blocking`,
-`write_blocking`). Test modules at the end of a file (`#[cfg(test)]`) may: they test the
+`write_blocking`), nor the blob directory (`BlobStore`: the blob port is
+`storage::blobs::Blobs`, files or S3). Test modules at the end of a file (`#[cfg(test)]`) may: they test the
 adapter.
 
 WAITING lists the files that still do, each with why; it may only shrink: a file listed there
@@ -34,6 +35,8 @@ PATTERNS = [
     re.compile(r"\.db\b(?!_)"),
     re.compile(r"\bDb\b"),
     re.compile(r"\b(?:read_blocking|write_blocking)\b"),
+    # The blob files: the port is `storage::blobs::Blobs` (files or S3).
+    re.compile(r"\bBlobStore\b"),
 ]
 
 

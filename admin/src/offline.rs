@@ -145,6 +145,15 @@ pub fn data_paths(relay: &RelayPaths) -> Result<DataPaths, AdminError> {
 /// The offline commands (backup, restore, check, import) work on the embedded store: a relay
 /// whose metadata is in PostgreSQL is refused with the procedure that does apply.
 pub fn embedded_only(config: &Config) -> Result<(), AdminError> {
+    if config.blobs.backend == coffer_relay::config::storage::BlobBackend::S3 {
+        return Err(AdminError::Database(
+            "this relay keeps its blobs in an S3 bucket (blobs.backend = \"s3\"): this \
+             command works on the embedded data directory (SQLite and blob files) only. Back \
+             up the metadata first (the SQLite backup, or pg_dump), then the bucket with the \
+             object store's own tools (README, \"Running a cluster\")"
+                .to_owned(),
+        ));
+    }
     match config.storage.backend {
         coffer_relay::config::storage::Backend::Sqlite => Ok(()),
         coffer_relay::config::storage::Backend::Postgres => Err(AdminError::Database(
@@ -269,7 +278,7 @@ pub struct Settings {
     /// PostgreSQL: reachable, and its schema version (connected to once).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_state: Option<String>,
-    /// Blob directory.
+    /// Blob directory, or for `[blobs] backend = "s3"`: `s3, bucket B at ENDPOINT (reachable…)`.
     pub blob_dir: String,
     /// `argon2id-hash`, `plain-token` or `disabled`.
     pub admin_token: &'static str,
@@ -563,6 +572,21 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
             };
         }
     };
+    let blob_dir = match coffer_relay::config::check::blobs_state(&config) {
+        Ok(_) if config.blobs.backend == coffer_relay::config::storage::BlobBackend::Files => {
+            config.blob_path().display().to_string()
+        }
+        Ok(line) => line,
+        Err((_, error)) => {
+            return ConfigReport {
+                valid: false,
+                file: file.display().to_string(),
+                error: Some(error),
+                warnings,
+                settings: None,
+            };
+        }
+    };
     let scheme = if config.tls.mode == TlsMode::Off {
         "http"
     } else {
@@ -579,7 +603,7 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
         data_dir: config.data_dir.display().to_string(),
         database,
         database_state,
-        blob_dir: config.blob_path().display().to_string(),
+        blob_dir,
         admin_token: if config.admin.token_hash.is_some() {
             "argon2id-hash"
         } else if config.admin.token.is_set() {

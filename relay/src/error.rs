@@ -205,7 +205,7 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Unavailable(why) => {
-                tracing::warn!(%why, "database unavailable: refused a request");
+                tracing::warn!(%why, "storage unavailable (database or object store): refused a request");
                 Self::Unavailable {
                     retry_after: UNAVAILABLE_RETRY_AFTER,
                 }

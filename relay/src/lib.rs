@@ -31,6 +31,8 @@ pub mod anomalies;
 pub mod api;
 pub mod cli;
 pub mod config;
+#[cfg(any(feature = "postgres", feature = "s3"))]
+pub mod driver;
 #[cfg(feature = "server")]
 pub mod error;
 #[cfg(feature = "server")]

@@ -194,7 +194,9 @@ fn object_error(e: object_store::Error) -> StoreError {
     // user id and the volume (docs/metadata-inventory.md: no ids in logs). Only its kind.
     let kind = match e {
         E::NotFound { .. } => return StoreError::Corrupt("object not found"),
-        E::PermissionDenied { .. } => "permission denied (check the key's bucket grants)",
+        E::PermissionDenied { .. } => {
+            "permission denied (check the key in the credentials file and its grants on the bucket)"
+        }
         E::Unauthenticated { .. } => "credentials refused (check the credentials file)",
         E::Precondition { .. } | E::AlreadyExists { .. } | E::NotModified { .. } => {
             "a conditional request failed"
@@ -419,6 +421,176 @@ impl S3Blobs {
             }
         }
         Ok(report)
+    }
+}
+
+impl S3Blobs {
+    /// Checks that the bucket answers to these credentials: asks for an object that does not
+    /// exist (`not found` is the healthy answer). For start-up and `--check-config`.
+    pub async fn probe(&self) -> Result<(), StoreError> {
+        match self.store.head(&Path::from("coffer-probe-absent")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(object_error(e)),
+        }
+    }
+
+    /// Where the bucket is (no secret).
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+}
+
+/// The blob port on S3 ([`crate::storage::blobs::Blobs`]): [`S3Blobs`] with its requests made
+/// on a runtime of its own (`coffer-s3`, [`crate::driver::Driver`]), so that the HTTP client's
+/// pooled connections are driven whatever actix worker asked. Blobs in a bucket are shared by
+/// every instance that names it.
+#[cfg(feature = "server")]
+#[derive(Debug, Clone)]
+pub struct S3BlobStore {
+    blobs: S3Blobs,
+    driver: Arc<crate::driver::Driver>,
+}
+
+#[cfg(feature = "server")]
+mod port {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use futures_util::StreamExt as _;
+
+    use super::{S3BlobStore, S3Blobs, S3Settings};
+    use crate::driver::Driver;
+    use crate::service::volumes::STREAM_ABOVE;
+    use crate::storage::StoreFuture;
+    use crate::storage::blobs::{Blobs, RemoveFuture};
+    use crate::storage::volumes::{BlobReader, Payload};
+    use crate::store::StoreError;
+    use crate::store::blobs::{DirPage, SweepReport};
+    use crate::store::inline;
+
+    fn driver_gone() -> StoreError {
+        StoreError::Unavailable("object store: the relay is stopping".into())
+    }
+
+    impl S3BlobStore {
+        /// The bucket `settings` names, reached from a runtime of its own; nothing is asked
+        /// of the service until [`Self::probe`] or the first use.
+        pub fn open(settings: &S3Settings) -> Result<Self, StoreError> {
+            let driver = Driver::start("coffer-s3")
+                .map_err(|e| StoreError::Backend(format!("object store driver thread: {e}")))?;
+            Ok(Self {
+                blobs: S3Blobs::new(settings)?,
+                driver: Arc::new(driver),
+            })
+        }
+
+        /// [`S3Blobs::probe`], on the driver.
+        pub async fn probe(&self) -> Result<(), StoreError> {
+            let blobs = self.blobs.clone();
+            self.run(async move { blobs.probe().await }).await
+        }
+
+        async fn run<T: Send + 'static>(
+            &self,
+            work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+        ) -> Result<T, StoreError> {
+            self.driver.run(work).await.ok_or_else(driver_gone)?
+        }
+    }
+
+    impl Blobs for S3BlobStore {
+        fn describe(&self) -> String {
+            format!("s3, {}", self.blobs.describe())
+        }
+
+        fn shared(&self) -> bool {
+            true
+        }
+
+        fn write(
+            &self,
+            user: String,
+            volume: String,
+            version: u64,
+            bytes: Vec<u8>,
+        ) -> StoreFuture<'_, String> {
+            let blobs = self.blobs.clone();
+            Box::pin(
+                self.run(
+                    async move { blobs.put(&user, &volume, version, Bytes::from(bytes)).await },
+                ),
+            )
+        }
+
+        fn remove(&self, name: String) -> RemoveFuture<'_> {
+            let blobs = self.blobs.clone();
+            Box::pin(async move {
+                // An inline payload went with its row (`store::inline`): no object to remove.
+                if !inline::is_inline(&name) {
+                    let _ = self
+                        .driver
+                        .run(async move { blobs.remove(&name).await })
+                        .await;
+                }
+            })
+        }
+
+        fn remove_user(&self, user: String) -> StoreFuture<'_, ()> {
+            let blobs = self.blobs.clone();
+            Box::pin(self.run(async move { blobs.remove_user(&user).await }))
+        }
+
+        fn reader(&self, max: u64) -> BlobReader {
+            let (blobs, driver) = (self.blobs.clone(), Arc::clone(&self.driver));
+            Box::new(move |name| {
+                if inline::is_inline(name) {
+                    return Err(StoreError::Corrupt("an inline payload is not a blob"));
+                }
+                let (blobs, name) = (blobs.clone(), name.to_owned());
+                driver
+                    .block_on(async move {
+                        let Some((mut stream, len)) = blobs.open(&name, max).await? else {
+                            return Ok(None);
+                        };
+                        if len > STREAM_ABOVE {
+                            return Ok(Some(Payload::Stream(stream, len)));
+                        }
+                        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                        while let Some(chunk) = stream.next().await {
+                            bytes.extend_from_slice(&chunk?);
+                            if bytes.len() as u64 > len {
+                                return Err(StoreError::Corrupt(
+                                    "an object is longer than its recorded length",
+                                ));
+                            }
+                        }
+                        if bytes.len() as u64 != len {
+                            return Err(StoreError::Unavailable(
+                                "object store: a read ended early".into(),
+                            ));
+                        }
+                        Ok(Some(Payload::Bytes(bytes)))
+                    })
+                    .ok_or_else(driver_gone)?
+            })
+        }
+
+        fn user_dirs_page(&self, after: Option<String>, limit: usize) -> StoreFuture<'_, DirPage> {
+            let blobs = self.blobs.clone();
+            Box::pin(self.run(async move { blobs.user_dirs_page(after.as_deref(), limit).await }))
+        }
+
+        fn sweep_users(
+            &self,
+            users: Vec<String>,
+            referenced: HashMap<String, HashSet<String>>,
+            min_age: Duration,
+        ) -> StoreFuture<'_, SweepReport> {
+            let blobs = self.blobs.clone();
+            Box::pin(self.run(async move { blobs.sweep_users(&users, &referenced, min_age).await }))
+        }
     }
 }
 

@@ -57,6 +57,9 @@ pub enum StartError {
     /// ([`crate::store::db_errors`]).
     #[error("{0}")]
     Database(String),
+    /// The blob store could not be opened or reached (`[blobs]`).
+    #[error("{0}")]
+    Blobs(String),
     /// Certificate generation or loading.
     #[error("TLS certificate: {0}")]
     Cert(#[from] coffer_certs::CertError),
@@ -348,7 +351,7 @@ fn warn_if_descriptors_short(limits: &ServerLimits) {
 /// port once the state is built.
 async fn open_storage(
     config: &Config,
-    blobs: &BlobStore,
+    files: Option<&BlobStore>,
 ) -> Result<(Arc<dyn crate::storage::Storage>, Option<Arc<Db>>), StartError> {
     match config.storage.backend {
         crate::config::storage::Backend::Sqlite => {
@@ -356,13 +359,15 @@ async fn open_storage(
             let db = Db::open(&db_path).map_err(|e| {
                 StartError::Database(crate::store::db_errors::explain(&db_path, &e))
             })?;
-            let swept = maintenance::sweep_orphans(&db, blobs, Duration::ZERO)?;
-            if swept.files_removed > 0 {
-                tracing::info!(
-                    files = swept.files_removed,
-                    bytes = swept.bytes_removed,
-                    "removed orphan blobs at start-up"
-                );
+            if let Some(blobs) = files {
+                let swept = maintenance::sweep_orphans(&db, blobs, Duration::ZERO)?;
+                if swept.files_removed > 0 {
+                    tracing::info!(
+                        files = swept.files_removed,
+                        bytes = swept.bytes_removed,
+                        "removed orphan blobs at start-up"
+                    );
+                }
             }
             let store = crate::store::port::SqliteStore::new(Arc::clone(&db));
             Ok((Arc::new(store), Some(db)))
@@ -391,14 +396,54 @@ async fn open_storage(
     }
 }
 
+/// Opens the blob store `[blobs] backend` names: the blob directory (answered twice: as the
+/// port, and as files for the SQLite start-up sweep), or the S3 bucket, reached once here so
+/// that a wrong endpoint or key stops the start with its reason.
+async fn open_blobs(
+    config: &Config,
+) -> Result<(Arc<dyn crate::storage::blobs::Blobs>, Option<BlobStore>), StartError> {
+    match config.blobs.backend {
+        crate::config::storage::BlobBackend::Files => {
+            let files = BlobStore::open(&config.blob_path())?;
+            Ok((Arc::new(files.clone()), Some(files)))
+        }
+        #[cfg(feature = "s3")]
+        crate::config::storage::BlobBackend::S3 => {
+            let settings =
+                crate::config::storage::s3_settings(&config.blobs).map_err(StartError::Blobs)?;
+            let target = settings.describe();
+            let store = crate::s3::S3BlobStore::open(&settings)?;
+            store.probe().await.map_err(|e| {
+                StartError::Blobs(format!(
+                    "S3 {target}: {e}; check that the service runs, blobs.endpoint, the bucket \
+                     and the key in blobs.credentials_file (read, write and delete on the bucket)"
+                ))
+            })?;
+            tracing::info!(blobs = %target, "blobs in an S3 bucket");
+            Ok((Arc::new(store), None))
+        }
+        #[cfg(not(feature = "s3"))]
+        crate::config::storage::BlobBackend::S3 => Err(StartError::Config(
+            "blobs.backend = \"s3\" needs a coffer-relay built with the s3 feature",
+        )),
+    }
+}
+
 /// Runs the relay until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> Result<(), StartError> {
     create_private_dir(&config.data_dir)?;
     // Before anything touches the database or blobs (the start-up sweep deletes files).
     let _lock = lock::lock(&config.data_dir)?;
     let ip_labels = IpLabels::open(config.ip_policy, &config.ip_hash_key_path())?;
-    let blobs = BlobStore::open(&config.blob_path())?;
-    let (storage, sqlite) = open_storage(&config, &blobs).await?;
+    let (blobs, files) = open_blobs(&config).await?;
+    let (storage, sqlite) = open_storage(&config, files.as_ref()).await?;
+    let swept_at_open = sqlite.is_some() && files.is_some();
+    if config.storage.backend == crate::config::storage::Backend::Postgres && files.is_some() {
+        tracing::warn!(
+            "metadata in PostgreSQL, blobs in this instance's own directory: run one instance \
+             only, or set blobs.backend = \"s3\" so that every instance serves every blob"
+        );
+    }
     let tls = load_tls(&config)?;
     let addr = config.listen_addr();
     let admin = match config.admin.listen {
@@ -418,12 +463,17 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
     let state = web::Data::new(AppState::new(config, storage, blobs, ip_labels, pins));
 
-    if sqlite.is_none() {
-        // The blob directory is this instance's own and nothing is served yet, so a blob no
-        // row names (an upload cut off by a crash) or a temporary file is an orphan whatever
-        // its age, as in the SQLite start-up sweep above. (Blobs shared by several instances
-        // will need the minimum age.)
-        let swept = crate::service::maintenance::sweep_orphans(&state, Duration::ZERO).await?;
+    if !swept_at_open {
+        // Before anything is served. A blob directory is this instance's own, so a blob no row
+        // names (an upload cut off by a crash) or a temporary file is an orphan whatever its
+        // age, as in the SQLite start-up sweep. A shared store (S3) may hold a sibling
+        // instance's upload between its object and its row: only the minimum age is safe.
+        let min_age = if state.blobs.shared() {
+            maintenance::ORPHAN_MIN_AGE
+        } else {
+            Duration::ZERO
+        };
+        let swept = crate::service::maintenance::sweep_orphans(&state, min_age).await?;
         if swept.files_removed > 0 {
             tracing::info!(
                 files = swept.files_removed,

@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::request_log::RequestLog;
 use crate::session_cache::SessionCache;
 use crate::storage::Storage;
-use crate::store::blobs::BlobStore;
+use crate::storage::blobs::Blobs;
 use crate::store::now;
 
 /// The pins the relay announces: its current key and, once prepared, its next one.
@@ -37,8 +37,8 @@ pub struct AppState {
     pub config: Config,
     /// The storage port (docs/adr/0030-storage-port.md): every metadata read and write.
     pub storage: Arc<dyn Storage>,
-    /// Blob files.
-    pub blobs: BlobStore,
+    /// The blob port (`[blobs] backend`): payloads above `[storage] inline_max`.
+    pub blobs: Arc<dyn Blobs>,
     /// Rate limiters.
     pub limits: RateLimits,
     /// Start time, for `uptime_seconds`.
@@ -71,7 +71,7 @@ impl AppState {
     pub fn new(
         config: Config,
         storage: Arc<dyn Storage>,
-        blobs: BlobStore,
+        blobs: Arc<dyn Blobs>,
         ip_labels: IpLabels,
         pins: Pins,
     ) -> Self {

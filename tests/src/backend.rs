@@ -8,6 +8,12 @@
 //!   prints one), dropped when the relay's [`crate::relay::RelayProcess`] is.
 //!
 //! Anything else is a mistake the run fails on, never a silent fallback to SQLite.
+//!
+//! `COFFER_TEST_BLOBS` chooses the blob store the same way:
+//! - unset or `files`: each relay's own blob directory (the default);
+//! - `s3`: the S3 bucket of `COFFER_S3_ENDPOINT`, `COFFER_S3_REGION`, `COFFER_S3_BUCKET` and
+//!   `COFFER_S3_CREDENTIALS_FILE` (`scripts/garage.sh up` prints them), shared by every relay
+//!   of the run (each user's blobs are under its own prefix).
 
 use tokio_postgres::NoTls;
 
@@ -27,6 +33,45 @@ pub fn selected() -> Backend {
         Ok("postgres") => Backend::Postgres,
         Ok(other) => panic!("COFFER_TEST_BACKEND={other}: expected sqlite or postgres"),
     }
+}
+
+/// The blob store of this test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blobs {
+    /// Each relay's own blob directory.
+    Files,
+    /// A shared S3 bucket.
+    S3,
+}
+
+/// The blob store `COFFER_TEST_BLOBS` names (panics on a value it does not know).
+pub fn blobs() -> Blobs {
+    match std::env::var("COFFER_TEST_BLOBS").as_deref() {
+        Err(_) | Ok("") | Ok("files") => Blobs::Files,
+        Ok("s3") => Blobs::S3,
+        Ok(other) => panic!("COFFER_TEST_BLOBS={other}: expected files or s3"),
+    }
+}
+
+/// The relay environment for the S3 bucket of this run (panics, saying how to get them, when
+/// a variable is missing).
+pub fn s3_env() -> Vec<(String, String)> {
+    let mut env = vec![("COFFER_BLOBS_BACKEND".to_owned(), "s3".to_owned())];
+    for name in [
+        "COFFER_S3_ENDPOINT",
+        "COFFER_S3_REGION",
+        "COFFER_S3_BUCKET",
+        "COFFER_S3_CREDENTIALS_FILE",
+    ] {
+        let value = std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "COFFER_TEST_BLOBS=s3 needs {name}: start Garage with `scripts/garage.sh up` and \
+                 export the variables it prints"
+            )
+        });
+        env.push((name.to_owned(), value));
+    }
+    env
 }
 
 /// A database of one relay on the test PostgreSQL server; dropped with this value.

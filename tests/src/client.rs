@@ -117,6 +117,18 @@ impl V1Client {
         V1Client::from_secrets(relay.http(), kind, &seed, &exchange)
     }
 
+    /// A new app with fresh keys and a fresh VEK talking to `http` (a cluster's instance or
+    /// front door), not yet registered.
+    pub fn at(http: Http, kind: Kind) -> V1Client {
+        V1Client::from_secrets(http, kind, &rand::random(), &rand::random())
+    }
+
+    /// Points the client at another relay (a cluster's other instance): same account, same
+    /// session token.
+    pub fn use_http(&mut self, http: Http) {
+        self.http = http;
+    }
+
     /// An app with given secrets (for known-answer tests).
     pub fn from_secrets(http: Http, kind: Kind, seed: &[u8; 32], exchange: &[u8; 32]) -> V1Client {
         let identity = Identity::from_secret_bytes(seed, exchange);

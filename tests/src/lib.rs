@@ -4,6 +4,7 @@ pub mod abuse;
 pub mod backend;
 pub mod bench;
 pub mod client;
+pub mod cluster;
 pub mod docs;
 pub mod faults;
 pub mod http;

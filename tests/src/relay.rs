@@ -71,6 +71,11 @@ impl RelayBuilder {
                 Some(db)
             }
         };
+        if crate::backend::blobs() == crate::backend::Blobs::S3 {
+            for (key, value) in crate::backend::s3_env() {
+                env.entry(key).or_insert(value);
+            }
+        }
         let mut relay = RelayProcess {
             work,
             data_dir,

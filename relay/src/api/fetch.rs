@@ -77,9 +77,9 @@ impl Fetch {
                 );
                 Ok(json_bytes(encoded))
             }
-            Payload::File(file, len) => {
+            Payload::Stream(chunks, len) => {
                 cache.insert(self.key, self.generation, version, None, expires_at);
-                json_with_streamed_field(body()?, field, file, len)
+                json_with_streamed_field(body()?, field, chunks, len)
             }
         }
     }

@@ -41,11 +41,9 @@ pub async fn update_me(
 /// more (metadata never touches blob files: docs/adr/0030). Returns whether the user existed.
 pub async fn delete_account(state: &AppState, user_id: String) -> Result<bool, ApiError> {
     let existed = state.storage.delete_user(user_id.clone()).await?;
-    let blobs = state.blobs.clone();
-    // The rows are gone, so no request can reach these files any more; a failure here leaves
+    // The rows are gone, so no request can reach these blobs any more; a failure here leaves
     // orphans for the sweep, never a visible half-deleted account.
-    let removed = web::block(move || blobs.remove_user(&user_id)).await?;
-    if let Err(err) = removed {
+    if let Err(err) = state.blobs.remove_user(user_id).await {
         tracing::warn!(error = %err, "blob directory of a deleted account not removed; the orphan sweep will");
     }
     if existed {

@@ -116,6 +116,50 @@ pub fn storage_state(config: &Config) -> Result<(String, Option<String>), (Strin
     }
 }
 
+/// The blob store as `--check-config` and `coffer-admin config check` show it: the blob
+/// directory, or the S3 bucket and endpoint (never the key) once a request to it succeeded.
+/// `Err`: why the relay could not use it (with the blobs line, still shown).
+pub fn blobs_state(config: &Config) -> Result<String, (String, String)> {
+    use super::storage::BlobBackend;
+    match config.blobs.backend {
+        BlobBackend::Files => Ok(format!("files, {}", config.blob_path().display())),
+        #[cfg(feature = "s3")]
+        BlobBackend::S3 => {
+            let settings = super::storage::s3_settings(&config.blobs)
+                .map_err(|problem| ("s3".to_owned(), problem))?;
+            let target = settings.describe();
+            let line = format!("s3, {target}");
+            let probed = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime to reach the S3 service: {e}"))
+                .and_then(|rt| {
+                    rt.block_on(async { crate::s3::S3Blobs::new(&settings)?.probe().await })
+                        .map_err(|e| format!("S3 {target}: {e}"))
+                });
+            match probed {
+                Ok(()) => Ok(format!("{line} (reachable; the key may read the bucket)")),
+                Err(problem) => Err((line, problem)),
+            }
+        }
+        #[cfg(not(feature = "s3"))]
+        BlobBackend::S3 => Err((
+            "s3".to_owned(),
+            "blobs.backend = \"s3\": this build has no s3 feature".to_owned(),
+        )),
+    }
+}
+
+fn check_blobs(config: &Config, report: &mut CheckReport) {
+    match blobs_state(config) {
+        Ok(line) => report.summary.push(("blobs", line)),
+        Err((line, problem)) => {
+            report.summary.push(("blobs", line));
+            report.problems.push(problem);
+        }
+    }
+}
+
 fn check_storage(config: &Config, report: &mut CheckReport) {
     match storage_state(config) {
         Ok((line, state)) => {
@@ -187,8 +231,8 @@ pub fn check_config(config: &Config, file: Option<&Path>) -> CheckReport {
     }
     s.push(("data", config.data_dir.display().to_string()));
     check_storage(config, &mut report);
+    check_blobs(config, &mut report);
     let s = &mut report.summary;
-    s.push(("blobs", config.blob_path().display().to_string()));
     s.push(("log", config.log.clone()));
     s.push((
         "admin token",

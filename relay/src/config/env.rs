@@ -97,8 +97,21 @@ const ENV_VARS: &[EnvVar] = &[
     var!(["COFFER_POSTGRES_URL"], "PostgreSQL connection URL (with storage backend postgres; never logged)", storage.url = with(database_url)),
     var!(["COFFER_POSTGRES_URL_FILE"], "a file holding the PostgreSQL connection URL (first line)", storage.url_file = some(text)),
     var!(["COFFER_POSTGRES_POOL_SIZE"], "PostgreSQL connections per relay instance", storage.pool_size = parse("a count")),
+    var!(["COFFER_BLOBS_BACKEND"], "files | s3: where payloads above the inline size are kept (default files)", blobs.backend = with(blobs_backend)),
+    var!(["COFFER_S3_ENDPOINT"], "S3 service URL (blobs backend s3): https://, or http:// to a loopback address", blobs.endpoint = some(text)),
+    var!(["COFFER_S3_REGION"], "S3 region name (blobs backend s3)", blobs.region = some(text)),
+    var!(["COFFER_S3_BUCKET"], "S3 bucket (blobs backend s3)", blobs.bucket = some(text)),
+    var!(["COFFER_S3_CREDENTIALS_FILE"], "file with the S3 access key, AWS shared-credentials format, profile default (blobs backend s3; never logged)", blobs.credentials_file = some(text)),
     var!(["COFFER_INLINE_MAX"], "payloads up to this many bytes are stored in the database, larger ones as files (0 = all files; at most 262144)", storage.inline_max = parse("a byte count")),
 ];
+
+fn blobs_backend(v: &str) -> Result<super::storage::BlobBackend, &'static str> {
+    match v.trim() {
+        "files" => Ok(super::storage::BlobBackend::Files),
+        "s3" => Ok(super::storage::BlobBackend::S3),
+        _ => Err("files or s3"),
+    }
+}
 
 fn storage_backend(v: &str) -> Result<super::storage::Backend, &'static str> {
     match v.trim() {
@@ -253,6 +266,6 @@ mod tests {
                 assert!(seen.insert(*name), "{name} appears twice");
             }
         }
-        assert_eq!(ENV_VARS.len(), 53);
+        assert_eq!(ENV_VARS.len(), 58);
     }
 }

@@ -80,6 +80,8 @@ pub struct Config {
     pub metrics: MetricsAccess,
     /// Where payloads are kept: inline in the database up to a size, else blob files.
     pub storage: storage::Storage,
+    /// Where blobs are kept: files in the blob directory, or an S3-compatible object store.
+    pub blobs: storage::Blobs,
     /// In-memory caches.
     pub cache: Cache,
     /// How answered requests are logged.
@@ -108,6 +110,7 @@ impl Default for Config {
             registration: Registration::default(),
             metrics: MetricsAccess::default(),
             storage: storage::Storage::default(),
+            blobs: storage::Blobs::default(),
             cache: Cache::default(),
             request_log: RequestLog::default(),
         }
@@ -115,7 +118,8 @@ impl Default for Config {
 }
 impl Config {
     /// Reads a TOML file over the defaults. Relative paths in it (`data_dir`, `database`,
-    /// `blob_dir`, `tls.cert`, `tls.key`) are relative to the file's directory.
+    /// `blob_dir`, `tls.cert`, `tls.key`, `storage.url_file`, `blobs.credentials_file`) are
+    /// relative to the file's directory.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),

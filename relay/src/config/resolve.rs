@@ -45,6 +45,12 @@ impl Config {
                 ("", "blob_dir", self.blob_dir.as_mut()),
                 ("tls", "cert", self.tls.cert.as_mut()),
                 ("tls", "key", self.tls.key.as_mut()),
+                ("storage", "url_file", self.storage.url_file.as_mut()),
+                (
+                    "blobs",
+                    "credentials_file",
+                    self.blobs.credentials_file.as_mut(),
+                ),
             ] {
                 if let Some(path) = path.filter(|_| has(&table, section, key)) {
                     under(base, path);

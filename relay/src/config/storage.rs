@@ -140,3 +140,81 @@ pub fn postgres_settings(storage: &Storage) -> Result<crate::pg::PgSettings, Str
         .map(|s| s.with_pool_size(storage.pool_size))
         .map_err(|e| e.to_string())
 }
+
+/// Where blobs (payloads above `storage.inline_max`) are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// Files in the blob directory (`blob_dir`, default `<data_dir>/blobs`); one relay.
+    #[default]
+    Files,
+    /// An S3-compatible object store, which several relay instances may share.
+    S3,
+}
+
+impl BlobBackend {
+    /// The config and environment spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Files => "files",
+            Self::S3 => "s3",
+        }
+    }
+}
+
+/// `[blobs]`: the blob store. For `s3`, the bucket and where to reach it; the access key is
+/// read from `credentials_file` (AWS shared-credentials format, profile `default`), never
+/// from this file, and never logged.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Blobs {
+    /// `files` (default) or `s3`.
+    pub backend: BlobBackend,
+    /// `s3`: the service's URL: `https://…` (checked against the Web PKI), or `http://` to a
+    /// loopback address only.
+    pub endpoint: Option<String>,
+    /// `s3`: the region name the service signs with (Garage: as in its `s3_region`).
+    pub region: Option<String>,
+    /// `s3`: the bucket (created beforehand; the key needs read, write and delete on it).
+    pub bucket: Option<String>,
+    /// `s3`: the credentials file (`[default]` with `aws_access_key_id` and
+    /// `aws_secret_access_key`; keep it mode 600).
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl Blobs {
+    /// The S3 settings given, by key, for the messages that name them.
+    pub fn s3_parts(&self) -> [(&'static str, bool); 4] {
+        [
+            ("blobs.endpoint", self.endpoint.is_some()),
+            ("blobs.region", self.region.is_some()),
+            ("blobs.bucket", self.bucket.is_some()),
+            ("blobs.credentials_file", self.credentials_file.is_some()),
+        ]
+    }
+}
+
+/// The S3 settings `[blobs]` names, with the credentials file read and checked
+/// ([`crate::s3::S3Settings::new`]). Errors never contain the secret.
+#[cfg(feature = "s3")]
+pub fn s3_settings(blobs: &Blobs) -> Result<crate::s3::S3Settings, String> {
+    let missing: Vec<&str> = blobs
+        .s3_parts()
+        .iter()
+        .filter(|(_, set)| !set)
+        .map(|(key, _)| *key)
+        .collect();
+    let (Some(endpoint), Some(region), Some(bucket), Some(credentials)) = (
+        &blobs.endpoint,
+        &blobs.region,
+        &blobs.bucket,
+        &blobs.credentials_file,
+    ) else {
+        return Err(format!(
+            "blobs.backend = \"s3\" needs {} (or COFFER_S3_ENDPOINT, COFFER_S3_REGION, \
+             COFFER_S3_BUCKET, COFFER_S3_CREDENTIALS_FILE)",
+            missing.join(", ")
+        ));
+    };
+    crate::s3::S3Settings::new(endpoint, region, bucket, credentials).map_err(|e| e.to_string())
+}

@@ -426,3 +426,80 @@ fn the_storage_backend_is_chosen_once_with_its_url_kept_secret() {
     let err = postgres_settings(&c.storage).unwrap_err();
     assert!(err.contains("cannot read storage.url_file"), "{err}");
 }
+
+#[test]
+fn the_blob_store_is_chosen_with_all_its_settings_and_the_key_kept_secret() {
+    use super::storage::{BlobBackend, s3_settings};
+    assert_eq!(Config::default().blobs.backend, BlobBackend::Files);
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("s3-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = GKabc\naws_secret_access_key = s3cr3t-hunter2\n",
+    )
+    .unwrap();
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("COFFER_BLOBS_BACKEND", "s3"),
+        ("COFFER_S3_ENDPOINT", "http://127.0.0.1:3900"),
+        ("COFFER_S3_REGION", "garage"),
+        ("COFFER_S3_BUCKET", "coffer"),
+        ("COFFER_S3_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+    ]))
+    .unwrap();
+    c.validate().unwrap();
+    assert_eq!(c.blobs.backend, BlobBackend::S3);
+    let settings = s3_settings(&c.blobs).unwrap();
+    assert_eq!(
+        settings.describe(),
+        "bucket coffer at http://127.0.0.1:3900"
+    );
+    assert!(!format!("{settings:?} {c:?}").contains("hunter2"));
+
+    let err = Config::default()
+        .apply_env(env(&[("COFFER_BLOBS_BACKEND", "nfs")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("COFFER_BLOBS_BACKEND") && err.contains("files or s3"),
+        "{err}"
+    );
+    let refused = |toml: &str, key: &str| {
+        let c = Config::from_toml(toml).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    };
+    // s3 needs every setting; files takes none; s3 and a blob directory exclude each other.
+    refused(
+        "[blobs]\nbackend = \"s3\"\nendpoint = \"http://127.0.0.1:3900\"\nregion = \"r\"\nbucket = \"b\"",
+        "blobs.credentials_file",
+    );
+    refused(
+        "[blobs]\nbackend = \"s3\"\nregion = \"r\"\nbucket = \"b\"\ncredentials_file = \"/c\"",
+        "blobs.endpoint",
+    );
+    refused("[blobs]\nbucket = \"b\"", "blobs.bucket");
+    refused(
+        "blob_dir = \"/srv/blobs\"\n[blobs]\nbackend = \"s3\"\nendpoint = \"http://127.0.0.1:3900\"\nregion = \"r\"\nbucket = \"b\"\ncredentials_file = \"/c\"",
+        "blob_dir",
+    );
+    // A remote plain-HTTP endpoint, a missing credentials file: refused with the reason.
+    let mut remote = c.clone();
+    remote.blobs.endpoint = Some("http://s3.example.org".into());
+    let err = s3_settings(&remote.blobs).unwrap_err();
+    assert!(err.contains("https://"), "{err}");
+    std::fs::remove_file(&credentials).unwrap();
+    let err = s3_settings(&c.blobs).unwrap_err();
+    assert!(err.contains("s3-credentials"), "{err}");
+    // Relative paths in a file are relative to the file.
+    let file = dir.path().join("coffer.toml");
+    std::fs::write(
+        &file,
+        "[blobs]\nbackend = \"s3\"\nendpoint = \"http://127.0.0.1:3900\"\nregion = \"r\"\nbucket = \"b\"\ncredentials_file = \"creds\"\n[storage]\nurl_file = \"pg-url\"\n",
+    )
+    .unwrap();
+    let c = Config::from_file(&file).unwrap();
+    let base = std::path::absolute(dir.path()).unwrap();
+    assert_eq!(c.blobs.credentials_file, Some(base.join("creds")));
+    assert_eq!(c.storage.url_file, Some(base.join("pg-url")));
+}

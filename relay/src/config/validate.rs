@@ -97,6 +97,49 @@ impl Config {
         Ok(())
     }
 
+    /// `[blobs]`: the S3 settings are given, all of them, and only for `s3`.
+    fn validate_blobs(&self) -> Result<(), ConfigError> {
+        use super::storage::BlobBackend;
+        let b = &self.blobs;
+        match b.backend {
+            BlobBackend::Files => {
+                if let Some((key, _)) = b.s3_parts().into_iter().find(|(_, set)| *set) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        message: "is set, but blobs.backend is files: set blobs.backend = \
+                                  \"s3\" (COFFER_BLOBS_BACKEND=s3) to use it, or remove it"
+                            .to_owned(),
+                    });
+                }
+            }
+            BlobBackend::S3 => {
+                if cfg!(not(feature = "s3")) {
+                    return Err(invalid(
+                        "blobs.backend",
+                        "is s3, but this coffer-relay was built without the s3 feature",
+                    ));
+                }
+                if let Some((key, _)) = b.s3_parts().into_iter().find(|(_, set)| !*set) {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        message: "is needed with blobs.backend = \"s3\" (endpoint, region, \
+                                  bucket and credentials_file; env COFFER_S3_ENDPOINT, \
+                                  COFFER_S3_REGION, COFFER_S3_BUCKET, COFFER_S3_CREDENTIALS_FILE)"
+                            .to_owned(),
+                    });
+                }
+                if self.blob_dir.is_some() {
+                    return Err(invalid(
+                        "blob_dir",
+                        "is set, but blobs.backend is s3: blobs are in the bucket; remove \
+                         blob_dir (COFFER_BLOB_DIR)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks ranges and combinations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_tls()?;
@@ -119,6 +162,7 @@ impl Config {
             ));
         }
         self.validate_storage()?;
+        self.validate_blobs()?;
         check_ranges(&[(
             "storage.inline_max",
             self.storage.inline_max,

@@ -164,35 +164,22 @@ impl PgSettings {
     }
 }
 
-/// The runtime (one thread) that opens and drives the pool's connections: sockets are
-/// registered with the reactor of the runtime that creates them, so connections made on an
-/// actix worker's runtime would close when that worker stops. Shut down in the background
-/// when dropped (a runtime may not be dropped inside another's async context).
+/// The runtime (one thread, `coffer-pg`) that opens and drives the pool's connections:
+/// sockets are registered with the reactor of the runtime that creates them, so connections
+/// made on an actix worker's runtime would close when that worker stops.
 #[derive(Debug)]
-pub struct Driver(Option<tokio::runtime::Runtime>);
+pub struct Driver(crate::driver::Driver);
 
 impl Driver {
     /// Starts the driver thread (`coffer-pg`).
     pub fn start() -> Result<Self, StoreError> {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("coffer-pg")
-            .enable_all()
-            .build()
-            .map(|rt| Self(Some(rt)))
+        crate::driver::Driver::start("coffer-pg")
+            .map(Self)
             .map_err(|e| StoreError::Backend(format!("PostgreSQL driver thread: {e}")))
     }
 
     fn handle(&self) -> Option<tokio::runtime::Handle> {
-        self.0.as_ref().map(|rt| rt.handle().clone())
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
+        self.0.handle()
     }
 }
 
@@ -277,9 +264,9 @@ pub async fn connection(pool: &Pool) -> Result<deadpool_postgres::Object, StoreE
     pool.get().await.map_err(|e| match e {
         deadpool_postgres::PoolError::Backend(e) => StoreError::from(e),
         deadpool_postgres::PoolError::Timeout(_) => {
-            StoreError::Unavailable("no database connection within the timeout".into())
+            StoreError::Unavailable("PostgreSQL: no connection within the timeout".into())
         }
-        other => StoreError::Unavailable(format!("connection pool: {other}")),
+        other => StoreError::Unavailable(format!("PostgreSQL connection pool: {other}")),
     })
 }
 
@@ -311,9 +298,9 @@ impl From<tokio_postgres::Error> for StoreError {
         let Some(db) = e.as_db_error() else {
             // No server answer: I/O, a closed connection, a timeout, a protocol fault.
             return StoreError::Unavailable(if e.is_closed() {
-                "the connection was closed".into()
+                "PostgreSQL: the connection was closed".into()
             } else {
-                "no answer from the database server".into()
+                "PostgreSQL: no answer from the server".into()
             });
         };
         let code = db.code();
@@ -328,7 +315,7 @@ impl From<tokio_postgres::Error> for StoreError {
         // 08: connection exception; 57: operator intervention (shutdown, crash recovery);
         // 53: insufficient resources (too many connections).
         if matches!(class, "08" | "57" | "53") {
-            return StoreError::Unavailable(format!("SQLSTATE {}", code.code()));
+            return StoreError::Unavailable(format!("PostgreSQL: SQLSTATE {}", code.code()));
         }
         if let Some(meaning) = meaning(code) {
             return StoreError::Backend(format!("{meaning} (SQLSTATE {})", code.code()));

@@ -10,8 +10,6 @@
 
 use std::time::Duration;
 
-use actix_web::web;
-
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::blobs::{SweepPage, SweepReport};
@@ -22,10 +20,6 @@ pub use crate::store::maintenance::{MaintenanceReport, ORPHAN_MIN_AGE};
 /// User directories swept per page of a full run.
 pub const FULL_RUN_PAGE: usize = 1000;
 
-fn pool_gone(_: actix_web::error::BlockingError) -> StoreError {
-    StoreError::Corrupt("blocking pool unavailable")
-}
-
 /// One page of the orphan sweep: the user directories after `after`, at most `limit`.
 pub async fn sweep_page(
     state: &AppState,
@@ -33,18 +27,13 @@ pub async fn sweep_page(
     limit: usize,
     min_age: Duration,
 ) -> Result<SweepPage, StoreError> {
-    let blobs = state.blobs.clone();
-    let dirs = web::block(move || blobs.user_dirs_page(after.as_deref(), limit))
-        .await
-        .map_err(pool_gone)??;
+    let dirs = state.blobs.user_dirs_page(after, limit).await?;
     let referenced = state.storage.referenced_blobs(dirs.users.clone()).await?;
-    let blobs = state.blobs.clone();
-    web::block(move || {
-        let report = blobs.sweep_users(&dirs.users, &referenced, min_age)?;
-        Ok(dirs.swept(report))
-    })
-    .await
-    .map_err(pool_gone)?
+    let report = state
+        .blobs
+        .sweep_users(dirs.users.clone(), referenced, min_age)
+        .await?;
+    Ok(dirs.swept(report))
 }
 
 /// A full run: expired rows, then every page of the orphan sweep.

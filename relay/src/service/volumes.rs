@@ -2,14 +2,12 @@
 //! first, then the row, then the replaced blob removed), and how a download reads a blob in
 //! the same blocking trip as its row ([`payload_reader`]).
 
-use actix_web::web;
-
 use super::{Refusal, ServiceError};
 use crate::config::Limits;
 use crate::state::AppState;
 use crate::storage::volumes::{NewPayload, PayloadReader, Stored};
 use crate::storage::{DecisionFuture, Storage};
-use crate::store::{StoreError, now};
+use crate::store::now;
 
 pub use crate::storage::volumes::Payload;
 
@@ -57,10 +55,6 @@ pub fn precheck_size(
     check_quota(limits, used, replaced, min_payload)
 }
 
-fn pool_gone(_: actix_web::error::BlockingError) -> StoreError {
-    StoreError::Corrupt("blocking pool unavailable")
-}
-
 /// A checked upload, ready to store.
 #[derive(Debug)]
 pub struct NewVersion<'a> {
@@ -93,33 +87,28 @@ pub async fn store_upload<'s>(
 ) -> Result<(), ServiceError> {
     let size = new.blob.len() as u64;
     let storage: &'s dyn Storage = state.storage.as_ref();
-    let remove = |f: String| {
-        let blobs = state.blobs.clone();
-        web::block(move || blobs.remove(&f))
-    };
     let stored = if size <= state.config.storage.inline_max {
         put(storage, NewPayload::Inline(new.blob)).await??
     } else {
-        let blobs = state.blobs.clone();
-        let (user, volume, version) = (new.owner.to_owned(), new.volume.to_owned(), new.version);
-        let blob = new.blob;
-        let file = web::block(move || blobs.write(&user, &volume, version, &blob))
-            .await
-            .map_err(pool_gone)??;
+        let (user, volume) = (new.owner.to_owned(), new.volume.to_owned());
+        let file = state
+            .blobs
+            .write(user, volume, new.version, new.blob)
+            .await?;
         match put(storage, NewPayload::Blob(file.clone())).await {
             Ok(Ok(stored)) => stored,
             Ok(Err(refused)) => {
-                remove(file).await.map_err(pool_gone)?;
+                state.blobs.remove(file).await;
                 return Err(refused.into());
             }
             Err(e) => {
-                remove(file).await.map_err(pool_gone)?;
+                state.blobs.remove(file).await;
                 return Err(e.into());
             }
         }
     };
     if let Some(old) = stored.replaced_blob {
-        remove(old).await.map_err(pool_gone)?;
+        state.blobs.remove(old).await;
     }
     state
         .anomalies
@@ -128,24 +117,12 @@ pub async fn store_upload<'s>(
 }
 
 /// How a download on this relay reads its payload: the client's `If-None-Match` version, the
-/// volume limit, and the blob store (a blob above [`STREAM_ABOVE`] is sent from its open file).
+/// volume limit, and the blob store's reader (a blob above [`STREAM_ABOVE`] is streamed).
 pub fn payload_reader(state: &AppState, since: Option<u64>) -> PayloadReader {
-    let blobs = state.blobs.clone();
     let max = state.config.limits.max_volume_size;
     PayloadReader {
         since,
         max,
-        blob: Box::new(move |name| {
-            let Some((file, len)) = blobs.open_blob(name, max)? else {
-                return Ok(None);
-            };
-            Ok(Some(if len > STREAM_ABOVE {
-                Payload::File(file, len)
-            } else {
-                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                std::io::Read::read_to_end(&mut std::io::Read::take(file, len), &mut bytes)?;
-                Payload::Bytes(bytes)
-            }))
-        }),
+        blob: state.blobs.reader(max),
     }
 }

@@ -6,7 +6,9 @@
 //!   grants, devices, invites, stats and maintenance. Adapter today: SQLite
 //!   ([`crate::store::port::SqliteStore`]); each noun is one trait in its own module, and
 //!   [`Storage`] is all of them.
-//! - the blob interface, the payload bytes (files today).
+//! - [`blobs::Blobs`], the payload bytes: files in the data directory
+//!   ([`crate::store::blobs::BlobStore`]) or an S3-compatible object store
+//!   ([`crate::s3::S3Blobs`]), `[blobs] backend`.
 //!
 //! The rules every adapter keeps, whatever it is built on:
 //! - **One method, one transaction.** A method's checks and its writes see one snapshot and
@@ -33,6 +35,7 @@ use std::pin::Pin;
 pub use crate::service::{Decision, Refusal};
 pub use crate::store::StoreError;
 
+pub mod blobs;
 pub mod devices;
 pub mod grants;
 pub mod invites;

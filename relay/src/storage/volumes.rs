@@ -35,18 +35,33 @@ pub struct Stored {
 }
 
 /// What a download sends: nothing new, or the payload bytes.
-#[derive(Debug)]
 pub enum Payload {
     /// The client's `If-None-Match` version is current: 304.
     NotModified,
     /// The payload's bytes (small ones).
     Bytes(Vec<u8>),
-    /// A larger blob, open, with its length: streamed (`api::stream`).
-    File(std::fs::File, u64),
+    /// A larger blob, as a stream of its bytes with its length: streamed to the client
+    /// (`api::stream`). A stream that ends early, runs long or fails cuts the response.
+    Stream(PayloadStream, u64),
 }
 
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotModified => f.write_str("NotModified"),
+            Self::Bytes(bytes) => write!(f, "Bytes({} bytes)", bytes.len()),
+            Self::Stream(_, len) => write!(f, "Stream({len} bytes)"),
+        }
+    }
+}
+
+/// The bytes of a streamed payload, in chunks of any size.
+pub type PayloadStream = futures_util::stream::BoxStream<'static, Result<bytes::Bytes, StoreError>>;
+
 /// Reads a blob by name from the blob store, on the thread the download's lookup runs on (so
-/// row and payload cost one hand-off); `None` if there is no such blob.
+/// row and payload cost one hand-off); `None` if there is no such blob. Made by the blob
+/// store ([`super::blobs::Blobs::reader`]); it may block (a file opened, an object store's
+/// answer awaited), so adapters call it on a blocking thread, never on an async worker.
 pub type BlobReader = Box<dyn Fn(&str) -> Result<Option<Payload>, StoreError> + Send>;
 
 /// How a download reads the payload of the row it finds.

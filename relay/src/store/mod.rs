@@ -68,7 +68,7 @@ pub enum StoreError {
     /// The database server cannot be reached or dropped the connection (a shared database
     /// restarting, a network fault). Nothing was committed by the failed call; retrying later
     /// works: answered 503 with `Retry-After`. The text names the failure, never user content.
-    #[error("the database is unavailable: {0}")]
+    #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// The database server refused a statement for a reason of its own (its error code and
     /// the constraint or table involved; never the values).

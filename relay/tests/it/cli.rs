@@ -154,7 +154,7 @@ fn an_unreachable_postgresql_is_named_by_check_config_and_at_start() {
     assert!(text.contains("configuration is INVALID"), "{text}");
     assert!(
         text.contains("postgres, coffer@127.0.0.1:1/coffer")
-            && text.contains("no answer from the database server"),
+            && text.contains("PostgreSQL: no answer from the server"),
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
@@ -174,6 +174,57 @@ fn an_unreachable_postgresql_is_named_by_check_config_and_at_start() {
     assert!(
         text.contains("PostgreSQL database coffer@127.0.0.1:1/coffer")
             && text.contains("check that the server runs"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+}
+
+/// `--check-config` with `blobs.backend = "s3"` asks the bucket once: a service that does not
+/// answer is a problem it names (bucket and endpoint, never the key), exit status 2, and a
+/// relay started on it stops with the same reason instead of serving.
+#[test]
+fn an_unreachable_s3_service_is_named_by_check_config_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("s3-credentials");
+    std::fs::write(
+        &credentials,
+        "[default]\naws_access_key_id = GKtest\naws_secret_access_key = key-hunter2\n",
+    )
+    .unwrap();
+    let s3 = |cmd: &mut std::process::Command| {
+        cmd.env("COFFER_BLOBS_BACKEND", "s3")
+            .env("COFFER_S3_ENDPOINT", "http://127.0.0.1:1")
+            .env("COFFER_S3_REGION", "garage")
+            .env("COFFER_S3_BUCKET", "coffer")
+            .env("COFFER_S3_CREDENTIALS_FILE", &credentials);
+    };
+    let mut check = relay();
+    check.args(["--data-dir", dir.path().to_str().unwrap(), "--check-config"]);
+    s3(&mut check);
+    let out = check.output().unwrap();
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("blobs            s3, bucket coffer at http://127.0.0.1:1")
+            && text.contains("object store: a request failed"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let mut start = relay();
+    start.args([
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    s3(&mut start);
+    let out = start.output().unwrap();
+    let text = String::from_utf8_lossy(&[out.stdout, out.stderr].concat()).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("S3 bucket coffer at http://127.0.0.1:1")
+            && text.contains("check that the service runs"),
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");

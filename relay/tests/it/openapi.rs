@@ -156,7 +156,7 @@ async fn every_documented_operation_is_served_as_documented() {
     let state = web::Data::new(AppState::new(
         config,
         std::sync::Arc::new(coffer_relay::store::port::SqliteStore::new(db)),
-        blobs,
+        std::sync::Arc::new(blobs),
         IpLabels::ephemeral(IpPolicy::Off),
         Pins::default(),
     ));

@@ -381,7 +381,7 @@ async fn a_relay_on_postgresql_keeps_its_caches_off() {
     let state = AppState::new(
         config,
         Arc::new(store),
-        blobs,
+        Arc::new(blobs),
         IpLabels::ephemeral(IpPolicy::Off),
         Pins::default(),
     );

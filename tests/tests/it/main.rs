@@ -10,6 +10,7 @@ mod abuse_slow_clients;
 mod access_registration;
 mod admin_v2;
 mod bench_smoke;
+mod cluster;
 mod faults_clock;
 mod faults_db_lock;
 mod faults_disk;

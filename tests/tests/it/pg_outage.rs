@@ -129,7 +129,7 @@ async fn a_relay_answers_503_while_postgresql_is_down_and_recovers() {
         "upload while down: {}",
         upload.describe()
     );
-    assert!(relay.stderr_log().contains("database unavailable"));
+    assert!(relay.stderr_log().contains("storage unavailable"));
 
     // It comes back: the same relay process serves again, within a few seconds.
     server.up();

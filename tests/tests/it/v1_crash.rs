@@ -199,13 +199,21 @@ fn check_no_leftovers(relay: &RelayProcess, live_volumes: usize, round: &str) {
         temp.is_empty(),
         "{round}: temporary files left after start-up: {temp:?}"
     );
-    let blobs = files_under(&data.join("blobs"));
     let (inline, files) = relay.payload_places();
     assert_eq!(
         (inline + files) as usize,
         live_volumes,
         "{round}: {inline} inline and {files} file-backed rows for {live_volumes} live volumes"
     );
+    if coffer_tests::backend::blobs() == coffer_tests::backend::Blobs::S3 {
+        // Blobs in a shared bucket: every live volume was just served intact (so no row
+        // names a missing object); an object orphaned by the kill is another instance's
+        // possible upload in flight until it is 10 minutes old, and the sweep's to take then
+        // (relay/tests/it/s3.rs). The file checks below are for the blob directory.
+        eprintln!("{round}: blobs in S3: the blob-directory leftover checks do not apply");
+        return;
+    }
+    let blobs = files_under(&data.join("blobs"));
     assert!(
         blobs.len() as u64 <= files,
         "{round}: {} blob files for {files} file-backed live volumes (orphans): {blobs:?}",

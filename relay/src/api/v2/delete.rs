@@ -107,10 +107,7 @@ pub async fn delete(
     });
     let DeletedVolume { blob, size } = state.storage.delete_volume_signed(row, check).await??;
     // Blobs after rows: the row naming the blob is gone, so the file can go.
-    let blobs = state.blobs.clone();
-    web::block(move || blobs.remove(&blob))
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    state.blobs.remove(blob).await;
     state
         .anomalies
         .storage_growth(now(), &caller.user_id, -(size as i64));

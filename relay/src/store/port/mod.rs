@@ -4,6 +4,7 @@
 //! Every method runs its whole body in one [`Db::read`] or [`Db::write`] closure, on the
 //! blocking pool: one hand-off per call, as the handlers did before the port existed.
 
+pub mod blobs;
 mod devices;
 mod grants;
 mod invites;
