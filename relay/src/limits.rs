@@ -1,19 +1,28 @@
 //! Rate limiting with governor token buckets, one keyed limiter per class (v1.md §1.1 classes
 //! and defaults). Classes before login key on the client IP, classes after login on the user.
 //!
+//! On a store several relay instances share (PostgreSQL), the `register`, `auth` and `upload`
+//! classes are also taken from a bucket in the shared database ([`RateLimits::check_shared`],
+//! docs/adr/0033): the in-memory bucket stays the first, cheap refusal, and the shared one
+//! makes the limit hold across instances. The other classes stay per instance.
+//!
 //! The client IP is the TCP peer, unless the peer is a configured trusted proxy: then the
 //! right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Believing the header
 //! from anyone would let every request pick its own bucket.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::HttpRequest;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use sha2::{Digest as _, Sha256};
 
 use crate::config::{Config, Rates};
+use crate::storage::rates::{SharedBucket, SharedRates};
+use crate::store::StoreError;
 
 /// A request refused by its class's bucket (429 at the HTTP edge, `crate::error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -113,6 +122,18 @@ impl Class {
     const fn index(self) -> usize {
         self as usize
     }
+
+    /// The class's number in the shared buckets (`rate_buckets.class`), for the classes whose
+    /// limit holds across relay instances; `None` for the classes kept per instance. Stable:
+    /// stored.
+    pub const fn shared_id(self) -> Option<i16> {
+        match self {
+            Class::Register => Some(1),
+            Class::Auth => Some(2),
+            Class::Upload => Some(3),
+            Class::General | Class::Discovery | Class::Admin => None,
+        }
+    }
 }
 
 /// What identifies one client by address: the address itself, or for IPv6 its /64 (one IPv6
@@ -137,6 +158,44 @@ pub enum Key {
     User(String),
 }
 
+impl Key {
+    /// The key its bucket is kept under: an address's [`client_key`].
+    fn canonical(self) -> Self {
+        match self {
+            Key::Ip(ip) => Key::Ip(client_key(ip)),
+            user => user,
+        }
+    }
+
+    /// What a shared bucket is stored under: 16 bytes of SHA-256 over a tag and the canonical
+    /// key, so no address or user id is written to the shared database in the clear. Not keyed:
+    /// whoever reads the database can test a guessed address (docs/adr/0033 says why a key
+    /// would not change that); what bounds the exposure is that a row lives only until its
+    /// bucket is full again.
+    pub fn shared_hash(&self) -> [u8; 16] {
+        let mut hash = Sha256::new();
+        hash.update(b"coffer rate bucket v1\0");
+        match self {
+            Key::Ip(IpAddr::V4(v4)) => {
+                hash.update([4]);
+                hash.update(v4.octets());
+            }
+            Key::Ip(IpAddr::V6(v6)) => {
+                hash.update([6]);
+                hash.update(v6.octets());
+            }
+            Key::User(id) => {
+                hash.update([b'u']);
+                hash.update(id.as_bytes());
+            }
+        }
+        let digest = hash.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        out
+    }
+}
+
 /// The limiters.
 pub struct RateLimits {
     register: DefaultKeyedRateLimiter<Key>,
@@ -147,7 +206,7 @@ pub struct RateLimits {
     admin: DefaultKeyedRateLimiter<Key>,
     trusted_proxies: Vec<IpAddr>,
     /// The configured rates, per class (for the 429's hint).
-    per_minute: [u32; 6],
+    per_minute: [NonZeroU32; 6],
     /// Refusals per class, for `/metrics`.
     refused: [AtomicU64; 6],
 }
@@ -178,7 +237,7 @@ impl RateLimits {
             discovery: keyed(discovery),
             admin: keyed(admin),
             trusted_proxies: config.trusted_proxies.clone(),
-            per_minute: [register, auth, upload, general, discovery, admin].map(|n| n.get()),
+            per_minute: [register, auth, upload, general, discovery, admin],
             refused: Default::default(),
         }
     }
@@ -196,21 +255,55 @@ impl RateLimits {
 
     /// Takes one token from `key`'s bucket in `class`, or says how long to wait.
     pub fn check(&self, class: Class, key: Key) -> Result<(), RateLimited> {
-        let key = match key {
-            Key::Ip(ip) => Key::Ip(client_key(ip)),
-            user => user,
-        };
-        self.limiter(class).check_key(&key).map_err(|not_until| {
-            self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
+        self.check_local(class, &key.canonical())
+    }
+
+    fn check_local(&self, class: Class, key: &Key) -> Result<(), RateLimited> {
+        self.limiter(class).check_key(key).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            RateLimited {
-                retry_after: wait.max(Duration::from_secs(1)),
-                limit: Limit {
-                    class,
-                    per_minute: self.per_minute[class.index()],
-                },
-            }
+            self.refusal(class, wait)
         })
+    }
+
+    fn refusal(&self, class: Class, wait: Duration) -> RateLimited {
+        self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
+        RateLimited {
+            retry_after: wait.max(Duration::from_secs(1)),
+            limit: Limit {
+                class,
+                per_minute: self.per_minute[class.index()].get(),
+            },
+        }
+    }
+
+    /// [`RateLimits::check`], then, for a class whose limit holds across instances
+    /// ([`Class::shared_id`]) on a store that shares buckets (`shared`), one token from the
+    /// shared bucket too: a client alternating between instances gets the configured budget
+    /// once. The in-memory bucket refuses first (no database round trip for a client it
+    /// already limits). The outer error is the shared store's failure (a 503 like any other
+    /// storage outage: the request would have needed the database anyway).
+    pub async fn check_shared(
+        &self,
+        shared: Option<&dyn SharedRates>,
+        class: Class,
+        key: Key,
+    ) -> Result<Result<(), RateLimited>, StoreError> {
+        let key = key.canonical();
+        if let Err(limited) = self.check_local(class, &key) {
+            return Ok(Err(limited));
+        }
+        let (Some(shared), Some(id)) = (shared, class.shared_id()) else {
+            return Ok(Ok(()));
+        };
+        let bucket = SharedBucket {
+            class: id,
+            key: key.shared_hash(),
+            per_minute: self.per_minute[class.index()],
+        };
+        Ok(shared
+            .take(bucket)
+            .await?
+            .map_err(|wait| self.refusal(class, wait)))
     }
 
     /// Requests refused with 429 so far, per class.
@@ -311,6 +404,51 @@ mod tests {
                 .is_ok()
         );
         assert!(l.check(Class::Register, ip).is_ok());
+    }
+
+    #[test]
+    fn a_shared_bucket_key_is_the_canonical_clients_hash() {
+        let hash = |k: Key| k.canonical().shared_hash();
+        let ip = |s: &str| Key::Ip(s.parse().unwrap());
+        // One /64, one IPv4 client however written: one shared bucket.
+        assert_eq!(
+            hash(ip("2001:db8:1:2::1")),
+            hash(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(hash(ip("2001:db8:1:2::1")), hash(ip("2001:db8:1:3::1")));
+        assert_eq!(hash(ip("10.9.9.9")), hash(ip("::ffff:10.9.9.9")));
+        assert_ne!(hash(ip("10.9.9.9")), hash(ip("10.9.9.8")));
+        // A user id whose bytes are an address's is another key.
+        assert_ne!(
+            hash(ip("10.9.9.9")),
+            hash(Key::User(
+                String::from_utf8_lossy(&[10, 9, 9, 9]).into_owned()
+            ))
+        );
+        // Not the address in the clear.
+        let h = hash(ip("10.9.9.9"));
+        assert!(!h.windows(4).any(|w| w == [10, 9, 9, 9]));
+    }
+
+    #[tokio::test]
+    async fn without_shared_buckets_the_local_ones_are_the_limit() {
+        let l = limits(&[]);
+        let ip = || Key::Ip("10.0.0.1".parse().unwrap());
+        assert_eq!(
+            l.check_shared(None, Class::Auth, ip()).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            l.check_shared(None, Class::Auth, ip()).await.unwrap(),
+            Ok(())
+        );
+        let refused = l
+            .check_shared(None, Class::Auth, ip())
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(refused.limit.per_minute, 2);
+        assert!(l.refused().contains(&("auth", 1)));
     }
 
     #[test]

@@ -34,6 +34,9 @@ use coffer_test_kit::relay::{self, Banner};
 #[derive(Debug, Clone)]
 pub struct RelayBuilder {
     env: BTreeMap<String, String>,
+    /// `COFFER_TEST_BACKEND=postgres`: whether the relay gets a fresh database of its own
+    /// (not when [`RelayBuilder::on_database`] named one).
+    own_database: bool,
 }
 
 impl RelayBuilder {
@@ -50,6 +53,15 @@ impl RelayBuilder {
         self
     }
 
+    /// Runs the relay on the PostgreSQL database `db`, which other relays may share: instances
+    /// of one relay (issue 14), whatever `COFFER_TEST_BACKEND` says. The caller keeps `db`
+    /// alive while the relays run.
+    pub fn on_database(mut self, db: &crate::backend::PgDatabase) -> Self {
+        self.own_database = false;
+        self.env("COFFER_STORAGE_BACKEND", "postgres")
+            .env("COFFER_POSTGRES_URL", db.url())
+    }
+
     /// Starts the relay on a fresh data directory and waits for its banner.
     pub async fn start(self) -> RelayProcess {
         let work = tempfile::Builder::new()
@@ -63,6 +75,7 @@ impl RelayBuilder {
             .expect("canonical data directory path");
         let mut env = self.env;
         let database = match crate::backend::selected() {
+            _ if !self.own_database => None,
             crate::backend::Backend::Sqlite => None,
             crate::backend::Backend::Postgres => {
                 let db = crate::backend::PgDatabase::create();
@@ -122,7 +135,10 @@ impl RelayProcess {
             "COFFER_ADMIN_TOKEN".to_owned(),
             hex::encode(rand::random::<[u8; 24]>()),
         );
-        RelayBuilder { env }
+        RelayBuilder {
+            env,
+            own_database: true,
+        }
     }
 
     /// Starts a relay with the test defaults.

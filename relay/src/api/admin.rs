@@ -209,9 +209,20 @@ pub async fn run_maintenance(
     min_age: Duration,
 ) -> Result<maintenance::MaintenanceReport, ApiError> {
     let report = maintenance::run(state, min_age).await?;
-    state.limits.shrink();
+    shrink_limits(state).await?;
     state.anomalies.prune(now());
     Ok(report)
+}
+
+/// Drops the rate-limit buckets that are full again: this instance's in-memory ones, and on a
+/// store instances share, the shared ones (every instance's maintenance does; deleting a full
+/// bucket changes no limit, so running it twice does no harm).
+async fn shrink_limits(state: &AppState) -> Result<(), ApiError> {
+    state.limits.shrink();
+    if let Some(shared) = state.storage.shared_rates() {
+        shared.forget_full_buckets().await?;
+    }
+    Ok(())
 }
 
 /// `POST /api/v1/admin/maintenance` and `POST /api/v1/_maintenance` (both need the admin token).
@@ -235,7 +246,7 @@ pub async fn maintenance_expire(req: HttpRequest, _admin: Admin) -> Result<HttpR
     let state = state(&req)?;
     let now = now();
     let report = state.storage.expire(now).await?;
-    state.limits.shrink();
+    shrink_limits(&state).await?;
     state.anomalies.prune(now);
     Ok(ok(&StatusOk::new(dto::ExpireReport {
         expired_challenges: report.expired_challenges,

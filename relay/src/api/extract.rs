@@ -144,7 +144,9 @@ impl<C: RateClass> FromRequest for Caller<C> {
         Box::pin(async move {
             let (state, user) = authenticate(req).await?;
             if let Some(class) = C::CLASS {
-                state.limits.check(class, Key::User(user.user_id.clone()))?;
+                let key = Key::User(user.user_id.clone());
+                let shared = state.storage.shared_rates();
+                state.limits.check_shared(shared, class, key).await??;
             }
             Ok(Caller {
                 user_id: user.user_id,
@@ -223,20 +225,28 @@ pub struct ClientIp<C> {
 
 impl<C: RateClass> FromRequest for ClientIp<C> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready((|| {
-            let state = state(req)?;
-            let ip = state.limits.client_ip(req);
+        let state = state(req);
+        let ip = state
+            .as_ref()
+            .ok()
+            .and_then(|state| state.limits.client_ip(req));
+        Box::pin(async move {
+            let state = state?;
             if let (Some(class), Some(ip)) = (C::CLASS, ip) {
-                state.limits.check(class, Key::Ip(ip))?;
+                let shared = state.storage.shared_rates();
+                state
+                    .limits
+                    .check_shared(shared, class, Key::Ip(ip))
+                    .await??;
             }
             Ok(ClientIp {
                 ip,
                 class: PhantomData,
             })
-        })())
+        })
     }
 }
 

@@ -16,6 +16,10 @@ pub const MIGRATIONS: &[&str] = &[
     // 1: the data model of SQLite schema version 10, with login challenges in a table and the
     // change notifications of every relay instance's caches.
     include_str!("schema.sql"),
+    // 2: the rate-limit buckets every instance shares (docs/adr/0033). UNLOGGED: no WAL, not
+    // replicated, emptied after a server crash (every client then starts from a full bucket);
+    // a bucket's row lives only until it is full again (maintenance deletes it).
+    include_str!("rate_buckets.sql"),
 ];
 
 /// The advisory lock key migrations take (`pg_advisory_xact_lock`): "coffer" in ASCII.

@@ -3,7 +3,8 @@
 //!
 //! Two interfaces, chosen independently by the operator:
 //! - [`Storage`], the metadata: users, sessions and challenges, volumes, sharing, pairings,
-//!   grants, devices, invites, stats and maintenance. Adapter today: SQLite
+//!   grants, devices, invites, stats and maintenance, and the rate-limit buckets instances
+//!   share ([`rates`]). Adapter today: SQLite
 //!   ([`crate::store::port::SqliteStore`]); each noun is one trait in its own module, and
 //!   [`Storage`] is all of them.
 //! - [`blobs::Blobs`], the payload bytes: files in the data directory
@@ -43,6 +44,7 @@ pub mod operators;
 pub mod own_grants;
 pub mod own_sessions;
 pub mod pairings;
+pub mod rates;
 pub mod receipts;
 pub mod sessions;
 pub mod sharing;
@@ -67,6 +69,7 @@ pub trait Storage:
     + own_grants::OwnGrants
     + own_sessions::OwnSessions
     + pairings::Pairings
+    + rates::Rates
     + receipts::Receipts
     + sessions::Sessions
     + sharing::Sharing
@@ -89,6 +92,7 @@ impl<T> Storage for T where
         + own_grants::OwnGrants
         + own_sessions::OwnSessions
         + pairings::Pairings
+        + rates::Rates
         + receipts::Receipts
         + sessions::Sessions
         + sharing::Sharing

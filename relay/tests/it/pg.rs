@@ -409,3 +409,295 @@ async fn a_relay_on_postgresql_keeps_its_caches_off() {
     drop(state);
     drop_database(&name).await;
 }
+
+/// A shared rate-limit bucket (docs/adr/0033) of `class`, client `key` and `per_minute`.
+fn bucket(class: i16, key: u8, per_minute: u32) -> coffer_relay::storage::rates::SharedBucket {
+    coffer_relay::storage::rates::SharedBucket {
+        class,
+        key: [key; 16],
+        per_minute: std::num::NonZeroU32::new(per_minute).unwrap(),
+    }
+}
+
+async fn pg_store(url: &str) -> coffer_relay::pg::store::PgStore {
+    coffer_relay::pg::store::PgStore::open(&PgSettings::parse(url).unwrap())
+        .await
+        .unwrap()
+}
+
+/// A shared bucket holds its configured burst, refuses the next take with the wait until a
+/// token is back (within one interval), and serves again once it is; other keys and classes
+/// have buckets of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn a_shared_rate_bucket_refuses_after_its_budget_and_refills() {
+    use coffer_relay::storage::rates::Rates as _;
+    let (url, name) = fresh_database().await;
+    let store = pg_store(&url).await;
+    let rates = store.shared_rates().expect("PostgreSQL shares its buckets");
+    // 20 a minute: one token every 3 s, a burst of 20.
+    let b = bucket(2, 1, 20);
+    let started = Instant::now();
+    for i in 0..20 {
+        assert_eq!(
+            rates.take(b).await.unwrap(),
+            Ok(()),
+            "token {i} of the burst"
+        );
+    }
+    let wait = rates
+        .take(b)
+        .await
+        .unwrap()
+        .expect_err("the 21st take is refused");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the burst took {:?}, longer than one interval: this machine is too slow for the test",
+        started.elapsed()
+    );
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_secs(3),
+        "{wait:?}"
+    );
+    assert_eq!(
+        rates.take(bucket(2, 2, 20)).await.unwrap(),
+        Ok(()),
+        "another key"
+    );
+    assert_eq!(
+        rates.take(bucket(1, 1, 20)).await.unwrap(),
+        Ok(()),
+        "another class"
+    );
+    tokio::time::sleep(wait + Duration::from_millis(50)).await;
+    assert_eq!(rates.take(b).await.unwrap(), Ok(()), "a token came back");
+    assert!(rates.take(b).await.unwrap().is_err(), "only one");
+    drop(store);
+    drop_database(&name).await;
+}
+
+/// Two instances (two pools) taking from one bucket at once: together they get the burst,
+/// not a token more (beyond the refill while they ran).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn instances_racing_for_one_shared_bucket_get_its_burst_once() {
+    use coffer_relay::storage::rates::Rates as _;
+    let (url, name) = fresh_database().await;
+    let stores = [
+        Arc::new(pg_store(&url).await),
+        Arc::new(pg_store(&url).await),
+    ];
+    let b = bucket(2, 7, 20);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = Arc::clone(&stores[i % 2]);
+        tasks.push(tokio::spawn(async move {
+            store.shared_rates().unwrap().take(b).await.unwrap().is_ok()
+        }));
+    }
+    let mut taken = 0;
+    for t in tasks {
+        taken += usize::from(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let refilled = (elapsed.as_secs_f64() / 3.0).floor() as usize;
+    assert!(
+        (20..=20 + refilled).contains(&taken),
+        "{taken} of 40 taken from a burst of 20 in {elapsed:?}"
+    );
+    drop(stores);
+    drop_database(&name).await;
+}
+
+/// Maintenance deletes the buckets that are full again (a row would otherwise stay for every
+/// client ever limited) and keeps the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn full_shared_rate_buckets_are_forgotten() {
+    use coffer_relay::storage::rates::Rates as _;
+    let (url, name) = fresh_database().await;
+    let store = pg_store(&url).await;
+    let rates = store.shared_rates().unwrap();
+    // Full again 1 ms after the take, and 60 s after it.
+    rates.take(bucket(1, 1, 60_000)).await.unwrap().unwrap();
+    rates.take(bucket(1, 2, 1)).await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(rates.forget_full_buckets().await.unwrap(), 1);
+    let c = client(&url).await;
+    let left: Vec<Vec<u8>> = c
+        .query("SELECT key FROM rate_buckets", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(left, vec![vec![2u8; 16]]);
+    // The limited client is still limited.
+    assert!(rates.take(bucket(1, 2, 1)).await.unwrap().is_err());
+    drop((c, store));
+    drop_database(&name).await;
+}
+
+/// The relay's limits on PostgreSQL (two instances' in-memory limits over one database):
+/// `auth`, `register` and `upload` hold across instances with the same refusal as one
+/// instance's (the hint names the setting); `general` stays per instance and never reaches
+/// the database; what is stored is a hash, not the address or the user id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn cluster_classes_hold_across_instances_and_others_stay_per_instance() {
+    use coffer_relay::config::Config;
+    use coffer_relay::limits::{Class, Key, RateLimits};
+    use coffer_relay::storage::rates::Rates as _;
+    use std::num::NonZeroU32;
+
+    let (url, name) = fresh_database().await;
+    let store = pg_store(&url).await;
+    let shared = store.shared_rates();
+    let mut config = Config::default();
+    let two = NonZeroU32::new(2).unwrap();
+    (config.rate.auth, config.rate.register, config.rate.upload) = (two, two, two);
+    config.rate.general = two;
+    let (a, b) = (RateLimits::new(&config), RateLimits::new(&config));
+    let ip = || Key::Ip("10.0.0.1".parse().unwrap());
+    let user = || Key::User("3f9c1d2e-user".into());
+    for (class, key) in [
+        (Class::Auth, ip()),
+        (Class::Register, ip()),
+        (Class::Upload, user()),
+    ] {
+        // A, B: the budget of 2, spent across both; then both refuse, though each
+        // instance's own bucket still holds a token.
+        assert_eq!(
+            a.check_shared(shared, class, key.clone()).await.unwrap(),
+            Ok(())
+        );
+        assert_eq!(
+            b.check_shared(shared, class, key.clone()).await.unwrap(),
+            Ok(())
+        );
+        for limits in [&a, &b] {
+            let refused = limits
+                .check_shared(shared, class, key.clone())
+                .await
+                .unwrap()
+                .expect_err("the shared budget is spent");
+            assert!(refused.retry_after >= Duration::from_secs(1));
+            assert_eq!(refused.limit.class, class);
+            assert_eq!(refused.limit.per_minute, 2);
+        }
+        assert!(
+            a.refused().contains(&(class.name(), 1)),
+            "{:?}",
+            a.refused()
+        );
+    }
+    // Per instance: each gives its own budget of 2.
+    for limits in [&a, &b] {
+        for _ in 0..2 {
+            assert_eq!(
+                limits
+                    .check_shared(shared, Class::General, user())
+                    .await
+                    .unwrap(),
+                Ok(())
+            );
+        }
+        assert!(
+            limits
+                .check_shared(shared, Class::General, user())
+                .await
+                .unwrap()
+                .is_err()
+        );
+    }
+    let c = client(&url).await;
+    let rows = c
+        .query("SELECT class, key FROM rate_buckets ORDER BY class", &[])
+        .await
+        .unwrap();
+    let classes: Vec<i16> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(
+        classes,
+        [1, 2, 3],
+        "register, auth, upload; nothing of general"
+    );
+    for r in &rows {
+        let key: Vec<u8> = r.get(1);
+        assert_eq!(key.len(), 16);
+        assert_ne!(&key[..4], &[10, 0, 0, 1], "the address is not stored");
+        assert!(!key.windows(4).any(|w| w == b"3f9c"), "nor the user id");
+    }
+    drop((c, store));
+    drop_database(&name).await;
+}
+
+/// Figures, no assertions (docs/adr/0033): one shared check on PostgreSQL (the local bucket,
+/// then the GCRA statement through the pool) against the local governor check alone, with
+/// 1, 4 and 16 concurrent requests, distinct clients and one hot client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn shared_rate_check_costs() {
+    use coffer_relay::config::Config;
+    use coffer_relay::limits::{Class, Key, RateLimits};
+    use coffer_relay::storage::rates::Rates as _;
+
+    const OPS: usize = 2000;
+    let (url, name) = fresh_database().await;
+    let store = Arc::new(pg_store(&url).await);
+    let mut config = Config::default();
+    config.rate.auth = std::num::NonZeroU32::new(1_000_000).unwrap();
+    let client_ip = |i: usize| Key::Ip(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into());
+
+    let limits = RateLimits::new(&config);
+    let started = Instant::now();
+    for i in 0..OPS * 50 {
+        limits.check(Class::Auth, client_ip(i % 10_000)).unwrap();
+    }
+    let local = started.elapsed() / (OPS * 50) as u32;
+    println!("rate check, local governor bucket: {local:?} per check (one thread)");
+
+    for hot in [false, true] {
+        for tasks in [1usize, 4, 16] {
+            let limits = Arc::new(RateLimits::new(&config));
+            let started = Instant::now();
+            let mut handles = Vec::new();
+            for t in 0..tasks {
+                let (limits, store) = (Arc::clone(&limits), Arc::clone(&store));
+                handles.push(tokio::spawn(async move {
+                    for i in 0..OPS / tasks {
+                        let key = if hot {
+                            client_ip(0)
+                        } else {
+                            client_ip(t * OPS + i)
+                        };
+                        limits
+                            .check_shared(store.shared_rates(), Class::Auth, key)
+                            .await
+                            .unwrap()
+                            .unwrap();
+                    }
+                }));
+            }
+            for h in handles {
+                h.await.unwrap();
+            }
+            let took = started.elapsed();
+            let done = (OPS / tasks) * tasks;
+            let per_second = done as f64 / took.as_secs_f64();
+            let mean = took * tasks as u32 / done as u32;
+            println!(
+                "rate check, shared on PostgreSQL ({}, {tasks} concurrent): \
+                 {per_second:.0} checks/s, {mean:?} mean latency, {:.0}x the local check",
+                if hot {
+                    "one hot client"
+                } else {
+                    "distinct clients"
+                },
+                mean.as_secs_f64() / local.as_secs_f64()
+            );
+        }
+    }
+    drop(store);
+    drop_database(&name).await;
+}

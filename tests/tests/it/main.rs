@@ -21,6 +21,7 @@ mod home_client;
 mod home_relay;
 mod import_plurallog;
 mod pg_outage;
+mod pg_rate_limits;
 mod request_log;
 mod v1_accounts;
 mod v1_admin;

@@ -24,6 +24,7 @@ mod operators;
 mod own_grants;
 mod own_sessions;
 mod pairings;
+mod rates;
 mod receipts;
 mod sessions;
 mod sharing;

@@ -12,6 +12,7 @@ mod operators;
 mod own_grants;
 mod own_sessions;
 mod pairings;
+mod rates;
 mod receipts;
 mod sessions;
 mod sharing;
