@@ -651,7 +651,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         loop {
             tick.tick().await;
             match api::admin::run_maintenance(&periodic, ORPHAN_MIN_AGE).await {
-                Ok(report) => tracing::debug!(?report, "periodic maintenance"),
+                Ok(Some(report)) => tracing::debug!(?report, "periodic maintenance"),
+                Ok(None) => {
+                    tracing::debug!("periodic maintenance: another instance is running it")
+                }
                 Err(err) => tracing::warn!(%err, "periodic maintenance failed"),
             }
         }

@@ -203,11 +203,13 @@ pub async fn expire_all(req: HttpRequest, _admin: Admin) -> Result<HttpResponse,
     })))
 }
 
-/// Runs maintenance on the blocking pool.
+/// Runs maintenance: the shared store's part (expiry, orphan sweep) when it is this
+/// instance's turn (`None` otherwise: another instance is running it), and this instance's
+/// own (rate-limit buckets, anomaly counters) always.
 pub async fn run_maintenance(
     state: &AppState,
     min_age: Duration,
-) -> Result<maintenance::MaintenanceReport, ApiError> {
+) -> Result<Option<maintenance::MaintenanceReport>, ApiError> {
     let report = maintenance::run(state, min_age).await?;
     shrink_limits(state).await?;
     state.anomalies.prune(now());
@@ -228,7 +230,12 @@ async fn shrink_limits(state: &AppState) -> Result<(), ApiError> {
 /// `POST /api/v1/admin/maintenance` and `POST /api/v1/_maintenance` (both need the admin token).
 pub async fn maintenance(req: HttpRequest, _admin: Admin) -> Result<HttpResponse, ApiError> {
     let state = state(&req)?;
-    let report = run_maintenance(&state, ORPHAN_MIN_AGE).await?;
+    let Some(report) = run_maintenance(&state, ORPHAN_MIN_AGE).await? else {
+        return Err(ApiError::Conflict(
+            "maintenance is running on another relay instance; try again when it has finished"
+                .to_owned(),
+        ));
+    };
     tracing::info!(?report, "maintenance run");
     Ok(ok(&StatusOk::new(dto::MaintenanceReport {
         expired_challenges: Some(report.expired_challenges),

@@ -36,13 +36,21 @@ pub async fn sweep_page(
     Ok(dirs.swept(report))
 }
 
-/// A full run: expired rows, then every page of the orphan sweep.
-pub async fn run(state: &AppState, min_age: Duration) -> Result<MaintenanceReport, StoreError> {
+/// A full run: expired rows, then every page of the orphan sweep, in this instance's turn
+/// ([`crate::storage::operators::Operators::maintenance_turn`]); `None` when another instance
+/// sharing the store is running it.
+pub async fn run(
+    state: &AppState,
+    min_age: Duration,
+) -> Result<Option<MaintenanceReport>, StoreError> {
+    let Some(_turn) = state.storage.maintenance_turn().await? else {
+        return Ok(None);
+    };
     let mut report = state.storage.expire(now()).await?;
     let swept = sweep_orphans(state, min_age).await?;
     report.orphan_blobs = swept.files_removed;
     report.orphan_bytes = swept.bytes_removed;
-    Ok(report)
+    Ok(Some(report))
 }
 
 /// Every page of the orphan sweep: blob files (and temporary files) no row names, older than

@@ -12,6 +12,24 @@ use std::collections::{HashMap, HashSet};
 
 use super::StoreFuture;
 
+/// This instance's turn to run maintenance (the expiry and the orphan sweep): held for the
+/// run, and given back when dropped.
+pub struct MaintenanceTurn(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl MaintenanceTurn {
+    /// A turn that `guard` holds (a connection with a session lock; nothing, for a store of
+    /// one process), released when it is dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self(Box::new(guard))
+    }
+}
+
+impl std::fmt::Debug for MaintenanceTurn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MaintenanceTurn")
+    }
+}
+
 /// Stats, admin views and expiry.
 pub trait Operators {
     /// The dashboard's totals at `now`.
@@ -55,4 +73,10 @@ pub trait Operators {
         &self,
         users: Vec<String>,
     ) -> StoreFuture<'_, HashMap<String, HashSet<String>>>;
+
+    /// This instance's turn to run maintenance, or `None` while another instance sharing the
+    /// store holds it (that one does the same work; running it twice at once would only
+    /// repeat it). A store of one process (SQLite, one relay per data directory) always
+    /// answers a turn.
+    fn maintenance_turn(&self) -> StoreFuture<'_, Option<MaintenanceTurn>>;
 }

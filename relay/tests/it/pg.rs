@@ -701,3 +701,49 @@ async fn shared_rate_check_costs() {
     drop(store);
     drop_database(&name).await;
 }
+
+/// Maintenance runs on one instance at a time (issue 14): two stores on one database are two
+/// instances; while one holds its turn the other gets none, and once the turn is dropped (or
+/// its instance dies: the session lock ends with the connection) the other gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: COFFER_TEST_POSTGRES_URL (scripts/postgres.sh up)"]
+async fn maintenance_runs_on_one_instance_at_a_time() {
+    use coffer_relay::storage::operators::Operators as _;
+
+    let (url, name) = fresh_database().await;
+    let settings = PgSettings::parse(&url).unwrap();
+    let a = coffer_relay::pg::store::PgStore::open(&settings)
+        .await
+        .unwrap();
+    let b = coffer_relay::pg::store::PgStore::open(&settings)
+        .await
+        .unwrap();
+    let turn = a
+        .maintenance_turn()
+        .await
+        .unwrap()
+        .expect("the first asks: its turn");
+    assert!(
+        b.maintenance_turn().await.unwrap().is_none(),
+        "another instance's turn while A holds it"
+    );
+    assert!(
+        a.maintenance_turn().await.unwrap().is_none(),
+        "not even A twice: the turn is the database's, one at a time"
+    );
+    drop(turn);
+    let started = Instant::now();
+    let next = loop {
+        if let Some(turn) = b.maintenance_turn().await.unwrap() {
+            break turn;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B gets the turn within 5 s of A dropping it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    drop(next);
+    drop((a, b));
+    drop_database(&name).await;
+}

@@ -45,6 +45,10 @@ use crate::store::StoreError;
 /// single-use codes). Distinct from the migration lock's key.
 const RELAY_WIDE_LOCK: i64 = 0x636f_6666_6572_0002;
 
+/// The advisory-lock key of the maintenance turn (a session lock: one instance runs the
+/// expiry and the orphan sweep at a time).
+pub(crate) const MAINTENANCE_LOCK: i64 = 0x636f_6666_6572_0003;
+
 /// The PostgreSQL adapter: a connection pool, and the generations that keep this instance's
 /// caches out of the way (watch.rs).
 #[derive(Debug, Clone)]

@@ -19,10 +19,10 @@ use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, signed, unsigned};
+use super::{MAINTENANCE_LOCK, PgStore, signed, unsigned};
 use crate::storage::operators::{
-    AdminShare, AdminUser, AdminVolume, Filter, Gauges, Listed, MaintenanceReport, Operators, Page,
-    SessionStats, Stats,
+    AdminShare, AdminUser, AdminVolume, Filter, Gauges, Listed, MaintenanceReport, MaintenanceTurn,
+    Operators, Page, SessionStats, Stats,
 };
 use crate::storage::users::ClientType;
 use crate::storage::{StoreError, StoreFuture};
@@ -563,6 +563,23 @@ impl Operators for PgStore {
                 expired_invites,
                 ..MaintenanceReport::default()
             })
+        })
+    }
+
+    fn maintenance_turn(&self) -> StoreFuture<'_, Option<MaintenanceTurn>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let taken: bool = conn
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&MAINTENANCE_LOCK])
+                .await?
+                .try_get(0)?;
+            if !taken {
+                return Ok(None);
+            }
+            // A session lock: it lasts as long as this connection. Taken out of the pool, the
+            // connection closes when the turn is dropped (or the instance dies), which ends
+            // the lock; a pooled connection would keep it for whoever used it next.
+            Ok(Some(MaintenanceTurn::new(Object::take(conn))))
         })
     }
 

@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use super::SqliteStore;
 use crate::storage::StoreFuture;
 use crate::storage::operators::{
-    AdminShare, AdminUser, AdminVolume, Filter, Gauges, Listed, MaintenanceReport, Operators, Page,
-    SessionStats, Stats,
+    AdminShare, AdminUser, AdminVolume, Filter, Gauges, Listed, MaintenanceReport, MaintenanceTurn,
+    Operators, Page, SessionStats, Stats,
 };
 use crate::store::{admin_view, maintenance, sessions, stats, volumes};
 
@@ -79,6 +79,11 @@ impl Operators for SqliteStore {
             report.expired_challenges += self.db.challenges().expire(now);
             Ok(report)
         })
+    }
+
+    fn maintenance_turn(&self) -> StoreFuture<'_, Option<MaintenanceTurn>> {
+        // One relay per data directory (its lock file): no other instance to wait for.
+        Box::pin(async { Ok(Some(MaintenanceTurn::new(()))) })
     }
 
     fn referenced_blobs(

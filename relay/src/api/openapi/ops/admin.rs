@@ -23,10 +23,15 @@ fn maintenance_op(id: &'static str, summary: &'static str) -> Operation {
     op(id, summary)
         .describe(
             "Deletes expired challenges, sessions and unredeemed invites, then blob files no \
-             volume points at (older than ten minutes).",
+             volume points at (older than ten minutes). Instances sharing a database run it \
+             one at a time.",
         )
         .writes()
         .ok(200, "What was removed.", reference("MaintenanceReport"))
+        .err(
+            409,
+            "another relay instance sharing the database is running maintenance",
+        )
 }
 
 /// `POST /api/v1/_maintenance`.
