@@ -202,7 +202,7 @@ impl Harness {
         let state = web::Data::new(AppState::new(
             config,
             Arc::new(SqliteStore::new(Arc::clone(&db))),
-            blobs,
+            Arc::new(blobs),
             labels,
             pins,
         ));
