@@ -144,11 +144,18 @@ pub enum Command {
     /// Offline: restore a backup into an empty data directory, verifying every file first.
     Restore(RestoreArgs),
     /// Offline: check a relay's stored data: SQLite integrity and foreign keys, every volume
-    /// row's blob file present with the size the row records, per-user storage adding up;
-    /// orphan and temporary files are counted (harmless, swept at start-up). Read-only; run it
-    /// with the relay stopped (a running relay's uploads in flight show as orphans).
-    /// Exit 0: consistent; 6: not.
+    /// row's blob file (or object) present with the size the row records, per-user storage
+    /// adding up; orphan and temporary files are counted (harmless, swept by the relay).
+    /// Read-only, on SQLite or PostgreSQL, blob files or S3; run it with the relays stopped (a
+    /// running relay's uploads in flight show as orphans). Exit 0: consistent; 6: not.
     CheckData(CheckDataArgs),
+    /// Offline: copy a relay's whole stored state to another back end (SQLite + blob files to
+    /// PostgreSQL + S3, and back, or any mix), names and all; resumable (an interrupted run
+    /// leaves no rows and goes on from the blobs it copied), verified (every table's SHA-256
+    /// read back before the commit; the consistency check on both sides). Stop the relays
+    /// first. The environment is not read: each side is its configuration file (and/or data
+    /// directory) alone.
+    MigrateStore(MigrateStoreArgs),
     /// Offline: check a relay configuration file.
     Config {
         /// What to do.
@@ -245,6 +252,23 @@ pub struct CheckDataArgs {
     /// Where the relay's data is.
     #[command(flatten)]
     pub relay: RelayPaths,
+}
+
+/// `migrate-store`.
+#[derive(Debug, Args)]
+pub struct MigrateStoreArgs {
+    /// The source relay's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub from_config: Option<PathBuf>,
+    /// The source relay's data directory (overrides its configuration file's).
+    #[arg(long, value_name = "DIR")]
+    pub from_data_dir: Option<PathBuf>,
+    /// The destination relay's configuration file (the one its relays will run with).
+    #[arg(long, value_name = "FILE")]
+    pub to_config: Option<PathBuf>,
+    /// The destination relay's data directory (overrides its configuration file's).
+    #[arg(long, value_name = "DIR")]
+    pub to_data_dir: Option<PathBuf>,
 }
 
 /// `restore`.

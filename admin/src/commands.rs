@@ -21,6 +21,7 @@ use crate::cli::{
 use crate::client::{AdminClient, Reply, Trust};
 use crate::error::{AdminError, Exit, Refusal};
 use crate::import::{self, ImportReport};
+use crate::migrate;
 use crate::model::MaintenanceReport;
 use crate::offline::{self, CertReport, ConfigReport, PairReport, TokenReport};
 use crate::output;
@@ -119,8 +120,12 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
             return Ok(());
         }
         Command::CheckData(args) => {
-            let paths = offline::data_paths(&args.relay)?;
-            let report = offline::check_data(&paths)?;
+            let config = offline::relay_config(&args.relay)?;
+            let report = if offline::embedded_only(&config).is_ok() {
+                offline::check_data(&backup::DataPaths::from_config(&config))?
+            } else {
+                migrate::check(&migrate::Store::from_config(&config)?)?
+            };
             emit(json, &report, offline::consistency_human)?;
             return if report.is_consistent() {
                 Ok(())
@@ -133,6 +138,25 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
                         + u64::from(report.integrity != "ok"),
                 })
             };
+        }
+        Command::MigrateStore(args) => {
+            let from = offline::config_alone(
+                args.from_config.as_deref(),
+                args.from_data_dir.as_deref(),
+                "the source: --from-config FILE and/or --from-data-dir DIR",
+            )?;
+            let to = offline::config_alone(
+                args.to_config.as_deref(),
+                args.to_data_dir.as_deref(),
+                "the destination: --to-config FILE and/or --to-data-dir DIR",
+            )?;
+            let (from, to) = (
+                migrate::Store::from_config(&from)?,
+                migrate::Store::from_config(&to)?,
+            );
+            let mut progress = Progress::stderr("migrate");
+            let report = migrate::migrate(&from, &to, &mut progress)?;
+            return emit(json, &report, migrate::MigrateReport::human);
         }
         Command::Config {
             action: ConfigCommand::Check { file, env },
@@ -251,6 +275,7 @@ pub async fn run(cli: &Cli, env_token: Option<OsString>) -> Result<(), AdminErro
         | Command::Backup(_)
         | Command::Restore(_)
         | Command::CheckData(_)
+        | Command::MigrateStore(_)
         | Command::ImportPlurallog(_)
         | Command::Config { .. }
         | Command::Cert { .. } => Ok(()),

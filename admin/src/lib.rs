@@ -8,6 +8,7 @@ pub mod commands;
 pub mod error;
 pub mod import;
 pub mod listing;
+pub mod migrate;
 pub mod model;
 pub mod offline;
 pub mod output;

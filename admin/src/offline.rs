@@ -148,9 +148,11 @@ pub fn embedded_only(config: &Config) -> Result<(), AdminError> {
     if config.blobs.backend == coffer_relay::config::storage::BlobBackend::S3 {
         return Err(AdminError::Database(
             "this relay keeps its blobs in an S3 bucket (blobs.backend = \"s3\"): this \
-             command works on the embedded data directory (SQLite and blob files) only. Back \
-             up the metadata first (the SQLite backup, or pg_dump), then the bucket with the \
-             object store's own tools (README, \"Running a cluster\")"
+             command works on the embedded data directory (SQLite and blob files) only. For a \
+             backup, copy the relay into a data directory with `coffer-admin migrate-store \
+             --to-data-dir DIR` and back that up, or back up the metadata (pg_dump) and then \
+             the bucket with the object store's own tools (README, \"Moving data between \
+             back ends\")"
                 .to_owned(),
         ));
     }
@@ -158,9 +160,10 @@ pub fn embedded_only(config: &Config) -> Result<(), AdminError> {
         coffer_relay::config::storage::Backend::Sqlite => Ok(()),
         coffer_relay::config::storage::Backend::Postgres => Err(AdminError::Database(
             "this relay keeps its metadata in PostgreSQL (storage.backend = \"postgres\"): \
-             this command works on the embedded SQLite data directory only. Back up the \
-             database with pg_dump (custom format) and the blob directory after it, and \
-             restore them in the same order (README, \"Running a cluster\")"
+             this command works on the embedded SQLite data directory only. For a backup, copy \
+             the relay into a data directory with `coffer-admin migrate-store --to-data-dir \
+             DIR` and back that up, or use pg_dump (custom format) and then the blob \
+             directory (README, \"Moving data between back ends\")"
                 .to_owned(),
         )),
     }
@@ -182,6 +185,21 @@ pub fn relay_config(relay: &RelayPaths) -> Result<Config, AdminError> {
         }
     })?;
     Ok(config)
+}
+
+/// A relay's configuration from its file and/or data directory alone, without the
+/// environment (`migrate-store`: one environment would apply to both sides).
+pub fn config_alone(
+    file: Option<&Path>,
+    data_dir: Option<&Path>,
+    which: &str,
+) -> Result<Config, AdminError> {
+    if file.is_none() && data_dir.is_none() {
+        return Err(AdminError::InvalidConfig {
+            message: format!("say where {which}"),
+        });
+    }
+    load_config(file, data_dir, |_| None)
 }
 
 /// `check-data`: the relay's own consistency check of its database against its blob files.
@@ -527,6 +545,13 @@ fn inspect(config: &Config) -> Result<Inspection, String> {
 
 /// `config check FILE [--env]`.
 pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
+    let invalid = |error: String, warnings: Vec<String>| ConfigReport {
+        valid: false,
+        file: file.display().to_string(),
+        error: Some(error),
+        warnings,
+        settings: None,
+    };
     let loaded = if with_env {
         load_config(Some(file), None, |name| std::env::var(name).ok())
     } else {
@@ -539,37 +564,19 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
                 AdminError::InvalidConfig { message } => message,
                 other => other.to_string(),
             };
-            return ConfigReport {
-                valid: false,
-                file: file.display().to_string(),
-                error: Some(error),
-                warnings: Vec::new(),
-                settings: None,
-            };
+            return invalid(error, Vec::new());
         }
     };
     let (warnings, pins, certificate) = match inspect(&config) {
         Ok(x) => x,
         Err(error) => {
-            return ConfigReport {
-                valid: false,
-                file: file.display().to_string(),
-                error: Some(error),
-                warnings: Vec::new(),
-                settings: None,
-            };
+            return invalid(error, Vec::new());
         }
     };
     let (database, database_state) = match coffer_relay::config::check::storage_state(&config) {
         Ok(found) => found,
         Err((_, error)) => {
-            return ConfigReport {
-                valid: false,
-                file: file.display().to_string(),
-                error: Some(error),
-                warnings,
-                settings: None,
-            };
+            return invalid(error, warnings);
         }
     };
     let blob_dir = match coffer_relay::config::check::blobs_state(&config) {
@@ -578,13 +585,7 @@ pub fn config_check(file: &Path, with_env: bool) -> ConfigReport {
         }
         Ok(line) => line,
         Err((_, error)) => {
-            return ConfigReport {
-                valid: false,
-                file: file.display().to_string(),
-                error: Some(error),
-                warnings,
-                settings: None,
-            };
+            return invalid(error, warnings);
         }
     };
     let scheme = if config.tls.mode == TlsMode::Off {
@@ -920,12 +921,10 @@ mod tests {
             "{error}"
         );
         assert!(!format!("{report:?}").contains("hunter2"));
-        // backup, restore, check-data and import work on SQLite data directories only.
-        let relay = crate::cli::RelayPaths {
-            config: Some(file),
-            data_dir: None,
-        };
-        let refused = data_paths(&relay).expect_err("refused").to_string();
+        // backup, restore and import work on SQLite data directories only (check-data on both).
+        // (The file alone: the caller's COFFER_* environment must not decide this test.)
+        let config = load_config(Some(&file), None, |_| None).expect("a valid file");
+        let refused = embedded_only(&config).expect_err("refused").to_string();
         assert!(
             refused.contains("PostgreSQL") && refused.contains("pg_dump"),
             "{refused}"

@@ -297,6 +297,34 @@ impl S3Blobs {
         Ok(name)
     }
 
+    /// Writes a blob under a name it already has (`coffer-admin migrate-store` carrying a
+    /// relay's blobs over, names and all, so the rows that name them stay true). An object of
+    /// that name is replaced; the sweep's bookkeeping is not touched (no relay runs).
+    pub async fn put_named(&self, name: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        let path = object_path(name)?;
+        self.store
+            .put(&path, PutPayload::from(bytes))
+            .await
+            .map(drop)
+            .map_err(object_error)
+    }
+
+    /// Every object in the bucket with its size, in the store's order (`coffer-admin
+    /// migrate-store` and `check-data`). Objects whose names are not `user/file` are skipped:
+    /// they are not the relay's.
+    pub async fn list_all(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        let mut objects = self.store.list(None);
+        while let Some(meta) = objects.next().await {
+            let meta = meta.map_err(object_error)?;
+            let name = meta.location.as_ref().to_owned();
+            if object_path(&name).is_ok() {
+                out.push((name, meta.size));
+            }
+        }
+        Ok(out)
+    }
+
     /// A blob's bytes as a stream, with its length; `None` when no such object exists.
     /// Refuses objects larger than `max` bytes.
     pub async fn open(

@@ -6,6 +6,7 @@ mod admin_v2;
 mod backup_restore;
 mod cli;
 mod db_errors;
+mod migrate_store;
 mod operator;
 mod registration;
 mod support;

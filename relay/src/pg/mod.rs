@@ -141,6 +141,26 @@ impl PgSettings {
         &self.config
     }
 
+    /// One connection outside any pool, driven on the caller's runtime: for offline tools
+    /// (`coffer-admin migrate-store`), never for the relay's requests. Times out after
+    /// [`CONNECT_TIMEOUT`].
+    pub async fn connect(
+        &self,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+        let connecting = self.config.connect(NoTls);
+        let (client, connection) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable("PostgreSQL: no connection within the timeout".into())
+            })??;
+        let driver = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(why = %StoreError::from(e), "a PostgreSQL connection ended");
+            }
+        });
+        Ok((client, driver))
+    }
+
     /// A pool of connections (none is opened until the first use), each opened and driven on
     /// the [`Driver`]'s runtime, never on the (actix worker) runtime that asked for it: a
     /// worker that stops, as each does in a graceful shutdown, must not take with it the

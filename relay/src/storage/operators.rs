@@ -14,13 +14,18 @@ use super::StoreFuture;
 
 /// This instance's turn to run maintenance (the expiry and the orphan sweep): held for the
 /// run, and given back when dropped.
-pub struct MaintenanceTurn(#[allow(dead_code)] Box<dyn Send + Sync>);
+pub struct MaintenanceTurn {
+    /// Held, never read: dropping it gives the turn back.
+    _guard: Box<dyn Send + Sync>,
+}
 
 impl MaintenanceTurn {
     /// A turn that `guard` holds (a connection with a session lock; nothing, for a store of
     /// one process), released when it is dropped.
     pub fn new(guard: impl Send + Sync + 'static) -> Self {
-        Self(Box::new(guard))
+        Self {
+            _guard: Box::new(guard),
+        }
     }
 }
 

@@ -138,6 +138,15 @@ impl BlobStore {
         self.recent.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Uses `root` as it is, creating nothing (offline tools reading a relay's blobs: a
+    /// missing directory reads as holding no blob).
+    pub fn existing(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            recent: Arc::default(),
+        }
+    }
+
     /// The directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -167,20 +176,39 @@ impl BlobStore {
         version: u64,
         bytes: &[u8],
     ) -> Result<String, StoreError> {
-        let dir = self.root.join(user);
-        fs::create_dir_all(&dir)?;
         let (suffix_id, suffix) = random_suffix();
-        let tmp = dir.join(format!("{TMP_PREFIX}{suffix}"));
-        let file_name = format!("{volume}.v{version}.{suffix}.bin");
+        let name = format!("{user}/{volume}.v{version}.{suffix}.bin");
         // Before the files exist, so a sweep never sees them unrecorded.
         self.recent().record(suffix_id);
+        self.write_file(&name, &suffix, bytes)?;
+        Ok(name)
+    }
+
+    /// Writes a blob under a name it already has (`coffer-admin migrate-store` carrying a
+    /// relay's blobs over, names and all), as durably as [`Self::write`]; a file of that name
+    /// is replaced. For offline tools: the sweep's bookkeeping is not touched.
+    pub fn put_named(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let (_, suffix) = random_suffix();
+        self.write_file(name, &suffix, bytes)
+    }
+
+    /// `bytes` into a temporary file beside `name`, fsynced, renamed into place, directory
+    /// fsynced.
+    fn write_file(&self, name: &str, suffix: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.resolve(name)?;
+        let dir = path
+            .parent()
+            .ok_or(StoreError::Corrupt("blob name has no directory"))?
+            .to_owned();
+        fs::create_dir_all(&dir)?;
+        let tmp = dir.join(format!("{TMP_PREFIX}{suffix}"));
         let result = (|| {
             let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             file.write_all(bytes)?;
             file.set_times(coarse_times())?;
             file.sync_all()?;
             drop(file);
-            fs::rename(&tmp, dir.join(&file_name))?;
+            fs::rename(&tmp, &path)?;
             // The rename moved the directory's times to this second; best effort (the blob's
             // own times are what matter), and before the fsync that makes them durable.
             let _ = File::open(&dir).and_then(|d| d.set_times(coarse_times()));
@@ -188,10 +216,37 @@ impl BlobStore {
         })();
         if let Err(err) = result {
             let _ = fs::remove_file(&tmp);
-            let _ = fs::remove_file(dir.join(&file_name));
+            let _ = fs::remove_file(&path);
             return Err(err.classify());
         }
-        Ok(format!("{user}/{file_name}"))
+        Ok(())
+    }
+
+    /// Every blob file with its size (`user/file`, temporary files left out), in no particular
+    /// order: for offline tools (`coffer-admin migrate-store`, `check-data`).
+    pub fn list_all(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut out = Vec::new();
+        let users = match fs::read_dir(&self.root) {
+            Ok(users) => users,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e.into()),
+        };
+        for dir in users {
+            let dir = dir?;
+            if !dir.file_type()?.is_dir() {
+                continue;
+            }
+            let user = dir.file_name().to_string_lossy().into_owned();
+            for file in fs::read_dir(dir.path())? {
+                let file = file?;
+                let name = file.file_name().to_string_lossy().into_owned();
+                if name.starts_with(TMP_PREFIX) || !file.file_type()?.is_file() {
+                    continue;
+                }
+                out.push((format!("{user}/{name}"), file.metadata()?.len()));
+            }
+        }
+        Ok(out)
     }
 
     /// Opens a blob for reading, with its length; refuses files larger than `max` bytes. The
