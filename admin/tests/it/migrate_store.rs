@@ -198,6 +198,116 @@ fn migrate_store_between_data_directories_is_verified_resumable_and_refuses_what
     checked.assert_code(0);
 }
 
+#[test]
+fn a_migration_killed_mid_copy_is_finished_by_the_next_run() {
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a");
+    let mut relay = Relay::start(&a, &[]);
+    let api = relay.api();
+    // Six Systems with all eight v1 volumes each, 512 KiB apiece: long enough a copy that a
+    // kill lands in the middle of it.
+    const NAMES: [&str; 8] = [
+        "meta",
+        "members",
+        "fronts",
+        "journal",
+        "chat",
+        "polls",
+        "vault",
+        "analytics",
+    ];
+    const VOLUMES: u8 = 48;
+    let mut systems = Vec::new();
+    for seed in 41..47u8 {
+        let mut sys = User::register(&api, seed, "system", None);
+        sys.login(&api);
+        for (i, name) in NAMES.iter().enumerate() {
+            sys.upload(&api, name, 1, &payload(seed.wrapping_mul(8) ^ i as u8, 128));
+        }
+        systems.push(sys);
+    }
+    let last = systems[5].download(&api, "analytics").1;
+    relay.stop();
+
+    let copied = |dir: &Path| -> usize {
+        std::fs::read_dir(dir.join("blobs"))
+            .map(|users| {
+                users
+                    .filter_map(Result::ok)
+                    .filter_map(|u| std::fs::read_dir(u.path()).ok())
+                    .flat_map(|files| files.filter_map(Result::ok))
+                    .filter(|f| !f.file_name().to_string_lossy().starts_with(".tmp-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    // SIGKILL once a few blobs are in place; should a run ever finish first, try again on a
+    // fresh directory with a lower mark.
+    let mut killed_in = None;
+    for (attempt, mark) in [8usize, 3, 1, 1, 1].into_iter().enumerate() {
+        let b = work.path().join(format!("b{attempt}"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer-admin"));
+        crate::support::scrub(&mut cmd);
+        let mut child = cmd
+            .args(["--json", "migrate-store", "--from-data-dir"])
+            .arg(&a)
+            .arg("--to-data-dir")
+            .arg(&b)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if copied(&b) >= mark {
+                child.kill().unwrap();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        let status = child.wait().unwrap();
+        if finished.is_none() && status.code().is_none() {
+            killed_in = Some(b);
+            break;
+        }
+    }
+    let b = killed_in.expect("a run killed mid-copy in five attempts");
+    let before = copied(&b);
+    eprintln!(
+        "migrate-store killed with {before} of {VOLUMES} blobs in place ({})",
+        b.display()
+    );
+    assert!(
+        before < usize::from(VOLUMES),
+        "killed before the last blob: {before}"
+    );
+
+    // Nothing committed: the killed run left blobs and no rows; the next run keeps them.
+    let run = migrate(
+        &[OsStr::new("--from-data-dir"), a.as_os_str()],
+        &[OsStr::new("--to-data-dir"), b.as_os_str()],
+    );
+    run.assert_code(0);
+    let report = run.json();
+    assert_eq!(report["status"], "migrated", "{report}");
+    let already = report["blobs_already_there"].as_u64().unwrap();
+    let copied_now = report["blobs_copied"].as_u64().unwrap();
+    assert!(
+        already >= 1,
+        "the killed run's complete blobs are kept: {report}"
+    );
+    assert_eq!(already + copied_now, u64::from(VOLUMES), "{report}");
+    assert_eq!(report["destination_check"]["missing_blobs"], 0, "{report}");
+    assert_eq!(report["destination_check"]["wrong_sizes"], 0, "{report}");
+
+    let mut relay = Relay::start(&b, &[]);
+    assert_eq!(systems[5].download(&relay.api(), "analytics").1, last);
+    relay.stop();
+}
+
 /// The blob files (not inline payloads) the relay at `data` keeps, `user/file`.
 fn report_blob_names(data: &Path) -> Vec<String> {
     let mut out = Vec::new();
