@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use coffer_relay::store::check::Consistency;
 use coffer_relay::store::inline;
+use tokio::runtime::Runtime;
 
 use super::session::{Conn, Session, begin_snapshot, open};
 use super::store::{Blobs, Meta, Store, fail, list_blobs, runtime};
@@ -20,7 +21,7 @@ const LISTED: usize = 20;
 /// connection (PostgreSQL enforces its constraints and foreign keys itself: `integrity` is
 /// `ok` once the schema is current and readable).
 pub fn check(store: &Store) -> Result<Consistency, AdminError> {
-    on_own_thread(|| check_here(store))
+    on_own_thread(|| check_here(&runtime()?, store))
 }
 
 /// Runs `work` on a thread of its own, where it may start and drop its own runtime whatever
@@ -36,13 +37,15 @@ pub(super) fn on_own_thread<T: Send>(
     })
 }
 
-pub(super) fn check_here(store: &Store) -> Result<Consistency, AdminError> {
+/// The check on `rt`: the runtime every call to this store's object store makes (its HTTP
+/// client keeps connections registered with the runtime that opened them; one opened on a
+/// runtime that is not running would stall a request until its timeout).
+pub(super) fn check_here(rt: &Runtime, store: &Store) -> Result<Consistency, AdminError> {
     if let (Meta::Sqlite(db), Blobs::Files(files)) = (&store.meta, &store.blobs) {
         return coffer_relay::store::check::check(db, files.root())
             .map_err(|e| AdminError::Database(coffer_relay::store::db_errors::explain(db, &e)));
     }
-    let rt = runtime()?;
-    let mut session = open(&rt, store, false)?;
+    let mut session = open(rt, store, false)?;
     session.batch(begin_snapshot(&session))?;
     check_in(&mut session, store)
 }

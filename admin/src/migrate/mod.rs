@@ -168,7 +168,7 @@ fn migrate_here<W: std::io::Write>(
         dst.batch(begin_snapshot(&dst))?;
         if dst.digests()? == source_digests {
             dst.batch("COMMIT")?;
-            let destination_check = check_here(to)?;
+            let destination_check = check_here(&rt, to)?;
             return Ok(MigrateReport {
                 status: "already migrated",
                 from: from.describe.clone(),
@@ -286,7 +286,7 @@ fn migrate_here<W: std::io::Write>(
     drop(dst);
     drop(src);
 
-    let destination_check = check_here(to)?;
+    let destination_check = check_here(&rt, to)?;
     if !destination_check.is_consistent() {
         return Err(AdminError::Database(format!(
             "the destination is not consistent after the commit ({}): its rows are there; \
