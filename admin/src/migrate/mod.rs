@@ -163,8 +163,14 @@ fn migrate_here<W: std::io::Write>(
 
     // The destination: schema created if needed; rows only if it holds none.
     let mut dst = open(&rt, to, true)?;
-    let held = dst.count("users")?;
-    if held > 0 {
+    // Any row at all (an operator's registration code on a relay that never had an account
+    // counts too): merging is never done.
+    let mut held_rows = 0;
+    for table in TABLES {
+        held_rows += dst.count(table.name)?;
+    }
+    if held_rows > 0 {
+        let held = dst.count("users")?;
         dst.batch(begin_snapshot(&dst))?;
         if dst.digests()? == source_digests {
             dst.batch("COMMIT")?;
@@ -182,8 +188,9 @@ fn migrate_here<W: std::io::Write>(
             });
         }
         return Err(AdminError::Database(format!(
-            "the destination ({}) already holds {held} account(s) that are not exactly the \
-             source's: migrate-store fills an empty store; nothing was written",
+            "the destination ({}) already holds {held} account(s) and {held_rows} row(s) in \
+             all that are not exactly the source's: migrate-store fills an empty store; \
+             nothing was written",
             to.describe
         )));
     }

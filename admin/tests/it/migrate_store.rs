@@ -178,6 +178,20 @@ fn migrate_store_between_data_directories_is_verified_resumable_and_refuses_what
         "{refused:?}"
     );
 
+    // And one that holds no account but any row at all (an operator's registration code).
+    let e = work.path().join("e");
+    let mut relay = Relay::start(&e, &[]);
+    let _ = relay.json(&["registration-code", "create"]);
+    relay.stop();
+    let refused = migrate(&from, &[OsStr::new("--to-data-dir"), e.as_os_str()]);
+    assert_ne!(refused.code, Some(0), "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("already holds 0 account(s) and 1 row(s)"),
+        "{refused:?}"
+    );
+
     // So is the source itself as the destination, and a side left unsaid.
     let same = migrate(&from, &[OsStr::new("--to-data-dir"), a.as_os_str()]);
     assert_ne!(same.code, Some(0), "{same:?}");
