@@ -78,6 +78,18 @@ pub struct RunArgs {
     /// this executable).
     #[arg(long, value_name = "PATH")]
     pub relay_bin: Option<PathBuf>,
+    /// Also sample processes this tool did not start during every measured run against the
+    /// relay, as a named group: GROUP=PID[,PID…] (repeatable), each PID with all its
+    /// descendants (a PostgreSQL postmaster with its backends). Each group's CPU (% of a core,
+    /// µs per operation) and summed RSS are reported beside the relay's figures, and its CPU is
+    /// not counted as other processes'. E.g. `--sample-pids relay=4101,4102 --sample-pids
+    /// postgres=3990`.
+    #[arg(long = "sample-pids", value_name = "GROUP=PID,…")]
+    pub sample_pids: Vec<String>,
+    /// Sample what `scripts/cluster.sh up` started with COFFER_CLUSTER_DIR=DIR, found by its
+    /// PID files, as the groups relay, postgres, garage and haproxy (as --sample-pids).
+    #[arg(long, value_name = "DIR")]
+    pub cluster_dir: Option<PathBuf>,
     /// Extra environment for the spawned relay (KEY=VALUE, repeatable), e.g. COFFER_LOG=warn.
     #[arg(long = "relay-env", value_name = "KEY=VALUE")]
     pub relay_env: Vec<String>,

@@ -8,7 +8,8 @@
 //! the server), [`spawn`] (starting the relay and the baseline), [`baseline`] (the baseline
 //! server), [`seed`] (growth data), [`probe`] (the disk's fsync rate), [`report`] (JSON and
 //! tables), [`replicated`] (a System's publish to 1, 2 and 3 relays), [`compare`] (the same v1
-//! workloads against another v1 relay, `--compare-url`).
+//! workloads against another v1 relay, `--compare-url`), [`sampled`] (processes it did not
+//! start, sampled beside the relay: `--sample-pids`, `--cluster-dir`).
 //!
 //! What it must never do: send load to a relay nobody asked for. Without `--url` it only
 //! talks to servers it started itself on 127.0.0.1; with a non-loopback `--url` it refuses to
@@ -23,6 +24,7 @@ pub mod procfs;
 pub mod replicated;
 pub mod report;
 pub mod runner;
+pub mod sampled;
 pub mod seed;
 pub mod setup;
 pub mod soak;
@@ -39,6 +41,7 @@ use anyhow::{Context as _, anyhow, bail};
 use self::cli::RunArgs;
 use self::compare::{CompareReport, CompareRound, CompareWorkload};
 use self::conn::{Target, TrustSpec};
+use self::procfs::GroupSpec;
 use self::report::{
     GrowthLevel, GrowthWorkload, Machine, Ratios, RelayInfo, Report, Settings, TargetCheck,
     WorkloadReport,
@@ -76,6 +79,8 @@ struct Session {
     _work_guard: Option<tempfile::TempDir>,
     relay_bin: Option<PathBuf>,
     relay_env: BTreeMap<String, String>,
+    /// `--sample-pids` and `--cluster-dir`: sampled in every measured run against the relay.
+    groups: Vec<GroupSpec>,
 }
 
 /// Splits `--workloads` into the ordinary workloads and the sizes of `replicated-publish`.
@@ -159,6 +164,28 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
     } else {
         guard
     };
+    let mut groups = sampled::parse_sample_pids(&args.sample_pids)?;
+    if let Some(dir) = &args.cluster_dir {
+        let (found, notes) = sampled::cluster_groups(dir)?;
+        for note in notes {
+            progress(format!("--cluster-dir: not sampled: {note}"));
+        }
+        groups = sampled::merge(groups, found)?;
+    }
+    for g in &groups {
+        progress(format!(
+            "sampling {} (PIDs {} and their descendants)",
+            g.name,
+            g.roots
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+    }
+    if !groups.is_empty() && (args.soak.is_some() || !growth_levels.is_empty()) {
+        bail!("--sample-pids and --cluster-dir go with the workloads, not --soak or --growth");
+    }
     let mut relay_env = BTreeMap::new();
     for kv in &args.relay_env {
         let (k, v) = kv
@@ -176,6 +203,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Report> {
         work,
         _work_guard: guard,
         relay_env,
+        groups,
     };
     if let Some(seconds) = session.args.soak {
         return session.run_soak(seconds).await;
@@ -221,6 +249,7 @@ impl Session {
                 spawned,
                 baseline: false,
             },
+            sampled: self.groups.clone(),
             ..Report::default()
         };
 
@@ -362,6 +391,7 @@ impl Session {
                         workers,
                         self.settings,
                         Some(server.pid()),
+                        &[],
                     )
                     .await?;
                     Some(out.figures)
@@ -477,7 +507,7 @@ impl Session {
                         r + 1
                     ));
                     compare = Some(
-                        self.run_relay(other, w, None)
+                        self.run_relay_with(other, w, None, &[], self.settings)
                             .await
                             .with_context(|| format!("{} on the compare relay", w.name()))?,
                     );
@@ -555,15 +585,17 @@ impl Session {
         w: &Workload,
         pid: Option<u32>,
     ) -> anyhow::Result<(Figures, workload::ShapeBook)> {
-        self.run_relay_with(world, w, pid, self.settings).await
+        self.run_relay_with(world, w, pid, &self.groups, self.settings)
+            .await
     }
 
-    /// [`Self::run_relay`] with other time and count bounds.
+    /// [`Self::run_relay`] with other sampled groups and other time and count bounds.
     async fn run_relay_with(
         &self,
         world: &Arc<World>,
         w: &Workload,
         pid: Option<u32>,
+        groups: &[GroupSpec],
         settings: RunSettings,
     ) -> anyhow::Result<(Figures, workload::ShapeBook)> {
         progress(format!("{}: preparing", w.name()));
@@ -578,7 +610,8 @@ impl Session {
             settings.duration.as_secs_f64(),
             settings.warmup.as_secs_f64()
         ));
-        let (out, workers) = runner::run(Arc::clone(&world.target), workers, settings, pid).await?;
+        let (out, workers) =
+            runner::run(Arc::clone(&world.target), workers, settings, pid, groups).await?;
         let mut figures = out.figures;
         let inline: u64 = workers.iter().map(RelayWorker::inline_signed).sum();
         if per_worker > 0 {

@@ -451,6 +451,7 @@ impl Session {
             workers,
             self.settings,
             pids.first().copied(),
+            &[],
         )
         .await?;
         let end = Ticks::now(pids);

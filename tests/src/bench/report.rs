@@ -27,6 +27,9 @@ pub struct Report {
     pub settings: Settings,
     /// The relay of the main run.
     pub relay: RelayInfo,
+    /// Processes this tool did not start, sampled in every relay run (`--sample-pids`,
+    /// `--cluster-dir`); their figures are each workload's `relay.groups`.
+    pub sampled: Vec<super::procfs::GroupSpec>,
     /// One entry per workload.
     pub workloads: Vec<WorkloadReport>,
     /// The disk under the relay's data directory.
@@ -101,7 +104,8 @@ pub struct Ratios {
     pub p95: f64,
     /// 99th percentile, relay ÷ baseline.
     pub p99: f64,
-    /// Server CPU per operation, relay ÷ baseline.
+    /// Server CPU per operation, relay ÷ baseline (the relay: the spawned one, else the
+    /// sampled group `relay`, all instances together).
     pub server_cpu_per_op: Option<f64>,
     /// Server peak RSS during the run, relay ÷ baseline.
     pub server_rss_peak: Option<f64>,
@@ -115,13 +119,20 @@ impl Ratios {
     /// `relay` ÷ `base`, figure by figure.
     pub fn of(relay: &Figures, base: &Figures) -> Ratios {
         let server = relay.server.as_ref().zip(base.server.as_ref());
+        let relay_cpu = relay
+            .server
+            .as_ref()
+            .map(|s| s.cpu_us_per_op)
+            .or_else(|| relay.groups.get("relay").map(|g| g.cpu_us_per_op));
         Ratios {
             ops_per_s: div(relay.ops_per_s, base.ops_per_s),
             mib_per_s: (base.mib_per_s > 0.0).then(|| relay.mib_per_s / base.mib_per_s),
             p50: div(relay.latency_ms.p50, base.latency_ms.p50),
             p95: div(relay.latency_ms.p95, base.latency_ms.p95),
             p99: div(relay.latency_ms.p99, base.latency_ms.p99),
-            server_cpu_per_op: server.map(|(r, b)| div(r.cpu_us_per_op, b.cpu_us_per_op)),
+            server_cpu_per_op: relay_cpu
+                .zip(base.server.as_ref())
+                .map(|(r, b)| div(r, b.cpu_us_per_op)),
             server_rss_peak: server.map(|(r, b)| div(r.rss_peak_mib, b.rss_peak_mib)),
         }
     }
@@ -217,6 +228,21 @@ pub fn table(report: &Report) -> String {
     if report.workloads.is_empty() && !report.replicated.is_empty() {
         return out;
     }
+    if !report.sampled.is_empty() {
+        let groups: Vec<String> = report
+            .sampled
+            .iter()
+            .map(|g| {
+                let pids: Vec<String> = g.roots.iter().map(u32::to_string).collect();
+                format!("{} {}", g.name, pids.join(","))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "sampled (PIDs with their descendants): {}",
+            groups.join("; ")
+        );
+    }
     let _ = writeln!(
         out,
         "relay {} (start-up {} ms, VmHWM at end {} MiB)\n",
@@ -284,6 +310,9 @@ pub fn table(report: &Report) -> String {
                 .map(|(k, o)| format!("{k} {}/{}", fmt_ms(o.p50), fmt_ms(o.p99)))
                 .collect();
             let _ = writeln!(out, "    p50/p99 ms by operation: {}", parts.join(", "));
+        }
+        if !r.groups.is_empty() {
+            let _ = writeln!(out, "    {}", groups_line(r));
         }
     }
     let noisy: Vec<&str> = report
@@ -360,6 +389,28 @@ pub fn table(report: &Report) -> String {
         }
     }
     out
+}
+
+/// The sampled groups of one run: CPU µs per operation (CPU %, processes, RSS), their total,
+/// and the CPU of everything else on the machine.
+pub fn groups_line(f: &Figures) -> String {
+    let parts: Vec<String> = f
+        .groups
+        .iter()
+        .map(|(name, g)| {
+            format!(
+                "{name} {:.0} ({:.0}%, {} proc, {:.0} MiB)",
+                g.cpu_us_per_op, g.cpu_percent, g.processes, g.rss_peak_mib
+            )
+        })
+        .collect();
+    let total: f64 = f.groups.values().map(|g| g.cpu_us_per_op).sum();
+    format!(
+        "CPU µs/op by group: {}; total {total:.0}; load generator {:.0}%, other processes {:.0}%",
+        parts.join(", "),
+        f.machine.bench_cpu_percent,
+        f.machine.other_cpu_percent
+    )
 }
 
 fn fmt_opt(v: Option<f64>, digits: usize) -> String {

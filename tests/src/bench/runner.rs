@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::conn::{Client, Target};
-use super::procfs::{MachineFigures, Monitor, ProcessFigures};
+use super::procfs::{GroupFigures, GroupSpec, MachineFigures, Monitor, ProcessFigures};
 use super::workload::{OpRecord, ShapeAcc, ShapeBook, Worker};
 
 /// How long and how much.
@@ -87,6 +87,8 @@ pub struct Figures {
     pub connects: u64,
     /// The server process, when this tool started it.
     pub server: Option<ProcessFigures>,
+    /// Groups of processes it did not start (`--sample-pids`, `--cluster-dir`), by name.
+    pub groups: BTreeMap<String, GroupFigures>,
     /// The machine.
     pub machine: MachineFigures,
     /// Remarks (uploads signed during the timed run, …).
@@ -202,20 +204,23 @@ pub struct RunOutput {
     pub shapes: ShapeBook,
 }
 
-/// Runs `workers` (one connection each) against `target`; samples `pid` if given.
+/// Runs `workers` (one connection each) against `target`; samples `pid` if given, and
+/// `groups`.
 pub async fn run<W: Worker>(
     target: Arc<Target>,
     workers: Vec<W>,
     settings: RunSettings,
     pid: Option<u32>,
+    groups: &[GroupSpec],
 ) -> anyhow::Result<(RunOutput, Vec<W>)> {
     let start = Instant::now();
     let warm_end = start + settings.warmup;
     let end = warm_end + settings.duration;
     let started_ops = Arc::new(AtomicU64::new(0));
+    let groups = groups.to_vec();
     let monitor = tokio::spawn(async move {
         tokio::time::sleep_until(warm_end.into()).await;
-        Monitor::start(pid)
+        Monitor::start(pid, &groups)
     });
     let mut tasks = Vec::with_capacity(workers.len());
     for mut worker in workers {
@@ -256,7 +261,7 @@ pub async fn run<W: Worker>(
         .saturating_duration_since(warm_end)
         .as_secs_f64()
         .max(1e-9);
-    let (server, machine) = monitor.await.context("monitor task")?.stop(total.ok_ops);
+    let window = monitor.await.context("monitor task")?.stop(total.ok_ops);
     let h = &total.hist;
     let ms = |us: u64| us as f64 / 1000.0;
     let figures = Figures {
@@ -296,8 +301,9 @@ pub async fn run<W: Worker>(
         statuses: total.statuses,
         errors: total.errors,
         connects,
-        server,
-        machine,
+        server: window.server,
+        groups: window.groups,
+        machine: window.machine,
         notes: Vec::new(),
     };
     Ok((

@@ -125,7 +125,7 @@ impl Session {
             };
             first_window = false;
             let (figures, _) = self
-                .run_relay_with(&world, &workload, Some(pid), settings)
+                .run_relay_with(&world, &workload, Some(pid), &[], settings)
                 .await?;
             // Clients have closed their connections; give the relay a moment to see it.
             tokio::time::sleep(Duration::from_millis(300)).await;

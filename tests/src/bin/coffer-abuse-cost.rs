@@ -394,7 +394,7 @@ async fn measure(
         }
     }
 
-    let monitor = Monitor::start(Some(server.pid()));
+    let monitor = Monitor::start(Some(server.pid()), &[]);
     let cpu0 = cpu_ticks(server.pid());
     let started = Instant::now();
     let deadline = started + duration;
@@ -421,7 +421,7 @@ async fn measure(
         (Some(b), Some(a)) => b.saturating_sub(a),
         _ => bail!("cannot read the relay's CPU time from /proc"),
     };
-    let (_, machine) = monitor.stop(total.requests);
+    let machine = monitor.stop(total.requests).machine;
     let relay_cpu_seconds = cpu_ticks as f64 / TICKS_PER_SEC;
     let requests = total.requests.max(1) as f64;
     Ok(Figures {

@@ -133,6 +133,11 @@ fn coffer_bench_runs_every_workload_and_reports_json() {
             number(&server["rss_peak_mib"], "rss_peak_mib") > 0.0,
             "{name}: {server}"
         );
+        assert_eq!(
+            w["relay"]["groups"],
+            serde_json::json!({}),
+            "{name}: no group was asked for"
+        );
         assert!(number(&server["cpu_percent"], "cpu_percent") >= 0.0);
         for key in ["ops_per_s", "p50", "p95", "p99"] {
             assert!(
@@ -200,6 +205,103 @@ fn coffer_bench_runs_every_workload_and_reports_json() {
             "growth-throughput"
         ]
     );
+}
+
+/// A relay coffer-bench did not start, reached by `--url`/`--pin` as a cluster's front door
+/// is, with its CPU sampled by PID (`--sample-pids`): every workload reports the group's CPU
+/// per operation (non-zero: the relay did the work), its RSS, the group line in the table, and
+/// the relay's CPU per operation over the baseline's (`×cpu`) from the group. The spawned
+/// relay's own figures (`server`) stay empty: nothing was spawned.
+#[test]
+fn coffer_bench_samples_the_cpu_of_a_relay_it_did_not_start() {
+    let relay_bin = coffer_tests::relay::relay_binary();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let relay = coffer_tests::bench::spawn::start_relay(
+        &relay_bin,
+        &dir.path().join("relay-data"),
+        &dir.path().join("relay-stderr.log"),
+        &std::collections::BTreeMap::new(),
+    )
+    .expect("start a relay");
+    let pid = relay.pid();
+    let json = dir.path().join("report.json");
+    let workloads = ["fetch:4k", "publish:4k"];
+    let output = Command::new(env!("CARGO_BIN_EXE_coffer-bench"))
+        .args(["--url", &relay.url, "--pin", &relay.pin.to_string()])
+        .args(["--sample-pids", &format!("relay={pid}")])
+        .args(["--concurrency", "4", "--pairs", "2"])
+        .args([
+            "--duration",
+            "1.5",
+            "--warmup",
+            "0.3",
+            "--presign-seconds",
+            "0.5",
+        ])
+        .args(["--workloads", &workloads.join(",")])
+        .arg("--work-dir")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("run coffer-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "coffer-bench failed: {}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
+    relay.stop().expect("the relay stops");
+    assert!(
+        stdout.contains(&format!(
+            "sampled (PIDs with their descendants): relay {pid}"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("    CPU µs/op by group: relay ").count(),
+        workloads.len(),
+        "one group line per workload:\n{stdout}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report"))
+            .expect("the report is JSON");
+    assert_eq!(report["settings"]["spawned"], false);
+    assert_eq!(
+        report["sampled"],
+        serde_json::json!([{"name": "relay", "roots": [pid]}])
+    );
+    let runs = report["workloads"].as_array().expect("workloads");
+    assert_eq!(runs.len(), workloads.len());
+    for w in runs {
+        let name = w["name"].as_str().unwrap_or_default();
+        check_figures(&w["relay"], name);
+        assert!(
+            w["relay"]["server"].is_null(),
+            "{name}: nothing was spawned"
+        );
+        let group = &w["relay"]["groups"]["relay"];
+        assert!(
+            number(&group["cpu_us_per_op"], "cpu_us_per_op") > 0.0,
+            "{name}: the relay's CPU per operation: {group}"
+        );
+        assert!(
+            number(&group["cpu_percent"], "cpu_percent") > 0.0,
+            "{group}"
+        );
+        assert!(
+            number(&group["rss_peak_mib"], "rss_peak_mib") > 0.0,
+            "{group}"
+        );
+        assert_eq!(group["processes"], 1, "{name}: {group}");
+        assert!(
+            number(&w["ratio"]["server_cpu_per_op"], "×cpu") > 0.0,
+            "{name}: {}",
+            w["ratio"]
+        );
+    }
 }
 
 /// `--soak`: a few short windows of `mixed`, then the relay's data checked; the report says it
