@@ -24,7 +24,11 @@ pub(super) async fn user(
 ) -> Result<Option<User>, StoreError> {
     client
         .query_opt(
-            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 {lock}"),
+            &client
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = $1 {lock}"
+                ))
+                .await?,
             &[&id],
         )
         .await?
@@ -40,10 +44,12 @@ async fn grant(
 ) -> Result<Option<StoredGrant>, StoreError> {
     client
         .query_opt(
-            &format!(
-                "SELECT sequence, expires_at, grant_bytes, signature FROM grants \
+            &client
+                .prepare_cached(&format!(
+                    "SELECT sequence, expires_at, grant_bytes, signature FROM grants \
                  WHERE pairing_id = $1 {lock}"
-            ),
+                ))
+                .await?,
             &[&pairing_id],
         )
         .await?
@@ -106,12 +112,15 @@ impl Grants for PgStore {
                 })));
             }
             tx.execute(
-                "INSERT INTO grants \
+                &tx.prepare_cached(
+                    "INSERT INTO grants \
                  (pairing_id, sequence, expires_at, grant_bytes, signature, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (pairing_id) DO UPDATE SET sequence = excluded.sequence, \
                  expires_at = excluded.expires_at, grant_bytes = excluded.grant_bytes, \
                  signature = excluded.signature, updated_at = excluded.updated_at",
+                )
+                .await?,
                 &[
                     &pairing.id,
                     &(grant.sequence as i64),
@@ -123,20 +132,27 @@ impl Grants for PgStore {
             )
             .await?;
             tx.execute(
-                "DELETE FROM grant_keys WHERE pairing_id = $1",
+                &tx.prepare_cached("DELETE FROM grant_keys WHERE pairing_id = $1")
+                    .await?,
                 &[&pairing.id],
             )
             .await?;
             for (volume, epoch, wrapped) in &keys {
                 tx.execute(
-                    "INSERT INTO grant_keys (pairing_id, volume_name, epoch, wrapped_key) \
+                    &tx.prepare_cached(
+                        "INSERT INTO grant_keys (pairing_id, volume_name, epoch, wrapped_key) \
                      VALUES ($1, $2, $3, $4)",
+                    )
+                    .await?,
                     &[&pairing.id, volume, &i64::from(*epoch), &&wrapped[..]],
                 )
                 .await?;
             }
             tx.execute(
-                "UPDATE pairings SET status = 'active', updated_at = $2 WHERE id = $1",
+                &tx.prepare_cached(
+                    "UPDATE pairings SET status = 'active', updated_at = $2 WHERE id = $1",
+                )
+                .await?,
                 &[&pairing.id, &hour],
             )
             .await?;
@@ -169,8 +185,11 @@ impl Grants for PgStore {
             }
             let keys = tx
                 .query(
-                    "SELECT volume_name, epoch, wrapped_key FROM grant_keys \
+                    &tx.prepare_cached(
+                        "SELECT volume_name, epoch, wrapped_key FROM grant_keys \
                      WHERE pairing_id = $1 ORDER BY volume_name COLLATE \"C\"",
+                    )
+                    .await?,
                     &[&p.id],
                 )
                 .await?

@@ -36,14 +36,20 @@ impl Sessions for PgStore {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO auth_challenges (nonce, user_id, expires_at) VALUES ($1, $2, $3)",
+                &tx.prepare_cached(
+                    "INSERT INTO auth_challenges (nonce, user_id, expires_at) VALUES ($1, $2, $3)",
+                )
+                .await?,
                 &[&nonce, &user_id, &expires_at],
             )
             .await?;
             tx.execute(
-                "DELETE FROM auth_challenges WHERE user_id = $1 AND rowid NOT IN \
+                &tx.prepare_cached(
+                    "DELETE FROM auth_challenges WHERE user_id = $1 AND rowid NOT IN \
                  (SELECT rowid FROM auth_challenges WHERE user_id = $1 \
                   ORDER BY rowid DESC LIMIT $2)",
+                )
+                .await?,
                 &[&user_id, &signed(max_per_user.max(1))],
             )
             .await?;
@@ -64,7 +70,7 @@ impl Sessions for PgStore {
             // next.
             let challenge = conn
                 .query_opt(
-                    "DELETE FROM auth_challenges WHERE nonce = $1 RETURNING user_id, expires_at",
+                    &conn.prepare_cached("DELETE FROM auth_challenges WHERE nonce = $1 RETURNING user_id, expires_at").await?,
                     &[&nonce],
                 )
                 .await?
@@ -77,7 +83,9 @@ impl Sessions for PgStore {
                 .transpose()?;
             let user = conn
                 .query_opt(
-                    &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+                    &conn
+                        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+                        .await?,
                     &[&user_id],
                 )
                 .await?
@@ -101,7 +109,8 @@ impl Sessions for PgStore {
             // from overtaking the insert (it waits for this commit, then cascades).
             if tx
                 .query_opt(
-                    "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE",
+                    &tx.prepare_cached("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE")
+                        .await?,
                     &[&user_id],
                 )
                 .await?
@@ -110,9 +119,12 @@ impl Sessions for PgStore {
                 return Ok(false);
             }
             tx.execute(
-                "INSERT INTO auth_sessions (token_hash, user_id, expires_at, session_id, \
+                &tx.prepare_cached(
+                    "INSERT INTO auth_sessions (token_hash, user_id, expires_at, session_id, \
                  device_label, protocol, created_at, last_used_at) \
                  VALUES ($1, $2, $3, $4, $5, $6::BIGINT::SMALLINT, $7, $7)",
+                )
+                .await?,
                 &[
                     &&token_hash[..],
                     &user_id,
@@ -132,7 +144,10 @@ impl Sessions for PgStore {
     fn session(&self, token_hash: [u8; 32], now: i64) -> StoreFuture<'_, Lookup> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            let Some(row) = conn.query_opt(LOOKUP_SQL, &[&&token_hash[..]]).await? else {
+            let Some(row) = conn
+                .query_opt(&conn.prepare_cached(LOOKUP_SQL).await?, &[&&token_hash[..]])
+                .await?
+            else {
                 return Ok(Lookup::Unknown);
             };
             let expires_at: i64 = row.try_get(1)?;
@@ -160,7 +175,9 @@ impl Sessions for PgStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             conn.execute(
-                "DELETE FROM auth_sessions WHERE token_hash = $1",
+                &conn
+                    .prepare_cached("DELETE FROM auth_sessions WHERE token_hash = $1")
+                    .await?,
                 &[&&token_hash[..]],
             )
             .await?;
@@ -172,8 +189,12 @@ impl Sessions for PgStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             conn.execute(
-                "UPDATE auth_sessions SET last_used_at = $2 \
+                &conn
+                    .prepare_cached(
+                        "UPDATE auth_sessions SET last_used_at = $2 \
                  WHERE token_hash = $1 AND last_used_at < $2",
+                    )
+                    .await?,
                 &[&&token_hash[..], &hour(hour_used)],
             )
             .await?;

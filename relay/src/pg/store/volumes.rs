@@ -84,7 +84,10 @@ async fn v2_volume(
     name: &str,
 ) -> Result<Option<VolumeV2>, StoreError> {
     c.query_opt(
-        &format!("SELECT {V2_COLUMNS} FROM volumes_v2 WHERE user_id = $1 AND volume_name = $2"),
+        &c.prepare_cached(&format!(
+            "SELECT {V2_COLUMNS} FROM volumes_v2 WHERE user_id = $1 AND volume_name = $2"
+        ))
+        .await?,
         &[&owner, &name],
     )
     .await?
@@ -98,9 +101,10 @@ async fn tombstone(
     name: &str,
 ) -> Result<Option<TombstoneRow>, StoreError> {
     c.query_opt(
-        &format!(
+        &c.prepare_cached(&format!(
             "SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE user_id = $1 AND volume_name = $2"
-        ),
+        ))
+        .await?,
         &[&owner, &name],
     )
     .await?
@@ -118,9 +122,12 @@ pub(crate) async fn live_grant(
     const NONE: &str = "No live grant from this system";
     let Some(row) = c
         .query_opt(
-            "SELECT g.pairing_id, g.sequence, g.expires_at, g.grant_bytes, g.signature \
+            &c.prepare_cached(
+                "SELECT g.pairing_id, g.sequence, g.expires_at, g.grant_bytes, g.signature \
              FROM pairings p JOIN grants g ON g.pairing_id = p.id \
              WHERE p.system_user_id = $1 AND p.friend_user_id = $2",
+            )
+            .await?,
             &[&owner, &friend],
         )
         .await?
@@ -141,8 +148,11 @@ pub(crate) async fn live_grant(
     }
     let keys = c
         .query(
-            "SELECT volume_name, epoch, wrapped_key FROM grant_keys WHERE pairing_id = $1 \
+            &c.prepare_cached(
+                "SELECT volume_name, epoch, wrapped_key FROM grant_keys WHERE pairing_id = $1 \
              ORDER BY volume_name COLLATE \"C\"",
+            )
+            .await?,
             &[&pairing],
         )
         .await?
@@ -169,7 +179,8 @@ async fn payload_of(
     if inline::is_inline(blob_file) {
         let found: Option<Vec<u8>> = c
             .query_opt(
-                "SELECT bytes FROM inline_payloads WHERE blob_file = $1",
+                &c.prepare_cached("SELECT bytes FROM inline_payloads WHERE blob_file = $1")
+                    .await?,
                 &[&blob_file],
             )
             .await?
@@ -258,7 +269,8 @@ async fn locked_usage(
     }
     let used: i64 = tx
         .query_one(
-            "SELECT storage_used_bytes FROM users WHERE id = $1",
+            &tx.prepare_cached("SELECT storage_used_bytes FROM users WHERE id = $1")
+                .await?,
             &[&owner],
         )
         .await?
@@ -276,13 +288,15 @@ async fn finish_put(
     replaced: Option<String>,
 ) -> Decision<Stored> {
     tx.execute(
-        "UPDATE users SET storage_used_bytes = $2 WHERE id = $1",
+        &tx.prepare_cached("UPDATE users SET storage_used_bytes = $2 WHERE id = $1")
+            .await?,
         &[&owner, &signed(new_used)],
     )
     .await?;
     if let Some(bytes) = inline_bytes {
         tx.execute(
-            "INSERT INTO inline_payloads (blob_file, bytes) VALUES ($1, $2)",
+            &tx.prepare_cached("INSERT INTO inline_payloads (blob_file, bytes) VALUES ($1, $2)")
+                .await?,
             &[&blob_file, &bytes],
         )
         .await?;
@@ -303,11 +317,13 @@ impl Volumes for PgStore {
             let conn = self.conn().await?;
             let row = conn
                 .query_opt(
-                    &format!(
-                        "SELECT {USER_COLUMNS}, v.version, v.size_bytes FROM users \
+                    &conn
+                        .prepare_cached(&format!(
+                            "SELECT {USER_COLUMNS}, v.version, v.size_bytes FROM users \
                          LEFT JOIN volumes v ON v.user_id = users.id AND v.volume_name = $2 \
                          WHERE users.id = $1"
-                    ),
+                        ))
+                        .await?,
                     &[&owner, &name],
                 )
                 .await?;
@@ -336,11 +352,13 @@ impl Volumes for PgStore {
             let conn = self.conn().await?;
             let row = conn
                 .query_opt(
-                    &format!(
-                        "SELECT {USER_COLUMNS}, v.epoch, v.version, v.size_bytes FROM users \
+                    &conn
+                        .prepare_cached(&format!(
+                            "SELECT {USER_COLUMNS}, v.epoch, v.version, v.size_bytes FROM users \
                          LEFT JOIN volumes_v2 v ON v.user_id = users.id AND v.volume_name = $2 \
                          WHERE users.id = $1"
-                    ),
+                        ))
+                        .await?,
                     &[&owner, &name],
                 )
                 .await?;
@@ -378,8 +396,11 @@ impl Volumes for PgStore {
             let used = locked_usage(&tx, &owner).await?;
             let previous = tx
                 .query_opt(
-                    "SELECT version, size_bytes, blob_file FROM volumes \
+                    &tx.prepare_cached(
+                        "SELECT version, size_bytes, blob_file FROM volumes \
                      WHERE user_id = $1 AND volume_name = $2",
+                    )
+                    .await?,
                     &[&owner, &volume],
                 )
                 .await?;
@@ -401,13 +422,14 @@ impl Volumes for PgStore {
                 return Ok(Err(over_quota()));
             }
             tx.execute(
-                &format!(
+                &tx.prepare_cached(&format!(
                     "INSERT INTO volumes ({V1_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                      ON CONFLICT (user_id, volume_name) DO UPDATE SET version = excluded.version, \
                      control_header = excluded.control_header, blob_file = excluded.blob_file, \
                      signature = excluded.signature, size_bytes = excluded.size_bytes, \
                      updated_at = excluded.updated_at"
-                ),
+                ))
+                .await?,
                 &[
                     &row.user_id,
                     &row.volume_name,
@@ -462,14 +484,15 @@ impl Volumes for PgStore {
                 return Ok(Err(over_quota()));
             }
             tx.execute(
-                &format!(
+                &tx.prepare_cached(&format!(
                     "INSERT INTO volumes_v2 ({V2_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                      ON CONFLICT (user_id, volume_name) DO UPDATE SET epoch = excluded.epoch, \
                      version = excluded.version, header = excluded.header, \
                      signature = excluded.signature, blob_file = excluded.blob_file, \
                      size_bytes = excluded.size_bytes, updated_at = excluded.updated_at"
-                ),
+                ))
+                .await?,
                 &[
                     &row.user_id,
                     &row.volume_name,
@@ -484,7 +507,10 @@ impl Volumes for PgStore {
             )
             .await?;
             tx.execute(
-                "DELETE FROM tombstones WHERE user_id = $1 AND volume_name = $2",
+                &tx.prepare_cached(
+                    "DELETE FROM tombstones WHERE user_id = $1 AND volume_name = $2",
+                )
+                .await?,
                 &[&owner, &volume],
             )
             .await?;
@@ -497,7 +523,7 @@ impl Volumes for PgStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             conn.query(
-                &format!("SELECT {V1_COLUMNS} FROM volumes WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\""),
+                &conn.prepare_cached(&format!("SELECT {V1_COLUMNS} FROM volumes WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\"")).await?,
                 &[&owner],
             )
             .await?
@@ -523,8 +549,11 @@ impl Volumes for PgStore {
                 .await?;
             let Some(rel) = tx
                 .query_opt(
-                    "SELECT permissions FROM sharing WHERE system_user_id = $1 \
+                    &tx.prepare_cached(
+                        "SELECT permissions FROM sharing WHERE system_user_id = $1 \
                      AND friend_user_id = $2 AND status = 'active'",
+                    )
+                    .await?,
                     &[&system, &friend],
                 )
                 .await?
@@ -533,7 +562,7 @@ impl Volumes for PgStore {
             };
             let rows = tx
                 .query(
-                    &format!("SELECT {V1_COLUMNS} FROM volumes WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\""),
+                    &tx.prepare_cached(&format!("SELECT {V1_COLUMNS} FROM volumes WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\"")).await?,
                     &[&system],
                 )
                 .await?
@@ -556,7 +585,7 @@ impl Volumes for PgStore {
                 .await?;
             let volumes = tx
                 .query(
-                    &format!("SELECT {V2_COLUMNS} FROM volumes_v2 WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\""),
+                    &tx.prepare_cached(&format!("SELECT {V2_COLUMNS} FROM volumes_v2 WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\"")).await?,
                     &[&owner],
                 )
                 .await?
@@ -565,7 +594,7 @@ impl Volumes for PgStore {
                 .collect::<Result<Vec<_>, _>>()?;
             let tombstones = tx
                 .query(
-                    &format!("SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\""),
+                    &tx.prepare_cached(&format!("SELECT {TOMBSTONE_COLUMNS} FROM tombstones WHERE user_id = $1 ORDER BY volume_name COLLATE \"C\"")).await?,
                     &[&owner],
                 )
                 .await?
@@ -588,9 +617,10 @@ impl Volumes for PgStore {
             let (c, owner, name) = (&conn, &owner, &name);
             let found = with_payload(c, read, move || async move {
                 Ok(c.query_opt(
-                    &format!(
+                    &c.prepare_cached(&format!(
                         "SELECT {V1_COLUMNS} FROM volumes WHERE user_id = $1 AND volume_name = $2"
-                    ),
+                    ))
+                    .await?,
                     &[owner, name],
                 )
                 .await?
@@ -622,7 +652,13 @@ impl Volumes for PgStore {
             );
             let sql = &sql;
             with_payload(c, read, move || async move {
-                let Some(r) = c.query_opt(sql, &[system, friend, &name.as_str()]).await? else {
+                let Some(r) = c
+                    .query_opt(
+                        &c.prepare_cached(sql).await?,
+                        &[system, friend, &name.as_str()],
+                    )
+                    .await?
+                else {
                     return Ok(Err(Refusal::Forbidden(NO_RELATIONSHIP)));
                 };
                 let permissions: String = r.try_get(0)?;
