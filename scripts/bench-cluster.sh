@@ -28,11 +28,11 @@
 #     26432, 26900, 26501, 26443, apart from cluster.sh's defaults so that this can run beside a
 #     development cluster.
 # Every relay instance gets rate limits far above what one machine sends (as coffer-bench
-# --spawn gives its relay, tests/src/bench/spawn.rs RELAY_ENV, but 10^6 a minute, not 10^8: on
-# PostgreSQL register, auth and upload are also taken from a shared bucket whose interval is
-# 60 000 000 / rate whole microseconds, 0 above 6*10^7 a minute, and then concurrent requests
-# from one address are refused) and open registration: the benchmark registers its own
-# accounts and every simulated client comes from one address.
+# --spawn gives its relay, tests/src/bench/spawn.rs RELAY_ENV, but 10^6 a minute, not 10^8:
+# relays before ad4ae25 rounded the shared bucket's interval on PostgreSQL to 0 µs above 6*10^7
+# a minute, and then refused concurrent requests from one address; 10^6 measures those too)
+# and open registration: the benchmark registers its own accounts and every simulated client
+# comes from one address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
