@@ -64,11 +64,22 @@ pub(super) fn hold_data_dir(dir: &Path, create: bool) -> Result<Option<std::fs::
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            // The PID the relay wrote (a few digits; anything else is not shown).
+            let mut head = [0u8; 16];
+            let read = std::io::Read::read(&mut &file, &mut head).unwrap_or(0);
+            let pid: String = head[..read]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .map(|&b| char::from(b))
+                .collect();
+            let holder = if pid.is_empty() {
+                "pid unknown".to_owned()
+            } else {
+                format!("pid {pid}")
+            };
             Err(AdminError::Database(format!(
-                "a relay is running on {} (pid {}): stop it first; nothing was written",
-                dir.display(),
-                holder.trim()
+                "a relay is running on {} ({holder}): stop it first; nothing was written",
+                dir.display()
             )))
         }
         Err(std::fs::TryLockError::Error(e)) => Err(fail(&path.display().to_string(), e)),

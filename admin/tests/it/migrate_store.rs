@@ -167,8 +167,8 @@ fn migrate_store_between_data_directories_is_verified_resumable_and_refuses_what
     let running = migrate(&from, &[OsStr::new("--to-data-dir"), c.as_os_str()]);
     assert_ne!(running.code, Some(0), "{running:?}");
     assert!(
-        running.stderr.contains("a relay is running on"),
-        "the relay's own lock: {running:?}"
+        running.stderr.contains("a relay is running on") && running.stderr.contains("(pid "),
+        "the relay's own lock, naming its holder: {running:?}"
     );
     relay.stop();
     let refused = migrate(&from, &[OsStr::new("--to-data-dir"), c.as_os_str()]);
