@@ -40,6 +40,7 @@ pub mod fetch_cache;
 pub mod ip_policy;
 #[cfg(feature = "server")]
 pub mod limits;
+pub mod lock;
 #[cfg(feature = "server")]
 pub mod metrics;
 pub mod paillier;

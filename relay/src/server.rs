@@ -24,13 +24,13 @@ use actix_web::{App, HttpServer, web};
 use coffer_certs::{Provenance, RelayPairing, SpkiPin};
 
 pub mod connections;
-pub mod lock;
 pub mod origins;
 pub mod reload;
 
 use crate::api;
 use crate::config::{Config, ServerLimits, TlsMode};
 use crate::ip_policy::{IpKeyError, IpLabels};
+use crate::lock;
 use crate::state::{AppState, Pins};
 use crate::store::blobs::BlobStore;
 use crate::store::maintenance::{self, ORPHAN_MIN_AGE};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use coffer_relay::config::Config;
 use coffer_relay::config::storage::{Backend, BlobBackend};
+use coffer_relay::lock::{self, DataDirLock, LockError};
 use coffer_relay::pg::PgSettings;
 use coffer_relay::s3::S3Blobs;
 use coffer_relay::store::blobs::BlobStore;
@@ -34,55 +35,28 @@ pub struct Store {
     pub(super) describe: String,
 }
 
-/// The relay's lock file in its data directory (`relay/src/server/lock.rs`, `LOCK_FILE`): a
-/// running relay holds an exclusive `flock` on it.
-const RELAY_LOCK: &str = "coffer-relay.lock";
-
-/// Takes the relay's own lock on `dir` for the run, so that no relay starts on either side
-/// meanwhile; refuses while one runs there. Nothing to take where no relay has run yet and
-/// nothing is to be created (`create`: the destination's directory is made).
-pub(super) fn hold_data_dir(dir: &Path, create: bool) -> Result<Option<std::fs::File>, AdminError> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    let path = dir.join(RELAY_LOCK);
+/// Takes the relay's own data-directory lock ([`coffer_relay::lock`]) on `dir` for the run, so
+/// that no relay starts on either side meanwhile; refuses while one runs there. Nothing to take
+/// where no relay has run yet and nothing is to be created (`create`: the destination's
+/// directory is made, as the relay makes it).
+pub(super) fn hold_data_dir(dir: &Path, create: bool) -> Result<Option<DataDirLock>, AdminError> {
+    use std::os::unix::fs::DirBuilderExt as _;
     if create {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(|e| fail(&dir.display().to_string(), e))?;
-    } else if !path.exists() {
+    } else if !dir.join(lock::LOCK_FILE).exists() {
         return Ok(None);
     }
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| fail(&path.display().to_string(), e))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            // The PID the relay wrote (a few digits; anything else is not shown).
-            let mut head = [0u8; 16];
-            let read = std::io::Read::read(&mut &file, &mut head).unwrap_or(0);
-            let pid: String = head[..read]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .map(|&b| char::from(b))
-                .collect();
-            let holder = if pid.is_empty() {
-                "pid unknown".to_owned()
-            } else {
-                format!("pid {pid}")
-            };
-            Err(AdminError::Database(format!(
-                "a relay is running on {} ({holder}): stop it first; nothing was written",
-                dir.display()
-            )))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(fail(&path.display().to_string(), e)),
+    match lock::lock(dir) {
+        Ok(held) => Ok(Some(held)),
+        Err(LockError::InUse { holder, .. }) => Err(AdminError::Database(format!(
+            "a relay is running on {} ({holder}): stop it first; nothing was written",
+            dir.display()
+        ))),
+        Err(e) => Err(AdminError::Database(e.to_string())),
     }
 }
 

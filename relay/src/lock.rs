@@ -5,9 +5,10 @@
 //! uploads, and a second one's start-up sweep could delete blobs the first is still writing. The
 //! lock is released by the kernel when the process ends, however it ends, so a stale file from a
 //! crash never blocks the next start; the PID written into it is only there to name the holder
-//! in the error. `coffer-admin`'s offline commands do not take the lock: `backup` is made for a
-//! live relay (`VACUUM INTO`), and `restore` refuses any non-empty directory, which a running
-//! relay's always is (this file). See docs/adr/0014-home-relays-origins.md.
+//! in the error. `coffer-admin migrate-store` takes it on both sides for its run (so that no relay
+//! runs on them meanwhile); the other offline commands do not: `backup` is made for a live relay
+//! (`VACUUM INTO`), and `restore` refuses any non-empty directory, which a running relay's
+//! always is (this file). See docs/adr/0014-home-relays-origins.md.
 
 use std::fs::{File, TryLockError};
 use std::io::{Read as _, Write as _};
