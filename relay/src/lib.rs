@@ -37,6 +37,7 @@ pub mod driver;
 pub mod error;
 #[cfg(feature = "server")]
 pub mod fetch_cache;
+pub mod gen_cache;
 pub mod ip_policy;
 #[cfg(feature = "server")]
 pub mod limits;

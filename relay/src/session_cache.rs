@@ -10,119 +10,59 @@
 //! backstop against writes the relay cannot see, such as an operator's `sqlite3` shell).
 //! Anything else falls through to the database, whose answer is authoritative.
 //!
-//! Bounded: at most [`MAX_ENTRIES`] sessions; when full, stale entries are dropped, and if that
-//! is not enough the whole cache is (it refills from the database).
+//! Bounded ([`MAX_ENTRIES`]); the map and its rules are [`crate::gen_cache`]'s.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
+use crate::gen_cache::GenerationCache;
+pub use crate::gen_cache::{MAX_ENTRIES, TTL};
 use crate::store::sessions::SessionUser;
 
-/// Longest an entry is trusted without re-reading the database.
-pub const TTL: Duration = Duration::from_secs(60);
-
-/// Most sessions held (a few hundred bytes each).
-pub const MAX_ENTRIES: usize = 16_384;
-
-#[derive(Debug)]
-struct Entry {
-    user: SessionUser,
-    generation: u64,
-    read_at: Instant,
-}
-
 /// The cache (one per relay, in `AppState`).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
-    /// `false`: holds nothing (a store whose generations are not exact, `Watch::exact`).
-    on: bool,
-}
-
-impl Default for SessionCache {
-    fn default() -> Self {
-        Self {
-            entries: Mutex::default(),
-            on: true,
-        }
-    }
+    entries: GenerationCache<[u8; 32], SessionUser>,
 }
 
 impl SessionCache {
     /// A cache that holds nothing: every lookup reads the database.
     pub fn off() -> Self {
         Self {
-            entries: Mutex::default(),
-            on: false,
+            entries: GenerationCache::off(),
         }
-    }
-
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
-        // Entries are plain values; a panic elsewhere cannot leave the map inconsistent.
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The live session of `digest`, if held and still trustworthy at `now` (Unix seconds)
     /// under `generation`.
     pub fn get(&self, digest: &[u8; 32], now: i64, generation: u64) -> Option<SessionUser> {
-        let mut entries = self.entries();
-        let entry = entries.get(digest)?;
-        if entry.generation == generation
-            && entry.user.expires_at > now
-            && entry.read_at.elapsed() < TTL
-        {
-            return Some(entry.user.clone());
-        }
-        entries.remove(digest);
-        None
+        self.entries
+            .get(digest, generation, |user| user.expires_at > now)
     }
 
     /// Holds `user`, read from the database under `generation` (taken before the read).
     pub fn insert(&self, digest: [u8; 32], user: SessionUser, generation: u64) {
-        if !self.on {
-            return;
-        }
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| e.generation == generation && e.read_at.elapsed() < TTL);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(
-            digest,
-            Entry {
-                user,
-                generation,
-                read_at: Instant::now(),
-            },
-        );
+        self.entries.insert(digest, user, generation);
     }
 
     /// Notes that the session of `digest` was recorded as used in `hour` (that write does not
     /// move the auth generation: it changes nothing a request is authorised by).
     pub fn touch(&self, digest: &[u8; 32], hour: i64) {
-        if let Some(entry) = self.entries().get_mut(digest) {
-            entry.user.last_used_at = entry.user.last_used_at.max(hour);
-        }
+        self.entries.update(digest, |user| {
+            user.last_used_at = user.last_used_at.max(hour);
+        });
     }
 
     /// Forgets `digest` (its session was found expired and deleted).
     pub fn remove(&self, digest: &[u8; 32]) {
-        self.entries().remove(digest);
+        self.entries.remove(digest);
     }
 
     /// Sessions held.
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.entries.len()
     }
 
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.entries.is_empty()
     }
 }
 

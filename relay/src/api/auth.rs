@@ -198,19 +198,18 @@ pub async fn issue_token(
         return Err(ApiError::Forbidden("Invalid or expired challenge nonce"));
     }
     // The challenge is consumed first, whatever happens next. Everything up to the signature
-    // is checked on a reader, beside other requests; only an accepted login reaches the
-    // writer, with its one insert (docs/adr/0027).
+    // is checked beside other requests (on a reader, or with the account's key held in memory
+    // where the store keeps it: docs/adr/0035); only an accepted login reaches the writer,
+    // with its one insert (docs/adr/0027).
     let login_user = user_id.clone();
     let checked = state
         .storage
         .check_login(
             user_id,
             nonce,
-            Box::new(move |user, challenge| {
-                login_rule(user.is_v2(), kind, &login_user, challenge, now)?;
-                let verified = VerifyingKey::from_bytes(&user.public_signing_key)
-                    .map(|key| verify(&key))
-                    .unwrap_or(false);
+            Box::new(move |account, challenge| {
+                login_rule(account.is_v2, kind, &login_user, challenge, now)?;
+                let verified = account.signing_key.as_ref().is_some_and(verify);
                 if !verified {
                     return Err(Refusal::Forbidden("Invalid signature"));
                 }

@@ -224,6 +224,26 @@ fn parse_upload(
     })
 }
 
+/// Upload bodies up to this size are checked on the async worker that read them: for an
+/// 8 KiB volume the JSON, the base64 and the signature over it cost less than the two thread
+/// switches of a trip to the blocking pool and back (docs/adr/0035, measured in
+/// docs/BENCHMARKS.md). Larger ones (up to the volume limit: milliseconds of hashing) go to
+/// the blocking pool, so a worker never stalls the other connections it serves for long.
+pub const CHECK_ON_WORKER_MAX: usize = 16 * 1024;
+
+/// Runs `check` of an upload body of `len` bytes: in place up to [`CHECK_ON_WORKER_MAX`],
+/// otherwise on the blocking pool.
+pub async fn check_body<T: Send + 'static>(
+    len: usize,
+    check: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    if len <= CHECK_ON_WORKER_MAX {
+        check()
+    } else {
+        web::block(check).await?
+    }
+}
+
 /// `PUT /api/v1/volumes/{name}`.
 pub async fn upload(
     req: HttpRequest,
@@ -246,7 +266,10 @@ pub async fn upload(
     let key = user.public_signing_key;
     let max = limits.max_volume_size;
     let current = stored.map(|(v, _)| v);
-    let upload = web::block(move || parse_upload(&body, name, &key, max, current)).await??;
+    let upload = check_body(body.len(), move || {
+        parse_upload(&body, name, &key, max, current)
+    })
+    .await?;
     let size = upload.blob.len() as u64;
     check_quota(&limits, used, replaced_size, size)?;
 

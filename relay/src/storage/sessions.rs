@@ -8,7 +8,7 @@
 
 use super::{Refusal, StoreFuture};
 pub use crate::store::sessions::{Lookup, NewSession, Protocol, SessionUser};
-use crate::store::users::User;
+pub use crate::store::users::LoginAccount;
 
 /// An outstanding login challenge, as it was issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +19,10 @@ pub struct Challenge {
     pub expires_at: i64,
 }
 
-/// The login rule, run on the account and the challenge the request named (`None`: not
+/// The login rule, run on what of the account a login may use and the challenge the request named (`None`: not
 /// outstanding, or already taken).
-pub type LoginCheck = Box<dyn FnOnce(&User, Option<Challenge>) -> Result<(), Refusal> + Send>;
+pub type LoginCheck =
+    Box<dyn FnOnce(&LoginAccount, Option<Challenge>) -> Result<(), Refusal> + Send>;
 
 /// Sessions and the challenges that open them.
 pub trait Sessions {

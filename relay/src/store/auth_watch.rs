@@ -7,7 +7,7 @@
 //! triggers on the writer connection call a function that marks the *auth generation* dirty
 //! whenever a session row is deleted or has a column a request is authorised by changed (not
 //! its hourly last-use time), or a user row is deleted or has a column a
-//! session carries changed (cascades and `DELETE` without `WHERE` included: a table with
+//! session or a login carries changed (`users::LoginAccount`: its signing key) (cascades and `DELETE` without `WHERE` included: a table with
 //! triggers is never truncated behind them). After every write transaction on the writer ends,
 //! and *before* its callers are answered, a dirty generation is incremented. A cache entry is
 //! used only while the generation it was read under is current.
@@ -38,7 +38,7 @@ CREATE TEMP TRIGGER IF NOT EXISTS coffer_sessions_updated
 CREATE TEMP TRIGGER IF NOT EXISTS coffer_users_deleted AFTER DELETE ON main.users
     BEGIN SELECT coffer_auth_changed(); END;
 CREATE TEMP TRIGGER IF NOT EXISTS coffer_users_updated
-    AFTER UPDATE OF id, client_type, feature_set, key_binding_signature ON main.users
+    AFTER UPDATE OF id, public_signing_key, client_type, feature_set, key_binding_signature ON main.users
     BEGIN SELECT coffer_auth_changed(); END;
 ";
 

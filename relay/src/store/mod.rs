@@ -138,6 +138,9 @@ pub struct Db {
     auth: auth_watch::AuthWatch,
     /// Outstanding login challenges (in memory: [`challenges::Challenges`]).
     challenges: challenges::Challenges,
+    /// What logins are checked against, by account id, under the auth generation: a login
+    /// needs no read of the database (docs/adr/0035).
+    login_accounts: crate::gen_cache::GenerationCache<String, users::LoginAccount>,
     /// Marks changes to what downloads answer, per owner, for the fetch cache.
     fetch: fetch_watch::FetchWatch,
 }
@@ -190,6 +193,7 @@ impl Db {
             queue: group::Queue::default(),
             auth,
             challenges: challenges::Challenges::default(),
+            login_accounts: crate::gen_cache::GenerationCache::default(),
             fetch,
         }))
     }
@@ -197,6 +201,31 @@ impl Db {
     /// The outstanding login challenges.
     pub fn challenges(&self) -> &challenges::Challenges {
         &self.challenges
+    }
+
+    /// What a login of `user_id` is checked against, if held from an earlier read and nothing
+    /// it depends on has changed since (the auth generation: an account deleted, or its key or
+    /// protocol changed).
+    pub fn cached_login_account(&self, user_id: &str) -> Option<users::LoginAccount> {
+        self.login_accounts
+            .get(user_id, self.auth_generation(), |_| true)
+    }
+
+    /// What a login of `user_id` is checked against, read through `conn` (and held for the
+    /// next login); `None`: no such account.
+    pub fn read_login_account(
+        &self,
+        conn: &Connection,
+        user_id: &str,
+    ) -> Result<Option<users::LoginAccount>, StoreError> {
+        // Taken before the read: a change committed meanwhile leaves the entry stale.
+        let generation = self.auth_generation();
+        let account = users::get(conn, user_id)?.map(|user| user.login_account());
+        if let Some(account) = account {
+            self.login_accounts
+                .insert(user_id.to_owned(), account, generation);
+        }
+        Ok(account)
     }
 
     /// The database file.
@@ -319,6 +348,23 @@ impl Db {
         tokio::task::spawn_blocking(move || db.read_blocking(f))
             .await
             .map_err(|_| StoreError::Corrupt("blocking pool unavailable"))?
+    }
+
+    /// Runs a short point read `f` (a few indexed rows) in place, on the calling async worker,
+    /// when a pooled reader is free at once; otherwise as [`Self::read`]. For a request that
+    /// must read before it can go on and does nothing else there: the trip to the blocking
+    /// pool and back (two thread switches) costs more than the read (docs/adr/0035). A reader
+    /// in WAL mode takes no lock a writer holds, so `f` never waits for the writer; it may
+    /// wait for the disk on a page the OS has not cached, which is why only point reads of
+    /// rows a request has just been authorised by (hot ones) come here.
+    pub async fn read_point<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match self.read_slots.try_acquire() {
+            Ok(_slot) => self.read_blocking(f),
+            Err(_) => self.read(f).await,
+        }
     }
 
     /// Runs `f` in a write transaction on the blocking pool and answers once it is durable.

@@ -34,6 +34,28 @@ impl User {
     pub fn is_v2(&self) -> bool {
         self.key_binding_signature.is_some()
     }
+
+    /// What a login is checked against.
+    pub fn login_account(&self) -> LoginAccount {
+        LoginAccount {
+            signing_key: ed25519_dalek::VerifyingKey::from_bytes(&self.public_signing_key).ok(),
+            is_v2: self.is_v2(),
+        }
+    }
+}
+
+/// What a login is checked against, and all it may use of the account: its signing key and
+/// its protocol. Small and public, so the embedded store keeps it in memory
+/// (`Db::cached_login_account`) and a login needs no read of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginAccount {
+    /// The Ed25519 key the login's signature must verify under, its point already
+    /// decompressed (a sixth of a verification's cost, paid once per account, not per login).
+    /// `None`: the stored key is not a curve point (registration refuses those), so nothing
+    /// verifies.
+    pub signing_key: Option<ed25519_dalek::VerifyingKey>,
+    /// Registered through v2 (logs in through v2 only).
+    pub is_v2: bool,
 }
 
 const COLUMNS: &str = "id, public_signing_key, public_exchange_key, handle, client_type, \

@@ -200,8 +200,10 @@ pub async fn upload(
         name.clone(),
     );
     let current = stored.map(|(e, v, _)| (e, v));
-    let checked =
-        web::block(move || check_upload(&body, owner, &name2, &key, max, current)).await??;
+    let checked = crate::api::volumes::check_body(body.len(), move || {
+        check_upload(&body, owner, &name2, &key, max, current)
+    })
+    .await?;
     let size = checked.volume.payload.len() as u64;
     check_quota(&limits, used, replaced_size, size)?;
     let (epoch, version) = (checked.header.epoch, checked.header.version);

@@ -91,7 +91,7 @@ impl Sessions for PgStore {
                 .await?
                 .map(|r| user_from_row(&r))
                 .transpose()?;
-            Ok(user.map(|user| check(&user, challenge)))
+            Ok(user.map(|user| check(&user.login_account(), challenge)))
         })
     }
 

@@ -17,10 +17,17 @@ impl Sessions for SqliteStore {
         max_per_user: u64,
         now: i64,
     ) -> StoreFuture<'_, bool> {
-        // A read, not a write: the challenge is kept in memory.
+        // No write: the challenge is kept in memory. No read either when the account is held
+        // from an earlier login (docs/adr/0035).
+        if self.db.cached_login_account(&user_id).is_some() {
+            self.db
+                .challenges()
+                .create(&nonce, &user_id, expires_at, max_per_user, now);
+            return Box::pin(std::future::ready(Ok(true)));
+        }
         let db = self.db.clone();
         Box::pin(self.db.read(move |c| {
-            if users::get(c, &user_id)?.is_none() {
+            if db.read_login_account(c, &user_id)?.is_none() {
                 return Ok(false);
             }
             db.challenges()
@@ -44,10 +51,17 @@ impl Sessions for SqliteStore {
                 user_id,
                 expires_at,
             });
-        Box::pin(
-            self.db
-                .read(move |c| Ok(users::get(c, &user_id)?.map(|user| check(&user, challenge)))),
-        )
+        // The account held from the challenge: checked here, with no hand-off to a reader
+        // (one signature verification); only an accepted login reaches the writer.
+        if let Some(account) = self.db.cached_login_account(&user_id) {
+            return Box::pin(std::future::ready(Ok(Some(check(&account, challenge)))));
+        }
+        let db = self.db.clone();
+        Box::pin(self.db.read(move |c| {
+            Ok(db
+                .read_login_account(c, &user_id)?
+                .map(|account| check(&account, challenge)))
+        }))
     }
 
     fn open_session(
@@ -181,5 +195,104 @@ mod tests {
             store.session([7; 32], 0).await.unwrap(),
             Lookup::Unknown
         ));
+    }
+
+    /// A login's account is read once and then held: a change the relay cannot see (another
+    /// connection's write) is not read back, while one through the relay's writer (an account
+    /// deleted, its key changed, its protocol changed) is seen by the very next login.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn login_accounts_are_held_until_the_writer_changes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Db::open(&path).unwrap();
+        let public = |seed: u8| {
+            ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+                .verifying_key()
+                .to_bytes()
+        };
+        let (k1, k9) = (public(1), public(9));
+        let mut account = user("s", "sys", ClientType::System);
+        account.public_signing_key = k1;
+        db.write_blocking(|tx| users::insert(tx, &account)).unwrap();
+        let store = SqliteStore::new(Arc::clone(&db));
+        let key = |account: crate::store::users::LoginAccount| {
+            account.signing_key.map_or([0; 32], |k| k.to_bytes())
+        };
+        // Runs a login check for `s` and returns the account it was shown.
+        let login = |nonce: &'static str| {
+            let store = store.clone();
+            async move {
+                assert!(
+                    store
+                        .issue_challenge("s".into(), nonce.into(), 100, 16, 0)
+                        .await
+                        .unwrap()
+                );
+                let (tx, rx) = std::sync::mpsc::channel();
+                let answer = store
+                    .check_login(
+                        "s".into(),
+                        nonce.into(),
+                        Box::new(move |account, _| {
+                            tx.send(*account).unwrap();
+                            Ok(())
+                        }),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(answer, Some(Ok(())));
+                rx.recv().unwrap()
+            }
+        };
+        assert_eq!(key(login("n1").await), k1);
+        assert!(db.cached_login_account("s").is_some());
+
+        // Behind the relay's back: the held account answers (the TTL bounds how long).
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other
+            .execute(
+                "UPDATE users SET public_signing_key = zeroblob(32) WHERE id = 's'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(key(login("n2").await), k1);
+
+        // Through the writer: seen at once.
+        db.write_blocking(|tx| {
+            tx.execute(
+                "UPDATE users SET public_signing_key = ?1 WHERE id = 's'",
+                [k9],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(key(login("n3").await), k9);
+        db.write_blocking(|tx| {
+            tx.execute(
+                "UPDATE users SET key_binding_signature = ?1 WHERE id = 's'",
+                [[5u8; 64]],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        assert!(login("n4").await.is_v2, "the protocol change is seen");
+
+        // Deleted: no challenge, no login, though it was held a moment ago.
+        assert!(db.cached_login_account("s").is_some());
+        assert!(store.delete_user("s".into()).await.unwrap());
+        assert!(db.cached_login_account("s").is_none());
+        assert!(
+            !store
+                .issue_challenge("s".into(), "n5".into(), 100, 16, 0)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .check_login("s".into(), "n5".into(), Box::new(|_, _| Ok(())))
+                .await
+                .unwrap(),
+            None
+        );
     }
 }

@@ -90,7 +90,8 @@ impl Volumes for SqliteStore {
         owner: String,
         name: String,
     ) -> StoreFuture<'_, UploadBase<(u64, u64)>> {
-        Box::pin(self.db.read(move |c| {
+        // Two indexed rows of the caller, just authorised: read in place (docs/adr/0035).
+        Box::pin(self.db.read_point(move |c| {
             Ok(UploadBase {
                 user: users::get(c, &owner)?,
                 stored: volumes::version_and_size(c, &owner, &name)?,
@@ -103,7 +104,8 @@ impl Volumes for SqliteStore {
         owner: String,
         name: String,
     ) -> StoreFuture<'_, UploadBase<(u32, u64, u64)>> {
-        Box::pin(self.db.read(move |c| {
+        // As v1's: read in place.
+        Box::pin(self.db.read_point(move |c| {
             Ok(UploadBase {
                 user: users::get(c, &owner)?,
                 stored: v2::volume_state(c, &owner, &name)?,
