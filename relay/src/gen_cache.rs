@@ -1,6 +1,6 @@
 //! A bounded in-memory map whose entries are trusted only under the generation they were read
 //! under: the shape of the relay's caches of database rows ([`crate::session_cache`], the
-//! login keys of `store::login_keys`).
+//! login accounts the embedded store keeps, `store::Db::cached_login_account`).
 //!
 //! An entry is used only while all of these hold: the store's generation is the one it was
 //! read under (the writer moves it on, before its callers are answered, whenever what the
