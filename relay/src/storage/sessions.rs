@@ -19,8 +19,8 @@ pub struct Challenge {
     pub expires_at: i64,
 }
 
-/// The login rule, run on what of the account a login may use and the challenge the request named (`None`: not
-/// outstanding, or already taken).
+/// The login rule, run on what of the account a login may use and on the challenge the request
+/// named (`None`: not outstanding, or already taken).
 pub type LoginCheck =
     Box<dyn FnOnce(&LoginAccount, Option<Challenge>) -> Result<(), Refusal> + Send>;
 

@@ -6,9 +6,9 @@
 //! (`crate::session_cache`), and this module is what keeps that cache honest: temporary
 //! triggers on the writer connection call a function that marks the *auth generation* dirty
 //! whenever a session row is deleted or has a column a request is authorised by changed (not
-//! its hourly last-use time), or a user row is deleted or has a column a
-//! session or a login carries changed (`users::LoginAccount`: its signing key) (cascades and `DELETE` without `WHERE` included: a table with
-//! triggers is never truncated behind them). After every write transaction on the writer ends,
+//! its hourly last-use time), or a user row is deleted or has a column a session or a login
+//! carries changed (`users::LoginAccount`: its signing key), cascades and `DELETE` without
+//! `WHERE` included (a table with triggers is never truncated behind them). After every write transaction on the writer ends,
 //! and *before* its callers are answered, a dirty generation is incremented. A cache entry is
 //! used only while the generation it was read under is current.
 //!
